@@ -1,0 +1,17 @@
+"""invlearn: inverse learning (IDL and IG) for recommendation with extremely sparse feedback.
+
+A small package behind the invlearn book. Chapter by chapter:
+
+* :mod:`invlearn.data` and :mod:`invlearn.simfeed` — MovieLens and the simulated passive feed (1);
+* :mod:`invlearn.losses` — BCE, T-CE, R-CE (2) and the Inverse Dual Loss (3);
+* :mod:`invlearn.methods` — the eight methods and ``train`` (1–3, 5), IG's meta-step (4–5);
+* :mod:`invlearn.metrics` — AUC, GAUC, NDCG, MRR and full-ranking metrics (6).
+"""
+from .data import Split, load_dataset
+from .errors import InvlearnError
+from .methods import METHODS, History, TrainConfig, TrainResult, ig_meta_step, train
+from .models import GMF, NeuMF, build_model
+
+__all__ = ["GMF", "METHODS", "History", "InvlearnError", "NeuMF", "Split", "TrainConfig",
+           "TrainResult", "build_model", "ig_meta_step", "load_dataset", "train"]
+__version__ = "0.1.0"

@@ -1,0 +1,89 @@
+"""Backbones: GMF and NeuMF (He et al., 2017), as used in the paper's Tables 1 and 2 (SPEC §4).
+
+The training methods never look inside a model: any ``torch.nn.Module`` that maps
+``(users, items)`` (two int64 tensors) to a tensor of logits works. The two backbones here keep
+their embedding tables *sparse* (``nn.Embedding(sparse=True)``) so that one training step, and
+one inverse-gradient meta-step, touches only the rows of its batch (see ``invlearn.methods``).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .errors import InvlearnError
+
+BACKBONES = ("gmf", "neumf")
+
+
+def _embedding(n: int, dim: int, sparse: bool) -> nn.Embedding:
+    table = nn.Embedding(n, dim, sparse=sparse)
+    nn.init.normal_(table.weight, std=0.01)
+    return table
+
+
+class GMF(nn.Module):
+    """Generalized matrix factorization: ``h · (p_u ⊙ q_i) + b`` (book chapter 1, SPEC §4)."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 32, sparse: bool = True):
+        super().__init__()
+        self.n_users, self.n_items = n_users, n_items
+        self.user = _embedding(n_users, dim, sparse)
+        self.item = _embedding(n_items, dim, sparse)
+        self.out = nn.Linear(dim, 1)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.out(self.user(users) * self.item(items)).squeeze(-1)
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full ranking)."""
+        weighted = self.user(users) * self.out.weight  # fold the output layer into the users
+        return weighted @ self.item.weight.T + self.out.bias
+
+
+class NeuMF(nn.Module):
+    """NeuMF: a GMF branch (dim 32) and an MLP branch (embeddings 128, tower 256-128-64-32),
+    concatenated into ``Linear(64 → 1)`` (SPEC §4)."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 32, mlp_dim: int = 128,
+                 tower: tuple[int, ...] = (256, 128, 64, 32), sparse: bool = True):
+        super().__init__()
+        self.n_users, self.n_items = n_users, n_items
+        self.user = _embedding(n_users, dim, sparse)
+        self.item = _embedding(n_items, dim, sparse)
+        self.user_mlp = _embedding(n_users, mlp_dim, sparse)
+        self.item_mlp = _embedding(n_items, mlp_dim, sparse)
+        layers: list[nn.Module] = []
+        width = 2 * mlp_dim
+        for size in tower:
+            linear = nn.Linear(width, size)
+            nn.init.xavier_uniform_(linear.weight)
+            nn.init.zeros_(linear.bias)
+            layers += [linear, nn.ReLU()]
+            width = size
+        self.mlp = nn.Sequential(*layers)
+        self.out = nn.Linear(dim + width, 1)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        gmf = self.user(users) * self.item(items)
+        mlp = self.mlp(torch.cat([self.user_mlp(users), self.item_mlp(items)], dim=-1))
+        return self.out(torch.cat([gmf, mlp], dim=-1)).squeeze(-1)
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full ranking)."""
+        n_items = self.item.weight.shape[0]
+        rows = []
+        all_items = torch.arange(n_items, device=users.device)
+        for u in users.split(64):
+            uu = u.repeat_interleave(n_items)
+            rows.append(self.forward(uu, all_items.repeat(len(u))).view(len(u), n_items))
+        return torch.cat(rows)
+
+
+def build_model(backbone: str, n_users: int, n_items: int, dim: int = 32,
+                sparse: bool = True) -> nn.Module:
+    """The backbone called ``backbone`` (``"gmf"`` or ``"neumf"``)."""
+    if backbone == "gmf":
+        return GMF(n_users, n_items, dim, sparse=sparse)
+    if backbone == "neumf":
+        return NeuMF(n_users, n_items, dim, sparse=sparse)
+    raise InvlearnError(f"unknown backbone {backbone!r}: expected one of {', '.join(BACKBONES)}")

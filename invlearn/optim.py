@@ -1,0 +1,81 @@
+"""Row-sparse updates: an Adam that touches only the embedding rows a batch used.
+
+Both backbones keep sparse embedding tables, so a backward pass yields, for each table, the rows
+of the batch and their gradients (with repeats). :func:`coalesce_rows` sums the repeats with
+fixed-size tensor operations (no host synchronisation on a GPU), and :class:`Adam` applies the
+Adam update to those rows only ("lazy" Adam, as ``torch.optim.SparseAdam``), and the ordinary
+Adam update to dense parameters. The inverse-gradient meta-step (``invlearn.methods``) uses the
+same row view to perturb and restore only the rows it touched, so its cost does not grow with
+the catalogue (book chapter 5).
+"""
+from __future__ import annotations
+
+import torch
+
+
+def coalesce_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows and summed gradients of a sparse row gradient, as two fixed-size tensors.
+
+    Returns ``(rows, values)`` with one entry per stored entry of ``grad``: the first ``k``
+    entries are the ``k`` distinct rows (sorted) with their summed gradients, and the remaining
+    entries repeat the last distinct row and its value, so that *writing* ``values`` into
+    ``rows`` is exact and needs no knowledge of ``k`` on the host.
+    """
+    idx = grad._indices()[0]
+    vals = grad._values()
+    order = torch.argsort(idx)
+    idx, vals = idx[order], vals[order]
+    start = torch.ones_like(idx, dtype=torch.bool)
+    start[1:] = idx[1:] != idx[:-1]
+    seg = torch.cumsum(start, 0) - 1
+    summed = torch.zeros_like(vals).index_add_(0, seg, vals)
+    rows = torch.zeros_like(idx).scatter_(0, seg, idx)
+    fill = torch.minimum(torch.arange(len(idx), device=idx.device), seg[-1])
+    return rows[fill], summed[fill]
+
+
+class Adam:
+    """Adam on dense parameters and lazy (row-wise) Adam on sparse embedding gradients.
+
+    The dense part is ``torch.optim.Adam``; the sparse part keeps full-size moment tables but
+    reads and writes only the rows of each step, with the global step count for bias correction
+    (the semantics of ``torch.optim.SparseAdam``).
+    """
+
+    def __init__(self, model: torch.nn.Module, lr: float,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        sparse = {id(m.weight) for m in model.modules()
+                  if isinstance(m, torch.nn.Embedding) and m.sparse}
+        self.sparse = [p for p in self.params if id(p) in sparse]
+        dense = [p for p in self.params if id(p) not in sparse]
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.dense = torch.optim.Adam(dense, lr=lr, betas=betas, eps=eps) if dense else None
+        self.state = {id(p): (torch.zeros_like(p), torch.zeros_like(p)) for p in self.sparse}
+        self.steps = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        if self.dense is not None:
+            self.dense.step()
+        self.steps += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1 ** self.steps, 1 - b2 ** self.steps
+        for p in self.sparse:
+            if p.grad is None:
+                continue
+            m, v = self.state[id(p)]
+            if not p.grad.is_sparse:  # a dense gradient on a sparse table: update every row
+                rows = torch.arange(len(p), device=p.device)
+                g = p.grad
+            else:
+                rows, g = coalesce_rows(p.grad)
+            m_rows = m[rows].mul_(b1).add_(g, alpha=1 - b1)
+            v_rows = v[rows].mul_(b2).addcmul_(g, g, value=1 - b2)
+            m[rows], v[rows] = m_rows, v_rows
+            denom = (v_rows / c2).sqrt_().add_(self.eps)
+            p[rows] = p[rows] - self.lr * (m_rows / c1) / denom

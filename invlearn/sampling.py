@@ -1,0 +1,46 @@
+"""Sampling unlabeled pairs: uniform items that are not training pairs (SPEC §3, book chapter 1)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvlearnError
+
+MAX_ROUNDS = 200
+
+
+def pair_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
+    """Sorted unique int64 keys ``user · n_items + item`` of a set of pairs."""
+    return np.unique(users.astype(np.int64) * n_items + items.astype(np.int64))
+
+
+def is_pair(keys: np.ndarray, users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
+    """Whether each ``(users[j], items[j])`` is among the pairs whose sorted ``keys`` are given."""
+    query = users.astype(np.int64) * n_items + items.astype(np.int64)
+    if len(keys) == 0:
+        return np.zeros(len(query), dtype=bool)
+    pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return keys[pos] == query
+
+
+def sample_unlabeled(users: np.ndarray, n_items: int, keys: np.ndarray, rate: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """For every row's user, ``rate`` items drawn uniformly among the items that user has no
+    training pair with (``keys`` from :func:`pair_keys`). Returns an int64 array
+    ``[len(users), rate]``. Vectorized rejection: all rows are drawn at once, and only the rows
+    that hit a training pair are redrawn, for as many rounds as needed.
+    """
+    if rate < 1:
+        raise InvlearnError(f"sampling rate must be a positive integer, got {rate}")
+    flat_users = np.repeat(np.asarray(users, dtype=np.int64), rate)
+    items = rng.integers(0, n_items, size=len(flat_users), dtype=np.int64)
+    todo = np.flatnonzero(is_pair(keys, flat_users, items, n_items))
+    for _ in range(MAX_ROUNDS):
+        if len(todo) == 0:
+            return items.reshape(-1, rate)
+        items[todo] = rng.integers(0, n_items, size=len(todo), dtype=np.int64)
+        todo = todo[is_pair(keys, flat_users[todo], items[todo], n_items)]
+    bad = np.unique(flat_users[todo])[:5]
+    raise InvlearnError(
+        f"could not sample unlabeled items for users {bad.tolist()}: they have training pairs "
+        f"with (nearly) every one of the {n_items} items"
+    )

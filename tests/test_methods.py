@@ -1,0 +1,214 @@
+"""Training methods: every method runs, learns, is deterministic, and IG chooses correctly."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from invlearn import InvlearnError, TrainConfig, ig_meta_step, losses, train
+from invlearn.methods import METHODS
+from invlearn.models import GMF, NeuMF
+from invlearn.optim import Adam, coalesce_rows
+from invlearn.sampling import is_pair, pair_keys, sample_unlabeled
+
+KEYS = ("auc", "gauc", "gauc_unweighted", "ndcg@10", "mrr", "bce")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_trains_and_records_history(toy_split, method):
+    result = train(toy_split, method=method, epochs=3, lr=0.01, batch_size=64, tce_eps_n=5,
+                   progress=False, full_ranking=False, threads=1)
+    assert set(KEYS) <= set(result.metrics)
+    assert 1 <= result.best_epoch <= 3
+    table = result.history.table()
+    assert list(table.index) == [1, 2, 3] and np.isfinite(table["loss"]).all()
+    if method in ("idl", "ig"):
+        assert set(result.history.weights) == {1, 2, 3}
+        w1 = result.history.weights[3]["w1"]
+        assert ((w1 >= 0) & (w1 <= 1)).all() and len(w1) > 0
+    if method == "ig":
+        meta = result.history.meta
+        assert set(meta["direction"]) <= {"direct", "pass", "inverse"}
+        cands = meta[["loss_direct", "loss_pass", "loss_inverse"]].to_numpy()
+        chosen = np.array(["direct", "pass", "inverse"])[cands.argmin(1)]
+        assert (chosen == meta["direction"].to_numpy()).all()
+    if method == "tce":
+        assert result.history.dropped[3]["count"] > 0
+
+
+def test_gmf_learns_the_toy_structure(toy_split):
+    result = train(toy_split, method="ns", epochs=30, lr=0.02, batch_size=64,
+                   progress=False, full_ranking=True)
+    assert result.metrics["auc"] > 0.9
+    assert 0 <= result.metrics["recall@20"] <= 1
+
+
+def test_same_seed_same_metrics_on_cpu(toy_split):
+    runs = [train(toy_split, method=m, epochs=2, lr=0.01, batch_size=64, seed=3,
+                  progress=False, full_ranking=False).metrics for m in ("ig", "ig", "srns")]
+    assert runs[0] == runs[1]
+    other = train(toy_split, method="ig", epochs=2, lr=0.01, batch_size=64, seed=4,
+                  progress=False, full_ranking=False).metrics
+    assert other != runs[0]
+
+
+def test_neumf_backbone_and_any_module(toy_split):
+    result = train(toy_split, method="idl", backbone="neumf", epochs=1, batch_size=64,
+                   progress=False, full_ranking=True)
+    assert np.isfinite(result.metrics["ndcg@20"])
+
+    class Dot(nn.Module):  # a plain module with dense embeddings
+        def __init__(self):
+            super().__init__()
+            self.u, self.i = nn.Embedding(40, 4), nn.Embedding(60, 4)
+
+        def forward(self, users, items):
+            return (self.u(users) * self.i(items)).sum(-1)
+
+    result = train(toy_split, model=Dot(), method="ig", epochs=1, batch_size=64,
+                   progress=False, full_ranking=True)
+    assert np.isfinite(result.metrics["auc"])
+
+
+def test_bad_settings_are_named(toy_split):
+    for kw, name in [({"method": "magic"}, "method"), ({"backbone": "mlp"}, "backbone"),
+                     ({"epochs": 0}, "epochs"), ({"alpha_rule": "adam"}, "alpha_rule"),
+                     ({"meta_fraction": 1.5}, "meta_fraction"), ({"lr": -1.0}, "lr")]:
+        with pytest.raises(InvlearnError, match=name):
+            train(toy_split, progress=False, **kw)
+    with pytest.raises(InvlearnError, match="do not fit"):
+        train(toy_split, model=GMF(10, 60), progress=False)
+
+
+# -- the inverse gradient ---------------------------------------------------------------
+class Linear(nn.Module):
+    """Logistic regression on fixed item features: logit = θ · x_item."""
+
+    def __init__(self, features: torch.Tensor, theta: torch.Tensor):
+        super().__init__()
+        self.x = features
+        self.theta = nn.Parameter(theta.clone())
+
+    def forward(self, users, items):
+        return self.x[items] @ self.theta
+
+
+def _toy_ig(label: float):
+    # item 0 is unlabeled and the model leans positive on it; item 1 is the labeled item and
+    # shares its features, so following IDL (raising the logit) helps iff the label is 1
+    x = torch.tensor([[1.0, 0.5], [1.0, 0.5]], dtype=torch.float64)
+    model = Linear(x, torch.tensor([1.0, 1.0], dtype=torch.float64))
+    unlabeled = (torch.tensor([0, 0]), torch.tensor([0, 0]))
+    labeled = (torch.tensor([0]), torch.tensor([1]), torch.tensor([label], dtype=torch.float64))
+    return model, unlabeled, labeled
+
+
+@pytest.mark.parametrize("label,choice", [(0.0, 2), (1.0, 0)])
+@pytest.mark.parametrize("rule", ["sgd", "sign"])
+def test_ig_meta_step_picks_the_direction_the_labels_ask_for(label, choice, rule):
+    model, unlabeled, labeled = _toy_ig(label)
+    theta = model.theta.detach().clone()
+    logits = model(*unlabeled)
+    g = torch.autograd.grad(losses.inverse_dual_loss(logits), model.theta)[0]
+    step = 0.1 * g if rule == "sgd" else 0.1 * g / (g.abs() + 1e-8)
+    cand, w1 = ig_meta_step(model, unlabeled, labeled, alpha=0.1, rule=rule)
+    assert int(cand.argmin()) == choice  # 0 direct, 1 pass, 2 inverse
+    sign = choice - 1
+    torch.testing.assert_close(model.theta.detach(), theta + sign * step)
+    expected = [losses.bce(model.x[[1]] @ (theta + s * step), labeled[2]) for s in (-1, 0, 1)]
+    torch.testing.assert_close(cand, torch.stack(expected))
+    assert float(w1[0]) > 0.5  # the unlabeled pair is annotated positive
+
+
+def test_ig_meta_step_passes_at_the_optimum():
+    # the labeled loss is at its minimum in the direction of g: both moves make it worse
+    x = torch.tensor([[1.0], [1.0]], dtype=torch.float64)
+    model = Linear(x, torch.tensor([0.0], dtype=torch.float64))
+    labeled = (torch.tensor([0, 0]), torch.tensor([1, 1]),
+               torch.tensor([1.0, 0.0], dtype=torch.float64))
+    model.theta.data += 0.3  # lean positive so IDL's gradient is not zero
+    model.x = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
+    model.theta.data.zero_()
+    model.theta.data += 0.0
+    # unlabeled item 0 has feature 1, labeled item 1 has feature 0 on θ... use a 2-d model:
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    model = Linear(x, torch.tensor([0.5, 0.0], dtype=torch.float64))
+    model.x = torch.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    cand, _ = ig_meta_step(model, (torch.tensor([0]), torch.tensor([0])), labeled, alpha=0.5)
+    assert int(cand.argmin()) == 1
+    torch.testing.assert_close(model.theta.detach(),
+                               torch.tensor([0.5, 0.0], dtype=torch.float64))
+
+
+def test_ig_meta_step_sparse_rows_match_dense_tables():
+    torch.manual_seed(0)
+    sparse = GMF(30, 500, 8, sparse=True)
+    dense = GMF(30, 500, 8, sparse=False)
+    dense.load_state_dict(sparse.state_dict())
+    gen = torch.Generator().manual_seed(1)
+    unl = (torch.randint(0, 30, (64,), generator=gen), torch.randint(0, 500, (64,), generator=gen))
+    lab = (torch.randint(0, 30, (64,), generator=gen), torch.randint(0, 500, (64,), generator=gen),
+           torch.randint(0, 2, (64,), generator=gen).float())
+    for rule in ("sgd", "sign"):
+        a, _ = ig_meta_step(sparse, unl, lab, alpha=0.05, rule=rule)
+        b, _ = ig_meta_step(dense, unl, lab, alpha=0.05, rule=rule)
+        torch.testing.assert_close(a, b)
+        for (name, p), q in zip(sparse.named_parameters(), dense.parameters()):
+            torch.testing.assert_close(p, q, msg=name)
+
+
+def test_coalesce_rows_sums_repeats():
+    table = nn.Embedding(10, 3, sparse=True)
+    idx = torch.tensor([7, 2, 7, 7, 5, 2])
+    (table(idx) * torch.arange(18.0).view(6, 3)).sum().backward()
+    rows, vals = coalesce_rows(table.weight.grad)
+    dense = table.weight.grad.to_dense()
+    assert rows.tolist()[:3] == [2, 5, 7] and set(rows.tolist()) == {2, 5, 7}
+    torch.testing.assert_close(vals, dense[rows])
+
+
+def test_lazy_adam_is_adam_on_the_rows_it_touches():
+    # when every batch touches every row, the lazy update equals torch's dense Adam exactly
+    torch.manual_seed(0)
+    ours, ref = NeuMF(20, 30, 4, 8, (8, 4)), NeuMF(20, 30, 4, 8, (8, 4), sparse=False)
+    ref.load_state_dict(ours.state_dict())
+    opt, ref_opt = Adam(ours, lr=0.01), torch.optim.Adam(ref.parameters(), lr=0.01)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        u = torch.arange(20).repeat(3)[torch.randperm(60, generator=gen)]
+        i = torch.arange(30).repeat(2)[torch.randperm(60, generator=gen)]
+        y = torch.randint(0, 2, (60,), generator=gen).float()
+        for model, o in ((ours, opt), (ref, ref_opt)):
+            o.zero_grad()
+            losses.bce(model(u, i), y).backward()
+            o.step()
+    for p, q in zip(ours.parameters(), ref.parameters()):
+        torch.testing.assert_close(p, q)
+    # rows a batch does not touch do not move
+    before = ours.item.weight.detach().clone()
+    opt.zero_grad()
+    losses.bce(ours(torch.tensor([0, 1]), torch.tensor([3, 3])), torch.ones(2)).backward()
+    opt.step()
+    moved = (ours.item.weight.detach() != before).any(1)
+    assert moved.nonzero().flatten().tolist() == [3]
+
+
+# -- the unlabeled sampler ----------------------------------------------------------------
+def test_sampler_avoids_training_pairs_and_is_seeded():
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 50, 2000)
+    items = rng.integers(0, 30, 2000)
+    keys = pair_keys(users, items, 30)
+    out = sample_unlabeled(users, 30, keys, 3, np.random.default_rng(1))
+    assert out.shape == (2000, 3)
+    assert not is_pair(keys, np.repeat(users, 3), out.reshape(-1), 30).any()
+    again = sample_unlabeled(users, 30, keys, 3, np.random.default_rng(1))
+    assert (out == again).all()
+
+
+def test_sampler_reports_users_with_no_free_items():
+    users = np.repeat([4], 5)
+    items = np.arange(5)
+    with pytest.raises(InvlearnError, match=r"users \[4\]"):
+        sample_unlabeled(users, 5, pair_keys(users, items, 5), 1, np.random.default_rng(0))
+    with pytest.raises(InvlearnError, match="sampling rate"):
+        sample_unlabeled(users, 5, pair_keys(users, items, 5), 0, np.random.default_rng(0))
