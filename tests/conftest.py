@@ -23,3 +23,21 @@ def make_split(n_users: int = 40, n_items: int = 60, per_user: int = 15, seed: i
 @pytest.fixture
 def toy_split() -> Split:
     return make_split()
+
+
+BOOK = __import__("pathlib").Path(__file__).resolve().parent.parent / "book"
+
+
+def run_chapter(name: str, tmp_path, **parameters) -> dict:
+    """Execute ``book/<name>.ipynb`` with papermill into ``tmp_path``, the kernel running in the
+    book's folder, and return the key numbers the chapter recorded (its ``KEY_NUMBERS`` JSON)."""
+    import json
+
+    import papermill
+
+    out = tmp_path / "key_numbers.json"
+    papermill.execute_notebook(
+        str(BOOK / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
+        parameters={**parameters, "KEY_NUMBERS": str(out)},
+        cwd=str(BOOK), kernel_name="python3", progress_bar=False)
+    return json.loads(out.read_text())
