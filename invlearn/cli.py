@@ -10,8 +10,8 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from .errors import InvlearnError
 
@@ -106,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train}
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -58,7 +58,7 @@ def truncated_bce(logits: torch.Tensor, labels: torch.Tensor,
     """
     losses = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
     positive = labels > 0.5
-    n_drop = int(round(rate * int(positive.sum())))
+    n_drop = round(rate * int(positive.sum()))
     dropped = torch.zeros_like(positive)
     if n_drop > 0:
         ranked = torch.where(positive, losses.detach(), torch.full_like(losses, -1.0))

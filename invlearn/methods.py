@@ -18,7 +18,7 @@ import copy
 import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -71,10 +71,10 @@ class TrainConfig:
     meta_fraction: float = 0.1
     # selection, evaluation, machine
     select: str = "auc"
-    patience: Optional[int] = None
+    patience: int | None = None
     full_ranking: bool = True
-    device: Optional[str] = None
-    threads: Optional[int] = None
+    device: str | None = None
+    threads: int | None = None
     record_rows: int = 50_000
 
     def check(self) -> None:
@@ -118,7 +118,7 @@ class History:
     """
 
     epochs: list = field(default_factory=list)
-    meta: Optional[pd.DataFrame] = None
+    meta: pd.DataFrame | None = None
     weights: dict = field(default_factory=dict)
     dropped: dict = field(default_factory=dict)
 
@@ -164,7 +164,7 @@ class TrainResult:
         return out
 
 
-def pick_device(device: Optional[str] = None) -> torch.device:
+def pick_device(device: str | None = None) -> torch.device:
     """``device`` if given, else CUDA when available, else the CPU."""
     if device:
         return torch.device(device)
@@ -239,7 +239,7 @@ def _check_model(model: nn.Module, data: Split) -> None:
 class _Run:
     """One training run: the data on the device, the model, the optimizer and the samplers."""
 
-    def __init__(self, data: Split, config: TrainConfig, model: Optional[nn.Module]):
+    def __init__(self, data: Split, config: TrainConfig, model: nn.Module | None):
         self.data, self.cfg = data, config
         self.device = pick_device(config.device)
         seeds = np.random.SeedSequence(config.seed).spawn(3)
@@ -398,7 +398,7 @@ class _Run:
     def ig_split(self) -> None:
         n = len(self.users)
         perm = torch.as_tensor(self.rng.permutation(n), device=self.device)
-        n_meta = max(1, int(round(self.cfg.meta_fraction * n)))
+        n_meta = max(1, round(self.cfg.meta_fraction * n))
         self.meta_rows, self.fit_rows = perm[:n_meta], perm[n_meta:]
         self.meta_log: list = []
 
@@ -500,7 +500,7 @@ def ig_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, torch.Tensor],
     return cand.detach(), w1
 
 
-def train(data: Split, config: Optional[TrainConfig] = None, model: Optional[nn.Module] = None,
+def train(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
           progress: bool = True, **overrides) -> TrainResult:
     """Train one method on ``data`` and test the best validation epoch (SPEC §5–§6).
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from invlearn import InvlearnError, TrainConfig, ig_meta_step, losses, train
+from invlearn import InvlearnError, ig_meta_step, losses, train
 from invlearn.methods import METHODS
 from invlearn.models import GMF, NeuMF
 from invlearn.optim import Adam, coalesce_rows
