@@ -55,6 +55,32 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default=None, metavar="PATH", help="write the result JSON here")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     _config_options(tr)
+
+    from .methods import METHODS
+    from .models import BACKBONES
+
+    be = sub.add_parser("bench", help="time training, evaluation and the IG meta-step")
+    be.add_argument("--dataset", default="ml-1m", choices=DATASETS)
+    be.add_argument("--data-home", default=None)
+    be.add_argument("--sim-size", default="small")
+    be.add_argument("--seed", type=int, default=0)
+    be.add_argument("--epochs", type=int, default=3, help="epochs timed per method (median)")
+    be.add_argument("--methods", default=",".join(METHODS))
+    be.add_argument("--backbones", default=",".join(BACKBONES))
+    be.add_argument("--catalogues", default="10000,131690",
+                    help="item counts at which one IG meta-step is timed")
+    be.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    be.add_argument("--device", default=None)
+    be.add_argument("--quiet", action="store_true")
+
+    gr = sub.add_parser("grid", help="run book/experiment.ipynb for every cell of a grid")
+    gr.add_argument("--spec", required=True, metavar="JSON",
+                    help='{"base": {...}, "grid": {...}, "search": {...}, "seeds": [...]}')
+    gr.add_argument("--out", required=True, metavar="DIR", help="results folder (resumable)")
+    gr.add_argument("--jobs", type=int, default=None,
+                    help="runs at a time (default: one per CPU core)")
+    gr.add_argument("--engine", default="papermill", choices=("papermill", "python"))
+    gr.add_argument("--quiet", action="store_true")
     return parser
 
 
@@ -62,6 +88,8 @@ def _load(args: argparse.Namespace):
     from .data import load_dataset
 
     extra = {}
+    if getattr(args, "dataset", None) == "files" and not hasattr(args, "train"):
+        raise InvlearnError("--dataset files is not available for this command")
     if args.dataset == "files":
         missing = [p for p in ("train", "valid", "test") if getattr(args, p) is None]
         if missing:
@@ -103,7 +131,58 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train}
+def _names(text: str, known: Sequence[str], option: str) -> list[str]:
+    names = [n for n in text.split(",") if n]
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise InvlearnError(f"{option}: unknown name(s) {bad}; expected some of {', '.join(known)}")
+    return names
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .bench import format_report, run_benchmark
+    from .methods import METHODS
+    from .models import BACKBONES
+
+    methods = _names(args.methods, METHODS, "--methods")
+    backbones = _names(args.backbones, BACKBONES, "--backbones")
+    try:
+        catalogues = [int(n) for n in args.catalogues.split(",") if n]
+    except ValueError as err:
+        raise InvlearnError(f"--catalogues must be integers, got {args.catalogues!r}") from err
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if "ns" not in methods:
+        methods = ["ns", *methods]
+    data = _load(args)
+    report = run_benchmark(data, methods, backbones, args.epochs, catalogues, args.device,
+                           progress=not args.quiet)
+    print(format_report(report))
+    return 0
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    import os
+
+    from .experiments import run_study
+
+    try:
+        spec = json.loads(Path(args.spec).read_text())
+    except OSError as err:
+        raise InvlearnError(f"cannot read --spec {args.spec}: {err.strerror}") from err
+    except json.JSONDecodeError as err:
+        raise InvlearnError(f"--spec {args.spec} is not valid JSON: {err}") from err
+    if not isinstance(spec, dict) or not isinstance(spec.get("grid"), dict):
+        raise InvlearnError(f"--spec {args.spec} needs a \"grid\" object of lists")
+    jobs = args.jobs or max(1, os.cpu_count() or 1)
+    table = run_study(spec, args.out, jobs=jobs, engine=args.engine, progress=not args.quiet)
+    print(f"{len(table)} final runs in {Path(args.out) / 'results.csv'}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "bench": cmd_bench, "grid": cmd_grid}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

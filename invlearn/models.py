@@ -68,14 +68,21 @@ class NeuMF(nn.Module):
         mlp = self.mlp(torch.cat([self.user_mlp(users), self.item_mlp(items)], dim=-1))
         return self.out(torch.cat([gmf, mlp], dim=-1)).squeeze(-1)
 
-    def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full ranking)."""
-        n_items = self.item.weight.shape[0]
+    def score_all(self, users: torch.Tensor, chunk: int = 16) -> torch.Tensor:
+        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full ranking).
+
+        The tower's first layer acts on ``[p_u, q_i]``, so it splits into a user part and an
+        item part computed once each; only the rest of the tower runs per (user, item) pair.
+        """
+        first = self.mlp[0]
+        half = self.user_mlp.weight.shape[1]
+        items_part = self.item_mlp.weight @ first.weight[:, half:].T  # [n_items, width]
         rows = []
-        all_items = torch.arange(n_items, device=users.device)
-        for u in users.split(64):
-            uu = u.repeat_interleave(n_items)
-            rows.append(self.forward(uu, all_items.repeat(len(u))).view(len(u), n_items))
+        for u in users.split(chunk):
+            users_part = self.user_mlp(u) @ first.weight[:, :half].T + first.bias
+            hidden = self.mlp[1:](users_part[:, None, :] + items_part[None, :, :])
+            gmf = self.user(u)[:, None, :] * self.item.weight[None, :, :]
+            rows.append(self.out(torch.cat([gmf, hidden], dim=-1)).squeeze(-1))
         return torch.cat(rows)
 
 

@@ -43,10 +43,10 @@ def test_gmf_learns_the_toy_structure(toy_split):
 
 
 def test_same_seed_same_metrics_on_cpu(toy_split):
-    runs = [train(toy_split, method=m, epochs=2, lr=0.01, batch_size=64, seed=3,
+    runs = [train(toy_split, method=m, epochs=2, lr=0.01, batch_size=64, seed=3, device="cpu",
                   progress=False, full_ranking=False).metrics for m in ("ig", "ig", "srns")]
     assert runs[0] == runs[1]
-    other = train(toy_split, method="ig", epochs=2, lr=0.01, batch_size=64, seed=4,
+    other = train(toy_split, method="ig", epochs=2, lr=0.01, batch_size=64, seed=4, device="cpu",
                   progress=False, full_ranking=False).metrics
     assert other != runs[0]
 
@@ -212,3 +212,11 @@ def test_sampler_reports_users_with_no_free_items():
         sample_unlabeled(users, 5, pair_keys(users, items, 5), 1, np.random.default_rng(0))
     with pytest.raises(InvlearnError, match="sampling rate"):
         sample_unlabeled(users, 5, pair_keys(users, items, 5), 0, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("model", [GMF(7, 11, 4), NeuMF(7, 11, 4, 6, (8, 4))])
+def test_score_all_equals_forward_on_the_grid(model):
+    users = torch.tensor([0, 3, 6, 2])
+    grid = model(users.repeat_interleave(11), torch.arange(11).repeat(4)).view(4, 11)
+    with torch.no_grad():
+        torch.testing.assert_close(model.score_all(users), grid.detach())

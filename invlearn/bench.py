@@ -1,0 +1,167 @@
+"""Benchmark: training and evaluation speed, memory, and the IG meta-step's cost by catalogue size.
+
+``python -m invlearn bench`` prints, on ML-1M at batch 1024 (or the simulated feed with
+``--dataset sim``): seconds per epoch for each method × backbone (median over epochs), the ratio
+of each method to NS on the same backbone, the time of one full evaluation (labeled-test metrics
+and full-ranking metrics separately), peak memory and the thread setting; then the time of one
+IG meta-step (lines 9–21 of Algorithm 1, with its γ step) on the simulated feed at 10,000 and at
+131,690 items. Timings are measurements of this machine, never asserted in tests.
+"""
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import losses
+from .data import Split
+from .methods import (
+    METHODS,
+    TrainConfig,
+    evaluate,
+    ig_meta_step,
+    pick_device,
+    ranking_metrics,
+    train,
+)
+from .models import BACKBONES, build_model
+from .optim import Adam
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _median_time(fn: Callable[[], object], repeat: int, device: torch.device) -> float:
+    times = []
+    for _ in range(repeat):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def epoch_times(data: Split, methods: Sequence[str] = METHODS,
+                backbones: Sequence[str] = BACKBONES, epochs: int = 3,
+                device: str | None = None, progress: bool = False) -> pd.DataFrame:
+    """Seconds per training epoch (median of ``epochs``) for each method × backbone, and each
+    method's ratio to NS on the same backbone."""
+    rows = []
+    for backbone in backbones:
+        for method in methods:
+            result = train(data, TrainConfig(method=method, backbone=backbone, epochs=epochs,
+                                             full_ranking=False, device=device),
+                           progress=progress)
+            rows.append({"backbone": backbone, "method": method,
+                         "s_per_epoch": result.seconds_per_epoch,
+                         "valid_auc": result.valid["auc"]})
+    table = pd.DataFrame(rows)
+    ns = table[table["method"] == "ns"].set_index("backbone")["s_per_epoch"]
+    table["ratio_to_ns"] = table["s_per_epoch"] / table["backbone"].map(ns)
+    return table
+
+
+def evaluation_times(data: Split, backbone: str = "gmf", repeat: int = 3,
+                     device: str | None = None) -> dict:
+    """Seconds for the labeled-test metrics and for the full-ranking metrics of one model."""
+    dev = pick_device(device)
+    model = build_model(backbone, data.n_users, data.n_items).to(dev)
+    return {
+        "test_rows": len(data.test),
+        "labeled_metrics_s": _median_time(lambda: evaluate(model, data.test, dev), repeat, dev),
+        "full_ranking_s": _median_time(lambda: ranking_metrics(model, data, dev), repeat, dev),
+        "users_x_items": f"{data.n_users} x {data.n_items}",
+    }
+
+
+def meta_step_time(n_items: int, n_users: int = 37_692, backbone: str = "gmf",
+                   batch: int = 1024, steps: int = 100, device: str | None = None,
+                   seed: int = 0) -> float:
+    """Median seconds of one IG meta-step — IDL gradient on an unlabeled batch, three
+    candidate losses on a labeled batch, the choice, and the γ step — for a catalogue of
+    ``n_items`` items (random ids: the cost depends on the sizes, not on the data)."""
+    dev = pick_device(device)
+    torch.manual_seed(seed)
+    model = build_model(backbone, n_users, n_items).to(dev)
+    opt = Adam(model, 1e-3)
+    gen = torch.Generator().manual_seed(seed)
+
+    def batch_of(n: int) -> tuple[torch.Tensor, ...]:
+        return (torch.randint(0, n_users, (batch,), generator=gen).to(dev),
+                torch.randint(0, n, (batch,), generator=gen).to(dev))
+
+    batches = [(batch_of(n_items), batch_of(n_items),
+                torch.randint(0, 2, (batch,), generator=gen).float().to(dev))
+               for _ in range(steps + 10)]
+
+    def one(k: int) -> None:
+        unl, (lu, li), y = batches[k]
+        ig_meta_step(model, unl, (lu, li, y), 1e-4, "sign")
+        opt.zero_grad()
+        losses.bce(model(lu, li), y).backward()
+        opt.step()
+
+    for k in range(10):  # warm-up
+        one(steps + k)
+    times = []
+    for k in range(steps):
+        _sync(dev)
+        start = time.perf_counter()
+        one(k)
+        _sync(dev)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def run_benchmark(data: Split, methods: Sequence[str] = METHODS,
+                  backbones: Sequence[str] = BACKBONES, epochs: int = 3,
+                  catalogues: Sequence[int] = (10_000, 131_690), device: str | None = None,
+                  progress: bool = True) -> dict:
+    """Everything ``python -m invlearn bench`` prints, as a dict of tables and figures."""
+    dev = pick_device(device)
+    out = {"device": str(dev), "threads": torch.get_num_threads(), "dataset": data.name,
+           "train_rows": len(data.train)}
+    out["epochs"] = epoch_times(data, methods, backbones, epochs, device, progress)
+    out["evaluation"] = evaluation_times(data, device=device)
+    out["meta_step"] = {n: meta_step_time(n, device=device) for n in catalogues}
+    out["peak_memory_mb"] = peak_memory_mb()
+    if dev.type == "cuda":
+        out["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def format_report(report: dict) -> str:
+    """The benchmark as plain text tables."""
+    lines = [(f"device {report['device']}, torch threads {report['threads']}, "
+             f"{report['dataset']} ({report['train_rows']:,} training rows), batch 1024"), ""]
+    table = report["epochs"].pivot(index="method", columns="backbone")
+    table = table.reindex([m for m in METHODS if m in table.index])
+    lines.append("seconds per epoch (median) and ratio to NS on the same backbone")
+    lines.append(table[["s_per_epoch", "ratio_to_ns"]].round(3).to_string())
+    ev = report["evaluation"]
+    lines += ["", (f"evaluation of one GMF model: labeled-test metrics on {ev['test_rows']:,} rows "
+              f"{ev['labeled_metrics_s']:.3f} s; full ranking over {ev['users_x_items']} "
+              f"{ev['full_ranking_s']:.3f} s")]
+    steps = report["meta_step"]
+    lines.append("")
+    lines.append("IG meta-step (GMF, batch 1024): " + ", ".join(
+        f"{n:,} items {t * 1000:.2f} ms" for n, t in steps.items()))
+    if len(steps) > 1:
+        sizes = sorted(steps)
+        lines.append(f"ratio largest / smallest catalogue: {steps[sizes[-1]] / steps[sizes[0]]:.2f}")
+    lines.append(f"peak memory {report['peak_memory_mb']:.0f} MiB")
+    if "peak_gpu_memory_mb" in report:
+        lines.append(f"peak GPU memory {report['peak_gpu_memory_mb']:.0f} MiB")
+    return "\n".join(lines)

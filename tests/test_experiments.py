@@ -1,0 +1,64 @@
+"""The grid runner: papermill execution, resume, failures, the search on validation data."""
+import json
+
+import pandas as pd
+import pytest
+
+from invlearn import InvlearnError
+from invlearn.cli import main
+from invlearn.experiments import choose_best, grid_cells, run_grid, run_id, run_study
+
+BASE = {"dataset": "sim", "sim_size": "toy", "backbone": "gmf", "epochs": 2, "threads": 1,
+        "full_ranking": False}
+
+
+def test_grid_cells_product_and_errors():
+    cells = grid_cells({"method": ["ns", "ig"], "seed": [0, 1]}, {"epochs": 1})
+    assert len(cells) == 4 and all(c["epochs"] == 1 for c in cells)
+    assert len({run_id(c) for c in cells}) == 4
+    with pytest.raises(InvlearnError, match="at least one value"):
+        grid_cells({"method": []})
+
+
+def test_papermill_grid_runs_resumes_and_reports_failures(tmp_path, capsys):
+    cells = [{**BASE, "method": "ig", "seed": 0}, {**BASE, "method": "ns", "seed": 0},
+             {**BASE, "method": "ns", "seed": 0, "lr": -1.0}]  # the last one must fail
+    table = run_grid(cells, tmp_path, jobs=2, progress=False)
+    assert sorted(table["method"]) == ["ig", "ns"]
+    assert set(table.columns) >= {"auc", "gauc", "best_epoch", "seconds_per_epoch",
+                                  "annotation_last", "share_direct"}
+    failures = json.loads((tmp_path / "failures.json").read_text())
+    assert len(failures) == 1 and "lr must be positive" in next(iter(failures.values()))["error"]
+    csv = pd.read_csv(tmp_path / "results.csv")
+    assert len(csv) == 2
+    stamp = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")}
+    again = run_grid(cells[:2], tmp_path, jobs=2, progress=False)  # resume: nothing to run
+    assert len(again) == 2
+    assert stamp == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")}
+
+
+def test_study_chooses_on_validation_and_runs_seeds(tmp_path):
+    spec = {"base": BASE, "grid": {"method": ["ns", "rce"]},
+            "search": {"*": {"lr": [0.001, 0.01]}, "rce": {"rce_beta": [0.1, 0.5]}},
+            "seeds": [0, 1]}
+    final = run_study(spec, tmp_path, jobs=2, engine="python", progress=False)
+    search = pd.read_csv(tmp_path / "search.csv")
+    assert len(search) == 2 + 4
+    chosen = pd.read_csv(tmp_path / "chosen.csv")
+    for _, row in chosen.iterrows():
+        rows = search[search["method"] == row["method"]]
+        assert row["valid_auc"] == rows["valid_auc"].max()
+    assert len(final) == 4 and sorted(set(final["seed"])) == [0, 1]
+
+
+def test_choose_best_ignores_test_metrics():
+    table = pd.DataFrame({"method": ["a", "a"], "lr": [1, 2], "valid_auc": [0.6, 0.5],
+                          "auc": [0.1, 0.9]})
+    assert choose_best(table, ["method"], ["lr"])["lr"].tolist() == [1]
+
+
+def test_cli_grid_rejects_bad_spec(tmp_path, capsys):
+    bad = tmp_path / "spec.json"
+    bad.write_text("{not json")
+    assert main(["grid", "--spec", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
