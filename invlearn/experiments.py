@@ -189,34 +189,44 @@ def run_study(spec: Mapping[str, Any], out_dir: str | os.PathLike, jobs: int = 1
     """A search on validation data, then the final runs over seeds with the chosen settings.
 
     ``spec``: ``{"base": {...}, "grid": {"dataset": [...], "backbone": [...], "method": [...]},
-    "search": {method: {setting: [values]}, "*": {...}}, "search_seed": 0, "seeds": [0, 1, 2]}``.
-    Writes ``search.csv``, ``chosen.csv`` and ``results.csv`` (final runs) in ``out_dir``.
+    "search": {method: {setting: [values]}, "*": {...}}, "search_on": {"dataset": ...},
+    "search_seed": 0, "seeds": [0, 1, 2]}``. With ``search_on`` the search runs only on the grid
+    cells matching it and each method's chosen settings are used for every cell; without it,
+    every cell gets its own search. Final runs go seed by seed (all cells at seed 0 first), so
+    an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv`` and
+    ``results.csv`` (final runs) in ``out_dir``.
     """
     out = Path(out_dir)
     base, grid = dict(spec.get("base", {})), dict(spec["grid"])
-    search = spec.get("search", {})
-    seeds = list(spec.get("seeds", [0, 1, 2]))
+    search, scope = spec.get("search", {}), dict(spec.get("search_on", {}))
+    cells = grid_cells(grid, base)
     search_cells = []
-    for cell in grid_cells(grid, base):
+    for cell in cells:
+        if any(cell.get(k) != v for k, v in scope.items()):
+            continue
         space = {**search.get("*", {}), **search.get(cell["method"], {})}
-        options = grid_cells(space) if space else [{}]
-        for option in options:
+        for option in (grid_cells(space) if space else [{}]):
             search_cells.append({**cell, **option, "seed": spec.get("search_seed", 0)})
     searched = sorted({k for s in search.values() for k in s})
     table = run_grid(search_cells, out / "search", jobs, engine, notebook, progress)
     if table.empty:
         raise InvlearnError("the search produced no finished run; see search/failures.json")
     table.to_csv(out / "search.csv", index=False)
-    group = [k for k in grid if k in table.columns]
+    group = [k for k in grid if k in table.columns and k not in scope]
     present = [k for k in searched if k in table.columns]
     chosen = choose_best(table, group, present)
     chosen.to_csv(out / "chosen.csv", index=False)
     finals = []
-    for _, row in chosen.iterrows():
-        setting = {k: row[k] for k in group + present if pd.notna(row[k])}
-        setting = {k: (v.item() if hasattr(v, "item") else v) for k, v in setting.items()}
-        for seed in seeds:
-            finals.append({**base, **setting, "seed": seed})
+    for seed in spec.get("seeds", [0, 1, 2]):
+        for cell in cells:
+            row = chosen
+            for k in group:
+                row = row[row[k] == cell[k]]
+            if row.empty:
+                continue
+            setting = {k: row.iloc[0][k] for k in present if pd.notna(row.iloc[0][k])}
+            setting = {k: (v.item() if hasattr(v, "item") else v) for k, v in setting.items()}
+            finals.append({**cell, **setting, "seed": seed})
     final = run_grid(finals, out / "final", jobs, engine, notebook, progress)
     final.to_csv(out / "results.csv", index=False)
     return final

@@ -51,6 +51,19 @@ def test_study_chooses_on_validation_and_runs_seeds(tmp_path):
     assert len(final) == 4 and sorted(set(final["seed"])) == [0, 1]
 
 
+def test_study_searches_on_one_scope_and_applies_it_everywhere(tmp_path):
+    spec = {"base": BASE, "grid": {"sim_size": ["toy"], "backbone": ["gmf", "neumf"],
+                                   "method": ["rce"]},
+            "search": {"rce": {"rce_beta": [0.1, 0.5]}}, "search_on": {"backbone": "gmf"},
+            "seeds": [0]}
+    final = run_study(spec, tmp_path, jobs=2, engine="python", progress=False)
+    assert len(pd.read_csv(tmp_path / "search.csv")) == 2  # GMF only
+    chosen = pd.read_csv(tmp_path / "chosen.csv")
+    assert len(chosen) == 1
+    assert sorted(final["backbone"]) == ["gmf", "neumf"]
+    assert set(final["rce_beta"]) == {chosen["rce_beta"].iloc[0]}
+
+
 def test_choose_best_ignores_test_metrics():
     table = pd.DataFrame({"method": ["a", "a"], "lr": [1, 2], "valid_auc": [0.6, 0.5],
                           "auc": [0.1, 0.9]})
