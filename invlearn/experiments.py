@@ -183,6 +183,16 @@ def choose_best(table: pd.DataFrame, group: list[str], searched: list[str],
     return best[group + searched + [by]].reset_index(drop=True)
 
 
+def _original(value: Any, search: Mapping[str, Mapping[str, list]]) -> Any:
+    """The value as written in the search space (a table turns 4 into 4.0)."""
+    for space in search.values():
+        for values in space.values():
+            for v in values:
+                if v == value and type(v) is not bool:
+                    return v
+    return value.item() if hasattr(value, "item") else value
+
+
 def run_study(spec: Mapping[str, Any], out_dir: str | os.PathLike, jobs: int = 1,
               engine: str = "papermill", notebook: str | os.PathLike = NOTEBOOK,
               progress: bool = True) -> pd.DataFrame:
@@ -224,8 +234,8 @@ def run_study(spec: Mapping[str, Any], out_dir: str | os.PathLike, jobs: int = 1
                 row = row[row[k] == cell[k]]
             if row.empty:
                 continue
-            setting = {k: row.iloc[0][k] for k in present if pd.notna(row.iloc[0][k])}
-            setting = {k: (v.item() if hasattr(v, "item") else v) for k, v in setting.items()}
+            setting = {k: _original(row.iloc[0][k], search) for k in present
+                       if pd.notna(row.iloc[0][k])}
             finals.append({**cell, **setting, "seed": seed})
     final = run_grid(finals, out / "final", jobs, engine, notebook, progress)
     final.to_csv(out / "results.csv", index=False)

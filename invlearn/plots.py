@@ -1,0 +1,271 @@
+"""The book's figures, drawn from the :class:`~invlearn.methods.History` of a training run.
+
+Chapters 3 and 5 introduce these figures and the result chapters reuse them:
+
+* :func:`plot_idl_weights` — distributions of the IDL weights ``w1`` and ``w0`` of the unlabeled
+  pairs at two epochs (chapter 3; the paper's Figures 4–5);
+* :func:`plot_annotation_accuracy` and :func:`plot_annotation_by_distance` (with the table of
+  :func:`annotation_by_distance`) — how often the weights name the true label, over epochs and
+  by how far a pair lies from the true decision boundary (chapter 3; simulated feed only);
+* :func:`plot_directions` and :func:`plot_direction_panels` — IG's training-test loss over
+  meta-steps, each point marked by the direction taken (chapter 5; the paper's Figures 6–7),
+  with the shares of :func:`direction_shares`;
+* :func:`plot_learning_curves` — per-epoch training loss and validation metrics of several runs.
+
+Every function returns the matplotlib ``Figure`` (drawn with ``pyplot``, so a notebook shows it).
+matplotlib is an optional dependency of the package: ``pip install "invlearn[book]"``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InvlearnError
+
+try:
+    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise InvlearnError('invlearn.plots needs matplotlib: pip install "invlearn[book]"') from exc
+
+#: The three IG directions (:data:`invlearn.methods.DIRECTIONS`) and the colour and marker each
+#: has in every figure.
+DIRECTION_STYLE: dict[str, tuple[str, str]] = {
+    "direct": ("tab:blue", "o"),
+    "inverse": ("tab:red", "^"),
+    "pass": ("0.35", "x"),
+}
+
+#: Axis labels (with units) of the per-epoch columns of ``History.table()``.
+METRIC_LABELS: dict[str, str] = {
+    "loss": "training loss (nats per row)",
+    "valid_bce": "validation BCE (nats per row)",
+    "valid_auc": "validation AUC (probability, 0–1)",
+    "valid_gauc": "validation GAUC (probability, 0–1)",
+    "valid_gauc_unweighted": "validation GAUC, unweighted (0–1)",
+    "valid_ndcg@10": "validation NDCG@10 (0–1)",
+    "valid_mrr": "validation MRR (0–1)",
+    "seconds": "time per epoch (s)",
+}
+
+_LOSS_COLUMNS = ["loss_direct", "loss_pass", "loss_inverse"]
+
+
+def _epochs_of(history: Any, epochs: Sequence[int] | None) -> list[int]:
+    recorded = sorted(history.weights)
+    if not recorded:
+        raise InvlearnError("this history has no IDL weights: train with method 'idl' or 'ig'")
+    chosen = [recorded[0], recorded[-1]] if epochs is None else [int(e) for e in epochs]
+    missing = [e for e in chosen if e not in history.weights]
+    if missing:
+        raise InvlearnError(f"no weights recorded at epoch(s) {missing}; recorded: "
+                            f"{recorded[0]}..{recorded[-1]}")
+    return chosen
+
+
+def plot_idl_weights(history: Any, epochs: Sequence[int] | None = None,
+                     bins: int = 20) -> Figure:
+    """Histograms of ``w1`` and ``w0 = 1 − w1`` of the unlabeled pairs at some epochs.
+
+    Book chapter 3 (and chapter 5 for IG); the paper's Figures 4–5 show the same two
+    distributions at the first and the final epoch. ``epochs`` defaults to the first and last
+    epoch recorded in ``history.weights``. One row of two panels (``w1``, ``w0``) per epoch; the
+    bars give the share of the recorded unlabeled pairs in each weight bin, in percent.
+    """
+    chosen = _epochs_of(history, epochs)
+    fig, axes = plt.subplots(len(chosen), 2, figsize=(8, 2.4 * len(chosen)), sharex=True,
+                             sharey=True, squeeze=False)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for row, epoch in zip(axes, chosen):
+        w1 = np.asarray(history.weights[epoch]["w1"], dtype=np.float64)
+        share = np.full(len(w1), 100.0 / max(len(w1), 1))
+        for ax, values, name, colour in ((row[0], w1, "w1 (positive label)", "tab:green"),
+                                         (row[1], 1.0 - w1, "w0 (negative label)", "tab:purple")):
+            ax.hist(values, bins=edges, weights=share, color=colour, alpha=0.8)
+            ax.axvline(0.5, color="0.3", lw=0.8, ls="--")
+            ax.set_title(f"{name}, epoch {epoch}", fontsize=10)
+        row[0].set_ylabel("unlabeled pairs (%)")
+    for ax in axes[-1]:
+        ax.set_xlabel("weight (unitless, 0–1)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_annotation_accuracy(histories: Mapping[str, Any], truth: Any,
+                             reference: Mapping[str, float] | None = None,
+                             ax: Axes | None = None) -> Figure:
+    """Per epoch, the share of unlabeled pairs whose IDL annotation (``w1 > 0.5``) is the true
+    label, one line per run (book chapter 3; needs the simulated feed's ``truth``).
+
+    ``reference`` adds a dashed horizontal line per entry, e.g. the accuracy of calling every
+    sampled pair negative (what negative sampling assumes).
+    """
+    own = ax is None
+    fig, ax = _figure(ax, (6, 3.5))
+    for label, history in histories.items():
+        acc = history.annotation_accuracy(truth)
+        ax.plot(acc.index, acc.to_numpy(), marker=".", label=label)
+    for k, (label, value) in enumerate((reference or {}).items()):
+        ax.axhline(value, color=f"{0.2 + 0.25 * k:.2f}", ls="--", lw=1, label=label)
+    ax.set_xlabel("epoch (passes over the training rows)")
+    ax.set_ylabel("annotation accuracy (share, 0–1)")
+    ax.legend(fontsize=9)
+    if own:
+        fig.tight_layout()
+    return fig
+
+
+def annotation_by_distance(history: Any, truth: Any, epoch: int | None = None,
+                           bins: int | Sequence[float] = 5, signed: bool = False) -> pd.DataFrame:
+    """IDL's annotation accuracy binned by a pair's distance to the true decision boundary.
+
+    Book chapter 3. For the unlabeled pairs recorded at ``epoch`` (default: the last), the
+    distance is ``d = truth.affinity(u, i) − truth.threshold``: pairs near ``d = 0`` are the hard
+    ones, whose true label a model can barely tell. ``signed=False`` bins ``|d|``, ``True`` bins
+    ``d`` itself (negatives left, positives right). ``bins`` is a number of equal-count
+    (quantile) bins or a sequence of bin edges. One row per non-empty bin: ``low``, ``high``
+    (edges), ``distance`` (median ``d`` or ``|d|`` in the bin), ``pairs``, ``accuracy``,
+    ``annotated_positive`` (share with ``w1 > 0.5``) and ``truly_positive``.
+    """
+    epoch = _epochs_of(history, None if epoch is None else [epoch])[-1]
+    rec = history.weights[epoch]
+    users, items = np.asarray(rec["user"]), np.asarray(rec["item"])
+    dist = np.asarray(truth.affinity(users, items), dtype=np.float64) - float(truth.threshold)
+    if not signed:
+        dist = np.abs(dist)
+    positive = np.asarray(rec["w1"]) > 0.5
+    true = np.asarray(truth.true_label(users, items)) == 1
+    if isinstance(bins, (int, np.integer)):
+        edges = np.unique(np.quantile(dist, np.linspace(0.0, 1.0, int(bins) + 1)))
+    else:
+        edges = np.asarray(bins, dtype=np.float64)
+    which = np.clip(np.searchsorted(edges, dist, side="right") - 1, 0, len(edges) - 2)
+    inside = (dist >= edges[0]) & (dist <= edges[-1])
+    rows = []
+    for k in range(len(edges) - 1):
+        mask = inside & (which == k)
+        if mask.any():
+            rows.append({"low": edges[k], "high": edges[k + 1],
+                         "distance": float(np.median(dist[mask])), "pairs": int(mask.sum()),
+                         "accuracy": float(np.mean(positive[mask] == true[mask])),
+                         "annotated_positive": float(positive[mask].mean()),
+                         "truly_positive": float(true[mask].mean())})
+    return pd.DataFrame(rows)
+
+
+def plot_annotation_by_distance(tables: Mapping[str, pd.DataFrame], ax: Axes | None = None,
+                                signed: bool = True) -> Figure:
+    """Annotation accuracy against the distance to the true boundary, one line per table of
+    :func:`annotation_by_distance` (book chapter 3), with a dotted line at distance 0. With
+    ``signed`` (tables of signed distances), each line breaks at 0 between the truly negative
+    and the truly positive side."""
+    own = ax is None
+    fig, ax = _figure(ax, (6, 3.5))
+    for label, table in tables.items():
+        x, y = table["distance"].to_numpy(float), table["accuracy"].to_numpy(float)
+        if signed:  # no line across the boundary: the two sides hold different true labels
+            cut = int(np.searchsorted(x, 0.0))
+            x, y = np.insert(x, cut, np.nan), np.insert(y, cut, np.nan)
+        ax.plot(x, y, marker="o", label=label)
+    ax.axvline(0.0, color="0.3", lw=0.8, ls=":")
+    what = "a(u, i) − t" if signed else "|a(u, i) − t|"
+    ax.set_xlabel(f"true affinity minus threshold, {what} (affinity units)")
+    ax.set_ylabel("annotation accuracy (share, 0–1)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=9)
+    if own:
+        fig.tight_layout()
+    return fig
+
+
+def direction_shares(meta: pd.DataFrame) -> pd.Series:
+    """Share of IG meta-steps that took each direction (``direct``, ``inverse``, ``pass``;
+    zero where a direction never won), from ``History.meta`` (book chapter 5)."""
+    counts = meta["direction"].value_counts()
+    total = max(int(counts.sum()), 1)
+    return pd.Series({d: counts.get(d, 0) / total for d in DIRECTION_STYLE}, name="share")
+
+
+def plot_directions(meta: pd.DataFrame, ax: Axes | None = None, title: str | None = None,
+                    legend: bool = True) -> Figure:
+    """IG's training-test loss of the kept candidate over meta-steps, each point marked by the
+    direction taken (book chapter 5; the paper's Figure 6).
+
+    ``meta`` is ``History.meta``; its rows are numbered in training order (meta-step 1, 2, ...
+    over all epochs). Draws one grey line through all points and one marker series per
+    direction (four lines in all), labelled with the direction's share.
+    """
+    own = ax is None
+    fig, ax = _figure(ax, (7, 3.5))
+    meta = meta.sort_values(["epoch", "step"], kind="stable")
+    steps = np.arange(1, len(meta) + 1)
+    kept = meta[_LOSS_COLUMNS].min(axis=1).to_numpy()
+    ax.plot(steps, kept, color="0.75", lw=1, zorder=1)
+    shares = direction_shares(meta)
+    for direction, (colour, marker) in DIRECTION_STYLE.items():
+        mask = meta["direction"].to_numpy() == direction
+        ax.plot(steps[mask], kept[mask], ls="none", marker=marker, ms=4, color=colour,
+                label=f"{direction} ({shares[direction]:.0%})", zorder=2)
+    ax.set_xlabel("meta-step (one per training-test batch)")
+    ax.set_ylabel("training-test BCE (nats per row)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    if legend:
+        ax.legend(fontsize=8)
+    if own:
+        fig.tight_layout()
+    return fig
+
+
+def plot_direction_panels(metas: Mapping[str, pd.DataFrame], ncols: int = 4,
+                          sharey: bool = False) -> Figure:
+    """One :func:`plot_directions` panel per run, titled by its key: the paper's Figure 7
+    (GMF at α = 1, 10, 50 and 100 × γ) in book chapter 5. Unused grid cells are removed, so the
+    figure has exactly ``len(metas)`` axes."""
+    if not metas:
+        raise InvlearnError("plot_direction_panels needs at least one History.meta")
+    ncols = max(1, min(ncols, len(metas)))
+    nrows = -(-len(metas) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.8 * nrows), sharey=sharey,
+                             squeeze=False)
+    flat = axes.ravel()
+    for ax, (label, meta) in zip(flat, metas.items()):
+        plot_directions(meta, ax=ax, title=label)
+        ax.xaxis.label.set_size(8)
+        ax.yaxis.label.set_size(8)
+    for ax in flat[len(metas):]:
+        fig.delaxes(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(histories: Mapping[str, Any],
+                         metrics: Sequence[str] = ("loss", "valid_auc")) -> Figure:
+    """Per-epoch curves of several runs, one panel per column of ``History.table()`` named in
+    ``metrics`` and one line per run (book chapters 3 and 5, and the result chapters)."""
+    if not histories:
+        raise InvlearnError("plot_learning_curves needs at least one History")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.3), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for label, history in histories.items():
+            table = history.table()
+            if metric not in table:
+                raise InvlearnError(f"no column {metric!r} in the history; it has "
+                                    f"{', '.join(table.columns)}")
+            ax.plot(table.index, table[metric], marker=".", label=label)
+        ax.set_xlabel("epoch (passes over the training rows)")
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    axes[0][0].legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _figure(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=size)
+    return fig, ax

@@ -1,0 +1,117 @@
+"""Tests of invlearn.analysis: measurements against the truth (book chapters 1 and 2)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import make_split
+
+from invlearn import analysis, train
+from invlearn.data import Split
+from invlearn.errors import InvlearnError
+from invlearn.models import GMF
+from invlearn.sampling import is_pair, pair_keys
+
+
+class ParityTruth:
+    """A pair is truly positive when user and item have the same parity."""
+
+    def true_label(self, users, items) -> np.ndarray:
+        return ((np.asarray(users) % 2) == (np.asarray(items) % 2)).astype(np.int8)
+
+
+@pytest.fixture
+def split() -> Split:
+    data = make_split()
+    data.truth = ParityTruth()
+    return data
+
+
+def test_false_negative_rate_known_pairs() -> None:
+    users, items = np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1])
+    assert analysis.false_negative_rate(ParityTruth(), users, items) == 0.5
+    with pytest.raises(InvlearnError):
+        analysis.false_negative_rate(ParityTruth(), np.array([], int), np.array([], int))
+
+
+def test_sample_negatives_avoids_training_pairs(split: Split) -> None:
+    neg = analysis.sample_negatives(split, rate=2, seed=1)
+    assert len(neg) == 2 * len(split.train)
+    np.testing.assert_array_equal(neg["user"], np.repeat(split.train["user"].to_numpy(), 2))
+    keys = pair_keys(split.train["user"].to_numpy(), split.train["item"].to_numpy(),
+                     split.n_items)
+    assert not is_pair(keys, neg["user"].to_numpy(), neg["item"].to_numpy(),
+                       split.n_items).any()
+    pd.testing.assert_frame_equal(neg, analysis.sample_negatives(split, rate=2, seed=1))
+    # uniform items against a parity truth: about half are truly positive
+    assert abs(analysis.false_negative_rate(split.truth, neg["user"], neg["item"]) - 0.5) < 0.1
+
+
+def test_oracle_split_labels_sampled_pairs_with_truth(split: Split) -> None:
+    oracle = analysis.oracle_split(split, rate=1, seed=3)
+    n = len(split.train)
+    assert len(oracle.train) == 2 * n
+    pd.testing.assert_frame_equal(oracle.train.iloc[:n].reset_index(drop=True),
+                                  split.train[["user", "item", "label"]])
+    sampled = oracle.train.iloc[n:]
+    truth = split.truth.true_label(sampled["user"], sampled["item"])
+    np.testing.assert_array_equal(sampled["label"].to_numpy(), truth.astype(np.float32))
+    assert oracle.train["label"].dtype == np.float32
+    assert oracle.valid is split.valid and oracle.test is split.test
+    fixed = analysis.oracle_split(split, rate=1, seed=3, use_truth=False)
+    np.testing.assert_array_equal(fixed.train["item"], oracle.train["item"])
+    assert (fixed.train["label"].iloc[n:] == 0).all()
+    with pytest.raises(InvlearnError):
+        analysis.oracle_split(make_split())  # no truth
+
+
+def test_drop_precision_recall_counts() -> None:
+    # positives (0,0) (0,2) clean, (0,1) (0,3) noisy; the negative (1,0) never counts
+    table = pd.DataFrame({"user": [0, 0, 0, 0, 1], "item": [0, 1, 2, 3, 0],
+                          "label": np.array([1, 1, 1, 1, 0], np.float32)})
+    data = Split(table, table, table, n_users=2, n_items=4, truth=ParityTruth())
+    dropped = {1: {"user": np.array([0, 0]), "item": np.array([1, 2])},
+               2: {"user": np.array([0, 0, 0]), "item": np.array([1, 3, 0])},
+               3: {"user": np.array([], int), "item": np.array([], int)}}
+    out = analysis.drop_precision_recall(dropped, data)
+    assert list(out.index) == [1, 2, 3]
+    assert out.loc[1, "precision"] == 0.5 and out.loc[1, "recall"] == 0.5
+    assert out.loc[2, "precision"] == pytest.approx(2 / 3) and out.loc[2, "recall"] == 1.0
+    assert out.loc[3, "dropped"] == 0 and math.isnan(out.loc[3, "precision"])
+    assert (out["noisy_share"] == 0.5).all()
+
+
+def test_row_bce_at_zero_logits() -> None:
+    model = GMF(3, 4, dim=2)
+    with torch.no_grad():
+        model.out.weight.zero_()
+        model.out.bias.zero_()
+    table = pd.DataFrame({"user": [0, 1, 2], "item": [3, 2, 1],
+                          "label": np.array([1, 0, 1], np.float32)})
+    np.testing.assert_allclose(analysis.row_bce(model, table), [math.log(2)] * 3, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["ns", "dns", "srns"])
+def test_recorder_keeps_the_trained_negatives(split: Split, method: str) -> None:
+    settings = {"method": method, "epochs": 2, "batch_size": 64, "seed": 0, "threads": 1,
+                "progress": False, "full_ranking": False}
+    rec = analysis.NegativeRecorder.for_split(split, seed=0)
+    with_rec = train(split, model=rec, **settings)
+    without = train(split, **settings)
+    assert with_rec.metrics == without.metrics  # recording changes nothing
+    steps = math.ceil(len(split.train) / 64)
+    assert len(rec.steps) == 2 * steps
+    users = np.concatenate([u for u, _ in rec.steps])
+    items = np.concatenate([i for _, i in rec.steps])
+    assert len(users) == 2 * len(split.train)
+    assert np.array_equal(np.sort(users[:len(split.train)]), np.sort(split.train["user"]))
+    keys = pair_keys(split.train["user"].to_numpy(), split.train["item"].to_numpy(),
+                     split.n_items)
+    assert not is_pair(keys, users, items, split.n_items).any()
+    share = analysis.negative_truth_by_epoch(rec, split.truth, steps)
+    assert list(share.index) == [1, 2] and ((share >= 0) & (share <= 1)).all()
+    with pytest.raises(InvlearnError):
+        analysis.negative_truth_by_epoch(rec, split.truth, steps + 1)

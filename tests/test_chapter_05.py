@@ -1,0 +1,34 @@
+"""Chapter 5 (the Inverse Gradient) runs end to end at toy size and records sane numbers."""
+import math
+
+from conftest import run_chapter
+
+DIRECTIONS = ("direct", "inverse", "pass")
+
+
+def test_chapter_05_runs_at_toy_size(tmp_path):
+    numbers = run_chapter("05_ig", tmp_path, SIZE="toy", EPOCHS=2, SEEDS=[0],
+                          ALPHA_RATIOS=[1, 100], HAND_BATCH=256)
+    assert math.isclose(sum(numbers[f"share_{d}"] for d in DIRECTIONS), 1.0)
+    for rule in ("sign", "sgd"):
+        for ratio in ("0.1", "1", "100"):
+            tag = f"{rule}_alpha{ratio}"
+            shares = [numbers[f"{tag}_share_{d}"] for d in DIRECTIONS]
+            assert all(0.0 <= s <= 1.0 for s in shares) and math.isclose(sum(shares), 1.0)
+            assert 0.0 <= numbers[f"{tag}_auc"] <= 1.0
+            assert 0.0 <= numbers[f"{tag}_tied"] <= 1.0
+    # the default run is the sign rule at α = 0.1 γ
+    assert numbers["share_direct"] == numbers["sign_alpha0.1_share_direct"]
+    # the sign rule moves every touched coordinate by about α; the plain rule by α·|g| « α
+    lr = numbers["lr"]
+    assert math.isclose(numbers["sign_alpha1_median_move"], lr, rel_tol=0.05)
+    assert numbers["sgd_alpha1_median_move"] < 0.01 * lr
+    assert math.isclose(numbers["sign_alpha100_median_move"],
+                        100 * numbers["sign_alpha1_median_move"], rel_tol=1e-3)
+    # the hand meta-step keeps the candidate with the lowest loss
+    losses = [numbers[f"hand_loss_{d}"] for d in ("direct", "pass", "inverse")]
+    assert numbers["hand_direction_index"] == losses.index(min(losses))
+    for name in ("ig_sign", "ig_sgd", "idl", "ns", "none"):
+        assert 0.0 <= numbers[f"auc_{name}"] <= 1.0
+    assert 0.0 <= numbers["ig_annotation_accuracy_last"] <= 1.0
+    assert numbers["meta_steps"] >= 2

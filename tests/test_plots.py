@@ -1,0 +1,141 @@
+"""The book's figures on tiny fake histories: each returns a Figure with the expected axes."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from invlearn import History, InvlearnError, plots
+
+
+class FakeTruth:
+    """Affinity ``user − item`` with threshold 0: pair (u, i) is positive when ``u > i``."""
+
+    threshold = 0.0
+
+    def affinity(self, users, items):
+        return np.asarray(users, dtype=np.float32) - np.asarray(items, dtype=np.float32)
+
+    def true_label(self, users, items):
+        return (self.affinity(users, items) > self.threshold).astype(np.int8)
+
+
+def fake_history(n_epochs: int = 3, ig: bool = False, seed: int = 0) -> History:
+    rng = np.random.default_rng(seed)
+    history = History()
+    for epoch in range(1, n_epochs + 1):
+        history.epochs.append({"epoch": epoch, "loss": 1.0 / epoch, "seconds": 0.1,
+                               "valid_auc": 0.5 + 0.1 * epoch, "valid_bce": 0.7 - 0.05 * epoch})
+        users = rng.integers(0, 10, 40)
+        items = rng.integers(0, 10, 40)
+        w1 = np.where(users > items, 0.9, 0.2).astype(np.float32)
+        w1[:4] = 1.0 - w1[:4]  # four wrong annotations per epoch
+        history.weights[epoch] = {"user": users, "item": items, "w1": w1}
+    if ig:
+        steps = 3
+        losses = rng.uniform(0.3, 0.7, (n_epochs * steps, 3))
+        history.meta = pd.DataFrame({
+            "epoch": np.repeat(np.arange(1, n_epochs + 1), steps),
+            "step": np.tile(np.arange(steps), n_epochs),
+            "direction": np.array(["direct", "pass", "inverse"])[losses.argmin(1)],
+            "loss_direct": losses[:, 0], "loss_pass": losses[:, 1], "loss_inverse": losses[:, 2]})
+    return history
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_plot_idl_weights_two_epochs_two_panels_each():
+    fig = plots.plot_idl_weights(fake_history(4))
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    assert "epoch 1" in fig.axes[0].get_title() and "epoch 4" in fig.axes[2].get_title()
+    assert fig.axes[2].get_xlabel() and fig.axes[0].get_ylabel()
+    # the bars of each panel add up to 100% of the pairs
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert sum(heights) == pytest.approx(100.0)
+    assert len(plots.plot_idl_weights(fake_history(4), epochs=(1, 2, 3)).axes) == 6
+
+
+def test_plot_idl_weights_rejects_missing_epochs():
+    with pytest.raises(InvlearnError, match="epoch"):
+        plots.plot_idl_weights(fake_history(2), epochs=(1, 5))
+    with pytest.raises(InvlearnError, match="no IDL weights"):
+        plots.plot_idl_weights(History())
+
+
+def test_direction_shares_sum_to_one_and_list_every_direction():
+    meta = pd.DataFrame({"direction": ["direct", "direct", "inverse", "direct"]})
+    shares = plots.direction_shares(meta)
+    assert list(shares.index) == ["direct", "inverse", "pass"]
+    assert shares.tolist() == [0.75, 0.25, 0.0]
+
+
+def test_plot_directions_one_line_and_one_marker_series_per_direction():
+    history = fake_history(3, ig=True)
+    fig = plots.plot_directions(history.meta, title="IG")
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4
+    trace = ax.lines[0].get_ydata()
+    kept = history.meta[["loss_direct", "loss_pass", "loss_inverse"]].min(axis=1)
+    np.testing.assert_allclose(trace, kept.to_numpy())
+    assert sum(len(line.get_xdata()) for line in ax.lines[1:]) == len(history.meta)
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title() == "IG"
+
+
+def test_plot_direction_panels_one_axes_per_run():
+    metas = {f"α = {k} γ": fake_history(2, ig=True, seed=k).meta for k in (1, 10, 50, 100, 5)}
+    fig = plots.plot_direction_panels(metas, ncols=4)
+    assert len(fig.axes) == 5
+    assert [ax.get_title() for ax in fig.axes] == list(metas)
+    with pytest.raises(InvlearnError):
+        plots.plot_direction_panels({})
+
+
+def test_plot_learning_curves_one_panel_per_metric_one_line_per_run():
+    histories = {"ns": fake_history(3), "idl": fake_history(5, seed=1)}
+    fig = plots.plot_learning_curves(histories)
+    assert len(fig.axes) == 2
+    assert all(len(ax.lines) == 2 for ax in fig.axes)
+    assert len(fig.axes[1].lines[1].get_xdata()) == 5
+    assert "AUC" in fig.axes[1].get_ylabel()
+    fig = plots.plot_learning_curves(histories, metrics=("valid_bce",))
+    assert len(fig.axes) == 1
+    with pytest.raises(InvlearnError, match="no column"):
+        plots.plot_learning_curves(histories, metrics=("valid_xyz",))
+
+
+def test_annotation_by_distance_counts_and_accuracy():
+    history = fake_history(2)
+    truth = FakeTruth()
+    table = plots.annotation_by_distance(history, truth, bins=4)
+    assert table["pairs"].sum() == 40
+    assert ((table["accuracy"] >= 0) & (table["accuracy"] <= 1)).all()
+    rec = history.weights[2]
+    overall = np.mean((rec["w1"] > 0.5) == truth.true_label(rec["user"], rec["item"]))
+    assert np.average(table["accuracy"], weights=table["pairs"]) == pytest.approx(overall)
+    signed = plots.annotation_by_distance(history, truth, epoch=1, bins=[-10, 0.5, 10],
+                                          signed=True)
+    assert signed["truly_positive"].tolist() == [0.0, 1.0]
+
+
+def test_annotation_plots_return_figures():
+    history = fake_history(3)
+    truth = FakeTruth()
+    fig = plots.plot_annotation_accuracy({"idl": history}, truth, reference={"all negative": 0.6})
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 2
+    acc = fig.axes[0].lines[0].get_ydata()
+    assert np.allclose(acc, history.annotation_accuracy(truth).to_numpy())
+    tables = {"first": plots.annotation_by_distance(history, truth, epoch=1, signed=True),
+              "last": plots.annotation_by_distance(history, truth, signed=True)}
+    fig = plots.plot_annotation_by_distance(tables)
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 3  # two runs and the zero line
+    # each signed line breaks once, between the negative and the positive side
+    assert np.isnan(fig.axes[0].lines[0].get_xdata()).sum() == 1
