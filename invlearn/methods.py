@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import losses
 from .data import Split
@@ -111,7 +111,9 @@ class History:
     ``epochs``: one row per epoch (``epoch``, ``loss``, ``seconds``, ``valid_*`` metrics).
     ``meta``: IG only, one row per meta-step (``epoch``, ``step``, ``direction`` in
     direct / pass / inverse, and the training-test BCE at the three candidates ``loss_direct``,
-    ``loss_pass``, ``loss_inverse``). ``weights``: IDL and IG, per epoch, the unlabeled rows'
+    ``loss_pass``, ``loss_inverse``; ``tie`` marks steps where the three are equal in floating
+    point — the move is then below the precision of the loss, and the first candidate, direct,
+    is kept, as ``argmin`` does). ``weights``: IDL and IG, per epoch, the unlabeled rows'
     ``user``, ``item`` and ``w1`` (``w0 = 1 − w1``; at most ``record_rows`` rows an epoch).
     ``dropped``: T-CE, per epoch, the ``user`` and ``item`` of rows dropped (at most
     ``record_rows``) and their number ``count``.
@@ -441,12 +443,13 @@ class _Run:
         self.meta_log.append(pd.DataFrame({
             "epoch": epoch, "step": np.arange(len(cands)),
             "direction": np.array(DIRECTIONS)[cands.argmin(1)],
-            "loss_direct": cands[:, 0], "loss_pass": cands[:, 1], "loss_inverse": cands[:, 2]}))
+            "loss_direct": cands[:, 0], "loss_pass": cands[:, 1], "loss_inverse": cands[:, 2],
+            "tie": cands.min(1) == cands.max(1)}))
         self.record(self.history.weights, epoch, rec_u, rec_i, w1=rec_w)
         return total / max(count, 1)
 
 
-def _alpha_step(grad: torch.Tensor, alpha: float, rule: str) -> torch.Tensor:
+def alpha_step(grad: torch.Tensor, alpha: float, rule: str) -> torch.Tensor:
     """``α·g`` (plain SGD) or ``α·g / (|g| + 1e-8)`` (one fresh Adam step, ≈ ``α·sign(g)``)."""
     if rule == "sgd":
         return alpha * grad
@@ -477,9 +480,9 @@ def ig_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, torch.Tensor],
                 continue
             if g.is_sparse:
                 rows, vals = coalesce_rows(g)
-                moves.append((p, rows, p[rows].clone(), _alpha_step(vals, alpha, rule)))
+                moves.append((p, rows, p[rows].clone(), alpha_step(vals, alpha, rule)))
             else:
-                moves.append((p, None, p.detach().clone(), _alpha_step(g, alpha, rule)))
+                moves.append((p, None, p.detach().clone(), alpha_step(g, alpha, rule)))
 
         def move_to(sign) -> None:
             for p, rows, saved, delta in moves:
