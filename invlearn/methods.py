@@ -324,14 +324,14 @@ class _Run:
                         rec_u.append(u[mask])
                         rec_i.append(i[mask])
             self.step(loss)
-            total += float(loss.detach()) * len(idx)
+            total = total + loss.detach() * len(idx)  # a tensor: no host sync per batch
             count += len(idx)
         if method == "idl":
             self.record(self.history.weights, epoch, rec_u, rec_i, w1=rec_w)
         if method == "tce":
             self.record(self.history.dropped, epoch, rec_u, rec_i)
             self.history.dropped[epoch]["count"] = dropped_n
-        return total / count
+        return float(total) / count
 
     def epoch_hard_negative(self, epoch: int) -> float:
         """DNS and SRNS: each labeled row plus one hard negative chosen among candidates."""
@@ -354,11 +354,11 @@ class _Run:
             logits = self.model(torch.cat([u, u]), torch.cat([i, hard]))
             loss = losses.bce(logits, torch.cat([y, torch.zeros_like(y)]))
             self.step(loss)
-            total += float(loss.detach()) * len(idx)
+            total = total + loss.detach() * len(idx)  # a tensor: no host sync per batch
             count += len(idx)
         if cfg.method == "srns":
             self.srns_refresh()
-        return total / count
+        return float(total) / count
 
     # -- SRNS: a per-user memory of candidates scored by mean score plus score std --------
     def srns_init(self) -> None:
@@ -414,7 +414,7 @@ class _Run:
             rows = fit[idx]
             loss = losses.bce(self.model(self.users[rows], self.items[rows]), self.labels[rows])
             self.step(loss)
-            total += float(loss.detach()) * len(rows)
+            total = total + loss.detach() * len(rows)
             count += len(rows)
         meta = self.meta_rows
         pool = torch.randperm(len(self.users), generator=self.gen).to(self.device)
@@ -446,7 +446,7 @@ class _Run:
             "loss_direct": cands[:, 0], "loss_pass": cands[:, 1], "loss_inverse": cands[:, 2],
             "tie": cands.min(1) == cands.max(1)}))
         self.record(self.history.weights, epoch, rec_u, rec_i, w1=rec_w)
-        return total / max(count, 1)
+        return float(total) / max(count, 1)
 
 
 def alpha_step(grad: torch.Tensor, alpha: float, rule: str) -> torch.Tensor:
