@@ -114,9 +114,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
     config.check()
+    import resource
+    import time
+
+    start = time.perf_counter()
     data = _load(args)
+    loaded = time.perf_counter()
     result = train(data, config, progress=not args.quiet)
     out = result.to_dict()
+    out["seconds_load"] = loaded - start
+    out["seconds_total"] = time.perf_counter() - start
+    out["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["data"] = {"users": data.n_users, "items": data.n_items, "train_rows": len(data.train),
+                   "valid_rows": len(data.valid), "test_rows": len(data.test)}
     print(f"{config.method} / {config.backbone} on {data.name}: best epoch {result.best_epoch} "
           f"of {len(result.history.epochs)}, {result.seconds_per_epoch:.2f} s per epoch")
     print(metrics_table(result.metrics))
