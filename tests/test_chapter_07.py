@@ -1,0 +1,127 @@
+"""Chapter 7 (the simulated Micro Video feed): the chapter reads a results folder; run it on a
+tiny fake folder whose numbers are known, and on the committed study with a toy feed."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import BOOK, run_chapter
+
+from invlearn.report import METHOD_ORDER
+
+FAKE_SEEDS = [0, 1]
+SEARCH = {"rce": {"rce_beta": [0.1, 0.25]},
+          "ig": {"alpha_ratio": [0.1, 1.0], "alpha_rule": ["sgd", "sign"]}}
+
+
+def fake_row(backbone: str, method: str, seed: int) -> dict:
+    """One run with metrics that are simple functions of (backbone, method index, seed)."""
+    k, shift = METHOD_ORDER.index(method), 0.002 if backbone == "neumf" else 0.0
+    auc = 0.70 + 0.01 * k + 0.001 * seed + shift
+    row = {"dataset": "sim", "sim_size": "toy", "backbone": backbone, "method": method,
+           "seed": seed, "auc": auc, "gauc": 0.60 + 0.005 * k + 0.002 * seed,
+           "gauc_unweighted": 0.61, "ndcg@10": 0.9, "mrr": 0.91,
+           "recall@20": 0.05 + 0.01 * k, "ndcg@20": 0.04, "best_epoch": 2, "epochs_run": 3,
+           "valid_auc": 0.99 if (backbone, method) == ("gmf", "rce") else auc,
+           "annotation_first": np.nan, "annotation_last": np.nan,
+           "rce_beta": 0.25 if method == "rce" else np.nan,
+           "alpha_ratio": 1.0 if method == "ig" else np.nan,
+           "alpha_rule": "sgd" if method == "ig" else np.nan}
+    if method == "idl":
+        row.update(annotation_first=0.40 + 0.01 * seed, annotation_last=0.45)
+    if method == "ig":
+        row.update(annotation_first=0.36, annotation_last=0.68 + 0.01 * seed,
+                   share_direct=0.7, share_pass=0.0, share_inverse=0.3)
+    return row
+
+
+def fake_results(folder) -> pd.DataFrame:
+    folder.mkdir()
+    spec = {"base": {"dataset": "sim", "sim_size": "toy", "epochs": 3, "lr": 0.001},
+            "grid": {"backbone": ["gmf", "neumf"], "method": list(METHOD_ORDER)},
+            "search": SEARCH, "search_on": {"backbone": "gmf"}, "search_seed": 0,
+            "seeds": FAKE_SEEDS}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    results = pd.DataFrame([fake_row(b, m, s) for s in FAKE_SEEDS for b in ("gmf", "neumf")
+                            for m in METHOD_ORDER])
+    results.to_csv(folder / "results.csv", index=False)
+    search = pd.DataFrame(
+        [{"method": "rce", "rce_beta": beta, "valid_auc": 0.7 + beta} for beta in (0.1, 0.25)]
+        + [{"method": "ig", "alpha_ratio": a, "alpha_rule": r, "valid_auc": 0.8}
+           for a in (0.1, 1.0) for r in ("sgd", "sign")])
+    search.to_csv(folder / "search.csv", index=False)
+    chosen = pd.DataFrame([{"method": "ig", "alpha_ratio": 1.0, "alpha_rule": "sgd"},
+                           {"method": "rce", "rce_beta": 0.25}])
+    chosen.to_csv(folder / "chosen.csv", index=False)
+    industrial = {
+        "auc": 0.88, "gauc": 0.81, "ndcg@10": 0.9, "best_epoch": 2, "seconds_per_epoch": 5.5,
+        "seconds_load": 14.0, "seconds_total": 30.0, "peak_memory_mb": 1000.0,
+        "data": {"users": 37692, "items": 131690, "train_rows": 1800, "valid_rows": 600,
+                 "test_rows": 600},
+        "epochs": [{"epoch": e, "loss": 0.6 / e, "seconds": 5.5, "valid_auc": 0.8 + 0.01 * e,
+                    "valid_gauc": 0.7} for e in (1, 2)]}
+    (folder / "industrial_ig_gmf.json").write_text(json.dumps(industrial))
+    (folder / "industrial_ig_gmf.time.txt").write_text(
+        "Elapsed (wall clock) time (h:mm:ss or m:ss): 1:02.50\n"
+        "Maximum resident set size (kbytes): 2048000\n")
+    return results
+
+
+def test_chapter_07_on_fake_results(tmp_path):
+    results = fake_results(tmp_path / "sim")
+    numbers = run_chapter("07_simulated_feed", tmp_path, RESULTS_DIR=str(tmp_path / "sim"),
+                          SIZE="toy")
+    means = results.groupby(["backbone", "method"])[
+        ["auc", "gauc", "recall@20", "annotation_first", "annotation_last"]].mean()
+    for backbone in ("gmf", "neumf"):
+        for method in ("ig", "none", "ns"):
+            assert numbers[f"auc_{method}_{backbone}"] == pytest.approx(
+                means.loc[(backbone, method), "auc"])
+            assert numbers[f"gauc_{method}_{backbone}"] == pytest.approx(
+                means.loc[(backbone, method), "gauc"])
+        for method in ("idl", "ig"):
+            for when in ("first", "last"):
+                assert numbers[f"annotation_{method}_{backbone}_{when}"] == pytest.approx(
+                    means.loc[(backbone, method), f"annotation_{when}"])
+    assert numbers["auc_ig_gmf_std"] == pytest.approx(results.query(
+        "backbone == 'gmf' and method == 'ig'")["auc"].std())
+    # Best baseline on validation: R-CE for GMF (its valid AUC is set high), IDL for NeuMF.
+    assert numbers["best_baseline_gmf_index"] == METHOD_ORDER.index("rce")
+    assert numbers["best_baseline_neumf_index"] == METHOD_ORDER.index("idl")
+    assert numbers["paired_gmf_ig_vs_rce_auc_diff"] == pytest.approx(0.04)
+    assert numbers["paired_gmf_ig_vs_rce_auc_wins"] == len(FAKE_SEEDS)
+    assert numbers["paired_neumf_ig_vs_none_gauc_diff"] == pytest.approx(0.035)
+    assert numbers["industrial_seconds_per_epoch"] == 5.5
+    assert numbers["industrial_peak_memory_mb"] == 1000.0
+    assert numbers["industrial_time_max_rss_mb"] == 2000.0
+    assert numbers["industrial_time_elapsed_s"] == pytest.approx(62.5)
+    assert numbers["industrial_labeled"] == 3000
+    assert numbers["n_runs"] == 32 and numbers["n_seeds"] == len(FAKE_SEEDS)
+    assert 0.0 < numbers["false_negative_rate"] < 1.0
+    assert 0.0 < numbers["feed_labeled_fraction"] < 1.0
+
+
+def test_chapter_07_committed_study(tmp_path):
+    """The book's key numbers, from the committed study (the feed cells at toy size)."""
+    numbers = run_chapter("07_simulated_feed", tmp_path, SIZE="toy")
+    results = pd.read_csv(BOOK / "results" / "sim" / "results.csv")
+    assert numbers["n_runs"] == len(results) == 48
+    for backbone in ("gmf", "neumf"):
+        # IG tracks None (within a point of AUC and GAUC) ...
+        assert abs(numbers[f"auc_ig_{backbone}"] - numbers[f"auc_none_{backbone}"]) < 0.01
+        assert abs(numbers[f"gauc_ig_{backbone}"] - numbers[f"gauc_none_{backbone}"]) < 0.01
+        # ... and ranks each user's videos worse than NS.
+        assert numbers[f"gauc_ns_{backbone}"] > numbers[f"gauc_ig_{backbone}"] + 0.01
+        assert numbers[f"recall20_ns_{backbone}"] > numbers[f"recall20_ig_{backbone}"] + 0.03
+        for method in ("idl", "ig"):
+            first = numbers[f"annotation_{method}_{backbone}_first"]
+            last = numbers[f"annotation_{method}_{backbone}_last"]
+            assert 0.3 < first < 0.7 and 0.4 < last < 0.75
+    assert numbers["auc_ig_gmf"] == pytest.approx(0.8656, abs=5e-4)
+    assert numbers["auc_none_gmf"] == pytest.approx(0.8674, abs=5e-4)
+    assert numbers["annotation_ig_gmf_last"] > numbers["annotation_idl_gmf_last"] + 0.1
+    assert numbers["best_baseline_gmf_index"] == METHOD_ORDER.index("dns")
+    assert numbers["paired_gmf_ig_vs_dns_auc_wins"] == 0
+    assert 0 < numbers["industrial_seconds_per_epoch"] < 60
+    assert 200 < numbers["industrial_peak_memory_mb"] < 8000
+    assert numbers["industrial_labeled"] > 2_500_000
