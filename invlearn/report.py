@@ -1,0 +1,267 @@
+"""Tables of results: mean ± std over seeds, the paper's numbers beside ours, paired tests
+(book chapters 6 and 7).
+
+Every function takes a *tidy* results table — one row per run, as written by
+:func:`invlearn.experiments.run_grid` (``results.csv``): parameter columns such as ``dataset``,
+``backbone``, ``method``, ``seed`` and metric columns such as ``auc``, ``gauc``, ``ndcg@10``.
+
+* :func:`summarize` — mean, standard deviation and count of metrics per group;
+* :func:`paper_table` — the numbers of the paper's Tables 1 and 2 (ML-1M and Micro Video);
+* :func:`side_by_side` — the paper's number, our mean ± std and the difference, per group;
+* :func:`best_method` — per group, the method with the best mean of a metric (model selection
+  by validation, never by test);
+* :func:`paired_test` — method ``a`` against method ``b`` over matched runs (same data split and
+  seed): paired t-test, sign test and Wilcoxon signed-rank test;
+* :func:`mean_std`, :func:`format_p`, :func:`format_summary`, :func:`format_side_by_side` —
+  strings for the book's tables.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InvlearnError
+
+#: The eight methods in the order of the paper's tables, and their printed names.
+METHOD_ORDER = ("none", "ns", "tce", "rce", "dns", "srns", "idl", "ig")
+METHOD_NAMES = {"none": "None", "ns": "NS", "tce": "T-CE", "rce": "R-CE", "dns": "DNS",
+                "srns": "SRNS", "idl": "IDL", "ig": "IG"}
+
+# The paper's Tables 1 and 2 (Lin et al., WSDM 2024; NDCG@10, AUC, GAUC; single runs). Table 1
+# holds None, NS, T-CE, R-CE, IDL, IG; Table 2 repeats None, NS, IDL, IG and adds DNS, SRNS.
+_PAPER = {
+    ("ml-1m", "gmf"): {
+        "none": (.9285, .7671, .6919), "ns": (.9400, .7639, .7200), "tce": (.9349, .7612, .7163),
+        "rce": (.9391, .7632, .7192), "dns": (.9178, .6290, .6290), "srns": (.9176, .6253, .6293),
+        "idl": (.8996, .7304, .6400), "ig": (.9521, .8318, .7642)},
+    ("ml-1m", "neumf"): {
+        "none": (.9214, .7524, .6856), "ns": (.9298, .7495, .7088), "tce": (.9351, .7587, .7158),
+        "rce": (.9349, .7521, .7117), "dns": (.9168, .6277, .6283), "srns": (.9172, .6282, .6284),
+        "idl": (.9212, .7962, .6984), "ig": (.9449, .8253, .7569)},
+    ("micro-video", "gmf"): {
+        "none": (.7365, .8024, .7558), "ns": (.7049, .7802, .7247), "tce": (.6994, .6486, .6956),
+        "rce": (.7069, .7820, .7260), "dns": (.6878, .6310, .6356), "srns": (.6799, .6293, .6302),
+        "idl": (.7272, .7858, .7335), "ig": (.7773, .8033, .7593)},
+    ("micro-video", "neumf"): {
+        "none": (.6649, .7504, .6916), "ns": (.6350, .7191, .6689), "tce": (.6725, .7469, .6911),
+        "rce": (.6288, .7038, .6568), "dns": (.6203, .6274, .6261), "srns": (.6212, .6296, .6295),
+        "idl": (.6466, .7174, .6647), "ig": (.7809, .8198, .7689)},
+}
+PAPER_METRICS = ("ndcg@10", "auc", "gauc")
+
+
+def _columns(group: str | Sequence[str]) -> list[str]:
+    return [group] if isinstance(group, str) else list(group)
+
+
+def _check(table: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InvlearnError(f"results table has no column(s) {missing}; it has "
+                            f"{list(table.columns)}")
+
+
+def paper_table() -> pd.DataFrame:
+    """The paper's Tables 1 and 2 as a tidy DataFrame (book chapter 6).
+
+    One row per (``dataset``, ``backbone``, ``method``) with ``dataset`` in ``"ml-1m"``,
+    ``"micro-video"``, ``backbone`` in ``"gmf"``, ``"neumf"``, ``method`` one of
+    :data:`METHOD_ORDER`, and the columns ``ndcg@10``, ``auc``, ``gauc`` (the paper's GAUC; its
+    released code prints the unweighted per-user mean). 32 rows, single runs, as printed.
+    """
+    rows = [{"dataset": d, "backbone": b, "method": m, **dict(zip(PAPER_METRICS, values))}
+            for (d, b), methods in _PAPER.items() for m, values in methods.items()]
+    return pd.DataFrame(rows)
+
+
+def summarize(table: pd.DataFrame, group: str | Sequence[str], metrics: Sequence[str],
+              ddof: int = 1) -> pd.DataFrame:
+    """Mean and standard deviation of ``metrics`` over the runs of each group (chapters 6–7).
+
+    ``group`` names the columns that define a cell (e.g. ``["dataset", "backbone", "method"]``);
+    the runs inside a cell are usually seeds. Returns a DataFrame indexed by ``group`` (in order of
+    first appearance) with columns ``<metric>_mean``, ``<metric>_std`` for each metric and ``n``,
+    the number of runs. The standard deviation is the sample one (``ddof=1``): NaN for a single
+    run. Missing values (NaN) are skipped.
+    """
+    cols = _columns(group)
+    metrics = list(metrics)
+    _check(table, cols + metrics)
+    grouped = table.groupby(cols, sort=False)
+    out = {}
+    for m in metrics:
+        out[f"{m}_mean"] = grouped[m].mean()
+        out[f"{m}_std"] = grouped[m].std(ddof=ddof)
+    frame = pd.DataFrame(out)
+    frame["n"] = grouped.size()
+    return frame
+
+
+def side_by_side(table: pd.DataFrame, metrics: Sequence[str] = PAPER_METRICS,
+                 paper_dataset: str = "ml-1m",
+                 group: Sequence[str] = ("backbone", "method")) -> pd.DataFrame:
+    """Our mean and std beside the paper's number, per group (book chapter 6).
+
+    ``table`` holds the runs of *one* of our data sets (filter it first); ``paper_dataset``
+    picks the paper's numbers (``"ml-1m"`` or ``"micro-video"``). ``group`` must be columns the
+    paper's table has (``backbone``, ``method``). Returns a DataFrame indexed by ``group``, with
+    ``<metric>_paper``, ``<metric>_mean``, ``<metric>_std`` and ``<metric>_diff`` (our mean minus
+    the paper's) for each metric, and ``n``. Groups the paper does not report get NaN there.
+    """
+    cols, metrics = list(group), list(metrics)
+    paper = paper_table()
+    paper = paper[paper["dataset"] == paper_dataset].set_index(cols)
+    unknown = [m for m in metrics if m not in paper.columns]
+    if unknown:
+        raise InvlearnError(f"the paper reports only {list(PAPER_METRICS)}, not {unknown}")
+    ours = summarize(table, cols, metrics)
+    out = {}
+    for m in metrics:
+        out[f"{m}_paper"] = paper[m].reindex(ours.index)
+        out[f"{m}_mean"] = ours[f"{m}_mean"]
+        out[f"{m}_std"] = ours[f"{m}_std"]
+        out[f"{m}_diff"] = ours[f"{m}_mean"] - out[f"{m}_paper"]
+    frame = pd.DataFrame(out, index=ours.index)
+    frame["n"] = ours["n"]
+    return frame
+
+
+def best_method(table: pd.DataFrame, metric: str, group: str | Sequence[str] | None = None,
+                exclude: Sequence[str] = (), by: str = "method",
+                higher_is_better: bool = True) -> pd.Series | str:
+    """The method with the best mean ``metric`` over runs, per group (chapters 6–7).
+
+    Use a *validation* metric (``valid_auc``) to pick a baseline fairly: picking it by its test
+    score would favour the baseline by the luck of the test set. ``exclude`` drops methods first
+    (e.g. ``("ig",)`` for "the best baseline"). With ``group=None`` returns one name; otherwise a
+    Series of names indexed by ``group``. Ties go to the method listed first in the table.
+    """
+    _check(table, [metric, by] + ([] if group is None else _columns(group)))
+    rows = table[~table[by].isin(list(exclude))]
+    if rows.empty:
+        raise InvlearnError(f"no runs left after excluding {list(exclude)}")
+    cols = [] if group is None else _columns(group)
+    means = rows.groupby(cols + [by], sort=False)[metric].mean()
+    if not higher_is_better:
+        means = -means
+    if group is None:
+        return str(means.idxmax())
+    best = means.groupby(level=list(range(len(cols))), sort=False).idxmax()
+    return best.map(lambda key: key[-1]).rename(by)
+
+
+def _matched(table: pd.DataFrame, a: str, b: str, metric: str, match: list[str],
+             by: str) -> pd.DataFrame:
+    _check(table, [by, metric] + match)
+    wide = {}
+    for name in (a, b):
+        rows = table[table[by] == name]
+        if rows.empty:
+            raise InvlearnError(f"no runs with {by} == {name!r}")
+        if rows.duplicated(match).any():
+            raise InvlearnError(f"{by} == {name!r} has several runs per {match}: filter the table "
+                                "first (e.g. to one backbone) or match on more columns")
+        wide[name] = rows.set_index(match)[metric]
+    return pd.concat(wide, axis=1, join="inner").dropna()
+
+
+def paired_test(table: pd.DataFrame, a: str, b: str, metric: str,
+                match: Sequence[str] = ("dataset", "seed"), by: str = "method") -> dict[str, Any]:
+    """Compare method ``a`` with method ``b`` on ``metric`` over matched runs (chapters 6–7).
+
+    Two runs are matched when they agree on every column of ``match`` (same data split, same
+    seed): filter ``table`` first to what must be held fixed (e.g. one backbone). The tests see
+    the ``n`` differences ``d = a − b``:
+
+    * ``p_t`` — paired t-test (:func:`scipy.stats.ttest_rel`), two-sided; it assumes the
+      differences are roughly normal, which nothing can check with a handful of pairs;
+    * ``p_sign`` — sign test: a binomial test of the ``wins`` of ``a`` among the pairs that are
+      not ties, two-sided; its smallest possible value is ``min_p_sign = 2 · 0.5^n``
+      (0.25 for 3 pairs, 0.031 for 6);
+    * ``p_wilcoxon`` — Wilcoxon signed-rank test (exact for small n), two-sided; NaN when every
+      difference is zero. With n pairs it can get no smaller than the sign test's minimum.
+
+    Returns a dict: ``n``, ``mean_a``, ``mean_b``, ``mean_diff``, ``std_diff``, ``wins``,
+    ``losses``, ``ties``, ``t``, ``p_t``, ``p_sign``, ``p_wilcoxon``, ``min_p_sign`` and
+    ``note`` (a sentence on how much so few pairs can show). Values are NaN where a test is
+    undefined (fewer than 2 pairs, or differences all equal for the t-test).
+    """
+    from scipy import stats
+
+    match = _columns(match)
+    pairs = _matched(table, a, b, metric, match, by)
+    n = len(pairs)
+    if n == 0:
+        raise InvlearnError(f"no matched runs of {a!r} and {b!r} on {match}")
+    diff = (pairs[a] - pairs[b]).to_numpy(float)
+    wins, losses = int((diff > 0).sum()), int((diff < 0).sum())
+    nan = float("nan")
+    t = p_t = p_wilcoxon = nan
+    if n >= 2 and np.ptp(diff) > 0:
+        res = stats.ttest_rel(pairs[a].to_numpy(float), pairs[b].to_numpy(float))
+        t, p_t = float(res.statistic), float(res.pvalue)
+    if wins + losses > 0:
+        p_sign = float(stats.binomtest(wins, wins + losses, 0.5).pvalue)
+        if np.any(diff != 0):
+            p_wilcoxon = float(stats.wilcoxon(diff, zero_method="wilcox").pvalue)
+    else:
+        p_sign = nan
+    min_p = 2 * 0.5 ** n
+    if min_p > 0.05:
+        note = (f"only {n} pairs: no sign or rank test can reach p < 0.05 (the smallest possible "
+                f"p is {min_p:.2g}); the t-test leans entirely on a normality nobody can check")
+    else:
+        note = (f"{n} pairs: a sign test needs {a} to win all of them to reach p = {min_p:.2g}; "
+                "read any p-value as a rough indication, not a proof")
+    return {"n": n, "mean_a": float(pairs[a].mean()), "mean_b": float(pairs[b].mean()),
+            "mean_diff": float(diff.mean()),
+            "std_diff": float(diff.std(ddof=1)) if n > 1 else nan,
+            "wins": wins, "losses": losses, "ties": n - wins - losses,
+            "t": t, "p_t": p_t, "p_sign": p_sign, "p_wilcoxon": p_wilcoxon,
+            "min_p_sign": min_p, "note": note}
+
+
+def mean_std(mean: float, std: float, digits: int = 3) -> str:
+    """``"0.834 ± 0.002"``; just the mean when ``std`` is NaN (one run), ``"–"`` for no mean."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    if std is None or math.isnan(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def format_p(p: float, digits: int = 3) -> str:
+    """A p-value for a table: ``"0.031"``, ``"<0.001"`` below ``10**-digits``, ``"–"`` for NaN."""
+    if p is None or math.isnan(p):
+        return "–"
+    floor = 10.0 ** -digits
+    return f"<{floor:.{digits}f}" if p < floor else f"{p:.{digits}f}"
+
+
+def format_summary(summary: pd.DataFrame, metrics: Sequence[str],
+                   digits: int = 3) -> pd.DataFrame:
+    """Turn :func:`summarize`'s output into strings ``mean ± std``, one column per metric."""
+    return pd.DataFrame({m: [mean_std(x, s, digits) for x, s in
+                             zip(summary[f"{m}_mean"], summary[f"{m}_std"])]
+                         for m in metrics}, index=summary.index)
+
+
+def format_side_by_side(frame: pd.DataFrame, metrics: Sequence[str] = PAPER_METRICS,
+                        digits: int = 3) -> pd.DataFrame:
+    """Turn :func:`side_by_side`'s output into strings: for each metric a ``paper`` column (the
+    paper's value) and an ``ours`` column (``mean ± std``), under a two-level column header."""
+    out = {}
+    for m in metrics:
+        out[(m, "paper")] = [mean_std(p, float("nan"), digits) for p in frame[f"{m}_paper"]]
+        out[(m, "ours")] = [mean_std(x, s, digits) for x, s in
+                            zip(frame[f"{m}_mean"], frame[f"{m}_std"])]
+    return pd.DataFrame(out, index=frame.index)
+
+
+def method_label(method: str) -> str:
+    """The printed name of a method: ``"tce"`` → ``"T-CE"`` (unknown names are returned as is)."""
+    return METHOD_NAMES.get(method, method)
