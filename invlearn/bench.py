@@ -30,6 +30,7 @@ from .methods import (
 )
 from .models import BACKBONES, build_model
 from .optim import Adam
+from .sampling import pair_keys, sample_unlabeled
 
 
 def _sync(device: torch.device) -> None:
@@ -88,27 +89,37 @@ def evaluation_times(data: Split, backbone: str = "gmf", repeat: int = 3,
 
 def meta_step_time(n_items: int, n_users: int = 37_692, backbone: str = "gmf",
                    batch: int = 1024, steps: int = 100, device: str | None = None,
-                   seed: int = 0) -> float:
+                   seed: int = 0, n_impressions: int = 300_000) -> float:
     """Median seconds of one IG meta-step — IDL gradient on an unlabeled batch, three
-    candidate losses on a labeled batch, the choice, and the γ step — for a catalogue of
-    ``n_items`` items (random ids: the cost depends on the sizes, not on the data)."""
+    candidate losses on a labeled batch, the choice, and the γ step — on a simulated feed of
+    ``n_users`` users and ``n_items`` items (labeled batches from its training rows, unlabeled
+    batches sampled as in training)."""
+    from .simfeed import simulate_feed
+
     dev = pick_device(device)
+    data = simulate_feed(n_users=n_users, n_items=n_items, n_impressions=n_impressions,
+                         seed=seed).to_split(seed=seed)
+    train_rows = data.train
+    users = train_rows["user"].to_numpy(np.int64)
+    items = train_rows["item"].to_numpy(np.int64)
+    labels = train_rows["label"].to_numpy(np.float32)
+    rng = np.random.default_rng(seed)
+    unlabeled = sample_unlabeled(users, n_items, pair_keys(users, items, n_items), 1, rng)[:, 0]
     torch.manual_seed(seed)
     model = build_model(backbone, n_users, n_items).to(dev)
     opt = Adam(model, 1e-3)
-    gen = torch.Generator().manual_seed(seed)
 
-    def batch_of(n: int) -> tuple[torch.Tensor, ...]:
-        return (torch.randint(0, n_users, (batch,), generator=gen).to(dev),
-                torch.randint(0, n, (batch,), generator=gen).to(dev))
+    def batch_at(k: int) -> tuple[torch.Tensor, ...]:
+        rows = rng.integers(0, len(users), size=2 * batch)
+        lab, unl = rows[:batch], rows[batch:]
+        return tuple(torch.as_tensor(a, device=dev) for a in
+                     (users[unl], unlabeled[unl], users[lab], items[lab], labels[lab]))
 
-    batches = [(batch_of(n_items), batch_of(n_items),
-                torch.randint(0, 2, (batch,), generator=gen).float().to(dev))
-               for _ in range(steps + 10)]
+    batches = [batch_at(k) for k in range(steps + 10)]
 
     def one(k: int) -> None:
-        unl, (lu, li), y = batches[k]
-        ig_meta_step(model, unl, (lu, li, y), 1e-4, "sign")
+        uu, ui, lu, li, y = batches[k]
+        ig_meta_step(model, (uu, ui), (lu, li, y), 1e-4, "sign")
         opt.zero_grad()
         losses.bce(model(lu, li), y).backward()
         opt.step()
