@@ -1,4 +1,11 @@
-"""Shared fixtures: a tiny synthetic split with a learnable structure."""
+"""Shared fixtures (a tiny synthetic split with a learnable structure) and the test tiers.
+
+Tiers, by folder: ``tests/unit`` (fast, marker ``unit``), ``tests/chapters`` (papermill smoke runs
+of every chapter at toy size, marker ``chapter``) and the nbval pass over ``book/`` (marker
+``notebook``). ``python -m pytest -m unit`` runs only the fast tier while editing.
+"""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,7 +32,8 @@ def toy_split() -> Split:
     return make_split()
 
 
-BOOK = __import__("pathlib").Path(__file__).resolve().parent.parent / "book"
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
 
 
 def run_chapter(name: str, tmp_path, **parameters) -> dict:
@@ -41,3 +49,15 @@ def run_chapter(name: str, tmp_path, **parameters) -> dict:
         parameters={**parameters, "KEY_NUMBERS": str(out)},
         cwd=str(BOOK), kernel_name="python3", progress_bar=False)
     return json.loads(out.read_text())
+
+
+_TIERS = {"unit": ROOT / "tests" / "unit", "chapter": ROOT / "tests" / "chapters", "notebook": BOOK}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark every test with its tier, from the folder it lives in."""
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        for marker, folder in _TIERS.items():
+            if folder in path.parents:
+                item.add_marker(marker)
