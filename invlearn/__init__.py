@@ -11,8 +11,9 @@ A small package behind the invlearn book. Chapter by chapter:
   and its tables (6, 7); :mod:`invlearn.bench` — the speed benchmark.
 """
 from .data import Split, load_dataset
+from .config import METHODS, TrainConfig
 from .errors import InvlearnError
-from .methods import METHODS, History, TrainConfig, TrainResult, ig_meta_step, train
+from .methods import History, TrainResult, ig_meta_step, train
 from .models import GMF, NeuMF, build_model
 
 __all__ = ["GMF", "METHODS", "History", "InvlearnError", "NeuMF", "Split", "TrainConfig",

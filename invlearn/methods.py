@@ -28,80 +28,14 @@ from tqdm import tqdm
 
 from . import losses
 from .data import Split
+from .config import METHODS, TrainConfig, check_device
 from .errors import InvlearnError
 from .metrics import full_ranking_metrics, labeled_metrics
-from .models import BACKBONES, build_model
+from .models import build_model
 from .optim import Adam, coalesce_rows
 from .sampling import pair_keys, sample_unlabeled
 
-METHODS = ("none", "ns", "tce", "rce", "dns", "srns", "idl", "ig")
 DIRECTIONS = ("direct", "pass", "inverse")
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of one training run (defaults: see the book's chapter 6 for the search).
-
-    ``lr`` is γ; IG's α is ``alpha_ratio · lr``, applied as a plain SGD step (``alpha_rule =
-    "sgd"``) or as the sign-like step of one fresh Adam step (``"sign"``, what the released
-    code does).
-    """
-
-    method: str = "ns"
-    backbone: str = "gmf"
-    epochs: int = 10
-    batch_size: int = 1024
-    lr: float = 1e-3
-    dim: int = 32
-    sampling_rate: int = 1
-    seed: int = 0
-    # T-CE (Wang et al. 2021): drop-rate ceiling and the iterations to reach it
-    tce_eps_max: float = 0.2
-    tce_eps_n: int = 3000
-    # R-CE
-    rce_beta: float = 0.2
-    # DNS / SRNS
-    dns_k: int = 8
-    srns_memory: int = 16
-    srns_history: int = 5
-    srns_std_weight: float = 1.0
-    # IG
-    alpha_ratio: float = 0.1
-    alpha_rule: str = "sign"
-    meta_fraction: float = 0.1
-    # selection, evaluation, machine
-    select: str = "auc"
-    patience: int | None = None
-    full_ranking: bool = True
-    device: str | None = None
-    threads: int | None = None
-    record_rows: int = 50_000
-
-    def check(self) -> None:
-        """Raise :class:`InvlearnError` naming the first setting that is out of range."""
-        if self.method not in METHODS:
-            raise InvlearnError(f"unknown method {self.method!r}: expected one of "
-                                f"{', '.join(METHODS)}")
-        if self.backbone not in BACKBONES:
-            raise InvlearnError(f"unknown backbone {self.backbone!r}: expected one of "
-                                f"{', '.join(BACKBONES)}")
-        for name in ("epochs", "batch_size", "dim", "sampling_rate", "dns_k", "srns_memory",
-                     "srns_history", "tce_eps_n", "record_rows"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise InvlearnError(f"{name} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise InvlearnError(f"lr must be positive, got {self.lr!r}")
-        if not 0 <= self.tce_eps_max < 1:
-            raise InvlearnError(f"tce_eps_max must lie in [0, 1), got {self.tce_eps_max!r}")
-        if not 0 < self.meta_fraction < 1:
-            raise InvlearnError(f"meta_fraction must lie in (0, 1), got {self.meta_fraction!r}")
-        if self.alpha_rule not in ("sgd", "sign"):
-            raise InvlearnError(f"alpha_rule must be 'sgd' or 'sign', got {self.alpha_rule!r}")
-        if self.select not in ("auc", "loss"):
-            raise InvlearnError(f"select must be 'auc' or 'loss', got {self.select!r}")
-        if self.rce_beta < 0:
-            raise InvlearnError(f"rce_beta must be >= 0, got {self.rce_beta!r}")
 
 
 @dataclass
@@ -169,6 +103,7 @@ class TrainResult:
 def pick_device(device: str | None = None) -> torch.device:
     """``device`` if given, else CUDA when available, else the CPU."""
     if device:
+        check_device(device)
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -503,6 +438,16 @@ def ig_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, torch.Tensor],
     return cand.detach(), w1
 
 
+def _merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    """``config`` with keyword ``overrides`` of its fields, checked (chapter 1)."""
+    if config is not None and not isinstance(config, TrainConfig):
+        raise InvlearnError(f"config must be a TrainConfig, got {type(config).__name__} "
+                            f"(for a dict, use TrainConfig.from_dict(...) or train(data, "
+                            f"**settings))")
+    settings = {**(dataclasses.asdict(config) if config else {}), **overrides}
+    return TrainConfig.from_dict(settings)
+
+
 def train(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
           progress: bool = True, **overrides) -> TrainResult:
     """Train one method on ``data`` and test the best validation epoch (SPEC §5–§6).
@@ -511,11 +456,13 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
     settings; ``model`` may be any module mapping ``(users, items)`` to logits (default: the
     backbone named in the config). All randomness comes from ``config.seed``.
     """
-    config = dataclasses.replace(config, **overrides) if config and overrides else config
-    config = config or TrainConfig(**overrides)
-    config.check()
+    config = _merge_config(config, overrides)
     if not isinstance(data, Split):
         raise InvlearnError(f"data must be an invlearn Split, got {type(data).__name__}")
+    if model is not None and not isinstance(model, nn.Module):
+        raise InvlearnError(f"model must be a torch.nn.Module mapping (users, items) to logits, "
+                            f"got {type(model).__name__} (to choose GMF or NeuMF, pass "
+                            f"backbone='gmf' or backbone='neumf')")
     if config.threads:
         torch.set_num_threads(config.threads)
     run = _Run(data, config, model)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .config import BACKBONES
 from .errors import InvlearnError
-
-BACKBONES = ("gmf", "neumf")
 
 
 def _embedding(n: int, dim: int, sparse: bool) -> nn.Embedding:

@@ -1,0 +1,195 @@
+"""Every setting of one training run, documented once (book chapters 1–8).
+
+:class:`TrainConfig` is the single source of the settings: ``train(...)`` takes it, every field is
+an option of ``python -m invlearn train`` whose help line is the field's ``help`` text below, and
+grid specs name the same fields. :meth:`TrainConfig.check` rejects a bad value with an
+:class:`~invlearn.errors.InvlearnError` that names the field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvlearnError
+
+#: The eight methods of the paper's Tables 1 and 2, in the order the book's tables use.
+METHODS = ("none", "ns", "tce", "rce", "dns", "srns", "idl", "ig")
+#: How IG applies its step size α to the IDL gradient g (chapter 5, section "Two readings").
+ALPHA_RULES = ("sgd", "sign")
+#: How many meta-steps IG takes per epoch (chapter 5): one per training-test batch (the
+#: released code) or one per supervised batch (Algorithm 1's ``for t = 1 to T``).
+META_STEPS = ("per-test-batch", "per-train-batch")
+#: Which items full ranking leaves out for a user (chapter 6): the user's training items, or
+#: the training and validation items (what DenoisingRec's code does).
+RANKING_MASKS = ("train", "train+valid")
+#: Where methods that use unlabeled rows draw them from (chapter 8).
+POOLS = ("random", "hidden", "ambiguous")
+SELECTIONS = ("auc", "loss")
+BACKBONES = ("gmf", "neumf")
+
+_MAX_SEED = 2**63 - 1
+_MAX_DIM = 4096
+
+
+def _setting(default: Any, help: str, **limits: Any) -> Any:
+    """A dataclass field whose ``metadata`` carries its help line and limits."""
+    return field(default=default, metadata={"help": help, **limits})
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of one training run. ``lr`` is γ of Algorithm 1; IG's α is
+    ``alpha_ratio · lr``. Defaults: chapter 6 explains how they were chosen on validation data.
+    """
+
+    method: str = _setting("ns", "training method (chapters 1–5)", choices=METHODS)
+    backbone: str = _setting("gmf", "model: GMF or NeuMF (chapter 1)", choices=BACKBONES)
+    epochs: int = _setting(10, "passes over the labeled training rows", minimum=1)
+    batch_size: int = _setting(1024, "labeled rows per batch", minimum=1, maximum=1 << 24)
+    lr: float = _setting(1e-3, "γ, Adam's learning rate (Algorithm 1)", positive=True)
+    dim: int = _setting(32, "embedding size of the GMF branch (MLP branch: 4×)", minimum=1,
+                        maximum=_MAX_DIM)
+    sampling_rate: int = _setting(1, "unlabeled rows drawn per labeled row, redrawn every "
+                                  "epoch", minimum=1, maximum=100)
+    seed: int = _setting(0, "seed of every random choice of the run", minimum=0,
+                         maximum=_MAX_SEED)
+    label_fraction: float = _setting(1.0, "share f of the labeled training rows kept, in "
+                                     "(0, 1]; nested for one seed (chapter 8)", fraction=True)
+    pool: str = _setting("random", "where unlabeled rows come from: random pairs, the "
+                         "withheld labels (hidden) or the simulator's ambiguous impressions "
+                         "(chapter 8)", choices=POOLS)
+    tce_eps_max: float = _setting(0.2, "T-CE: ε_max, the largest drop rate (Wang et al. "
+                                  "eq. 4)", minimum=0.0, below=1.0)
+    tce_eps_n: int = _setting(3000, "T-CE: ε_N, iterations to reach ε_max", minimum=1)
+    rce_beta: float = _setting(0.2, "R-CE: β, the weight exponent (Wang et al. eq. 6)",
+                               minimum=0.0)
+    dns_k: int = _setting(8, "DNS / SRNS: candidates per row, the hardest is used",
+                          minimum=1, maximum=1024)
+    srns_memory: int = _setting(16, "SRNS: candidates kept in each user's memory", minimum=2,
+                                maximum=1024)
+    srns_history: int = _setting(5, "SRNS: epochs of scores kept per candidate", minimum=1,
+                                 maximum=100)
+    srns_std_weight: float = _setting(1.0, "SRNS: weight of the score's std in the "
+                                      "choice", minimum=0.0)
+    alpha_ratio: float = _setting(0.1, "IG: α / γ, the meta-step's size relative to lr "
+                                  "(Algorithm 1; 0 switches the move off)", minimum=0.0)
+    alpha_rule: str = _setting("sign", "IG: how α meets g: sgd (α·g) or sign (one fresh Adam "
+                               "step, ≈ α·sign(g))", choices=ALPHA_RULES)
+    meta_steps: str = _setting("per-test-batch", "IG: meta-steps per epoch: one per "
+                               "training-test batch, or one per supervised batch",
+                               choices=META_STEPS)
+    meta_fraction: float = _setting(0.1, "IG: share of labeled training rows held out as "
+                                    "training-test data", minimum=0.0, below=1.0,
+                                    positive=True)
+    select: str = _setting("auc", "validation metric choosing the epoch tested: auc or loss "
+                           "(BCE)", choices=SELECTIONS)
+    patience: int | None = _setting(None, "stop after this many epochs without a better "
+                                    "validation score (default: never)", minimum=1)
+    full_ranking: bool = _setting(True, "also compute full-ranking Recall@K / NDCG@K")
+    ranking_mask: str = _setting("train", "items left out of a user's full ranking: train, "
+                                 "or train+valid (DenoisingRec's code)", choices=RANKING_MASKS)
+    device: str | None = _setting(None, "torch device, e.g. cpu or cuda (default: cuda when "
+                                  "available)")
+    threads: int | None = _setting(None, "torch intra-op threads (default: torch's own)",
+                                   minimum=1, maximum=1024)
+    record_rows: int = _setting(50_000, "rows of IDL weights / T-CE drops kept per epoch in the "
+                                "history", minimum=1)
+
+    def check(self) -> TrainConfig:
+        """Raise :class:`InvlearnError` naming the first field that is out of range or of the
+        wrong type; return the config."""
+        for f in dataclasses.fields(self):
+            _check_field(f, getattr(self, f.name))
+        if self.device is not None:
+            check_device(self.device)
+        return self
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any]) -> TrainConfig:
+        """A checked config from a mapping of field names; unknown names are an error."""
+        if not isinstance(settings, dict):
+            raise InvlearnError(f"settings must be a dict of TrainConfig fields, got "
+                                f"{type(settings).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - names)
+        if unknown:
+            raise InvlearnError(f"unknown setting(s) {', '.join(map(repr, unknown))}: "
+                                f"TrainConfig has {', '.join(sorted(names))}")
+        return cls(**settings).check()
+
+
+def field_help(name: str) -> str:
+    """The help line of a :class:`TrainConfig` field, with its default (for ``--help``)."""
+    f = {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
+    return f"{f.metadata['help']} (default: {f.default})"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_field(f: dataclasses.Field, value: Any) -> None:
+    """One field against its type and the limits in its metadata."""
+    meta, name = f.metadata, f.name
+    if value is None and f.default is None:
+        return
+    if "choices" in meta:
+        if value not in meta["choices"]:
+            raise InvlearnError(f"{name} must be one of {', '.join(meta['choices'])}, "
+                                f"got {value!r}")
+        return
+    if isinstance(f.default, bool):
+        if not isinstance(value, bool):
+            raise InvlearnError(f"{name} must be True or False, got {value!r}")
+        return
+    if name == "device":
+        if not isinstance(value, str):
+            raise InvlearnError(f"device must be a string such as 'cpu' or 'cuda', "
+                                f"got {value!r}")
+        return
+    integer = _is_int(f.default) or f.default is None
+    if integer and not _is_int(value):
+        raise InvlearnError(f"{name} must be an integer, got {value!r}")
+    if not integer and not _is_real(value):
+        raise InvlearnError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise InvlearnError(f"{name} must be finite, got {value!r}")
+    _check_range(name, value, meta)
+
+
+def _check_range(name: str, value: float, meta: dict) -> None:
+    if meta.get("fraction") and not 0 < value <= 1:
+        raise InvlearnError(f"{name} must lie in (0, 1], got {value!r}")
+    if meta.get("positive") and not value > 0:
+        raise InvlearnError(f"{name} must be positive, got {value!r}")
+    if "minimum" in meta and value < meta["minimum"]:
+        raise InvlearnError(f"{name} must be at least {meta['minimum']}, got {value!r}")
+    if "maximum" in meta and value > meta["maximum"]:
+        raise InvlearnError(f"{name} must be at most {meta['maximum']}, got {value!r}")
+    if "below" in meta and not value < meta["below"]:
+        raise InvlearnError(f"{name} must be below {meta['below']}, got {value!r}")
+
+
+def check_device(device: str) -> None:
+    """Raise :class:`InvlearnError` unless torch knows ``device`` and this machine has it."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InvlearnError(f"device {device!r} is not a torch device (e.g. 'cpu', 'cuda', "
+                            f"'cuda:0')") from err
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (dev.index or 0) >= count:
+            raise InvlearnError(f"device {device!r} is not available: this machine has "
+                                f"{count} CUDA device(s)")
+    elif dev.type not in ("cpu", "mps", "meta"):
+        raise InvlearnError(f"device {device!r} is not supported: use 'cpu' or 'cuda'")
