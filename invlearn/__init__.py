@@ -10,10 +10,11 @@ A small package behind the invlearn book. Chapter by chapter:
   measure and draw; :mod:`invlearn.experiments` and :mod:`invlearn.report` — the grid of runs
   and its tables (6, 7); :mod:`invlearn.bench` — the speed benchmark.
 """
-from .data import Split, load_dataset
 from .config import METHODS, TrainConfig
+from .data import Split, load_dataset
 from .errors import InvlearnError
-from .methods import History, TrainResult, ig_meta_step, train
+from .ig import ig_meta_step
+from .methods import History, TrainResult, train
 from .models import GMF, NeuMF, build_model
 
 __all__ = ["GMF", "METHODS", "History", "InvlearnError", "NeuMF", "Split", "TrainConfig",

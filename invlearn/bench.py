@@ -19,16 +19,10 @@ import torch
 
 from . import losses
 from .data import Split
-from .methods import (
-    METHODS,
-    TrainConfig,
-    evaluate,
-    ig_meta_step,
-    pick_device,
-    ranking_metrics,
-    train,
-)
-from .models import BACKBONES, build_model
+from .config import BACKBONES, METHODS, TrainConfig
+from .ig import ig_meta_step
+from .methods import evaluate, pick_device, ranking_metrics, train
+from .models import build_model
 from .optim import Adam
 from .sampling import pair_keys, sample_unlabeled
 

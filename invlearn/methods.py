@@ -1,16 +1,20 @@
 """The eight training methods of the paper's Tables 1 and 2, and the one ``train`` entry point.
 
-None, NS, T-CE, R-CE, DNS, SRNS, IDL and IG (SPEC §5), one implementation each, chosen by
-``TrainConfig.method``. Book chapters 1–3 and 5 explain them; chapter 6 compares them.
+None, NS, T-CE, R-CE, DNS, SRNS, IDL and IG, one implementation each. :data:`METHOD_TABLE` maps a
+method's name to how it draws its unlabeled rows and how it computes its loss; ``train`` looks
+the method up there and runs the same loop for all of them (IG's epoch is Algorithm 1, in
+:mod:`invlearn.ig`). Book chapters 1–3 and 5 explain the methods; chapters 6–8 compare them.
 
 * Every method trains with the same optimizer (:class:`invlearn.optim.Adam`, lazy on embedding
-  rows), the same batches of labeled rows and, where it uses them, one set of unlabeled pairs
-  per labeled row (``sampling_rate``), redrawn every epoch.
+  rows), the same batches of labeled rows and, where it uses them, ``sampling_rate`` unlabeled
+  rows per labeled row, redrawn every epoch from the run's pool (chapter 8: random pairs, the
+  withheld labels, or the simulator's ambiguous impressions).
 * The model kept is the one of the best validation epoch (``select``: validation AUC by default,
   or validation BCE); it is tested once.
 * ``train`` returns a :class:`TrainResult`: test metrics and a :class:`History` from which the
   book draws its figures (per-epoch losses and validation metrics, IG's direction at every
-  meta-step with its three candidate losses, IDL weights of unlabeled rows, T-CE's dropped rows).
+  meta-step with its three candidate losses and the size of the kept move, IDL weights of
+  unlabeled rows, T-CE's dropped rows).
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import copy
 import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -27,30 +31,34 @@ from torch import nn
 from tqdm import tqdm
 
 from . import losses
-from .data import Split
 from .config import METHODS, TrainConfig, check_device
+from .data import Split
 from .errors import InvlearnError
+from .ig import DIRECTIONS, MetaStep, ig_epoch, is_tie
 from .metrics import full_ranking_metrics, labeled_metrics
 from .models import build_model
-from .optim import Adam, coalesce_rows
+from .optim import Adam
 from .sampling import pair_keys, sample_unlabeled
 
-DIRECTIONS = ("direct", "pass", "inverse")
+__all__ = ["METHODS", "METHOD_TABLE", "History", "Method", "Run", "TrainResult", "evaluate",
+           "method_label", "pick_device", "predict", "ranking_metrics", "train"]
 
 
+# -- what a run records ---------------------------------------------------------------------
 @dataclass
 class History:
     """What happened during training, for the book's figures.
 
     ``epochs``: one row per epoch (``epoch``, ``loss``, ``seconds``, ``valid_*`` metrics).
-    ``meta``: IG only, one row per meta-step (``epoch``, ``step``, ``direction`` in
-    direct / pass / inverse, and the training-test BCE at the three candidates ``loss_direct``,
-    ``loss_pass``, ``loss_inverse``; ``tie`` marks steps where the three are equal in floating
-    point — the move is then below the precision of the loss, and the first candidate, direct,
-    is kept, as ``argmin`` does). ``weights``: IDL and IG, per epoch, the unlabeled rows'
-    ``user``, ``item`` and ``w1`` (``w0 = 1 − w1``; at most ``record_rows`` rows an epoch).
-    ``dropped``: T-CE, per epoch, the ``user`` and ``item`` of rows dropped (at most
-    ``record_rows``) and their number ``count``.
+    ``meta``: IG only, one row per meta-step: ``epoch``, ``step``, ``direction`` (direct /
+    pass / inverse), the training-test BCE at the three candidates in float64 (``loss_direct``,
+    ``loss_pass``, ``loss_inverse``), ``tie`` (the lowest loss reached by more than one
+    candidate: θ is kept, recorded as pass), ``changed`` (parameter entries the kept move
+    changed) and ``relative_move`` (‖kept move‖ / ‖touched parameters‖).
+    ``weights``: IDL and IG, per epoch, the unlabeled rows' ``user``, ``item`` and ``w1``
+    (``w0 = 1 − w1``; at most ``record_rows`` rows an epoch), and ``true`` (their true label)
+    when the pool knows it. ``dropped``: T-CE, per epoch, the ``user`` and ``item`` of rows
+    dropped (at most ``record_rows``) and their number ``count``.
     """
 
     epochs: list = field(default_factory=list)
@@ -62,13 +70,21 @@ class History:
         """The per-epoch rows as a DataFrame indexed by epoch."""
         return pd.DataFrame(self.epochs).set_index("epoch")
 
-    def annotation_accuracy(self, truth) -> pd.Series:
-        """Per epoch, how often IDL's annotation ``w1 > 0.5`` matches ``truth.true_label``."""
+    def annotation_accuracy(self, truth=None) -> pd.Series:
+        """Per epoch, how often IDL's annotation ``w1 > 0.5`` matches the true label of the
+        unlabeled row (chapter 3): from the pool's labels when recorded, else from
+        ``truth.true_label(users, items)`` (the simulated feed)."""
         acc = {}
         for epoch, rec in self.weights.items():
-            true = truth.true_label(rec["user"], rec["item"])
+            if "true" in rec:
+                true = rec["true"]
+            elif truth is not None:
+                true = truth.true_label(rec["user"], rec["item"])
+            else:
+                raise InvlearnError("annotation accuracy needs the true labels: this run's "
+                                    "pool has none, so pass truth= (e.g. the simulated feed)")
             acc[epoch] = float(np.mean((rec["w1"] > 0.5) == (true == 1)))
-        return pd.Series(acc, name="annotation_accuracy").rename_axis("epoch")
+        return pd.Series(acc, name="annotation_accuracy", dtype=float).rename_axis("epoch")
 
 
 @dataclass
@@ -85,23 +101,39 @@ class TrainResult:
     data_name: str = ""
 
     def to_dict(self) -> dict:
-        """A JSON-ready summary: metrics by name, parameters, per-epoch table, IG directions."""
+        """The JSON-ready record of the run: metrics by name, parameters, per-epoch table and,
+        for IG, the direction counts and how much the kept meta-moves changed."""
         out = {**self.metrics, "best_epoch": self.best_epoch,
+               "epochs_run": len(self.history.epochs),
                "seconds_per_epoch": self.seconds_per_epoch, "dataset": self.data_name,
-               "params": asdict(self.config),
-               "valid": self.valid,
+               "params": asdict(self.config), "valid": self.valid,
                "epochs": self.history.epochs}
         if self.history.meta is not None:
-            counts = self.history.meta["direction"].value_counts()
-            out["directions"] = {d: int(counts.get(d, 0)) for d in DIRECTIONS}
+            out.update(meta_summary(self.history.meta))
         if self.history.weights:
             out["mean_w1"] = {int(e): float(np.mean(r["w1"]))
                               for e, r in self.history.weights.items()}
         return out
 
 
+def meta_summary(meta: pd.DataFrame) -> dict:
+    """IG's meta-steps in a few numbers (chapter 5): direction counts and shares, ties, the
+    share of meta-steps whose kept move changed any parameter entry, and medians of the entries
+    changed and of the relative size of the kept move."""
+    counts = meta["direction"].value_counts()
+    n = max(len(meta), 1)
+    return {"directions": {d: int(counts.get(d, 0)) for d in DIRECTIONS},
+            **{f"share_{d}": float(counts.get(d, 0)) / n for d in DIRECTIONS},
+            "share_tie": float(meta["tie"].mean()),
+            "share_moved": float((meta["changed"] > 0).mean()),
+            "median_changed": float(meta["changed"].median()),
+            "median_relative_move": float(meta["relative_move"].median()),
+            "meta_steps": len(meta)}
+
+
+# -- evaluation -----------------------------------------------------------------------------
 def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else the CPU."""
+    """``device`` if given (checked), else CUDA when available, else the CPU."""
     if device:
         check_device(device)
         return torch.device(device)
@@ -126,7 +158,7 @@ def predict(model: nn.Module, users: torch.Tensor, items: torch.Tensor,
 
 
 def evaluate(model: nn.Module, table: pd.DataFrame, device: torch.device) -> dict:
-    """Labeled metrics (AUC, GAUC, NDCG@10, MRR) and BCE of ``model`` on a labeled table."""
+    """Labeled metrics (AUC, GAUC, NDCG@10, MRR; chapter 6) and BCE of ``model`` on a table."""
     u, i, y = _tensors(table, device)
     logits = predict(model, u, i)
     out = labeled_metrics(table["user"].to_numpy(), table["label"].to_numpy(),
@@ -149,32 +181,76 @@ def score_function(model: nn.Module, n_items: int) -> Callable[[torch.Tensor], t
     return score_all
 
 
-def ranking_metrics(model: nn.Module, data: Split, device: torch.device) -> dict:
-    """Full-ranking Recall@K / NDCG@K (K = 20, 50) on the test positives (SPEC §6)."""
+def ranking_mask_pairs(data: Split, mask: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """The (user, item) pairs full ranking leaves out (chapter 6): the training rows (with
+    the rows whose labels were withheld, chapter 8), plus the validation rows for
+    ``"train+valid"`` — what DenoisingRec's code does."""
+    parts = [data.train]
+    hidden = getattr(data, "hidden", None)
+    if hidden is not None and len(hidden):
+        parts.append(hidden)
+    if mask == "train+valid":
+        parts.append(data.valid)
+    users = np.concatenate([p["user"].to_numpy() for p in parts])
+    items = np.concatenate([p["item"].to_numpy() for p in parts])
+    return users, items
+
+
+def ranking_metrics(model: nn.Module, data: Split, device: torch.device,
+                    mask: str = "train") -> dict:
+    """Full-ranking Recall@K / NDCG@K (K = 20, 50) on the test positives (chapter 6), with the
+    items of :func:`ranking_mask_pairs` left out of each user's ranking."""
     pos = data.test[data.test["label"] > 0.5]
+    users, items = ranking_mask_pairs(data, mask)
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        out = full_ranking_metrics(
-            score_function(model, data.n_items),
-            data.train["user"].to_numpy(), data.train["item"].to_numpy(),
-            pos["user"].to_numpy(), pos["item"].to_numpy(),
-            data.n_users, data.n_items, device=device)
+        out = full_ranking_metrics(score_function(model, data.n_items), users, items,
+                                   pos["user"].to_numpy(), pos["item"].to_numpy(),
+                                   data.n_users, data.n_items, device=device)
     model.train(was_training)
     return out
 
 
-def _check_model(model: nn.Module, data: Split) -> None:
-    """Clear error when ``data``'s ids do not fit the model's embedding tables."""
-    for attr, n, what in (("n_users", data.n_users, "users"), ("n_items", data.n_items, "items")):
-        size = getattr(model, attr, None)
-        if size is not None and size < n:
-            raise InvlearnError(f"the model has {size} {what} but the data has {n}: "
-                                f"ids up to {n - 1} do not fit")
+# -- where unlabeled rows come from ---------------------------------------------------------
+class Pool:
+    """The unlabeled rows of a run (chapter 8): uniform random non-training pairs for each
+    labeled row's user (``"random"``), or rows of a table of pairs — the withheld labels
+    (``"hidden"``) or the simulator's ambiguous impressions (``"ambiguous"``) — whose true
+    labels are known."""
+
+    def __init__(self, data: Split, name: str, rng: np.random.Generator):
+        self.name, self.rng, self.n_items = name, rng, data.n_items
+        train = data.train
+        self.keys = pair_keys(train["user"].to_numpy(), train["item"].to_numpy(), data.n_items)
+        self.table = None if name == "random" else _pool_table(data, name)
+
+    def draw(self, users: np.ndarray, rate: int) -> tuple[np.ndarray, ...]:
+        """``rate`` unlabeled rows for each of the given labeled rows' users: ``(users, items,
+        true labels or None)``, each ``[len(users), rate]``."""
+        if self.table is None:
+            items = sample_unlabeled(users, self.n_items, self.keys, rate, self.rng)
+            return np.repeat(np.asarray(users)[:, None], rate, axis=1), items, None
+        pick = self.rng.integers(0, len(self.table[0]), size=(len(users), rate))
+        return tuple(column[pick] for column in self.table)
 
 
-class _Run:
-    """One training run: the data on the device, the model, the optimizer and the samplers."""
+def _pool_table(data: Split, name: str) -> tuple[np.ndarray, ...]:
+    """The (users, items, labels) arrays of a named pool of ``data``; a clear error if empty."""
+    table = getattr(data, name, None)
+    if table is None or len(table) == 0:
+        why = ("the simulated feed's impressions with finish rate in [0.2, 0.8]; this data has "
+               "none" if name == "ambiguous" else
+               "training rows whose labels were withheld; keep label_fraction below 1")
+        raise InvlearnError(f"pool {name!r} is empty: it holds {why}")
+    return tuple(table[c].to_numpy(dtype) for c, dtype in
+                 (("user", np.int64), ("item", np.int64), ("label", np.float32)))
+
+
+# -- one run --------------------------------------------------------------------------------
+class Run:
+    """The state of one training run: data on the device, model, optimizer, unlabeled pool,
+    random streams and what is recorded. Methods' draw and loss functions receive it."""
 
     def __init__(self, data: Split, config: TrainConfig, model: nn.Module | None):
         self.data, self.cfg = data, config
@@ -188,256 +264,282 @@ class _Run:
         _check_model(model, data)
         self.model = model.to(self.device)
         self.opt = Adam(self.model, config.lr)
-        train = data.train
-        self.keys = pair_keys(train["user"].to_numpy(), train["item"].to_numpy(), data.n_items)
-        self.users, self.items, self.labels = _tensors(train, self.device)
+        self.pool = Pool(data, config.pool, self.rng)
+        self.train_users = data.train["user"].to_numpy(np.int64, copy=True)
+        self.users, self.items, self.labels = _tensors(data.train, self.device)
         self.iteration = 0
         self.history = History()
+        self.meta_log: list[pd.DataFrame] = []
+        self.state: dict = {}  # a method's own state across epochs (SRNS's memory)
 
-    # -- helpers -------------------------------------------------------------------------
     def batches(self, n: int) -> list[torch.Tensor]:
+        """A fresh random order of ``n`` rows, cut into batches of ``batch_size``."""
         perm = torch.randperm(n, generator=self.gen).to(self.device)
         return list(perm.split(self.cfg.batch_size))
 
-    def unlabeled(self, rows: np.ndarray, rate: int) -> torch.Tensor:
-        """``rate`` sampled non-training items for each of the given training rows."""
-        items = sample_unlabeled(rows, self.data.n_items, self.keys, rate, self.rng)
-        return torch.as_tensor(items, device=self.device)
+    def draw(self, users: np.ndarray, rate: int) -> tuple[torch.Tensor, ...]:
+        """:meth:`Pool.draw` on the device: users, items ``[n, rate]`` and true labels."""
+        users, items, true = self.pool.draw(users, rate)
+        on = [torch.as_tensor(x, device=self.device) for x in (users, items)]
+        return (*on, None if true is None else torch.as_tensor(true, device=self.device))
+
+    def stream(self) -> Callable[[int], tuple]:
+        """IG's unlabeled rows for one epoch's meta phase: the training rows in a random order,
+        ``sampling_rate`` pool rows for each, handed out ``n`` at a time and started again
+        from the top when a request would run past the end."""
+        order = torch.randperm(len(self.users), generator=self.gen).numpy()
+        users, items, true = self.draw(self.train_users[order], self.cfg.sampling_rate)
+        users, items = users.reshape(-1), items.reshape(-1)
+        true = None if true is None else true.reshape(-1)
+        position = [0]
+
+        def take(n: int) -> tuple:
+            start = position[0] if position[0] + n <= len(users) else 0
+            position[0] = start + n
+            window = slice(start, start + n)
+            return users[window], items[window], None if true is None else true[window]
+        return take
 
     def step(self, loss: torch.Tensor) -> None:
+        """One Adam step on ``loss`` (γ = ``lr``)."""
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
         self.iteration += 1
 
-    def record(self, store: dict, epoch: int, users: list, items: list, **extra) -> None:
+    def record(self, store: dict, epoch: int, columns: dict[str, list]) -> None:
+        """Keep the first ``record_rows`` rows of each recorded column of an epoch."""
         n = self.cfg.record_rows
-        u = torch.cat(users)[:n].cpu().numpy()
-        i = torch.cat(items)[:n].cpu().numpy()
-        store[epoch] = {"user": u, "item": i,
-                        **{k: torch.cat(v)[:n].cpu().numpy() for k, v in extra.items()}}
+        store[epoch] = {k: torch.cat(v)[:n].cpu().numpy() for k, v in columns.items() if v}
 
-    # -- one epoch of each method --------------------------------------------------------
-    def epoch_pointwise(self, epoch: int) -> float:
-        """None, NS, T-CE, R-CE and IDL: labeled rows plus (except None) their unlabeled
-        pairs, in the same batches."""
-        cfg, method = self.cfg, self.cfg.method
-        rate = cfg.sampling_rate
-        neg_items = None
-        if method != "none":
-            neg_items = self.unlabeled(self.data.train["user"].to_numpy(), rate)
-        total, count = 0.0, 0
-        rec_u, rec_i, rec_w, dropped_n = [], [], [], 0
-        for idx in self.batches(len(self.users)):
-            u, i, y = self.users[idx], self.items[idx], self.labels[idx]
-            if method == "none":
-                loss = losses.bce(self.model(u, i), y)
-            else:
-                uu = u.repeat_interleave(rate)
-                ui = neg_items[idx].reshape(-1)
-                if method == "idl":
-                    logits = self.model(torch.cat([u, uu]), torch.cat([i, ui]))
-                    labeled, unl = logits[: len(u)], logits[len(u):]
-                    bce = nn.functional.binary_cross_entropy_with_logits(
-                        labeled, y, reduction="sum")
-                    loss = (bce + losses.idl_terms(unl).sum()) / len(logits)
-                    rec_u.append(uu)
-                    rec_i.append(ui)
-                    rec_w.append(losses.idl_weights(unl.detach())[0])
-                else:
-                    logits = self.model(torch.cat([u, uu]), torch.cat([i, ui]))
-                    target = torch.cat([y, torch.zeros_like(uu, dtype=y.dtype)])
-                    if method == "ns":
-                        loss = losses.bce(logits, target)
-                    elif method == "rce":
-                        loss = losses.reweighted_bce(logits, target, cfg.rce_beta)
-                    else:  # tce
-                        rate_t = losses.drop_rate(self.iteration, cfg.tce_eps_max, cfg.tce_eps_n)
-                        loss, dropped = losses.truncated_bce(logits, target, rate_t)
-                        mask = dropped[: len(u)]
-                        dropped_n += int(mask.sum())
-                        rec_u.append(u[mask])
-                        rec_i.append(i[mask])
-            self.step(loss)
-            total = total + loss.detach() * len(idx)  # a tensor: no host sync per batch
-            count += len(idx)
-        if method == "idl":
-            self.record(self.history.weights, epoch, rec_u, rec_i, w1=rec_w)
-        if method == "tce":
-            self.record(self.history.dropped, epoch, rec_u, rec_i)
-            self.history.dropped[epoch]["count"] = dropped_n
-        return float(total) / count
-
-    def epoch_hard_negative(self, epoch: int) -> float:
-        """DNS and SRNS: each labeled row plus one hard negative chosen among candidates."""
-        cfg = self.cfg
-        users_np = self.data.train["user"].to_numpy()
-        if cfg.method == "dns":
-            cands = self.unlabeled(users_np, cfg.dns_k)
-        else:
-            cands = self.srns_candidates(users_np)
-        total, count = 0.0, 0
-        for idx in self.batches(len(self.users)):
-            u, i, y = self.users[idx], self.items[idx], self.labels[idx]
-            c = cands[idx]
-            if cfg.method == "dns":
-                scores = predict(self.model, u.repeat_interleave(c.shape[1]), c.reshape(-1))
-                scores = scores.view(c.shape)
-            else:  # the memory's value of the row's slots, scored at the start of the epoch
-                scores = self.mem_value[u[:, None], self.slot_idx[idx]]
-            hard = c.gather(1, scores.argmax(1, keepdim=True)).squeeze(1)
-            logits = self.model(torch.cat([u, u]), torch.cat([i, hard]))
-            loss = losses.bce(logits, torch.cat([y, torch.zeros_like(y)]))
-            self.step(loss)
-            total = total + loss.detach() * len(idx)  # a tensor: no host sync per batch
-            count += len(idx)
-        if cfg.method == "srns":
-            self.srns_refresh()
-        return float(total) / count
-
-    # -- SRNS: a per-user memory of candidates scored by mean score plus score std --------
-    def srns_init(self) -> None:
-        cfg = self.cfg
-        users = np.arange(self.data.n_users)
-        self.memory = self.unlabeled(users, cfg.srns_memory)  # [n_users, S]
-        self.mem_hist = torch.full((*self.memory.shape, cfg.srns_history), float("nan"),
-                                   device=self.device)
-
-    def srns_candidates(self, users_np: np.ndarray) -> torch.Tensor:
-        """Score the whole memory once per epoch, push the scores into each slot's history,
-        and give every labeled row ``dns_k`` random slots of its user's memory."""
-        cfg = self.cfg
-        n_users, size = self.memory.shape
-        users = torch.arange(n_users, device=self.device).repeat_interleave(size)
-        prob = torch.sigmoid(predict(self.model, users, self.memory.reshape(-1)))
-        self.mem_hist = torch.roll(self.mem_hist, 1, dims=2)
-        self.mem_hist[..., 0] = prob.view(n_users, size)
-        hist = self.mem_hist
-        seen = (~hist.isnan()).sum(-1).clamp(min=1)
-        mean = torch.nansum(hist, -1) / seen
-        var = torch.nansum((hist - mean[..., None]).square(), -1) / seen
-        self.mem_value = hist[..., 0] + cfg.srns_std_weight * var.sqrt()
-        slots = self.rng.integers(0, size, size=(len(users_np), min(cfg.dns_k, size)))
-        self.slot_idx = torch.as_tensor(slots, device=self.device)
-        rows = torch.as_tensor(np.array(users_np), device=self.device)
-        return self.memory[rows[:, None], self.slot_idx]
-
-    def srns_refresh(self) -> None:
-        """Replace the half of each user's memory with the lowest value by fresh samples."""
-        n_users, size = self.memory.shape
-        worst = self.mem_value.argsort(dim=1)[:, : size // 2]
-        fresh = self.unlabeled(np.arange(n_users), size // 2)
-        self.memory.scatter_(1, worst, fresh)
-        hist = self.mem_hist
-        hist[torch.arange(n_users, device=self.device)[:, None], worst] = float("nan")
-
-    # -- IG: Algorithm 1 ------------------------------------------------------------------
-    def ig_split(self) -> None:
-        n = len(self.users)
-        perm = torch.as_tensor(self.rng.permutation(n), device=self.device)
-        n_meta = max(1, round(self.cfg.meta_fraction * n))
-        self.meta_rows, self.fit_rows = perm[:n_meta], perm[n_meta:]
-        self.meta_log: list = []
-
-    def epoch_ig(self, epoch: int) -> float:
-        """Algorithm 1: a supervised epoch on training-train, then one meta-step per batch of
-        training-test data, each with an unlabeled batch of the same size."""
-        cfg = self.cfg
-        total, count = 0.0, 0
-        fit = self.fit_rows
-        for idx in self.batches(len(fit)):
-            rows = fit[idx]
-            loss = losses.bce(self.model(self.users[rows], self.items[rows]), self.labels[rows])
-            self.step(loss)
-            total = total + loss.detach() * len(rows)
-            count += len(rows)
-        meta = self.meta_rows
-        pool = torch.randperm(len(self.users), generator=self.gen).to(self.device)
-        unl_items = self.unlabeled(self.data.train["user"].to_numpy()[pool.cpu().numpy()], 1)
-        unl_users = self.users[pool]
-        alpha = cfg.alpha_ratio * cfg.lr
-        start = 0
-        rec_u, rec_i, rec_w, logs = [], [], [], []
-        for idx in self.batches(len(meta)):
-            rows = meta[idx]
-            end = start + len(rows)
-            if end > len(pool):
-                start, end = 0, len(rows)
-            uu, ui = unl_users[start:end], unl_items[start:end, 0]
-            start = end
-            cand, w1 = ig_meta_step(self.model, (uu, ui),
-                                    (self.users[rows], self.items[rows], self.labels[rows]),
-                                    alpha, cfg.alpha_rule)
-            loss = losses.bce(self.model(self.users[rows], self.items[rows]), self.labels[rows])
-            self.step(loss)
-            logs.append(cand)
-            rec_u.append(uu)
-            rec_i.append(ui)
-            rec_w.append(w1)
-        cands = torch.stack(logs).cpu().numpy()
+    def log_meta(self, epoch: int, steps: list[MetaStep], rows: dict[str, list]) -> None:
+        """Turn an epoch's meta-steps into rows of ``history.meta`` and record IG's weights."""
+        cand = torch.stack([s.losses for s in steps]).cpu().numpy()
+        kept = torch.stack([s.kept for s in steps]).cpu().numpy()
         self.meta_log.append(pd.DataFrame({
-            "epoch": epoch, "step": np.arange(len(cands)),
-            "direction": np.array(DIRECTIONS)[cands.argmin(1)],
-            "loss_direct": cands[:, 0], "loss_pass": cands[:, 1], "loss_inverse": cands[:, 2],
-            "tie": cands.min(1) == cands.max(1)}))
-        self.record(self.history.weights, epoch, rec_u, rec_i, w1=rec_w)
-        return float(total) / max(count, 1)
+            "epoch": epoch, "step": np.arange(len(steps)),
+            "direction": np.array(DIRECTIONS)[kept],
+            "loss_direct": cand[:, 0], "loss_pass": cand[:, 1], "loss_inverse": cand[:, 2],
+            "tie": is_tie(torch.as_tensor(cand)).numpy(),
+            "changed": torch.stack([s.changed for s in steps]).cpu().numpy(),
+            "relative_move": torch.stack([s.relative_move for s in steps]).cpu().numpy()}))
+        self.record(self.history.weights, epoch, rows)
 
 
-def alpha_step(grad: torch.Tensor, alpha: float, rule: str) -> torch.Tensor:
-    """``α·g`` (plain SGD) or ``α·g / (|g| + 1e-8)`` (one fresh Adam step, ≈ ``α·sign(g)``)."""
-    if rule == "sgd":
-        return alpha * grad
-    return alpha * grad / (grad.abs() + 1e-8)
+def _check_model(model: nn.Module, data: Split) -> None:
+    """Clear error when ``data``'s ids do not fit the model's embedding tables."""
+    for attr, n, what in (("n_users", data.n_users, "users"), ("n_items", data.n_items, "items")):
+        size = getattr(model, attr, None)
+        if size is not None and size < n:
+            raise InvlearnError(f"the model has {size} {what} but the data has {n}: "
+                                f"ids up to {n - 1} do not fit")
 
 
-def ig_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, torch.Tensor],
-                 labeled: tuple[torch.Tensor, torch.Tensor, torch.Tensor], alpha: float,
-                 rule: str = "sign") -> tuple[torch.Tensor, torch.Tensor]:
-    """Lines 9–20 of Algorithm 1, in place: move ``model`` to the best of θ − α·g, θ, θ + α·g.
-
-    ``g`` is the gradient of the inverse dual loss on the ``unlabeled`` (users, items) batch;
-    the three candidates are compared by the BCE of the ``labeled`` (users, items, labels)
-    batch. Only the embedding rows the unlabeled batch touched (and the dense layers) are
-    perturbed, saved and restored, and the choice is made with tensor operations, so no value
-    goes back to the host (book chapter 5). Returns the candidate losses
-    ``[L(θ_d), L(θ), L(θ_i)]`` (the lowest is the one kept) and the IDL weights ``w1`` of the
-    unlabeled batch.
-    """
-    users, items = unlabeled
-    logits = model(users, items)
-    params = [p for p in model.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(losses.inverse_dual_loss(logits), params, allow_unused=True)
-    moves = []
-    with torch.no_grad():
-        for p, g in zip(params, grads):
-            if g is None:
-                continue
-            if g.is_sparse:
-                rows, vals = coalesce_rows(g)
-                moves.append((p, rows, p[rows].clone(), alpha_step(vals, alpha, rule)))
-            else:
-                moves.append((p, None, p.detach().clone(), alpha_step(g, alpha, rule)))
-
-        def move_to(sign) -> None:
-            for p, rows, saved, delta in moves:
-                if rows is None:
-                    p.copy_(saved + sign * delta)
-                else:
-                    p[rows] = saved + sign * delta
-
-        lu, li, ly = labeled
-        loss_pass = losses.bce(model(lu, li), ly)
-        move_to(-1.0)
-        loss_direct = losses.bce(model(lu, li), ly)
-        move_to(1.0)
-        loss_inverse = losses.bce(model(lu, li), ly)
-        cand = torch.stack([loss_direct, loss_pass, loss_inverse])
-        move_to((torch.argmin(cand) - 1).to(cand.dtype))
-    w1 = losses.idl_weights(logits.detach())[0]
-    return cand.detach(), w1
+# -- how each method draws its unlabeled rows (once per epoch) ------------------------------
+RowsOf = Callable[[torch.Tensor, torch.Tensor], Optional[tuple]]
 
 
+def no_rows(run: Run) -> RowsOf:
+    """None: labeled rows only."""
+    return lambda idx, users: None
+
+
+def pool_rows(run: Run) -> RowsOf:
+    """NS, T-CE, R-CE, IDL: ``sampling_rate`` pool rows per labeled row, drawn for the epoch."""
+    users, items, true = run.draw(run.train_users, run.cfg.sampling_rate)
+
+    def rows(idx: torch.Tensor, _users: torch.Tensor) -> tuple:
+        return (users[idx].reshape(-1), items[idx].reshape(-1),
+                None if true is None else true[idx].reshape(-1))
+    return rows
+
+
+def hardest_rows(run: Run) -> RowsOf:
+    """DNS (Zhang et al. 2013): of ``dns_k`` pool candidates per row, the highest-scored."""
+    users, items, _ = run.draw(run.train_users, run.cfg.dns_k)
+
+    def rows(idx: torch.Tensor, _users: torch.Tensor) -> tuple:
+        cand_u, cand_i = users[idx], items[idx]
+        scores = predict(run.model, cand_u.reshape(-1), cand_i.reshape(-1)).view(cand_i.shape)
+        best = scores.argmax(1, keepdim=True)
+        return cand_u.gather(1, best).squeeze(1), cand_i.gather(1, best).squeeze(1), None
+    return rows
+
+
+def memory_rows(run: Run) -> RowsOf:
+    """SRNS (Ding et al. 2020), the variant chapter 2 describes: each user keeps a memory of
+    ``srns_memory`` random items; once an epoch the memory is scored, the scores pushed into
+    each slot's history, half of the memory (lowest value) replaced by fresh items, and every
+    row gets ``dns_k`` random slots, of which the one with the highest ``score + w · std of
+    recent scores`` is its negative."""
+    memory = run.state.get("srns")
+    if memory is None:
+        memory = run.state["srns"] = SrnsMemory(run)
+    else:
+        memory.refresh(run)
+    slots, cand = memory.candidates(run)
+
+    def rows(idx: torch.Tensor, users: torch.Tensor) -> tuple:
+        scores = memory.value[users[:, None], slots[idx]]
+        return users, cand[idx].gather(1, scores.argmax(1, keepdim=True)).squeeze(1), None
+    return rows
+
+
+class SrnsMemory:
+    """SRNS's per-user memory of candidate items and the history of their scores."""
+
+    def __init__(self, run: Run):
+        cfg = run.cfg
+        users = np.arange(run.data.n_users)
+        self.items = run.draw(users, cfg.srns_memory)[1]  # [n_users, S]
+        self.scores = torch.full((*self.items.shape, cfg.srns_history), float("nan"),
+                                 device=run.device)
+        self.value = None
+
+    def candidates(self, run: Run) -> tuple[torch.Tensor, torch.Tensor]:
+        """Score the memory, update each slot's value, and draw ``dns_k`` slots per row."""
+        n_users, size = self.items.shape
+        users = torch.arange(n_users, device=run.device).repeat_interleave(size)
+        prob = torch.sigmoid(predict(run.model, users, self.items.reshape(-1)))
+        self.scores = torch.roll(self.scores, 1, dims=2)
+        self.scores[..., 0] = prob.view(n_users, size)
+        seen = (~self.scores.isnan()).sum(-1).clamp(min=1)
+        mean = torch.nansum(self.scores, -1) / seen
+        var = torch.nansum((self.scores - mean[..., None]).square(), -1) / seen
+        self.value = self.scores[..., 0] + run.cfg.srns_std_weight * var.sqrt()
+        slots = run.rng.integers(0, size, size=(len(run.train_users), min(run.cfg.dns_k, size)))
+        slots = torch.as_tensor(slots, device=run.device)
+        rows = torch.as_tensor(run.train_users, device=run.device)
+        return slots, self.items[rows[:, None], slots]
+
+    def refresh(self, run: Run) -> None:
+        """Replace the half of each user's memory with the lowest value by fresh items."""
+        n_users, size = self.items.shape
+        worst = self.value.argsort(dim=1)[:, : size // 2]
+        fresh = run.draw(np.arange(n_users), size // 2)[1]
+        self.items.scatter_(1, worst, fresh)
+        self.scores[torch.arange(n_users, device=run.device)[:, None], worst] = float("nan")
+
+
+# -- how each method computes its loss on a batch -------------------------------------------
+@dataclass
+class Batch:
+    """One batch: the labeled rows first, then the unlabeled rows drawn for them."""
+
+    users: torch.Tensor
+    items: torch.Tensor
+    targets: torch.Tensor  # labels of the labeled rows, 0 for the unlabeled rows
+    n_labeled: int
+    true: torch.Tensor | None = None  # true labels of the unlabeled rows, when known
+
+
+def bce_loss(run: Run, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
+    """None, NS, DNS, SRNS: BCE, with unlabeled rows taken as negatives (chapters 1–2)."""
+    return losses.bce(logits, batch.targets)
+
+
+def truncated_loss(run: Run, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
+    """T-CE (Wang et al. 2021): BCE without the largest-loss positives (chapter 2)."""
+    cfg = run.cfg
+    rate = losses.drop_rate(run.iteration, cfg.tce_eps_max, cfg.tce_eps_n)
+    loss, dropped = losses.truncated_bce(logits, batch.targets, rate)
+    rec = run.state.setdefault("dropped", {"user": [], "item": [], "count": []})
+    rec["count"].append(dropped.sum())
+    rec["user"].append(batch.users[dropped])
+    rec["item"].append(batch.items[dropped])
+    return loss
+
+
+def reweighted_loss(run: Run, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
+    """R-CE (Wang et al. 2021): BCE weighted by ``ŷ^β`` / ``(1 − ŷ)^β`` (chapter 2)."""
+    return losses.reweighted_bce(logits, batch.targets, run.cfg.rce_beta)
+
+
+def inverse_dual_loss(run: Run, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
+    """IDL (paper eq. 4, chapter 3): BCE on the labeled rows plus the inverse dual loss on the
+    unlabeled rows of the same batch, averaged over all rows."""
+    n = batch.n_labeled
+    labeled = nn.functional.binary_cross_entropy_with_logits(
+        logits[:n], batch.targets[:n], reduction="sum")
+    unlabeled = logits[n:]
+    rec = run.state.setdefault("weights", {"user": [], "item": [], "w1": [], "true": []})
+    rec["user"].append(batch.users[n:])
+    rec["item"].append(batch.items[n:])
+    rec["w1"].append(losses.idl_weights(unlabeled.detach())[0])
+    if batch.true is not None:
+        rec["true"].append(batch.true)
+    return (labeled + losses.idl_terms(unlabeled).sum()) / len(logits)
+
+
+# -- the table ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Method:
+    """How one method trains: its name in tables, how it draws unlabeled rows each epoch, its
+    loss on a batch, and (IG) an epoch of its own."""
+
+    label: str
+    rows: Callable[[Run], RowsOf]
+    loss: Callable[[Run, Batch, torch.Tensor], torch.Tensor] | None = None
+    epoch: Callable | None = None
+
+
+METHOD_TABLE: dict[str, Method] = {
+    "none": Method("None", no_rows, bce_loss),
+    "ns": Method("NS", pool_rows, bce_loss),
+    "tce": Method("T-CE", pool_rows, truncated_loss),
+    "rce": Method("R-CE", pool_rows, reweighted_loss),
+    "dns": Method("DNS", hardest_rows, bce_loss),
+    "srns": Method("SRNS", memory_rows, bce_loss),
+    "idl": Method("IDL", pool_rows, inverse_dual_loss),
+    "ig": Method("IG", pool_rows, epoch=ig_epoch),
+}
+assert tuple(METHOD_TABLE) == METHODS
+
+
+def method_label(method: str, alpha_ratio: float | None = None) -> str:
+    """A method's name in the book's tables; IG with its move switched off is "IG (α = 0)"."""
+    label = METHOD_TABLE[method].label if method in METHOD_TABLE else method
+    if method == "ig" and alpha_ratio is not None and float(alpha_ratio) == 0:
+        return "IG (α = 0)"
+    return label
+
+
+def supervised_epoch(run: Run, epoch: int) -> float:
+    """One epoch of every method but IG: each batch of labeled rows with the unlabeled rows
+    the method draws for it, one Adam step on the method's loss. Returns the mean loss."""
+    method = METHOD_TABLE[run.cfg.method]
+    rows_of = method.rows(run)
+    total, count = 0.0, 0
+    for idx in run.batches(len(run.users)):
+        u, i, y = run.users[idx], run.items[idx], run.labels[idx]
+        extra = rows_of(idx, u)
+        if extra is None:
+            batch = Batch(u, i, y, len(u))
+        else:
+            batch = Batch(torch.cat([u, extra[0]]), torch.cat([i, extra[1]]),
+                          torch.cat([y, torch.zeros(len(extra[0]), dtype=y.dtype,
+                                                    device=y.device)]), len(u), extra[2])
+        loss = method.loss(run, batch, run.model(batch.users, batch.items))
+        run.step(loss)
+        total = total + loss.detach() * len(idx)  # a tensor: no host sync per batch
+        count += len(idx)
+    _close_epoch(run, epoch)
+    return float(total) / count
+
+
+def _close_epoch(run: Run, epoch: int) -> None:
+    """Move the epoch's recorded rows (IDL weights, T-CE drops) into the history."""
+    weights = run.state.pop("weights", None)
+    if weights is not None:
+        run.record(run.history.weights, epoch, weights)
+    dropped = run.state.pop("dropped", None)
+    if dropped is not None:
+        count = int(sum(int(c) for c in dropped.pop("count")))
+        run.record(run.history.dropped, epoch, dropped)
+        run.history.dropped[epoch]["count"] = count
+
+
+# -- the entry point ------------------------------------------------------------------------
 def _merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     """``config`` with keyword ``overrides`` of its fields, checked (chapter 1)."""
     if config is not None and not isinstance(config, TrainConfig):
@@ -445,62 +547,95 @@ def _merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
                             f"(for a dict, use TrainConfig.from_dict(...) or train(data, "
                             f"**settings))")
     settings = {**(dataclasses.asdict(config) if config else {}), **overrides}
-    return TrainConfig.from_dict(settings)
+    config = TrainConfig.from_dict(settings)
+    if config.method == "srns" and config.pool != "random":
+        raise InvlearnError(f"srns keeps a per-user memory of random items: pool must be "
+                            f"'random', got {config.pool!r}")
+    return config
 
 
-def train(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
-          progress: bool = True, **overrides) -> TrainResult:
-    """Train one method on ``data`` and test the best validation epoch (SPEC §5–§6).
-
-    ``config`` (or keyword ``overrides`` of its fields) chooses the method, backbone and
-    settings; ``model`` may be any module mapping ``(users, items)`` to logits (default: the
-    backbone named in the config). All randomness comes from ``config.seed``.
-    """
-    config = _merge_config(config, overrides)
+def _check_inputs(data: Split, model: nn.Module | None) -> None:
     if not isinstance(data, Split):
         raise InvlearnError(f"data must be an invlearn Split, got {type(data).__name__}")
     if model is not None and not isinstance(model, nn.Module):
         raise InvlearnError(f"model must be a torch.nn.Module mapping (users, items) to logits, "
                             f"got {type(model).__name__} (to choose GMF or NeuMF, pass "
                             f"backbone='gmf' or backbone='neumf')")
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    run = _Run(data, config, model)
-    epoch_fn = {"dns": run.epoch_hard_negative, "srns": run.epoch_hard_negative,
-                "ig": run.epoch_ig}.get(config.method, run.epoch_pointwise)
-    if config.method == "srns":
-        run.srns_init()
-    if config.method == "ig":
-        run.ig_split()
+
+
+def with_label_fraction(data: Split, config: TrainConfig) -> Split:
+    """``data`` with only ``label_fraction`` of its labeled training rows kept (chapter 8); the
+    others become the ``hidden`` pool. Nested for one seed: the run's seed chooses them."""
+    if config.label_fraction >= 1 and config.pool != "hidden":
+        return data
+    from .splits import label_fraction
+
+    return label_fraction(data, config.label_fraction, seed=config.seed)
+
+
+def _fit(run: Run, progress: bool) -> tuple[int, dict, dict]:
+    """The epoch loop with model selection on validation data and optional early stopping.
+    Returns the best epoch, its validation metrics and its model state."""
+    cfg, data = run.cfg, run.data
+    method = METHOD_TABLE[cfg.method]
+    epoch_fn = method.epoch or supervised_epoch
     best, best_state, best_valid, stale = None, None, {}, 0
-    bar = tqdm(range(1, config.epochs + 1), desc=f"{config.method}-{config.backbone}",
+    bar = tqdm(range(1, cfg.epochs + 1), desc=f"{cfg.method}-{cfg.backbone}",
                disable=not progress, leave=False)
     for epoch in bar:
         start = time.perf_counter()
-        loss = epoch_fn(epoch)
+        loss = epoch_fn(run, epoch)
         if run.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         valid = evaluate(run.model, data.valid, run.device)
         run.history.epochs.append({"epoch": epoch, "loss": loss, "seconds": seconds,
                                    **{f"valid_{k}": v for k, v in valid.items()}})
-        value = valid["auc"] if config.select == "auc" else -valid["bce"]
+        value = valid["auc"] if cfg.select == "auc" else -valid["bce"]
         if best is None or value > best[0]:
-            best = (value, epoch)
+            best, best_valid, stale = (value, epoch), valid, 0
             best_state = copy.deepcopy(run.model.state_dict())
-            best_valid, stale = valid, 0
         else:
             stale += 1
         bar.set_postfix(loss=f"{loss:.4f}", valid_auc=f"{valid['auc']:.4f}")
-        if config.patience is not None and stale >= config.patience:
+        if cfg.patience is not None and stale >= cfg.patience:
             break
+    return best[1], best_valid, best_state
+
+
+def train(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
+          progress: bool = True, **overrides) -> TrainResult:
+    """Train one method on ``data`` and test the best validation epoch (chapters 1–8).
+
+    ``config`` (or keyword ``overrides`` of its fields) chooses the method, backbone and
+    settings; ``model`` may be any module mapping ``(users, items)`` to logits (default: the
+    backbone named in the config). All randomness comes from ``config.seed``.
+    """
+    config = _merge_config(config, overrides)
+    _check_inputs(data, model)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    data = with_label_fraction(data, config)
+    run = Run(data, config, model)
     if config.method == "ig":
+        ig_split(run)
+    best_epoch, best_valid, best_state = _fit(run, progress)
+    if run.meta_log:
         run.history.meta = pd.concat(run.meta_log, ignore_index=True)
     run.model.load_state_dict(best_state)
     metrics = evaluate(run.model, data.test, run.device)
     if config.full_ranking:
-        metrics.update(ranking_metrics(run.model, data, run.device))
+        metrics.update(ranking_metrics(run.model, data, run.device, config.ranking_mask))
     seconds = float(np.median([e["seconds"] for e in run.history.epochs]))
-    return TrainResult(metrics=metrics, valid=best_valid, best_epoch=best[1],
+    return TrainResult(metrics=metrics, valid=best_valid, best_epoch=best_epoch,
                        seconds_per_epoch=seconds, config=config, history=run.history,
                        model=run.model, data_name=data.name)
+
+
+def ig_split(run: Run) -> None:
+    """Algorithm 1, line 1: the seeded split of the labeled training rows into training-train
+    and training-test (``meta_fraction``) data."""
+    n = len(run.users)
+    perm = torch.as_tensor(run.rng.permutation(n), device=run.device)
+    n_meta = max(1, round(run.cfg.meta_fraction * n))
+    run.meta_rows, run.fit_rows = perm[:n_meta], perm[n_meta:]

@@ -110,7 +110,8 @@ def test_ig_meta_step_picks_the_direction_the_labels_ask_for(label, choice, rule
     logits = model(*unlabeled)
     g = torch.autograd.grad(losses.inverse_dual_loss(logits), model.theta)[0]
     step = 0.1 * g if rule == "sgd" else 0.1 * g / (g.abs() + 1e-8)
-    cand, w1 = ig_meta_step(model, unlabeled, labeled, alpha=0.1, rule=rule)
+    result = ig_meta_step(model, unlabeled, labeled, alpha=0.1, rule=rule)
+    cand, w1 = result.losses, result.w1
     assert int(cand.argmin()) == choice  # 0 direct, 1 pass, 2 inverse
     sign = choice - 1
     torch.testing.assert_close(model.theta.detach(), theta + sign * step)
@@ -133,7 +134,7 @@ def test_ig_meta_step_passes_at_the_optimum():
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
     model = Linear(x, torch.tensor([0.5, 0.0], dtype=torch.float64))
     model.x = torch.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
-    cand, _ = ig_meta_step(model, (torch.tensor([0]), torch.tensor([0])), labeled, alpha=0.5)
+    cand = ig_meta_step(model, (torch.tensor([0]), torch.tensor([0])), labeled, alpha=0.5).losses
     assert int(cand.argmin()) == 1
     torch.testing.assert_close(model.theta.detach(),
                                torch.tensor([0.5, 0.0], dtype=torch.float64))
@@ -149,8 +150,8 @@ def test_ig_meta_step_sparse_rows_match_dense_tables():
     lab = (torch.randint(0, 30, (64,), generator=gen), torch.randint(0, 500, (64,), generator=gen),
            torch.randint(0, 2, (64,), generator=gen).float())
     for rule in ("sgd", "sign"):
-        a, _ = ig_meta_step(sparse, unl, lab, alpha=0.05, rule=rule)
-        b, _ = ig_meta_step(dense, unl, lab, alpha=0.05, rule=rule)
+        a = ig_meta_step(sparse, unl, lab, alpha=0.05, rule=rule).losses
+        b = ig_meta_step(dense, unl, lab, alpha=0.05, rule=rule).losses
         torch.testing.assert_close(a, b)
         for (name, p), q in zip(sparse.named_parameters(), dense.parameters()):
             torch.testing.assert_close(p, q, msg=name)

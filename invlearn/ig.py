@@ -1,0 +1,192 @@
+"""The Inverse Gradient (IG): Algorithm 1 of Lin et al. (WSDM'24), book chapter 5.
+
+Algorithm 1 splits the labeled training rows into *training-train* (90 %) and *training-test*
+(10 %) data and alternates, every epoch,
+
+1. a supervised phase: Adam steps (learning rate γ) on the BCE of training-train batches
+   (lines 3–7), and
+2. a meta phase (lines 8–21): for a training-test batch and an unlabeled batch, the gradient
+   ``g`` of the Inverse Dual Loss on the unlabeled batch gives three candidates
+   ``θ − α·g`` (*direct*), ``θ`` (*pass*) and ``θ + α·g`` (*inverse*); the one with the lowest
+   labeled BCE is kept, then one γ step on that batch's BCE is taken from it.
+
+The pieces, each a function of this module:
+
+* :func:`alpha_step` — how α meets ``g``: ``α·g`` as written, or the sign-like step of one
+  fresh Adam step, as the released code does;
+* :func:`choose` — which candidate is kept: the lowest loss, compared in float64; when the lowest
+  loss is reached by more than one candidate (a *tie*) the model stays where it is (pass);
+* :func:`ig_meta_step` — lines 9–20 in place on a model, returning what happened;
+* :func:`meta_steps_per_epoch` — the two readings of how many meta-steps an epoch takes;
+* :func:`ig_epoch` — one whole epoch of Algorithm 1 (used by :func:`invlearn.methods.train`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from . import losses
+from .optim import coalesce_rows
+
+if TYPE_CHECKING:
+    from .methods import Run
+
+#: The three candidates in the order their losses are reported.
+DIRECTIONS = ("direct", "pass", "inverse")
+PASS = 1
+
+
+def alpha_step(grad: torch.Tensor, alpha: float, rule: str) -> torch.Tensor:
+    """The move ``α·step(g)`` of one candidate (chapter 5, "Two readings of θ − α·g").
+
+    ``"sgd"``: ``α·g``, Algorithm 1 as written. ``"sign"``: ``α·g / (|g| + 1e-8)``, which is what
+    one step of a freshly created Adam optimizer does (≈ ``α·sign(g)`` on every entry with a
+    gradient), the released code's reading.
+    """
+    if rule == "sgd":
+        return alpha * grad
+    return alpha * grad / (grad.abs() + 1e-8)
+
+
+def choose(candidate_losses: torch.Tensor) -> torch.Tensor:
+    """Index of the kept candidate among ``[L(θ−αg), L(θ), L(θ+αg)]`` (lines 17–19).
+
+    The lowest loss wins. A *tie* — the lowest value reached by more than one candidate, as
+    when the move is too small to change any parameter — keeps θ (index 1, pass), so that a
+    tie never records a move that did not happen. Compare the losses in float64 (chapter 4
+    shows why float32 cannot tell the candidates apart). Tensor operations only: no value goes
+    back to the host.
+    """
+    low = candidate_losses.min()
+    tied = (candidate_losses == low).sum() > 1
+    return torch.where(tied, torch.full_like(candidate_losses.argmin(), PASS),
+                       candidate_losses.argmin())
+
+
+def is_tie(candidate_losses: torch.Tensor) -> torch.Tensor:
+    """Whether the lowest of the candidate losses (last dimension) is reached more than once."""
+    low = candidate_losses.min(dim=-1, keepdim=True).values
+    return (candidate_losses == low).sum(dim=-1) > 1
+
+
+@dataclass
+class MetaStep:
+    """What one meta-step did: the candidate losses (float64), the kept index, how many
+    parameter entries the kept move changed, the move's norm relative to the norm of the
+    parameters it touched, and the IDL weights ``w1`` of the unlabeled batch."""
+
+    losses: torch.Tensor
+    kept: torch.Tensor
+    changed: torch.Tensor
+    relative_move: torch.Tensor
+    w1: torch.Tensor
+
+
+def ig_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, torch.Tensor],
+                 labeled: tuple[torch.Tensor, torch.Tensor, torch.Tensor], alpha: float,
+                 rule: str = "sign") -> MetaStep:
+    """Lines 9–20 of Algorithm 1, in place: move ``model`` to the best of θ − α·g, θ, θ + α·g.
+
+    ``g`` is the gradient of the Inverse Dual Loss (paper eq. 4) on the ``unlabeled``
+    ``(users, items)`` batch; the candidates are compared by the BCE of the ``labeled``
+    ``(users, items, labels)`` batch, in float64, with :func:`choose`. Only the embedding rows
+    the unlabeled batch touched (and the dense layers) are perturbed, saved and restored.
+    """
+    logits = model(*unlabeled)
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(losses.inverse_dual_loss(logits), params, allow_unused=True)
+    with torch.no_grad():
+        moves = _moves(params, grads, alpha, rule)
+        users, items, labels = labeled
+        scores = []
+        for sign in (-1.0, 0.0, 1.0):
+            _move_to(moves, sign)
+            scores.append(losses.bce(model(users, items).double(), labels.double()))
+        cand = torch.stack(scores)
+        kept = choose(cand)
+        _move_to(moves, (kept - PASS).to(torch.float32))
+        changed, relative = _move_size(moves)
+    return MetaStep(cand, kept, changed, relative, losses.idl_weights(logits.detach())[0])
+
+
+def _moves(params: list, grads: tuple, alpha: float, rule: str) -> list[tuple]:
+    """For every parameter with a gradient: (parameter, rows or None, saved values, move)."""
+    moves = []
+    for p, g in zip(params, grads):
+        if g is None:
+            continue
+        if g.is_sparse:
+            rows, values = coalesce_rows(g)
+            moves.append((p, rows, p[rows].clone(), alpha_step(values, alpha, rule)))
+        else:
+            moves.append((p, None, p.detach().clone(), alpha_step(g, alpha, rule)))
+    return moves
+
+
+def _move_to(moves: list[tuple], sign: float | torch.Tensor) -> None:
+    """Set every moved parameter to ``saved + sign · move`` (−1 direct, 0 pass, +1 inverse)."""
+    for p, rows, saved, delta in moves:
+        if rows is None:
+            p.copy_(saved + sign * delta)
+        else:
+            p[rows] = saved + sign * delta
+
+
+def _move_size(moves: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Entries the kept move changed (as stored, in float32) and ``‖θ_kept − θ‖ / ‖θ‖`` over
+    the touched parameters."""
+    changed, moved, size = 0, 0.0, 0.0
+    for p, rows, saved, _ in moves:
+        now = p if rows is None else p[rows]
+        changed = changed + (now != saved).sum()
+        moved = moved + (now.double() - saved.double()).square().sum()
+        size = size + saved.double().square().sum()
+    return torch.as_tensor(changed), torch.sqrt(moved) / torch.sqrt(size).clamp(min=1e-300)
+
+
+def meta_steps_per_epoch(reading: str, supervised_batches: int, test_batches: int) -> int:
+    """How many meta-steps one epoch takes (chapter 5, "Two readings of Algorithm 1").
+
+    ``"per-test-batch"``: one per training-test batch (the released code). ``"per-train-batch"``:
+    as many as supervised batches — the paper writes both loops ``for t = 1 to T`` — with
+    training-test batches reshuffled and drawn again as needed.
+    """
+    if reading == "per-train-batch":
+        return supervised_batches
+    return test_batches
+
+
+def ig_epoch(run: Run, epoch: int) -> float:
+    """One epoch of Algorithm 1 on a :class:`invlearn.methods.Run`: the supervised phase on the
+    training-train rows, then the meta phase — :func:`meta_steps_per_epoch` meta-steps, each on
+    a training-test batch with ``sampling_rate`` unlabeled rows per labeled row from the run's
+    pool, followed by one γ step on that batch (line 21). Returns the mean supervised BCE."""
+    cfg, fit, test = run.cfg, run.fit_rows, run.meta_rows
+    total, count, supervised = 0.0, 0, 0
+    for batch in run.batches(len(fit)):
+        rows = fit[batch]
+        loss = losses.bce(run.model(run.users[rows], run.items[rows]), run.labels[rows])
+        run.step(loss)
+        total, count = total + loss.detach() * len(rows), count + len(rows)
+        supervised += 1
+    take_unlabeled = run.stream()
+    test_batches = run.batches(len(test))
+    alpha = cfg.alpha_ratio * cfg.lr
+    steps, recorded = [], {"user": [], "item": [], "w1": [], "true": []}
+    for step in range(meta_steps_per_epoch(cfg.meta_steps, supervised, len(test_batches))):
+        if step and step % len(test_batches) == 0:
+            test_batches = run.batches(len(test))  # reshuffled, drawn again
+        rows = test[test_batches[step % len(test_batches)]]
+        labeled = (run.users[rows], run.items[rows], run.labels[rows])
+        users, items, true = take_unlabeled(len(rows) * cfg.sampling_rate)
+        result = ig_meta_step(run.model, (users, items), labeled, alpha, cfg.alpha_rule)
+        run.step(losses.bce(run.model(labeled[0], labeled[1]), labeled[2]))
+        steps.append(result)
+        for key, value in (("user", users), ("item", items), ("w1", result.w1), ("true", true)):
+            if value is not None:
+                recorded[key].append(value)
+    run.log_meta(epoch, steps, recorded)
+    return float(total) / max(count, 1)
