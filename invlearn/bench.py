@@ -18,8 +18,8 @@ import pandas as pd
 import torch
 
 from . import losses
-from .data import Split
 from .config import BACKBONES, METHODS, TrainConfig
+from .data import Split
 from .ig import ig_meta_step
 from .methods import evaluate, pick_device, ranking_metrics, train
 from .models import build_model

@@ -137,13 +137,19 @@ def _move_to(moves: list[tuple], sign: float | torch.Tensor) -> None:
 
 def _move_size(moves: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
     """Entries the kept move changed (as stored, in float32) and ``‖θ_kept − θ‖ / ‖θ‖`` over
-    the touched parameters."""
+    the touched parameters. Coalesced rows repeat their last row (fixed shapes, see
+    :func:`invlearn.optim.coalesce_rows`): each distinct row counts once."""
     changed, moved, size = 0, 0.0, 0.0
     for p, rows, saved, _ in moves:
         now = p if rows is None else p[rows]
-        changed = changed + (now != saved).sum()
-        moved = moved + (now.double() - saved.double()).square().sum()
-        size = size + saved.double().square().sum()
+        weight = torch.ones_like(saved, dtype=torch.bool)
+        if rows is not None:
+            first = torch.ones_like(rows, dtype=torch.bool)
+            first[1:] = rows[1:] != rows[:-1]
+            weight = first.view(-1, *([1] * (saved.dim() - 1))).expand_as(saved)
+        changed = changed + ((now != saved) & weight).sum()
+        moved = moved + ((now.double() - saved.double()).square() * weight).sum()
+        size = size + (saved.double().square() * weight).sum()
     return torch.as_tensor(changed), torch.sqrt(moved) / torch.sqrt(size).clamp(min=1e-300)
 
 

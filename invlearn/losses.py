@@ -1,9 +1,11 @@
 """Losses on logits: BCE, T-CE, R-CE (Wang et al., WSDM'21) and the Inverse Dual Loss (paper eq. 4).
 
-Notation (SPEC §2): ``s`` is a logit, ``ℓ1(s) = softplus(−s)`` the loss of calling a pair positive,
+Notation (book chapter 1): ``s`` is a logit, ``ℓ1(s) = softplus(−s)`` the loss of calling a pair positive,
 ``ℓ0(s) = softplus(s)`` the loss of calling it negative. Every function returns a *mean* over rows.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -51,14 +53,17 @@ def drop_rate(iteration: int, eps_max: float, eps_n: int) -> float:
 
 def truncated_bce(logits: torch.Tensor, labels: torch.Tensor,
                   rate: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """T-CE: BCE with the ``rate`` fraction of largest-loss *positive* rows dropped (chapter 2).
+    """T-CE: BCE without the largest-loss *positive* rows (Wang et al. Algorithm 1, line 5;
+    chapter 2).
 
-    The number dropped is ``round(rate · number of positives in the batch)``; negatives are never
-    dropped. Returns the mean loss over the kept rows and the boolean mask of dropped rows.
+    The batch holds labeled rows and sampled negatives together; ``⌊rate · len(batch)⌋`` rows
+    are dropped, taken from the positives with the largest loss (all positives if there are
+    fewer). Negatives are never dropped. Returns the mean loss over the kept rows and the
+    boolean mask of dropped rows.
     """
     losses = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
     positive = labels > 0.5
-    n_drop = round(rate * int(positive.sum()))
+    n_drop = min(math.floor(rate * len(labels)), int(positive.sum()))
     dropped = torch.zeros_like(positive)
     if n_drop > 0:
         ranked = torch.where(positive, losses.detach(), torch.full_like(losses, -1.0))

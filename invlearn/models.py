@@ -1,4 +1,4 @@
-"""Backbones: GMF and NeuMF (He et al., 2017), as used in the paper's Tables 1 and 2 (SPEC §4).
+"""Backbones: GMF and NeuMF (He et al., 2017), as used in the paper's Tables 1 and 2 (chapter 1).
 
 The training methods never look inside a model: any ``torch.nn.Module`` that maps
 ``(users, items)`` (two int64 tensors) to a tensor of logits works. The two backbones here keep
@@ -21,7 +21,7 @@ def _embedding(n: int, dim: int, sparse: bool) -> nn.Embedding:
 
 
 class GMF(nn.Module):
-    """Generalized matrix factorization: ``h · (p_u ⊙ q_i) + b`` (book chapter 1, SPEC §4)."""
+    """Generalized matrix factorization: ``h · (p_u ⊙ q_i) + b`` (book chapter 1)."""
 
     def __init__(self, n_users: int, n_items: int, dim: int = 32, sparse: bool = True):
         super().__init__()
@@ -40,11 +40,13 @@ class GMF(nn.Module):
 
 
 class NeuMF(nn.Module):
-    """NeuMF: a GMF branch (dim 32) and an MLP branch (embeddings 128, tower 256-128-64-32),
-    concatenated into ``Linear(64 → 1)`` (SPEC §4)."""
+    """NeuMF (He et al. 2017; book chapter 1): a GMF branch (dim 32) and an MLP branch whose
+    user and item embeddings (128 each) are concatenated (256) and passed through the tower
+    256 → 128 → 64 → 32 — three Linear layers with ReLU, NCF's factor 32 with 3 layers —
+    then both branches are concatenated into ``Linear(64 → 1)``."""
 
     def __init__(self, n_users: int, n_items: int, dim: int = 32, mlp_dim: int = 128,
-                 tower: tuple[int, ...] = (256, 128, 64, 32), sparse: bool = True):
+                 tower: tuple[int, ...] = (128, 64, 32), sparse: bool = True):
         super().__init__()
         self.n_users, self.n_items = n_users, n_items
         self.user = _embedding(n_users, dim, sparse)

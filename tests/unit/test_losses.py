@@ -52,7 +52,8 @@ def test_truncated_bce_drops_largest_loss_positives_only():
     # ten positives with increasing loss (decreasing logit), and negatives with huge loss
     logits = torch.cat([torch.linspace(3, -3, 10), torch.full((5,), 8.0)])
     labels = torch.cat([torch.ones(10), torch.zeros(5)])
-    for rate, n_drop in [(0.0, 0), (0.1, 1), (0.3, 3), (0.5, 5)]:
+    # ⌊rate · 15 rows⌋ dropped, never more than the 10 positives
+    for rate, n_drop in [(0.0, 0), (0.1, 1), (0.3, 4), (0.5, 7), (0.8, 10), (0.99, 10)]:
         loss, dropped = losses.truncated_bce(logits, labels, rate)
         assert int(dropped.sum()) == n_drop
         assert not dropped[10:].any()  # negatives are never dropped
@@ -67,7 +68,7 @@ def test_truncated_bce_counts_over_the_schedule():
     logits = torch.randn(100, generator=torch.Generator().manual_seed(0))
     counts = [int(losses.truncated_bce(logits, labels, losses.drop_rate(t, 0.25, 100))[1].sum())
               for t in (0, 40, 100, 400)]
-    assert counts == [0, 4, 10, 10]  # round(ε(T) · 40 positives)
+    assert counts == [0, 10, 25, 25]  # ⌊ε(T) · 100 rows⌋ (Wang et al.), not ε(T) · 40 positives
 
 
 def test_rce_weights_known_values():
