@@ -17,6 +17,9 @@ from .errors import InvlearnError
 
 #: The eight methods of the paper's Tables 1 and 2, in the order the book's tables use.
 METHODS = ("none", "ns", "tce", "rce", "dns", "srns", "idl", "ig")
+#: Each method's name in the book's tables.
+METHOD_LABELS = {"none": "None", "ns": "NS", "tce": "T-CE", "rce": "R-CE", "dns": "DNS",
+                 "srns": "SRNS", "idl": "IDL", "ig": "IG"}
 #: How IG applies its step size α to the IDL gradient g (chapter 5, section "Two readings").
 ALPHA_RULES = ("sgd", "sign")
 #: How many meta-steps IG takes per epoch (chapter 5): one per training-test batch (the

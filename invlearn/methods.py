@@ -31,7 +31,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import losses
-from .config import METHODS, TrainConfig, check_device
+from .config import METHOD_LABELS, METHODS, TrainConfig, check_device
 from .data import Split
 from .errors import InvlearnError
 from .ig import DIRECTIONS, MetaStep, ig_epoch, is_tie
@@ -41,7 +41,7 @@ from .optim import Adam
 from .sampling import pair_keys, sample_unlabeled
 
 __all__ = ["METHODS", "METHOD_TABLE", "History", "Method", "Run", "TrainResult", "evaluate",
-           "method_label", "pick_device", "predict", "ranking_metrics", "train"]
+           "pick_device", "predict", "ranking_metrics", "train"]
 
 
 # -- what a run records ---------------------------------------------------------------------
@@ -484,24 +484,16 @@ class Method:
 
 
 METHOD_TABLE: dict[str, Method] = {
-    "none": Method("None", no_rows, bce_loss),
-    "ns": Method("NS", pool_rows, bce_loss),
-    "tce": Method("T-CE", pool_rows, truncated_loss),
-    "rce": Method("R-CE", pool_rows, reweighted_loss),
-    "dns": Method("DNS", hardest_rows, bce_loss),
-    "srns": Method("SRNS", memory_rows, bce_loss),
-    "idl": Method("IDL", pool_rows, inverse_dual_loss),
-    "ig": Method("IG", pool_rows, epoch=ig_epoch),
+    "none": Method(METHOD_LABELS["none"], no_rows, bce_loss),
+    "ns": Method(METHOD_LABELS["ns"], pool_rows, bce_loss),
+    "tce": Method(METHOD_LABELS["tce"], pool_rows, truncated_loss),
+    "rce": Method(METHOD_LABELS["rce"], pool_rows, reweighted_loss),
+    "dns": Method(METHOD_LABELS["dns"], hardest_rows, bce_loss),
+    "srns": Method(METHOD_LABELS["srns"], memory_rows, bce_loss),
+    "idl": Method(METHOD_LABELS["idl"], pool_rows, inverse_dual_loss),
+    "ig": Method(METHOD_LABELS["ig"], pool_rows, epoch=ig_epoch),
 }
 assert tuple(METHOD_TABLE) == METHODS
-
-
-def method_label(method: str, alpha_ratio: float | None = None) -> str:
-    """A method's name in the book's tables; IG with its move switched off is "IG (α = 0)"."""
-    label = METHOD_TABLE[method].label if method in METHOD_TABLE else method
-    if method == "ig" and alpha_ratio is not None and float(alpha_ratio) == 0:
-        return "IG (α = 0)"
-    return label
 
 
 def supervised_epoch(run: Run, epoch: int) -> float:

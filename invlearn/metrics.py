@@ -1,7 +1,7 @@
 """Metrics: AUC, GAUC, NDCG@K and MRR on labeled rows, and full-ranking Recall@K / NDCG@K.
 
 Book chapter 6 ("Reproducing the paper on MovieLens-1M") defines every metric here and compares
-them with what the paper's released code prints (SPEC §5 and §6). The released code's MRR ranks
+them with what the paper's released code prints. The released code's MRR ranks
 the labels by the labels (a constant) and its NDCG is over each user's own labeled test rows,
 most of them positive; the functions below compute the definitions written in their docstrings,
 and chapter 6 says what each number can and cannot tell.
@@ -171,7 +171,7 @@ def _gauc_from(auc: np.ndarray, counts: np.ndarray, weighted: bool) -> float:
 
 
 def auc(labels: ArrayLike, scores: ArrayLike) -> float:
-    """Pooled ROC AUC over all rows (book chapter 6; SPEC §6).
+    """Pooled ROC AUC over all rows (book chapter 6).
 
     AUC is the probability that a random positive row scores higher than a random negative one,
     a tie counting 1/2: ``AUC = (1/(P·N)) Σ_{i: y=1} Σ_{j: y=0} [s_i > s_j] + ½[s_i = s_j]``.
@@ -199,7 +199,7 @@ def per_user_auc(users: ArrayLike, labels: ArrayLike,
 
 
 def gauc(users: ArrayLike, labels: ArrayLike, scores: ArrayLike, weighted: bool = True) -> float:
-    """Group AUC (book chapter 6; SPEC §6): per-user AUC averaged over users.
+    """Group AUC (book chapter 6): per-user AUC averaged over users.
 
     ``GAUC = Σ_u n_u · AUC_u / Σ_u n_u`` over the users whose rows hold both labels, ``n_u``
     being the user's number of rows (all of them, positive and negative). ``weighted=False``
@@ -211,7 +211,7 @@ def gauc(users: ArrayLike, labels: ArrayLike, scores: ArrayLike, weighted: bool 
 
 
 def ndcg_at_k(users: ArrayLike, labels: ArrayLike, scores: ArrayLike, k: int = 10) -> float:
-    """NDCG@k over each user's own labeled rows (book chapter 6; SPEC §6), averaged over users.
+    """NDCG@k over each user's own labeled rows (book chapter 6), averaged over users.
 
     Each user's rows are ranked by score, highest first; rows with equal scores keep their
     input order (a stable sort), so ties are broken deterministically by row order. With binary
@@ -228,7 +228,7 @@ def ndcg_at_k(users: ArrayLike, labels: ArrayLike, scores: ArrayLike, k: int = 1
 
 
 def mrr(users: ArrayLike, labels: ArrayLike, scores: ArrayLike) -> float:
-    """Mean reciprocal rank (book chapter 6; SPEC §6).
+    """Mean reciprocal rank (book chapter 6).
 
     Each user's rows are ranked by score, highest first, ties by input row order (as in
     :func:`ndcg_at_k`); the user's value is ``1 / r``, ``r`` the 1-based rank of the first
@@ -307,7 +307,7 @@ def full_ranking_metrics(score_fn: Callable[[torch.Tensor], torch.Tensor],
                          n_users: int, n_items: int, ks: Sequence[int] = (20, 50),
                          batch_users: int = 1024,
                          device: str | torch.device | None = None) -> dict[str, float]:
-    """Full-ranking Recall@K and NDCG@K over the whole catalogue (book chapter 6; SPEC §6).
+    """Full-ranking Recall@K and NDCG@K over the whole catalogue (book chapter 6).
 
     The protocol of DenoisingRec (Wang et al., WSDM'21). ``score_fn(users)`` maps a long tensor
     of user ids (on ``device``, CPU when ``None``) to a ``[len(users), n_items]`` tensor of

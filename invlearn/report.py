@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .config import METHOD_LABELS, METHODS
 from .errors import InvlearnError
 
 #: The eight methods in the order of the paper's tables, and their printed names.
-METHOD_ORDER = ("none", "ns", "tce", "rce", "dns", "srns", "idl", "ig")
-METHOD_NAMES = {"none": "None", "ns": "NS", "tce": "T-CE", "rce": "R-CE", "dns": "DNS",
-                "srns": "SRNS", "idl": "IDL", "ig": "IG"}
+METHOD_ORDER = METHODS
+METHOD_NAMES = METHOD_LABELS
 
 # The paper's Tables 1 and 2 (Lin et al., WSDM 2024; NDCG@10, AUC, GAUC; single runs). Table 1
 # holds None, NS, T-CE, R-CE, IDL, IG; Table 2 repeats None, NS, IDL, IG and adds DNS, SRNS.
@@ -262,6 +262,10 @@ def format_side_by_side(frame: pd.DataFrame, metrics: Sequence[str] = PAPER_METR
     return pd.DataFrame(out, index=frame.index)
 
 
-def method_label(method: str) -> str:
-    """The printed name of a method: ``"tce"`` → ``"T-CE"`` (unknown names are returned as is)."""
+def method_label(method: str, alpha_ratio: Any = None) -> str:
+    """The printed name of a method: ``"tce"`` → ``"T-CE"``; IG with its move switched off
+    (``alpha_ratio`` 0) is ``"IG (α = 0)"``. Unknown names are returned as they are."""
+    if method == "ig" and alpha_ratio is not None and not pd.isna(alpha_ratio) \
+            and float(alpha_ratio) == 0:
+        return "IG (α = 0)"
     return METHOD_NAMES.get(method, method)

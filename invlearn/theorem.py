@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .ig import is_tie
 from .losses import inverse_dual_loss
 
 #: The ways three candidate losses ``[L(θ_d), L(θ), L(θ_i)]`` can be ordered: ``holds`` (Theorem
@@ -95,14 +96,16 @@ def candidate_losses(theta: torch.Tensor, x_unlabeled: torch.Tensor | None, x: t
 
 def ordering(cand: torch.Tensor) -> torch.Tensor:
     """Classify candidate losses ``[..., 3] = [L(θ_d), L(θ), L(θ_i)]`` into the codes of
-    :data:`ORDERINGS`: 0 holds (Theorem 1), 1 ``θ`` is the minimum, 2 ``θ`` is the maximum,
-    3 a tie (chapter 4). Comparisons are strict and exact."""
+    :data:`ORDERINGS` (chapter 4): 3 a tie — the lowest loss reached by more than one
+    candidate, :func:`invlearn.ig.is_tie`, the package's one definition, under which IG keeps
+    θ; otherwise 0 holds (``L(θ)`` strictly between the other two, Theorem 1), 1 ``θ`` is the
+    minimum, 2 ``θ`` is the maximum (possibly shared with one other candidate)."""
     d, p, i = cand.unbind(-1)
     lo, hi = torch.minimum(d, i), torch.maximum(d, i)
-    code = torch.full(p.shape, 3, dtype=torch.long, device=cand.device)
-    code[(p > lo) & (p < hi)] = 0
+    code = torch.zeros(p.shape, dtype=torch.long, device=cand.device)
     code[p < lo] = 1
-    code[p > hi] = 2
+    code[p >= hi] = 2
+    code[is_tie(cand)] = 3
     return code
 
 

@@ -7,8 +7,9 @@ import torch
 from invlearn import InvlearnError, losses, train
 from invlearn.data import Split
 from invlearn.ig import choose, ig_meta_step, is_tie, meta_steps_per_epoch
-from invlearn.methods import METHOD_TABLE, method_label, ranking_metrics
+from invlearn.methods import METHOD_TABLE, ranking_metrics
 from invlearn.models import GMF, NeuMF
+from invlearn.report import method_label
 
 
 def test_tce_drops_a_share_of_the_whole_batch_from_the_largest_loss_positives():
