@@ -81,9 +81,11 @@ def run_experiment(params: Mapping[str, Any], progress: bool = False,
         out["annotation_first"] = float(acc.iloc[0])
         out["annotation_last"] = float(acc.iloc[-1])
     if result.history.meta is not None:
-        shares = result.history.meta["direction"].value_counts(normalize=True)
-        for d in ("direct", "pass", "inverse"):
-            out[f"share_{d}"] = float(shares.get(d, 0.0))
+        from .methods import meta_summary
+
+        summary = meta_summary(result.history.meta)
+        summary.pop("directions")
+        out.update(summary)
     out = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in out.items()}
     return (out, result) if return_result else out
 
@@ -200,7 +202,9 @@ def run_study(spec: Mapping[str, Any], out_dir: str | os.PathLike, jobs: int = 1
 
     ``spec``: ``{"base": {...}, "grid": {"dataset": [...], "backbone": [...], "method": [...]},
     "search": {method: {setting: [values]}, "*": {...}}, "search_on": {"dataset": ...},
-    "search_seed": 0, "seeds": [0, 1, 2]}``. With ``search_on`` the search runs only on the grid
+    "search_seed": 0, "seeds": [0, 1, 2], "ablate": {method: {setting: value}}}``. ``ablate``
+    adds, for each final run of a method, one more run at the chosen settings overridden by the
+    given ones — ``{"ig": {"alpha_ratio": 0}}`` measures IG against itself with the move off. With ``search_on`` the search runs only on the grid
     cells matching it and each method's chosen settings are used for every cell; without it,
     every cell gets its own search. Final runs go seed by seed (all cells at seed 0 first), so
     an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv`` and
@@ -237,6 +241,9 @@ def run_study(spec: Mapping[str, Any], out_dir: str | os.PathLike, jobs: int = 1
             setting = {k: _original(row.iloc[0][k], search) for k in present
                        if pd.notna(row.iloc[0][k])}
             finals.append({**cell, **setting, "seed": seed})
+            ablation = spec.get("ablate", {}).get(cell.get("method"))
+            if ablation:  # e.g. IG with its move switched off, at the chosen settings
+                finals.append({**cell, **setting, **ablation, "seed": seed})
     final = run_grid(finals, out / "final", jobs, engine, notebook, progress)
     final.to_csv(out / "results.csv", index=False)
     return final
