@@ -162,3 +162,19 @@ def negative_truth_by_epoch(recorder: NegativeRecorder, truth: Any,
         items = np.concatenate([i for _, i in part])
         out[e + 1] = false_negative_rate(truth, users, items)
     return pd.Series(out, name="truly_positive").rename_axis("epoch")
+
+
+def annotation_scores(called_positive: np.ndarray, truly_positive: np.ndarray) -> dict:
+    """How well a positive / negative annotation matches the truth (chapter 3): accuracy, the
+    share called positive, recall of the true positives and specificity on the negatives."""
+    called, truth = np.asarray(called_positive, bool), np.asarray(truly_positive, bool)
+    return {"accuracy": float(np.mean(called == truth)),
+            "called positive": float(np.mean(called)),
+            "recall": float(np.mean(called[truth])) if truth.any() else float("nan"),
+            "specificity": float(np.mean(~called[~truth])) if (~truth).any() else float("nan")}
+
+
+def confident_share(w1: np.ndarray, margin: float = 0.1) -> float:
+    """Share of IDL weights within ``margin`` of 0 or 1 (chapter 3: how polarised they are)."""
+    w1 = np.asarray(w1)
+    return float(np.mean((w1 < margin) | (w1 > 1 - margin)))

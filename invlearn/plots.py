@@ -269,3 +269,33 @@ def _figure(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
         return ax.figure, ax
     fig, ax = plt.subplots(figsize=size)
     return fig, ax
+
+
+def plot_against_paper(results: pd.DataFrame, metric: str, ylabel: str, axes: Sequence[Axes],
+                       datasets: Sequence[str] = ("ml-1m", "ml-1m-paper"),
+                       paper_dataset: str = "ml-1m") -> None:
+    """Per backbone (one axis each: GMF, NeuMF), each method's mean ± std of ``metric`` over
+    seeds on each of our ``datasets``, with the paper's number as a cross (chapter 6)."""
+    from . import report
+
+    paper = report.paper_table()
+    paper = paper[paper["dataset"] == paper_dataset].set_index(["backbone", "method"])
+    ours = report.summarize(results, ["dataset", "backbone", "method"], [metric])
+    methods = [m for m in report.METHOD_ORDER if m in set(results["method"])]
+    x = np.arange(len(methods))
+    colours = ("tab:blue", "tab:orange", "tab:green")
+    for ax, backbone in zip(axes, report.BACKBONE_NAMES):
+        for k, dataset in enumerate(datasets):
+            rows = ours.reindex([(dataset, backbone, m) for m in methods])
+            shift = (k - (len(datasets) - 1) / 2) * 0.3
+            ax.errorbar(x + shift, rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0),
+                        fmt="o", ms=4, capsize=3, color=colours[k % 3], label=f"ours, {dataset}")
+        if metric in paper.columns:
+            values = paper[metric].reindex([(backbone, m) for m in methods])
+            ax.plot(x, values, "kx", ms=7, label="paper")
+        ax.set_xticks(x, [report.method_label(m) for m in methods], rotation=30)
+        ax.set_title(report.backbone_label(backbone))
+        ax.set_xlabel("method")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel(ylabel)
+    axes[0].legend(loc="lower left", fontsize=8)

@@ -27,9 +27,11 @@ import pandas as pd
 from .config import METHOD_LABELS, METHODS
 from .errors import InvlearnError
 
-#: The eight methods in the order of the paper's tables, and their printed names.
-METHOD_ORDER = METHODS
-METHOD_NAMES = METHOD_LABELS
+#: The eight methods in the order of the paper's tables, then IG with its move switched off
+#: (``"ig0"``: IG at ``alpha_ratio`` 0, see :func:`split_variants`), and their printed names.
+METHOD_ORDER = (*METHODS, "ig0")
+METHOD_NAMES = {**METHOD_LABELS, "ig0": "IG (α = 0)"}
+BACKBONE_NAMES = {"gmf": "GMF", "neumf": "NeuMF"}
 
 # The paper's Tables 1 and 2 (Lin et al., WSDM 2024; NDCG@10, AUC, GAUC; single runs). Table 1
 # holds None, NS, T-CE, R-CE, IDL, IG; Table 2 repeats None, NS, IDL, IG and adds DNS, SRNS.
@@ -264,8 +266,79 @@ def format_side_by_side(frame: pd.DataFrame, metrics: Sequence[str] = PAPER_METR
 
 def method_label(method: str, alpha_ratio: Any = None) -> str:
     """The printed name of a method: ``"tce"`` → ``"T-CE"``; IG with its move switched off
-    (``alpha_ratio`` 0) is ``"IG (α = 0)"``. Unknown names are returned as they are."""
+    (``"ig0"``, or ``"ig"`` with ``alpha_ratio`` 0) is ``"IG (α = 0)"``. Unknown names are
+    returned as they are."""
     if method == "ig" and alpha_ratio is not None and not pd.isna(alpha_ratio) \
             and float(alpha_ratio) == 0:
-        return "IG (α = 0)"
+        method = "ig0"
     return METHOD_NAMES.get(method, method)
+
+
+def backbone_label(backbone: str) -> str:
+    """``"gmf"`` → ``"GMF"``, ``"neumf"`` → ``"NeuMF"``."""
+    return BACKBONE_NAMES.get(backbone, backbone)
+
+
+def label_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with backbone and method names in its index printed as the book prints them."""
+    return frame.rename(index=lambda v: BACKBONE_NAMES.get(v, method_label(v)))
+
+
+def split_variants(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a results table where IG runs with ``alpha_ratio`` 0 are the method
+    ``"ig0"``, so that every table shows IG beside IG with its move switched off (chapter 5)."""
+    out = table.copy()
+    if "alpha_ratio" in out.columns:
+        off = (out["method"] == "ig") & (out["alpha_ratio"].astype(float) == 0)
+        out.loc[off, "method"] = "ig0"
+    return out
+
+
+def order_methods(table: pd.DataFrame, by: Sequence[str] = ("backbone", "method",
+                                                            "seed")) -> pd.DataFrame:
+    """Rows sorted by ``by``, methods in the order of :data:`METHOD_ORDER`."""
+    rank = {m: k for k, m in enumerate(METHOD_ORDER)}
+    cols = [c for c in by if c in table.columns]
+    return table.sort_values(cols, key=lambda c: c.map(rank) if c.name == "method" else c) \
+        .reset_index(drop=True)
+
+
+def gaps_to(table: pd.DataFrame, metric: str, reference: str = "none",
+            match: Sequence[str] = ("backbone", "seed")) -> pd.DataFrame:
+    """Per run, ``metric`` minus the ``reference`` method's on the same ``match`` columns (same
+    backbone and seed): one column per other method (chapter 7)."""
+    _check(table, [metric, "method", *match])
+    wide = table.pivot_table(index=list(match), columns="method", values=metric)
+    return wide.sub(wide[reference], axis=0).drop(columns=reference)
+
+
+def setting_text(row: Any, names: Sequence[str]) -> str:
+    """``"name = value, …"`` for the searched settings of one run (floats as ``%g``)."""
+    return ", ".join(f"{n} = {row[n]:g}" if isinstance(row[n], float) else f"{n} = {row[n]}"
+                     for n in names)
+
+
+def settings_table(frame: pd.DataFrame, searched: Sequence[str]) -> pd.DataFrame:
+    """Method, its ``searched`` settings (blank where they do not apply) and validation AUC,
+    indexed by the method's printed name (chapter 6)."""
+    out = frame[["method", *[c for c in searched if c in frame.columns]]].copy()
+    out = out.dropna(axis=1, how="all").astype(object)
+    out = out.map(lambda v: "" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else v)
+    out["method"] = out["method"].map(method_label)
+    out["valid_auc"] = frame["valid_auc"].round(4)
+    return out.set_index("method")
+
+
+def paper_vs_ours(results: pd.DataFrame, dataset: str | None = None,
+                  metrics: Sequence[str] = PAPER_METRICS, digits: int = 3,
+                  paper_dataset: str = "ml-1m") -> pd.DataFrame:
+    """The paper's Tables 1–2 beside our runs (of ``dataset``, when given), as strings indexed
+    by "Backbone Method" (chapters 6–7)."""
+    rows = results if dataset is None else results[results["dataset"] == dataset]
+    frame = side_by_side(rows, metrics, paper_dataset=paper_dataset)
+    present = set(rows["method"])
+    frame = frame.reindex([(b, m) for b in BACKBONE_NAMES for m in METHOD_ORDER
+                           if m in present and (b, m) in frame.index])
+    text = format_side_by_side(frame, metrics, digits)
+    text.index = [f"{backbone_label(b)} {method_label(m)}" for b, m in text.index]
+    return text

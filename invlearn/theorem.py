@@ -260,3 +260,11 @@ def meta_orderings(meta: pd.DataFrame) -> pd.Series:
     cand = torch.tensor(meta[cols].to_numpy(dtype=np.float64, copy=True))
     counts = np.bincount(ordering(cand).numpy(), minlength=len(ORDERINGS))
     return pd.Series(counts / max(len(meta), 1), index=list(ORDERINGS), name="share")
+
+
+def median_gap_ulps(meta: pd.DataFrame) -> float:
+    """Median ``|L(θ_d) − L(θ_i)|`` over IG's meta-steps, in units of the last place of a
+    float32 loss (chapter 4): below 1, float32 could not tell the two candidates apart."""
+    gap = (meta["loss_direct"] - meta["loss_inverse"]).abs().to_numpy()
+    ulp = np.spacing(meta["loss_pass"].to_numpy(np.float32)).astype(np.float64)
+    return float(np.median(gap / ulp))

@@ -1,0 +1,90 @@
+"""Small helpers the book's chapters share, so that no chapter defines its own (chapters 1–8).
+
+* :class:`RunCache` — train once per (method, seed, settings) and reuse the result (chapters
+  2, 3, 5 and 8 compare the same runs in several tables);
+* :func:`write_key_numbers` — the JSON of a chapter's key numbers that its tests read;
+* :func:`meta_step_batch` — a labeled and an unlabeled batch for one IG meta-step by hand
+  (chapter 5);
+* :func:`format_columns` — a table whose named columns are text in given formats;
+* :func:`movielens_available` — whether the data home holds MovieLens-1M, never downloading
+  (chapter 6).
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data import Split, data_home
+from .methods import TrainResult, train
+from .sampling import pair_keys, sample_unlabeled
+
+
+class RunCache:
+    """``train(split, method=..., seed=..., **defaults, **settings)`` once per distinct call;
+    later calls with the same method, seed and settings return the stored result.
+
+    ``runs = RunCache(split, backbone="gmf", epochs=30)``; ``runs("ig", seed=0,
+    alpha_ratio=1)``. ``runs.results`` maps ``(method, seed, settings)`` to the results. A
+    ``model`` passed to a call (e.g. a recorder of negatives, chapter 2) is used for that call
+    and is part of its key by identity.
+    """
+
+    def __init__(self, split: Split, **defaults: Any):
+        self.split, self.defaults = split, {"progress": False, **defaults}
+        self.results: dict[tuple, TrainResult] = {}
+
+    def __call__(self, method: str, seed: int = 0, model: torch.nn.Module | None = None,
+                 **settings: Any) -> TrainResult:
+        key = (method, seed, tuple(sorted(settings.items())), id(model) if model else None)
+        if key not in self.results:
+            self.results[key] = train(self.split, method=method, seed=seed, model=model,
+                                      **{**self.defaults, **settings})
+        return self.results[key]
+
+
+def write_key_numbers(path: str | os.PathLike, numbers: Mapping[str, Any]) -> dict:
+    """Write a chapter's key numbers as JSON at ``path`` (folders created; NumPy scalars as
+    plain numbers) and return them rounded to 4 digits for display."""
+    plain = {k: (v.item() if hasattr(v, "item") else v) for k, v in numbers.items()}
+    folder = os.path.dirname(os.fspath(path))
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(plain, f, indent=1)
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in plain.items()}
+
+
+def meta_step_batch(split: Split, size: int, seed: int = 0) -> tuple[tuple, tuple]:
+    """The two batches of one meta-step by hand (chapter 5): ``size`` validation rows as the
+    labeled batch ``(users, items, labels)`` — held out from training, as training-test rows
+    are — and as many unlabeled pairs ``(users, items)``, each a training user with an item
+    that user has no training row with, as ``train`` draws them."""
+    rng = np.random.default_rng(seed)
+    rows = split.valid.sample(min(size, len(split.valid)), random_state=seed)
+    labeled = tuple(torch.as_tensor(rows[c].to_numpy(copy=True)) for c in
+                    ("user", "item", "label"))
+    train_users = split.train["user"].to_numpy()
+    keys = pair_keys(train_users, split.train["item"].to_numpy(), split.n_items)
+    users = train_users[rng.integers(0, len(split.train), len(rows))]
+    items = sample_unlabeled(users, split.n_items, keys, 1, rng)[:, 0]
+    return labeled, (torch.as_tensor(users), torch.as_tensor(items))
+
+
+def format_columns(table: pd.DataFrame, formats: Mapping[str, str]) -> pd.DataFrame:
+    """A copy of ``table`` whose named columns are text in the given ``str.format`` formats."""
+    out = table.copy()
+    for column, fmt in formats.items():
+        out[column] = out[column].map(fmt.format)
+    return out
+
+
+def movielens_available(name: str = "ml-1m", home: str | os.PathLike | None = None) -> bool:
+    """Whether the data home holds MovieLens (``ml-1m.zip`` or ``ml-1m/``); never downloads."""
+    folder = data_home(home)
+    return (folder / f"{name}.zip").is_file() or (folder / name).is_dir()

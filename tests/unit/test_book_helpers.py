@@ -1,0 +1,64 @@
+"""The helpers chapters share (invlearn.book, report, analysis, theorem): known values."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from invlearn import analysis, book, report, theorem
+
+
+def test_run_cache_trains_once_per_call(toy_split):
+    runs = book.RunCache(toy_split, epochs=1, batch_size=64, full_ranking=False)
+    first = runs("ns", seed=0)
+    assert runs("ns", seed=0) is first
+    assert runs("ns", seed=1) is not first
+    assert runs("ns", seed=0, lr=0.01) is not first
+    assert len(runs.results) == 3
+
+
+def test_write_key_numbers_round_trip(tmp_path):
+    path = tmp_path / "deep" / "k.json"
+    shown = book.write_key_numbers(path, {"a": np.float64(0.123456), "n": np.int64(3)})
+    assert json.loads(path.read_text()) == {"a": 0.123456, "n": 3}
+    assert shown == {"a": 0.1235, "n": 3}
+
+
+def test_meta_step_batch_pairs_are_not_training_pairs(toy_split):
+    labeled, (users, items) = book.meta_step_batch(toy_split, 16, seed=0)
+    assert len(labeled[0]) == len(users) == 16
+    train = set(zip(toy_split.train["user"], toy_split.train["item"]))
+    assert not any((int(u), int(i)) in train for u, i in zip(users, items))
+
+
+def test_format_columns():
+    out = book.format_columns(pd.DataFrame({"a": [0.12345], "b": [1]}), {"a": "{:.2f}"})
+    assert out.loc[0, "a"] == "0.12" and out.loc[0, "b"] == 1
+
+
+def test_variants_labels_and_gaps():
+    table = pd.DataFrame({"backbone": ["gmf"] * 6, "seed": [0, 1] * 3,
+                          "method": ["none", "none", "ig", "ig", "ig", "ig"],
+                          "alpha_ratio": [np.nan, np.nan, 1.0, 1.0, 0.0, 0.0],
+                          "auc": [0.5, 0.6, 0.7, 0.9, 0.55, 0.6]})
+    split = report.split_variants(table)
+    assert split["method"].tolist() == ["none", "none", "ig", "ig", "ig0", "ig0"]
+    assert report.method_label("ig0") == report.method_label("ig", 0) == "IG (α = 0)"
+    gaps = report.gaps_to(split, "auc")
+    assert gaps["ig"].tolist() == pytest.approx([0.2, 0.3])
+    assert gaps["ig0"].tolist() == pytest.approx([0.05, 0.0])
+    assert report.order_methods(split)["method"].tolist()[-2:] == ["ig0", "ig0"]
+
+
+def test_annotation_scores_and_confidence():
+    scores = analysis.annotation_scores([True, False, True, False], [True, True, False, False])
+    assert scores == {"accuracy": 0.5, "called positive": 0.5, "recall": 0.5,
+                      "specificity": 0.5}
+    assert analysis.confident_share(np.array([0.05, 0.5, 0.95, 0.2])) == 0.5
+
+
+def test_median_gap_in_float32_units():
+    meta = pd.DataFrame({"loss_direct": [0.5, 0.5], "loss_inverse": [0.5, 0.5 + 2 ** -23],
+                         "loss_pass": [0.5, 0.5]})
+    # spacing of float32 at 0.5 is 2**-24: gaps 0 and 2 units
+    assert theorem.median_gap_ulps(meta) == pytest.approx(1.0)
