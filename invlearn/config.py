@@ -87,6 +87,10 @@ class TrainConfig:
     meta_fraction: float = _setting(0.1, "IG: share of labeled training rows held out as "
                                     "training-test data", minimum=0.0, below=1.0,
                                     positive=True)
+    eval_every: int = _setting(1, "epochs between validations (model selection and patience "
+                               "count validations); with label_fraction f, epochs ≈ E / f and "
+                               "eval_every ≈ 1 / f give equal optimizer steps (chapter 8)",
+                               minimum=1)
     select: str = _setting("auc", "validation metric choosing the epoch tested: auc or loss "
                            "(BCE)", choices=SELECTIONS)
     patience: int | None = _setting(None, "stop after this many epochs without a better "

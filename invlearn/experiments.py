@@ -73,7 +73,7 @@ def run_experiment(params: Mapping[str, Any], progress: bool = False,
     config = TrainConfig(**{k: v for k, v in params.items() if k in _config_fields()})
     result = train(data, config, progress=progress)
     out = {**params, **result.metrics, "best_epoch": result.best_epoch,
-           "epochs_run": len(result.history.epochs),
+           "epochs_run": int(result.history.epochs[-1]["epoch"]),
            "seconds_per_epoch": result.seconds_per_epoch,
            "valid_auc": result.valid.get("auc"), "valid_bce": result.valid.get("bce")}
     if data.truth is not None and result.history.weights:

@@ -49,7 +49,8 @@ __all__ = ["METHODS", "METHOD_TABLE", "History", "Method", "Run", "TrainResult",
 class History:
     """What happened during training, for the book's figures.
 
-    ``epochs``: one row per epoch (``epoch``, ``loss``, ``seconds``, ``valid_*`` metrics).
+    ``epochs``: one row per validated epoch (every ``eval_every``-th and the last: ``epoch``,
+    ``loss``, ``seconds``, ``valid_*`` metrics).
     ``meta``: IG only, one row per meta-step: ``epoch``, ``step``, ``direction`` (direct /
     pass / inverse), the training-test BCE at the three candidates in float64 (``loss_direct``,
     ``loss_pass``, ``loss_inverse``), ``tie`` (the lowest loss reached by more than one
@@ -104,7 +105,7 @@ class TrainResult:
         """The JSON-ready record of the run: metrics by name, parameters, per-epoch table and,
         for IG, the direction counts and how much the kept meta-moves changed."""
         out = {**self.metrics, "best_epoch": self.best_epoch,
-               "epochs_run": len(self.history.epochs),
+               "epochs_run": int(self.history.epochs[-1]["epoch"]),
                "seconds_per_epoch": self.seconds_per_epoch, "dataset": self.data_name,
                "params": asdict(self.config), "valid": self.valid,
                "epochs": self.history.epochs}
@@ -270,6 +271,7 @@ class Run:
         self.iteration = 0
         self.history = History()
         self.meta_log: list[pd.DataFrame] = []
+        self.seconds: list[float] = []  # of every epoch (validated or not)
         self.state: dict = {}  # a method's own state across epochs (SRNS's memory)
 
     def batches(self, n: int) -> list[torch.Tensor]:
@@ -580,6 +582,9 @@ def _fit(run: Run, progress: bool) -> tuple[int, dict, dict]:
         if run.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
+        run.seconds.append(seconds)
+        if epoch % cfg.eval_every and epoch != cfg.epochs:
+            continue  # validated every eval_every epochs, and at the last
         valid = evaluate(run.model, data.valid, run.device)
         run.history.epochs.append({"epoch": epoch, "loss": loss, "seconds": seconds,
                                    **{f"valid_{k}": v for k, v in valid.items()}})
@@ -618,7 +623,7 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
     metrics = evaluate(run.model, data.test, run.device)
     if config.full_ranking:
         metrics.update(ranking_metrics(run.model, data, run.device, config.ranking_mask))
-    seconds = float(np.median([e["seconds"] for e in run.history.epochs]))
+    seconds = float(np.median(run.seconds))
     return TrainResult(metrics=metrics, valid=best_valid, best_epoch=best_epoch,
                        seconds_per_epoch=seconds, config=config, history=run.history,
                        model=run.model, data_name=data.name)

@@ -155,3 +155,13 @@ def test_method_table_and_labels():
 def test_srns_needs_the_random_pool(toy_split):
     with pytest.raises(InvlearnError, match="srns.*pool"):
         train(toy_split, method="srns", pool="hidden", label_fraction=0.5, progress=False)
+
+
+def test_eval_every_validates_less_often_and_always_at_the_end(toy_split):
+    result = train(toy_split, method="ns", epochs=7, eval_every=3, batch_size=64,
+                   progress=False, full_ranking=False)
+    assert [e["epoch"] for e in result.history.epochs] == [3, 6, 7]
+    assert result.best_epoch in (3, 6, 7) and result.to_dict()["epochs_run"] == 7
+    stopped = train(toy_split, method="ns", epochs=40, eval_every=2, patience=1, lr=0.5,
+                    batch_size=64, progress=False, full_ranking=False)
+    assert stopped.to_dict()["epochs_run"] % 2 == 0 and stopped.to_dict()["epochs_run"] < 40
