@@ -101,9 +101,12 @@ class TrainResult:
     model: nn.Module
     data_name: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self, histories: bool = False) -> dict:
         """The JSON-ready record of the run: metrics by name, parameters, per-epoch table and,
-        for IG, the direction counts and how much the kept meta-moves changed."""
+        for IG, the direction counts and how much the kept meta-moves changed. With
+        ``histories``, also IG's meta-steps (``meta``: one list per column) and, per recorded
+        epoch, a 20-bin histogram of the IDL weights ``w1`` on [0, 1] (``w1_histogram``) — what
+        the book's weight and direction figures are drawn from (chapters 5–6)."""
         out = {**self.metrics, "best_epoch": self.best_epoch,
                "epochs_run": int(self.history.epochs[-1]["epoch"]),
                "seconds_per_epoch": self.seconds_per_epoch, "dataset": self.data_name,
@@ -114,7 +117,21 @@ class TrainResult:
         if self.history.weights:
             out["mean_w1"] = {int(e): float(np.mean(r["w1"]))
                               for e, r in self.history.weights.items()}
+        if histories:
+            out.update(history_record(self.history))
         return out
+
+
+def history_record(history: History, bins: int = 20) -> dict:
+    """IG's meta-steps as lists and the IDL weights as histograms, for a JSON record."""
+    out: dict = {}
+    if history.meta is not None:
+        out["meta"] = {c: history.meta[c].tolist() for c in history.meta.columns}
+    if history.weights:
+        edges = np.linspace(0.0, 1.0, bins + 1)
+        out["w1_histogram"] = {"edges": edges.tolist(), **{
+            str(e): np.histogram(r["w1"], edges)[0].tolist() for e, r in history.weights.items()}}
+    return out
 
 
 def meta_summary(meta: pd.DataFrame) -> dict:

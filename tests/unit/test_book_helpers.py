@@ -62,3 +62,24 @@ def test_median_gap_in_float32_units():
                          "loss_pass": [0.5, 0.5]})
     # spacing of float32 at 0.5 is 2**-24: gaps 0 and 2 units
     assert theorem.median_gap_ulps(meta) == pytest.approx(1.0)
+
+
+def test_data_statistics_known_values():
+    a = pd.DataFrame({"user": [0, 0, 1], "item": [0, 1, 1], "label": [1.0, 0.0, 1.0]})
+    b = pd.DataFrame({"user": [2], "item": [3], "label": [0.0]})
+    stats = report.data_statistics([a, b], n_users=4, n_items=5)
+    assert stats.to_dict() == {"users": 3, "items": 3, "positive": 2, "negative": 2, "total": 4,
+                               "density": 4 / 20}
+    assert report.PAPER_TABLE3.loc["total", "ML1M"] == 1_000_209
+
+
+def test_history_record_is_json_and_histograms_count_every_row(toy_split):
+    from invlearn import train
+
+    result = train(toy_split, method="ig", epochs=2, batch_size=32, progress=False,
+                   full_ranking=False)
+    record = json.loads(json.dumps(result.to_dict(histories=True)))
+    assert len(record["meta"]["direction"]) == len(result.history.meta)
+    for epoch, rec in result.history.weights.items():
+        assert sum(record["w1_histogram"][str(epoch)]) == len(rec["w1"])
+    assert "meta" not in result.to_dict()
