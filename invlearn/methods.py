@@ -146,7 +146,7 @@ def meta_summary(meta: pd.DataFrame) -> dict:
             "share_moved": float((meta["changed"] > 0).mean()),
             "median_changed": float(meta["changed"].median()),
             "median_relative_move": float(meta["relative_move"].median()),
-            "meta_steps": len(meta)}
+            "n_meta_steps": len(meta)}
 
 
 # -- evaluation -----------------------------------------------------------------------------
