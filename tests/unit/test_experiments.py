@@ -1,5 +1,6 @@
 """The grid runner: papermill execution, resume, failures, the search on validation data."""
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,21 +21,39 @@ def test_grid_cells_product_and_errors():
         grid_cells({"method": []})
 
 
-def test_papermill_grid_runs_resumes_and_reports_failures(tmp_path, capsys):
-    cells = [{**BASE, "method": "ig", "seed": 0}, {**BASE, "method": "ns", "seed": 0},
-             {**BASE, "method": "ns", "seed": 0, "lr": -1.0}]  # the last one must fail
-    table = run_grid(cells, tmp_path, jobs=2, progress=False)
+NOTEBOOK = Path(__file__).resolve().parents[2] / "book" / "experiment.ipynb"
+
+
+def test_papermill_grid_runs_and_resumes(tmp_path):
+    cells = [{**BASE, "method": "ig", "seed": 0}, {**BASE, "method": "ns", "seed": 0}]
+    table = run_grid(cells, tmp_path, jobs=2, engine="papermill", notebook=NOTEBOOK,
+                     progress=False)
     assert sorted(table["method"]) == ["ig", "ns"]
     assert set(table.columns) >= {"auc", "gauc", "best_epoch", "seconds_per_epoch",
-                                  "annotation_last", "share_direct"}
-    failures = json.loads((tmp_path / "failures.json").read_text())
-    assert len(failures) == 1 and "lr must be positive" in next(iter(failures.values()))["error"]
-    csv = pd.read_csv(tmp_path / "results.csv")
-    assert len(csv) == 2
+                                  "annotation_last", "share_direct", "valid_auc", "epochs_run"}
+    assert json.loads((tmp_path / "failures.json").read_text()) == {}
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 2
     stamp = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")}
-    again = run_grid(cells[:2], tmp_path, jobs=2, progress=False)  # resume: nothing to run
+    again = run_grid(cells, tmp_path, jobs=2, engine="papermill", notebook=NOTEBOOK,
+                     progress=False)  # resume: nothing to run
     assert len(again) == 2
     assert stamp == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")}
+
+
+def test_grid_checks_every_cell_before_any_run(tmp_path):
+    cells = [{**BASE, "method": "ns", "seed": 0}, {**BASE, "method": "ns", "lr": -1.0}]
+    with pytest.raises(InvlearnError, match="lr must be positive"):
+        run_grid(cells, tmp_path, jobs=1, engine="python", progress=False)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_papermill_engine_needs_an_existing_notebook(tmp_path):
+    cells = [{**BASE, "method": "ns"}]
+    with pytest.raises(InvlearnError, match="notebook"):
+        run_grid(cells, tmp_path, engine="papermill", progress=False)
+    with pytest.raises(InvlearnError, match="does not exist"):
+        run_grid(cells, tmp_path, engine="papermill", notebook=tmp_path / "no.ipynb",
+                 progress=False)
 
 
 def test_study_chooses_on_validation_and_runs_seeds(tmp_path):
