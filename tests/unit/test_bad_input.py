@@ -240,7 +240,8 @@ def not_an_integer(text: str) -> bool:
     return False
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(option=st.sampled_from(["--epochs", "--seed", "--dim", "--threads", "--batch-size",
                                "--patience", "--dns-k"]),
        text=st.text(string.printable + "é½٣", max_size=12).filter(not_an_integer))
@@ -262,7 +263,7 @@ JSON = st.recursive(
     max_leaves=12)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(spec=st.dictionaries(st.sampled_from(SPEC_KEYS[:6] + ["x"]), JSON, max_size=5) | JSON)
 def test_any_json_spec_is_either_a_study_or_one_named_error(spec, tmp_path_factory):
     path = tmp_path_factory.mktemp("spec") / "spec.json"

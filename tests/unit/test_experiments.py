@@ -96,3 +96,28 @@ def test_cli_grid_rejects_bad_spec(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["grid", "--spec", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_package_without_book_folder_runs_a_python_grid(tmp_path):
+    """A non-editable install has no book/ beside the package: import and engine python work,
+    and the papermill engine says which notebook is missing."""
+    import shutil
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "invlearn", site / "invlearn",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "work"
+    work.mkdir()
+    spec = {"base": {**BASE, "epochs": 1}, "grid": {"method": ["ns"]}, "seeds": [0]}
+    (work / "spec.json").write_text(json.dumps(spec))
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
+    run = [sys.executable, "-m", "invlearn", "grid", "--spec", "spec.json", "--out", "out",
+           "--quiet", "--jobs", "1"]
+    proc = subprocess.run([*run, "--engine", "python"], cwd=work, env=env, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert len(pd.read_csv(work / "out" / "results.csv")) == 1
+    proc = subprocess.run(run, cwd=work, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "--notebook book/experiment.ipynb does not exist" in proc.stderr
