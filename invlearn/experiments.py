@@ -185,12 +185,14 @@ def grid_cells(grid: Mapping[str, Iterable], base: Mapping[str, Any] | None = No
     return [{**(base or {}), **dict(zip(keys, combo))} for combo in itertools.product(*values)]
 
 
-def _die_with_parent(parent: int) -> None:
+def _die_with_parent() -> None:
     """Worker initializer: end this worker when the grid's process ends, even by ``kill -9``.
 
     On Linux the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``);
-    everywhere a daemon thread also checks every half second that the parent is still there.
+    everywhere a daemon thread also checks every half second that the parent is still the
+    same process (the parent is the grid, or a fork server that ends with it).
     """
+    parent = os.getppid()
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -200,14 +202,14 @@ def _die_with_parent(parent: int) -> None:
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)
         os._exit(1)
 
-    if os.getppid() != parent:
-        os._exit(1)
     threading.Thread(target=watch, name="invlearn-parent-watch", daemon=True).start()
 
 
@@ -284,8 +286,7 @@ def _execute(todo: list[dict], out: Path, jobs: int, engine: str, notebook: str 
         pool = ThreadPoolExecutor(max_workers=jobs)
         fn = _run_notebook
     else:
-        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent,
-                                   initargs=(os.getpid(),))
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent)
         fn = _run_python
     with pool:
         running: dict[Future, dict] = {}

@@ -83,7 +83,7 @@ def test_search_failure_of_every_run_is_recorded_not_dropped(tmp_path, monkeypat
 
     monkeypatch.setattr(experiments, "run_experiment", failing)
     monkeypatch.setattr(experiments, "ProcessPoolExecutor", experiments.ThreadPoolExecutor)
-    monkeypatch.setattr(experiments, "_die_with_parent", lambda parent: None)
+    monkeypatch.setattr(experiments, "_die_with_parent", lambda: None)
     spec = {"base": TOY, "grid": {"method": ["ns", "rce"]},
             "search": {"rce": {"rce_beta": [0.1, 0.2]}}, "seeds": [0]}
     final = experiments.run_study(spec, tmp_path, jobs=1, engine="python", progress=False)
