@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m invlearn``; every option has a help line."""
     from .data import DATASETS
 
-    parser = Parser(prog="invlearn", description=__doc__.splitlines()[0])
+    parser = Parser(prog="invlearn", description="Inverse learning with extremely sparse "
+                    "feedback: train one run, time the methods, or run a study (chapters 6-7).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 help="train, bench or grid")
     _train_parser(sub, DATASETS)
