@@ -1,12 +1,17 @@
 """Experiments: one run as a dict of parameters, and a grid of runs with resume (chapters 6–7).
 
-``run_experiment(params)`` is what ``book/experiment.ipynb`` calls: it loads the data, trains,
-and returns a flat JSON-ready result (test metrics, best epoch, seconds per epoch, annotation
-accuracy when the truth is known, the parameters). ``run_grid`` executes that notebook with
-papermill once per cell of a grid — several at a time, skipping finished runs, reporting failed
-ones and going on — and writes one tidy CSV of all results. ``engine="python"`` runs
-``run_experiment`` in worker processes instead of notebooks (same numbers, less overhead; used
-where papermill is not installed, e.g. on a rented GPU machine).
+``run_experiment(params)`` is the one path from parameters to a result: :func:`load_data` turns
+the data keys into a split, ``train`` runs the :class:`~invlearn.config.TrainConfig` fields, and
+:func:`build_record` makes the run's one record (``TrainResult.to_dict()`` plus the run's context:
+load time, peak memory, data sizes). ``python -m invlearn train --out`` writes that record, every
+grid run writes it to ``runs/<id>.json``, and :func:`flat_row` makes it a row of ``results.csv``.
+
+``run_grid`` runs many cells — several at a time, skipping finished runs, reporting failed ones
+and going on — either in worker processes (``engine="python"``) or by executing a notebook the
+caller names with papermill (``engine="papermill"``, the book's ``experiment.ipynb``).
+``run_study`` is a search on validation data followed by final runs over seeds; its spec is one
+declared schema, :class:`StudySpec`, checked whole (every cell's settings too) before any run.
+Every file is written atomically (:mod:`invlearn.io`).
 """
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ import hashlib
 import itertools
 import json
 import os
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable, Mapping
@@ -33,15 +40,19 @@ import pandas as pd
 from tqdm import tqdm
 
 from .errors import InvlearnError
+from .io import read_json_record, write_csv_atomic, write_json_atomic
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "book" / "experiment.ipynb"
-DATA_KEYS = ("dataset", "sim_size", "data_home")
+#: Parameters that choose the data (the rest are TrainConfig fields).
+DATA_KEYS = ("dataset", "sim_size", "data_home", "train", "valid", "test")
+FILE_KEYS = ("train", "valid", "test")
+ENGINES = ("python", "papermill")
 
 
-def _config_fields() -> set[str]:
-    from .methods import TrainConfig
+def config_fields() -> tuple[str, ...]:
+    """The names of the TrainConfig fields, in declaration order."""
+    from .config import TrainConfig
 
-    return {f.name for f in dataclasses.fields(TrainConfig)}
+    return tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
 def run_id(params: Mapping[str, Any]) -> str:
@@ -52,42 +63,112 @@ def run_id(params: Mapping[str, Any]) -> str:
     return f"{name}-{digest}".replace("/", "_")
 
 
+def check_data_keys(keys: Mapping[str, Any]) -> None:
+    """Raise :class:`InvlearnError` for data keys that name no data set or would be ignored."""
+    from .data import DATASETS
+    from .simfeed import SIZES
+
+    name = keys.get("dataset", "sim")
+    if name not in DATASETS:
+        raise InvlearnError(f"dataset must be one of {', '.join(DATASETS)}, got {name!r}")
+    if keys.get("sim_size") is not None:
+        if name != "sim":
+            raise InvlearnError(f"sim_size applies only to dataset sim, not {name!r}")
+        if keys["sim_size"] not in SIZES:
+            raise InvlearnError(f"sim_size must be one of {', '.join(SIZES)}, "
+                                f"got {keys['sim_size']!r}")
+    if keys.get("data_home") is not None and name in ("sim", "files"):
+        raise InvlearnError(f"data_home applies only to the MovieLens data sets, not {name!r}")
+    given = [k for k in FILE_KEYS if keys.get(k) is not None]
+    if given and name != "files":
+        raise InvlearnError(f"{', '.join(given)} apply only to dataset files, not {name!r}")
+    missing = [k for k in FILE_KEYS if keys.get(k) is None]
+    if name == "files" and missing:
+        raise InvlearnError(f"dataset files needs train, valid and test; missing "
+                            f"{', '.join(missing)}")
+
+
+def check_params(params: Mapping[str, Any]):
+    """Split ``params`` into data keys and a checked :class:`~invlearn.config.TrainConfig`;
+    raise :class:`InvlearnError` naming the key for anything unknown or out of range."""
+    from .config import TrainConfig
+
+    if not isinstance(params, Mapping):
+        raise InvlearnError(f"run parameters must be a dict, got {type(params).__name__}")
+    fields = config_fields()
+    unknown = sorted(set(params) - set(fields) - set(DATA_KEYS))
+    if unknown:
+        raise InvlearnError(f"unknown run parameter(s) {', '.join(map(repr, unknown))}; known: "
+                            f"{', '.join(DATA_KEYS)} and the TrainConfig fields")
+    keys = {k: params[k] for k in DATA_KEYS if k in params}
+    check_data_keys(keys)
+    return keys, TrainConfig.from_dict({k: v for k, v in params.items() if k in fields})
+
+
+def load_data(params: Mapping[str, Any]):
+    """The split that run parameters describe (``dataset`` and its keys, ``seed``)."""
+    from .data import load_dataset
+
+    keys, config = check_params(params)
+    name = keys.get("dataset", "sim")
+    extra: dict[str, Any] = {k: keys[k] for k in FILE_KEYS if keys.get(k) is not None}
+    if name == "sim":
+        extra["size"] = keys.get("sim_size") or "small"
+    return load_dataset(name, seed=config.seed, data_home=keys.get("data_home"), **extra)
+
+
+def peak_memory_mb() -> float | None:
+    """This process's peak resident memory in MB (None where ``resource`` is missing)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+def build_record(params: Mapping[str, Any], result: Any, data: Any,
+                 seconds: Mapping[str, float]) -> dict:
+    """The one record of a run: ``result.to_dict()``, the parameters as given (flat), the
+    columns the chapters read (``valid_auc``, ``epochs_run``, ``annotation_first``…) and the
+    run's context (``seconds_load``, ``seconds_total``, ``peak_memory_mb``, ``data`` sizes)."""
+    summary = result.to_dict()
+    history = summary.pop("epochs", None)
+    record = {**summary, **params, "history": history,
+              "valid_auc": result.valid.get("auc"), "valid_bce": result.valid.get("bce"),
+              **seconds, "peak_memory_mb": peak_memory_mb(),
+              "data": {"name": data.name, "users": data.n_users, "items": data.n_items,
+                       "train_rows": len(data.train), "valid_rows": len(data.valid),
+                       "test_rows": len(data.test)}}
+    record.setdefault("dataset", summary.get("dataset"))
+    if data.truth is not None and result.history.weights:
+        accuracy = result.history.annotation_accuracy(data.truth)
+        record["annotation_first"] = float(accuracy.iloc[0])
+        record["annotation_last"] = float(accuracy.iloc[-1])
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in record.items()}
+
+
 def run_experiment(params: Mapping[str, Any], progress: bool = False,
                    return_result: bool = False) -> dict | tuple[dict, Any]:
-    """Train one run described by ``params`` (dataset keys plus TrainConfig fields).
-
-    Returns a flat dict: the parameters, the test metrics by name, ``best_epoch``,
-    ``seconds_per_epoch``, ``epochs_run``, the validation AUC of the chosen epoch, and for the
-    simulated feed with IDL / IG the annotation accuracy of the first and last epoch.
-    """
-    from .data import load_dataset
-    from .methods import TrainConfig, train
+    """Check ``params`` (data keys plus TrainConfig fields), load the data, train, and return
+    the run's record (:func:`build_record`); with ``return_result`` also the ``TrainResult``."""
+    from .methods import train
 
     params = dict(params)
-    unknown = set(params) - _config_fields() - set(DATA_KEYS)
-    if unknown:
-        raise InvlearnError(f"unknown experiment parameter(s) {sorted(unknown)}")
-    extra = {"size": params["sim_size"]} if params.get("dataset", "sim") == "sim" else {}
-    data = load_dataset(params.get("dataset", "sim"), seed=int(params.get("seed", 0)),
-                        data_home=params.get("data_home"), **extra)
-    config = TrainConfig(**{k: v for k, v in params.items() if k in _config_fields()})
+    _, config = check_params(params)
+    start = time.perf_counter()
+    data = load_data(params)
+    loaded = time.perf_counter()
     result = train(data, config, progress=progress)
-    out = {**params, **result.metrics, "best_epoch": result.best_epoch,
-           "epochs_run": int(result.history.epochs[-1]["epoch"]),
-           "seconds_per_epoch": result.seconds_per_epoch,
-           "valid_auc": result.valid.get("auc"), "valid_bce": result.valid.get("bce")}
-    if data.truth is not None and result.history.weights:
-        acc = result.history.annotation_accuracy(data.truth)
-        out["annotation_first"] = float(acc.iloc[0])
-        out["annotation_last"] = float(acc.iloc[-1])
-    if result.history.meta is not None:
-        from .methods import meta_summary
+    seconds = {"seconds_load": loaded - start, "seconds_total": time.perf_counter() - start}
+    record = build_record(params, result, data, seconds)
+    return (record, result) if return_result else record
 
-        summary = meta_summary(result.history.meta)
-        summary.pop("directions")
-        out.update(summary)
-    out = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in out.items()}
-    return (out, result) if return_result else out
+
+def flat_row(record: Mapping[str, Any]) -> dict:
+    """The scalar entries of a run record: one row of ``results.csv``."""
+    return {k: v for k, v in record.items()
+            if v is None or isinstance(v, (str, int, float, bool, np.generic))}
 
 
 def grid_cells(grid: Mapping[str, Iterable], base: Mapping[str, Any] | None = None) -> list[dict]:
@@ -99,89 +180,181 @@ def grid_cells(grid: Mapping[str, Iterable], base: Mapping[str, Any] | None = No
     return [{**(base or {}), **dict(zip(keys, combo))} for combo in itertools.product(*values)]
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: end this worker when the grid's process ends, even by ``kill -9``.
+
+    On Linux the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    everywhere a daemon thread also checks every half second that the parent is still the
+    same process (the parent is the grid, or a fork server that ends with it).
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="invlearn-parent-watch", daemon=True).start()
+
+
+def _record_path(out_dir: str | os.PathLike, params: Mapping[str, Any]) -> Path:
+    return Path(out_dir, "runs", f"{run_id(params)}.json")
+
+
 def _run_notebook(params: dict, out_dir: str, notebook: str) -> dict:
     import papermill
 
     rid = run_id(params)
-    result_path = Path(out_dir, "runs", f"{rid}.json").resolve()
+    result_path = _record_path(out_dir, params).resolve()
     papermill.execute_notebook(
         notebook, str(Path(out_dir, "notebooks", f"{rid}.ipynb")),
         parameters={"PARAMS": params, "RESULT_PATH": str(result_path)},
         cwd=str(Path(notebook).parent), kernel_name="python3", progress_bar=False)
-    return json.loads(result_path.read_text())
+    record = read_json_record(result_path)
+    if record is None:
+        raise InvlearnError(f"the notebook wrote no readable record to {result_path}")
+    return record
 
 
-def _run_python(params: dict, out_dir: str, notebook: str) -> dict:
+def _run_python(params: dict, out_dir: str, notebook: str | None) -> dict:
     import torch
 
     torch.set_num_threads(int(params.get("threads") or 1))
-    result = run_experiment(params)
-    path = Path(out_dir, "runs", f"{run_id(params)}.json")
-    path.write_text(json.dumps(result, indent=1))
-    return result
+    record = run_experiment(params)
+    write_json_atomic(_record_path(out_dir, params), record)
+    return record
 
 
-def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
-             engine: str = "papermill", notebook: str | os.PathLike = NOTEBOOK,
-             progress: bool = True) -> pd.DataFrame:
-    """Run every cell (skipping those with a result already in ``out_dir/runs``), ``jobs`` at
-    a time, and write ``out_dir/results.csv`` with one row per finished run. A failed run is
-    reported with its error in ``out_dir/failures.json`` and the others go on."""
-    if engine not in ("papermill", "python"):
-        raise InvlearnError(f"engine must be 'papermill' or 'python', got {engine!r}")
-    if jobs < 1:
-        raise InvlearnError(f"jobs must be a positive integer, got {jobs}")
-    out = Path(out_dir)
-    for sub in ("runs", "notebooks"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    todo = [c for c in cells if not (out / "runs" / f"{run_id(c)}.json").exists()]
-    fn = _run_notebook if engine == "papermill" else _run_python
-    failures = {}
-    pool_type = ThreadPoolExecutor if engine == "papermill" else ProcessPoolExecutor
-    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc="grid",
-               disable=not progress)
-    start = time.perf_counter()
-    with pool_type(max_workers=jobs) as pool:
+def _finished(out: Path, cells: list[dict], say) -> list[dict]:
+    """The cells still to run: no record, or a record that cannot be read (said via ``say``)."""
+    todo = []
+    for cell in cells:
+        path = _record_path(out, cell)
+        if not path.exists():
+            todo.append(cell)
+        elif read_json_record(path) is None:
+            say(f"run {run_id(cell)}: record unreadable, running it again")
+            todo.append(cell)
+    return todo
+
+
+def check_grid_call(cells: list[dict], jobs: int, engine: str,
+                    notebook: str | os.PathLike | None) -> None:
+    """Raise :class:`InvlearnError` for a bad engine, ``jobs``, notebook or any bad cell."""
+    if engine not in ENGINES:
+        raise InvlearnError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InvlearnError(f"jobs must be a positive integer, got {jobs!r}")
+    if engine == "papermill":
+        if notebook is None:
+            raise InvlearnError("the papermill engine needs the notebook to run (notebook=...)")
+        if not Path(notebook).is_file():
+            raise InvlearnError(f"notebook {notebook} does not exist (the papermill engine "
+                                f"runs it once per cell; or use the python engine)")
+    for cell in cells:
+        try:
+            check_params(cell)
+        except InvlearnError as err:
+            raise InvlearnError(f"run {run_id(cell)}: {err}") from None
+
+
+def _error_text(err: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(err), err)).strip()[-2000:]
+
+
+def _execute(todo: list[dict], out: Path, jobs: int, engine: str, notebook: str | None,
+             bar: tqdm) -> dict:
+    """Run the cells ``jobs`` at a time; return the failures by run id."""
+    failures: dict[str, dict] = {}
+    if engine == "papermill":
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        fn = _run_notebook
+    else:
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent)
+        fn = _run_python
+    with pool:
         running: dict[Future, dict] = {}
         queue = list(todo)
         while queue or running:
             while queue and len(running) < jobs:
                 cell = queue.pop(0)
-                running[pool.submit(fn, cell, str(out), str(notebook))] = cell
+                running[pool.submit(fn, cell, str(out), notebook)] = cell
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 cell = running.pop(fut)
                 err = fut.exception()
                 if err is not None:
-                    failures[run_id(cell)] = {"params": cell, "error": "".join(
-                        traceback.format_exception_only(type(err), err)).strip()[-2000:]}
-                    bar.write(f"run {run_id(cell)} failed: {failures[run_id(cell)]['error']}")
+                    failures[run_id(cell)] = {"params": cell, "error": _error_text(err)}
+                    bar.write(f"run {run_id(cell)} failed: {failures[run_id(cell)]['error']}",
+                              file=sys.stderr)
                 bar.update(1)
+    return failures
+
+
+def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
+             engine: str = "python", notebook: str | os.PathLike | None = None,
+             progress: bool = True) -> pd.DataFrame:
+    """Run every cell (skipping those with a readable record in ``out_dir/runs``), ``jobs`` at
+    a time, and write ``out_dir/results.csv`` with one row per finished run (chapters 6–7).
+
+    Every cell is checked before any run starts. ``engine="papermill"`` executes ``notebook``
+    (required; the book's ``experiment.ipynb``) once per cell. A failed run is reported with
+    its error in ``out_dir/failures.json`` and the others go on; the returned table's
+    ``attrs["failures"]`` holds the failures by run id.
+    """
+    check_grid_call(cells, jobs, engine, notebook)
+    out = Path(out_dir)
+    for sub in ("runs", "notebooks") if engine == "papermill" else ("runs",):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(cells), desc="grid", disable=not progress, file=sys.stderr)
+    todo = _finished(out, cells, lambda text: bar.write(text, file=sys.stderr))
+    bar.update(len(cells) - len(todo))
+    start = time.perf_counter()
+    nb = None if notebook is None else str(Path(notebook).resolve())
+    failures = _execute(todo, out, jobs, engine, nb, bar)
     bar.close()
-    (out / "failures.json").write_text(json.dumps(failures, indent=1, default=str))
+    write_json_atomic(out / "failures.json", failures)
     table = collect(out, cells)
-    table.to_csv(out / "results.csv", index=False)
+    write_csv_atomic(out / "results.csv", table)
+    table.attrs["failures"] = failures
     if progress:
         print(f"grid: {len(table)} of {len(cells)} runs finished ({len(todo)} run now, "
               f"{len(failures)} failed) in {time.perf_counter() - start:.0f} s; "
-              f"results in {out / 'results.csv'}")
+              f"results in {out / 'results.csv'}", file=sys.stderr)
     return table
 
 
 def collect(out_dir: str | os.PathLike, cells: list[dict] | None = None) -> pd.DataFrame:
-    """The finished runs' results (of ``cells``, or all in ``out_dir/runs``) as one table."""
+    """The finished runs' rows (of ``cells``, or all in ``out_dir/runs``) as one table;
+    unreadable records are left out."""
     runs = Path(out_dir) / "runs"
-    names = ([f"{run_id(c)}.json" for c in cells] if cells is not None
-             else sorted(p.name for p in runs.glob("*.json")))
-    rows = [json.loads((runs / n).read_text()) for n in names if (runs / n).exists()]
-    return pd.DataFrame(rows)
+    paths = ([_record_path(out_dir, c) for c in cells] if cells is not None
+             else sorted(runs.glob("*.json")))
+    records = (read_json_record(p) for p in paths)
+    return pd.DataFrame([flat_row(r) for r in records if r is not None])
 
 
 def choose_best(table: pd.DataFrame, group: list[str], searched: list[str],
                 by: str = "valid_auc") -> pd.DataFrame:
     """For each ``group`` (e.g. dataset × backbone × method), the ``searched`` settings with the
     best validation score ``by`` (validation data only: test metrics are never looked at)."""
-    best = table.loc[table.groupby(group, dropna=False)[by].idxmax()]
+    if table.empty or by not in table.columns:
+        return pd.DataFrame(columns=group + searched + [by])
+    scored = table[table[by].notna()]
+    if scored.empty:
+        return pd.DataFrame(columns=group + searched + [by])
+    best = scored.loc[scored.groupby(group, dropna=False)[by].idxmax()]
     return best[group + searched + [by]].reset_index(drop=True)
 
 
@@ -195,55 +368,218 @@ def _original(value: Any, search: Mapping[str, Mapping[str, list]]) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def run_study(spec: Mapping[str, Any], out_dir: str | os.PathLike, jobs: int = 1,
-              engine: str = "papermill", notebook: str | os.PathLike = NOTEBOOK,
-              progress: bool = True) -> pd.DataFrame:
-    """A search on validation data, then the final runs over seeds with the chosen settings.
+@dataclasses.dataclass(frozen=True)
+class StudySpec:
+    """The one schema of a grid spec (``python -m invlearn grid --spec``, chapters 6–7).
 
-    ``spec``: ``{"base": {...}, "grid": {"dataset": [...], "backbone": [...], "method": [...]},
-    "search": {method: {setting: [values]}, "*": {...}}, "search_on": {"dataset": ...},
-    "search_seed": 0, "seeds": [0, 1, 2], "ablate": {method: {setting: value}}}``. ``ablate``
-    adds, for each final run of a method, one more run at the chosen settings overridden by the
-    given ones — ``{"ig": {"alpha_ratio": 0}}`` measures IG against itself with the move off. With ``search_on`` the search runs only on the grid
-    cells matching it and each method's chosen settings are used for every cell; without it,
-    every cell gets its own search. Final runs go seed by seed (all cells at seed 0 first), so
-    an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv`` and
-    ``results.csv`` (final runs) in ``out_dir``.
+    ``base``: parameters of every run. ``grid``: parameter → non-empty list of values (must
+    include ``method``; a single value is still a list). ``search``: method name or ``"*"`` →
+    setting → list of values tried on validation data. ``search_on``: grid key → value limiting
+    the search to matching cells. ``search_seed``: the search's seed. ``seeds``: distinct
+    seeds of the final runs (``[]`` for a search-only study). ``ablate``: method → settings;
+    each final run of that method gets a twin at the chosen settings overridden by these —
+    ``{"ig": {"alpha_ratio": 0}}`` puts IG beside itself with its move switched off (chapter 5).
+    Build it with :func:`parse_spec`.
     """
-    out = Path(out_dir)
-    base, grid = dict(spec.get("base", {})), dict(spec["grid"])
-    search, scope = spec.get("search", {}), dict(spec.get("search_on", {}))
-    cells = grid_cells(grid, base)
-    search_cells = []
-    for cell in cells:
-        if any(cell.get(k) != v for k, v in scope.items()):
+
+    grid: dict[str, list]
+    base: dict[str, Any] = dataclasses.field(default_factory=dict)
+    search: dict[str, dict[str, list]] = dataclasses.field(default_factory=dict)
+    search_on: dict[str, Any] = dataclasses.field(default_factory=dict)
+    search_seed: int = 0
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
+    ablate: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _need(value: Any, kind: type, where: str, shape: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise InvlearnError(f"spec {where} must be {shape}, got {_kind(value)} {value!r:.60}")
+    return value
+
+
+def _values(value: Any, where: str) -> list:
+    """A non-empty list of distinct JSON scalars."""
+    _need(value, list, where, "a non-empty list of values")
+    if not value:
+        raise InvlearnError(f"spec {where} must be a non-empty list of values, got []")
+    for v in value:
+        if isinstance(v, (list, dict)):
+            raise InvlearnError(f"spec {where} must hold plain values, got {_kind(v)} {v!r:.60}")
+    if len({json.dumps(v, sort_keys=True) for v in value}) < len(value):
+        raise InvlearnError(f"spec {where} lists a value twice: {value!r:.80}")
+    return value
+
+
+def _known(key: Any, where: str) -> None:
+    if key not in DATA_KEYS and key not in config_fields():
+        raise InvlearnError(f"spec {where}: unknown parameter {key!r}; known: "
+                            f"{', '.join(DATA_KEYS)} and the TrainConfig fields")
+
+
+def _seed(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise InvlearnError(f"spec {where} must be a non-negative integer, got {value!r:.60}")
+    return value
+
+
+def _parse_search(search: Any) -> dict[str, dict[str, list]]:
+    from .config import METHODS
+
+    _need(search, dict, '"search"', "an object: method or \"*\" → {setting: [values]}")
+    for method, space in search.items():
+        if method != "*" and method not in METHODS:
+            raise InvlearnError(f"spec \"search\": {method!r} is not a method or \"*\"; "
+                                f"methods: {', '.join(METHODS)}")
+        _need(space, dict, f'"search"."{method}"', "an object: setting → [values]")
+        for key, values in space.items():
+            _known(key, f'"search"."{method}"')
+            if key in ("method", "seed") or key in DATA_KEYS:
+                raise InvlearnError(f"spec \"search\".\"{method}\": {key!r} cannot be searched")
+            _values(values, f'"search"."{method}"."{key}"')
+    return search
+
+
+def parse_spec(spec: Any) -> StudySpec:
+    """Check a study spec's shape against :class:`StudySpec`; every error names the key."""
+    _need(spec, dict, "", "a JSON object with \"grid\" (and \"base\", \"search\", "
+          "\"search_on\", \"search_seed\", \"seeds\", \"ablate\")")
+    names = [f.name for f in dataclasses.fields(StudySpec)]
+    unknown = sorted(set(spec) - set(names))
+    if unknown:
+        raise InvlearnError(f"spec: unknown key(s) {', '.join(map(repr, unknown))}; "
+                            f"known: {', '.join(names)}")
+    if "grid" not in spec:
+        raise InvlearnError("spec: \"grid\" is missing (an object of lists, with \"method\")")
+    grid = _need(spec["grid"], dict, '"grid"', "an object: parameter → [values]")
+    if "method" not in grid:
+        raise InvlearnError("spec \"grid\" needs \"method\": the list of methods to compare")
+    for key, values in grid.items():
+        _known(key, '"grid"')
+        if key == "seed":
+            raise InvlearnError("spec \"grid\": put seeds in \"seeds\" and \"search_seed\"")
+        _values(values, f'"grid"."{key}"')
+    base = _need(spec.get("base", {}), dict, '"base"', "an object: parameter → value")
+    for key in base:
+        _known(key, '"base"')
+    scope = _need(spec.get("search_on", {}), dict, '"search_on"', "an object: grid key → value")
+    for key in scope:
+        if key not in grid:
+            raise InvlearnError(f"spec \"search_on\": {key!r} is not a key of \"grid\"")
+    seeds = _need(spec.get("seeds", [0, 1, 2]), list, '"seeds"', "a list of integers")
+    for s in seeds:
+        _seed(s, '"seeds"')
+    if len(set(seeds)) < len(seeds):
+        raise InvlearnError(f"spec \"seeds\" lists a seed twice: {seeds!r:.80}")
+    ablate = _need(spec.get("ablate", {}), dict, '"ablate"', "an object: method → {setting: "
+                   "value}")
+    for method, settings in ablate.items():
+        if method not in grid["method"]:
+            raise InvlearnError(f"spec \"ablate\": {method!r} is not a method of \"grid\"")
+        _need(settings, dict, f'"ablate"."{method}"', "an object: setting → value")
+        for key in settings:
+            _known(key, f'"ablate"."{method}"')
+    return StudySpec(grid=grid, base=base, search=_parse_search(spec.get("search", {})),
+                     search_on=scope, search_seed=_seed(spec.get("search_seed", 0),
+                                                        '"search_seed"'),
+                     seeds=seeds, ablate=ablate)
+
+
+def search_cells(spec: StudySpec) -> list[dict]:
+    """The search's runs: each grid cell in ``search_on`` × its method's search space."""
+    cells = []
+    for cell in grid_cells(spec.grid, spec.base):
+        if any(cell.get(k) != v for k, v in spec.search_on.items()):
             continue
-        space = {**search.get("*", {}), **search.get(cell["method"], {})}
+        space = {**spec.search.get("*", {}), **spec.search.get(cell["method"], {})}
         for option in (grid_cells(space) if space else [{}]):
-            search_cells.append({**cell, **option, "seed": spec.get("search_seed", 0)})
-    searched = sorted({k for s in search.values() for k in s})
-    table = run_grid(search_cells, out / "search", jobs, engine, notebook, progress)
-    if table.empty:
-        raise InvlearnError("the search produced no finished run; see search/failures.json")
-    table.to_csv(out / "search.csv", index=False)
-    group = [k for k in grid if k in table.columns and k not in scope]
+            cells.append({**cell, **option, "seed": spec.search_seed})
+    return cells
+
+
+def check_spec(spec: StudySpec) -> None:
+    """Check every run the study could make (all search settings on every cell and seed)."""
+    if not search_cells(spec):
+        raise InvlearnError(f"spec \"search_on\" {spec.search_on!r} matches no grid cell")
+    for cell in grid_cells(spec.grid, spec.base):
+        space = {**spec.search.get("*", {}), **spec.search.get(cell["method"], {})}
+        for option in (grid_cells(space) if space else [{}]):
+            twin = spec.ablate.get(cell["method"], {})
+            for seed in [spec.search_seed, *spec.seeds]:
+                try:
+                    check_params({**cell, **option, "seed": seed})
+                    check_params({**cell, **option, **twin, "seed": seed})
+                except InvlearnError as err:
+                    raise InvlearnError(f"spec: the run {_describe(cell, option)} is bad: "
+                                        f"{err}") from None
+
+
+def _describe(cell: Mapping[str, Any], option: Mapping[str, Any]) -> str:
+    keys = {**cell, **option}
+    return ", ".join(f"{k}={v!r}" for k, v in keys.items())[:200]
+
+
+def _final_cells(spec: StudySpec, chosen: pd.DataFrame, group: list[str],
+                 present: list[str]) -> tuple[list[dict], list[dict]]:
+    """The final runs with each cell's chosen settings, and the cells that have none."""
+    finals, failed = [], []
+    for cell in grid_cells(spec.grid, spec.base):
+        row = chosen
+        for k in group:
+            row = row[row[k] == cell[k]]
+        if row.empty:
+            failed.append({k: cell[k] for k in group})
+            continue
+        setting = {k: _original(row.iloc[0][k], spec.search) for k in present
+                   if pd.notna(row.iloc[0][k])}
+        twin = spec.ablate.get(cell["method"])
+        for seed in spec.seeds:
+            finals.append({**cell, **setting, "seed": seed})
+            if twin:  # the same run with the ablated settings (e.g. IG at alpha_ratio 0)
+                finals.append({**cell, **setting, **twin, "seed": seed})
+    order = {s: i for i, s in enumerate(spec.seeds)}
+    finals.sort(key=lambda c: order[c["seed"]])  # seed by seed: all cells at the first seed
+    return finals, failed
+
+
+def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, jobs: int = 1,
+              engine: str = "python", notebook: str | os.PathLike | None = None,
+              progress: bool = True) -> pd.DataFrame:
+    """A search on validation data, then the final runs over seeds with the chosen settings
+    (chapters 6 and 7).
+
+    ``spec`` is a :class:`StudySpec` or a dict for :func:`parse_spec`. With ``search_on`` the
+    search runs only on the grid cells matching it and each method's chosen settings are used
+    for every cell; without it, every cell gets its own search. Final runs go seed by seed, so
+    an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv``,
+    ``results.csv`` (final runs) and ``failures.json`` (failed runs, and ``failed_cells``:
+    cells whose search runs all failed) in ``out_dir``. The returned table's
+    ``attrs["failed"]`` counts failed runs and cells.
+    """
+    study = spec if isinstance(spec, StudySpec) else parse_spec(spec)
+    check_spec(study)
+    check_grid_call([], jobs, engine, notebook)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = run_grid(search_cells(study), out / "search", jobs, engine, notebook, progress)
+    write_csv_atomic(out / "search.csv", table)
+    scope = study.search_on
+    group = [k for k in study.grid if k not in scope]
+    searched = sorted({k for s in study.search.values() for k in s})
     present = [k for k in searched if k in table.columns]
     chosen = choose_best(table, group, present)
-    chosen.to_csv(out / "chosen.csv", index=False)
-    finals = []
-    for seed in spec.get("seeds", [0, 1, 2]):
-        for cell in cells:
-            row = chosen
-            for k in group:
-                row = row[row[k] == cell[k]]
-            if row.empty:
-                continue
-            setting = {k: _original(row.iloc[0][k], search) for k in present
-                       if pd.notna(row.iloc[0][k])}
-            finals.append({**cell, **setting, "seed": seed})
-            ablation = spec.get("ablate", {}).get(cell.get("method"))
-            if ablation:  # e.g. IG with its move switched off, at the chosen settings
-                finals.append({**cell, **setting, **ablation, "seed": seed})
+    write_csv_atomic(out / "chosen.csv", chosen)
+    finals, failed_cells = _final_cells(study, chosen, group, present)
+    for cell in failed_cells:
+        print(f"cell {cell}: every search run failed; no final runs", file=sys.stderr)
     final = run_grid(finals, out / "final", jobs, engine, notebook, progress)
-    final.to_csv(out / "results.csv", index=False)
+    write_csv_atomic(out / "results.csv", final)
+    failures = {"search": table.attrs["failures"], "final": final.attrs["failures"],
+                "failed_cells": failed_cells}
+    write_json_atomic(out / "failures.json", failures)
+    final.attrs["failed"] = (len(failures["search"]) + len(failures["final"])
+                             + len(failed_cells))
     return final

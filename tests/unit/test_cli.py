@@ -24,6 +24,24 @@ def write_files(folder, rows_per_user=12, users=30, items=40, seed=0):
     return paths
 
 
+def test_train_record_is_the_grid_record(tmp_path):
+    """cmd_train writes exactly what run_experiment returns for the same parameters."""
+    from invlearn.experiments import run_experiment
+
+    out = tmp_path / "r.json"
+    argv = ["train", "--dataset", "sim", "--sim-size", "toy", "--epochs", "1", "--quiet",
+            "--threads", "1", "--no-full-ranking", "--method", "ig"]
+    assert main([*argv, "--out", str(out)]) == 0
+    written = json.loads(out.read_text())
+    again = json.loads(json.dumps(run_experiment(
+        {"dataset": "sim", "sim_size": "toy", "epochs": 1, "threads": 1,
+         "full_ranking": False, "method": "ig"})))
+    timing = {"seconds_load", "seconds_total", "seconds_per_epoch", "peak_memory_mb", "history"}
+    assert set(written) == set(again)
+    assert {k: v for k, v in written.items() if k not in timing} == {
+        k: v for k, v in again.items() if k not in timing}
+
+
 @pytest.mark.parametrize("method", ["ig", "tce"])
 def test_train_on_split_files_writes_json(tmp_path, capsys, method):
     p = write_files(tmp_path)
@@ -36,6 +54,9 @@ def test_train_on_split_files_writes_json(tmp_path, capsys, method):
     for key in ("auc", "gauc", "gauc_unweighted", "ndcg@10", "mrr", "recall@20", "ndcg@50"):
         assert 0 <= result[key] <= 1
     assert result["params"]["method"] == method and result["params"]["epochs"] == 2
+    assert result["method"] == method and result["dataset"] == "files"
+    assert result["data"]["train_rows"] > 0 and result["seconds_total"] > 0
+    assert {"valid_auc", "epochs_run", "history", "peak_memory_mb"} <= set(result)
     printed = capsys.readouterr().out
     assert "auc" in printed and "wrote" in printed
 
@@ -67,11 +88,14 @@ def test_unknown_names_exit_nonzero_without_traceback():
         assert "invalid choice" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_bench_runs_on_a_toy_feed(capsys):
+def test_bench_runs_on_a_toy_feed(capsys, tmp_path):
     code = main(["bench", "--dataset", "sim", "--sim-size", "toy", "--epochs", "1",
                  "--methods", "ns,ig", "--backbones", "gmf", "--catalogues", "500,5000",
-                 "--threads", "1", "--quiet"])
+                 "--threads", "1", "--quiet", "--out", str(tmp_path / "bench.json")])
     assert code == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert {r["method"] for r in report["epochs"]} == {"ns", "ig"}
+    assert set(report["meta_step"]) == {"500", "5000"}
     out = capsys.readouterr().out
     assert "seconds per epoch" in out and "IG meta-step" in out and "5,000 items" in out
     assert main(["bench", "--methods", "nope", "--quiet"]) == 2

@@ -1,5 +1,6 @@
 """The grid runner: papermill execution, resume, failures, the search on validation data."""
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,21 +21,39 @@ def test_grid_cells_product_and_errors():
         grid_cells({"method": []})
 
 
-def test_papermill_grid_runs_resumes_and_reports_failures(tmp_path, capsys):
-    cells = [{**BASE, "method": "ig", "seed": 0}, {**BASE, "method": "ns", "seed": 0},
-             {**BASE, "method": "ns", "seed": 0, "lr": -1.0}]  # the last one must fail
-    table = run_grid(cells, tmp_path, jobs=2, progress=False)
+NOTEBOOK = Path(__file__).resolve().parents[2] / "book" / "experiment.ipynb"
+
+
+def test_papermill_grid_runs_and_resumes(tmp_path):
+    cells = [{**BASE, "method": "ig", "seed": 0}, {**BASE, "method": "ns", "seed": 0}]
+    table = run_grid(cells, tmp_path, jobs=2, engine="papermill", notebook=NOTEBOOK,
+                     progress=False)
     assert sorted(table["method"]) == ["ig", "ns"]
     assert set(table.columns) >= {"auc", "gauc", "best_epoch", "seconds_per_epoch",
-                                  "annotation_last", "share_direct"}
-    failures = json.loads((tmp_path / "failures.json").read_text())
-    assert len(failures) == 1 and "lr must be positive" in next(iter(failures.values()))["error"]
-    csv = pd.read_csv(tmp_path / "results.csv")
-    assert len(csv) == 2
+                                  "annotation_last", "share_direct", "valid_auc", "epochs_run"}
+    assert json.loads((tmp_path / "failures.json").read_text()) == {}
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 2
     stamp = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")}
-    again = run_grid(cells[:2], tmp_path, jobs=2, progress=False)  # resume: nothing to run
+    again = run_grid(cells, tmp_path, jobs=2, engine="papermill", notebook=NOTEBOOK,
+                     progress=False)  # resume: nothing to run
     assert len(again) == 2
     assert stamp == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")}
+
+
+def test_grid_checks_every_cell_before_any_run(tmp_path):
+    cells = [{**BASE, "method": "ns", "seed": 0}, {**BASE, "method": "ns", "lr": -1.0}]
+    with pytest.raises(InvlearnError, match="lr must be positive"):
+        run_grid(cells, tmp_path, jobs=1, engine="python", progress=False)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_papermill_engine_needs_an_existing_notebook(tmp_path):
+    cells = [{**BASE, "method": "ns"}]
+    with pytest.raises(InvlearnError, match="notebook"):
+        run_grid(cells, tmp_path, engine="papermill", progress=False)
+    with pytest.raises(InvlearnError, match="does not exist"):
+        run_grid(cells, tmp_path, engine="papermill", notebook=tmp_path / "no.ipynb",
+                 progress=False)
 
 
 def test_study_chooses_on_validation_and_runs_seeds(tmp_path):
@@ -77,3 +96,53 @@ def test_cli_grid_rejects_bad_spec(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["grid", "--spec", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_package_without_book_folder_runs_a_python_grid(tmp_path):
+    """A non-editable install has no book/ beside the package: import and engine python work,
+    and the papermill engine says which notebook is missing."""
+    import shutil
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "invlearn", site / "invlearn",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "work"
+    work.mkdir()
+    spec = {"base": {**BASE, "epochs": 1}, "grid": {"method": ["ns"]}, "seeds": [0]}
+    (work / "spec.json").write_text(json.dumps(spec))
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
+    run = [sys.executable, "-m", "invlearn", "grid", "--spec", "spec.json", "--out", "out",
+           "--quiet", "--jobs", "1"]
+    proc = subprocess.run([*run, "--engine", "python"], cwd=work, env=env, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert len(pd.read_csv(work / "out" / "results.csv")) == 1
+    proc = subprocess.run(run, cwd=work, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "--notebook book/experiment.ipynb does not exist" in proc.stderr
+
+
+def test_study_ablates_ig_at_its_chosen_settings(tmp_path):
+    spec = {"base": BASE, "grid": {"method": ["ig", "none"]},
+            "search": {"ig": {"alpha_rule": ["sgd", "sign"]}}, "seeds": [0, 1],
+            "ablate": {"ig": {"alpha_ratio": 0.0}}}
+    final = run_study(spec, tmp_path, jobs=2, engine="python", progress=False)
+    ig = final[final["method"] == "ig"]
+    assert len(final) == 6 and len(ig) == 4
+    off = ig[ig["alpha_ratio"] == 0.0]
+    assert sorted(off["seed"]) == [0, 1] and (off["share_moved"] == 0).all()
+    chosen_rule = pd.read_csv(tmp_path / "chosen.csv").set_index("method").loc["ig", "alpha_rule"]
+    assert set(ig["alpha_rule"]) == {chosen_rule}
+
+
+@pytest.mark.parametrize("ablate,match", [({"ns": {"alpha_ratio": 0}}, "not a method"),
+                                          ({"ig": {"nope": 1}}, "unknown parameter"),
+                                          ({"ig": 0}, "must be an object"),
+                                          ({"ig": {"alpha_ratio": -1}}, "alpha_ratio")])
+def test_study_rejects_bad_ablations(ablate, match):
+    from invlearn.experiments import check_spec, parse_spec
+
+    spec = {"base": BASE, "grid": {"method": ["ig"]}, "ablate": ablate}
+    with pytest.raises(InvlearnError, match=match):
+        check_spec(parse_spec(spec))

@@ -1,0 +1,88 @@
+"""Output files written whole or not at all (book chapters 6 and 7: run records, result tables).
+
+Every file the command line and the grid runner write goes to a temporary name in the same folder
+and is renamed into place with :func:`os.replace`, so an interrupted or failed write leaves the
+previous file as it was and never a half-written one. JSON is always valid JSON: NaN and ±inf,
+which :mod:`json` would write as the non-standard ``NaN`` / ``Infinity``, become ``null``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def _write_atomic(path: str | os.PathLike, write: Callable[[IO[str]], None]) -> Path:
+    """Call ``write`` on a temporary file beside ``path``, then rename it to ``path``."""
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                         dir=target.parent)
+    try:
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from others
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` whole or not at all; return the path."""
+    return _write_atomic(path, lambda stream: stream.write(text))
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays made plain and NaN / ±inf made ``None``."""
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def to_json(obj: Any) -> str:
+    """``obj`` as strict JSON text (no NaN, no Infinity), indented by one space."""
+    return json.dumps(json_ready(obj), indent=1, allow_nan=False) + "\n"
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as strict JSON (NaN and ±inf as ``null``) whole or not at all."""
+    return write_text_atomic(path, to_json(obj))
+
+
+def write_csv_atomic(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
+    """Write ``frame`` as CSV without its index, whole or not at all."""
+    return _write_atomic(path, lambda stream: frame.to_csv(stream, index=False))
+
+
+def read_json_record(path: str | os.PathLike) -> dict | None:
+    """The JSON object in ``path``, or ``None`` if it is missing, truncated or not an object."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
