@@ -21,17 +21,15 @@ def coalesce_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     entries repeat the last distinct row and its value, so that *writing* ``values`` into
     ``rows`` is exact and needs no knowledge of ``k`` on the host.
     """
-    idx = grad._indices()[0]
-    vals = grad._values()
-    order = torch.argsort(idx)
-    idx, vals = idx[order], vals[order]
+    idx, order = torch.sort(grad._indices()[0])  # the permutation argsort gives
+    vals = grad._values().index_select(0, order)
     start = torch.ones_like(idx, dtype=torch.bool)
     start[1:] = idx[1:] != idx[:-1]
     seg = torch.cumsum(start, 0) - 1
     summed = torch.zeros_like(vals).index_add_(0, seg, vals)
     rows = torch.zeros_like(idx).scatter_(0, seg, idx)
     fill = torch.minimum(torch.arange(len(idx), device=idx.device), seg[-1])
-    return rows[fill], summed[fill]
+    return rows.index_select(0, fill), summed.index_select(0, fill)
 
 
 class Adam:
@@ -74,8 +72,11 @@ class Adam:
                 g = p.grad
             else:
                 rows, g = coalesce_rows(p.grad)
-            m_rows = m[rows].mul_(b1).add_(g, alpha=1 - b1)
-            v_rows = v[rows].mul_(b2).addcmul_(g, g, value=1 - b2)
-            m[rows], v[rows] = m_rows, v_rows
+            # index_select / index_copy_ are the row gathers and scatters of m[rows] = …
+            # with less dispatch; repeated rows (coalesce_rows) carry equal values
+            m_rows = m.index_select(0, rows).mul_(b1).add_(g, alpha=1 - b1)
+            v_rows = v.index_select(0, rows).mul_(b2).addcmul_(g, g, value=1 - b2)
+            m.index_copy_(0, rows, m_rows)
+            v.index_copy_(0, rows, v_rows)
             denom = (v_rows / c2).sqrt_().add_(self.eps)
-            p[rows] = p[rows] - self.lr * (m_rows / c1) / denom
+            p.index_copy_(0, rows, p.index_select(0, rows) - self.lr * (m_rows / c1) / denom)
