@@ -93,6 +93,9 @@ def _train_parser(sub: Any, datasets: Sequence[str]) -> None:
     tr.add_argument("--out", default=None, metavar="PATH",
                     help="write the run record (JSON) to this file; its folder must exist")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("--histories", action="store_true",
+                    help="also write IG's meta-steps and the IDL weight histograms per epoch "
+                         "into --out (what chapters 5-6 draw their figures from)")
     _config_options(tr)
 
 
@@ -246,6 +249,7 @@ def _write(path: str, obj: Any, option: str) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """Check everything, train one run, print its metrics, write its record (``--out``)."""
     from .experiments import check_params, run_experiment
+    from .methods import history_record
 
     params = train_params(args)
     check_params(params)
@@ -256,6 +260,8 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{result.seconds_per_epoch:.2f} s per epoch")
     print(metrics_table(result.metrics))
     if args.out:
+        if args.histories:
+            record.update(history_record(result.history))
         _write(args.out, record, "--out")
         print(f"wrote {args.out}")
     return 0

@@ -99,3 +99,16 @@ def test_bench_runs_on_a_toy_feed(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "seconds per epoch" in out and "IG meta-step" in out and "5,000 items" in out
     assert main(["bench", "--methods", "nope", "--quiet"]) == 2
+
+
+def test_train_histories_adds_meta_steps_and_weight_histograms(tmp_path):
+    import json
+
+    from invlearn.cli import main
+
+    out = tmp_path / "r.json"
+    assert main(["train", "--dataset", "sim", "--sim-size", "toy", "--method", "ig",
+                 "--epochs", "2", "--quiet", "--histories", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert len(record["meta"]["direction"]) == record["n_meta_steps"]
+    assert set(record["w1_histogram"]) == {"edges", "1", "2"}
