@@ -299,3 +299,31 @@ def plot_against_paper(results: pd.DataFrame, metric: str, ylabel: str, axes: Se
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(ylabel)
     axes[0].legend(loc="lower left", fontsize=8)
+
+
+def plot_weight_histograms(records: Mapping[str, Mapping[str, Any]]) -> Figure:
+    """The paper's Figures 4–5 from run records (``train --histories``, chapter 6): for each
+    named record (one row), the distribution of the IDL weight ``w1`` of the unlabeled pairs
+    at the first and the last recorded epoch (two panels), in percent of the pairs
+    (``w0 = 1 − w1`` is its mirror image)."""
+    if not records:
+        raise InvlearnError("plot_weight_histograms needs at least one record")
+    fig, axes = plt.subplots(len(records), 2, figsize=(8, 2.4 * len(records)), sharex=True,
+                             squeeze=False)
+    for row, (name, record) in zip(axes, records.items()):
+        hist = record.get("w1_histogram")
+        if not hist:
+            raise InvlearnError(f"record {name!r} has no w1_histogram (train with --histories)")
+        edges = np.asarray(hist["edges"])
+        epochs = sorted(int(e) for e in hist if e != "edges")
+        for ax, epoch in zip(row, (epochs[0], epochs[-1])):
+            counts = np.asarray(hist[str(epoch)], dtype=np.float64)
+            ax.bar(edges[:-1], 100 * counts / max(counts.sum(), 1), width=np.diff(edges),
+                   align="edge", color="tab:green", alpha=0.8)
+            ax.axvline(0.5, color="0.3", lw=0.8, ls="--")
+            ax.set_title(f"{name}, epoch {epoch}", fontsize=10)
+        row[0].set_ylabel("unlabeled pairs (%)")
+    for ax in axes[-1]:
+        ax.set_xlabel("w1, the weight of the positive label (0–1)")
+    fig.tight_layout()
+    return fig

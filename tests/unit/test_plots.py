@@ -139,3 +139,18 @@ def test_annotation_plots_return_figures():
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 3  # two runs and the zero line
     # each signed line breaks once, between the negative and the positive side
     assert np.isnan(fig.axes[0].lines[0].get_xdata()).sum() == 1
+
+
+def test_weight_histograms_from_records(toy_split):
+    from invlearn import train
+    from invlearn.methods import history_record
+
+    result = train(toy_split, method="ig", epochs=3, batch_size=32, progress=False,
+                   full_ranking=False)
+    fig = plots.plot_weight_histograms({"IG": history_record(result.history)})
+    axes = fig.axes
+    assert len(axes) == 2 and axes[0].get_title() == "IG, epoch 1"
+    heights = [p.get_height() for p in axes[1].patches]
+    assert sum(heights) == pytest.approx(100.0)
+    with pytest.raises(InvlearnError, match="histories"):
+        plots.plot_weight_histograms({"x": {}})
