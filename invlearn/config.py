@@ -91,6 +91,9 @@ class TrainConfig:
                                "count validations); with label_fraction f, epochs ≈ E / f and "
                                "eval_every ≈ 1 / f give equal optimizer steps (chapter 8)",
                                minimum=1)
+    equal_steps: bool = _setting(False, "with label_fraction f < 1, train ⌈epochs / f⌉ epochs "
+                                 "and validate every ⌈eval_every / f⌉, so every fraction gets the "
+                                 "same optimizer steps and validations (chapter 8)")
     select: str = _setting("auc", "validation metric choosing the epoch tested: auc or loss "
                            "(BCE)", choices=SELECTIONS)
     patience: int | None = _setting(None, "stop after this many epochs without a better "

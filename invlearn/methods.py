@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
@@ -584,14 +585,25 @@ def with_label_fraction(data: Split, config: TrainConfig) -> Split:
     return label_fraction(data, config.label_fraction, seed=config.seed)
 
 
+def epoch_budget(config: TrainConfig) -> tuple[int, int]:
+    """Epochs to train and epochs between validations: ``epochs`` and ``eval_every``, both
+    scaled by ``1 / label_fraction`` with ``equal_steps`` (chapter 8: at f = 1 % an epoch is a
+    hundredth of the optimizer steps, so a fair comparison gives it a hundred times the epochs)."""
+    if not config.equal_steps or config.label_fraction >= 1:
+        return config.epochs, config.eval_every
+    scale = 1.0 / config.label_fraction
+    return math.ceil(config.epochs * scale), math.ceil(config.eval_every * scale)
+
+
 def _fit(run: Run, progress: bool) -> tuple[int, dict, dict]:
     """The epoch loop with model selection on validation data and optional early stopping.
     Returns the best epoch, its validation metrics and its model state."""
     cfg, data = run.cfg, run.data
     method = METHOD_TABLE[cfg.method]
     epoch_fn = method.epoch or supervised_epoch
+    epochs, every = epoch_budget(cfg)
     best, best_state, best_valid, stale = None, None, {}, 0
-    bar = tqdm(range(1, cfg.epochs + 1), desc=f"{cfg.method}-{cfg.backbone}",
+    bar = tqdm(range(1, epochs + 1), desc=f"{cfg.method}-{cfg.backbone}",
                disable=not progress, leave=False)
     for epoch in bar:
         start = time.perf_counter()
@@ -600,7 +612,7 @@ def _fit(run: Run, progress: bool) -> tuple[int, dict, dict]:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         run.seconds.append(seconds)
-        if epoch % cfg.eval_every and epoch != cfg.epochs:
+        if epoch % every and epoch != epochs:
             continue  # validated every eval_every epochs, and at the last
         valid = evaluate(run.model, data.valid, run.device)
         run.history.epochs.append({"epoch": epoch, "loss": loss, "seconds": seconds,

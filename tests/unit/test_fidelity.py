@@ -165,3 +165,13 @@ def test_eval_every_validates_less_often_and_always_at_the_end(toy_split):
     stopped = train(toy_split, method="ns", epochs=40, eval_every=2, patience=1, lr=0.5,
                     batch_size=64, progress=False, full_ranking=False)
     assert stopped.to_dict()["epochs_run"] % 2 == 0 and stopped.to_dict()["epochs_run"] < 40
+
+
+def test_epoch_budget_scales_with_the_label_fraction():
+    from invlearn import TrainConfig
+    from invlearn.methods import epoch_budget
+
+    assert epoch_budget(TrainConfig(epochs=20, eval_every=1)) == (20, 1)
+    assert epoch_budget(TrainConfig(epochs=20, label_fraction=0.03)) == (20, 1)
+    assert epoch_budget(TrainConfig(epochs=20, label_fraction=0.03, equal_steps=True)) == (667, 34)
+    assert epoch_budget(TrainConfig(epochs=20, label_fraction=1.0, equal_steps=True)) == (20, 1)
