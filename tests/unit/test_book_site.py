@@ -56,3 +56,36 @@ def test_colab_cells_clone_the_repository_of_the_config() -> None:
 def test_colab_cells_are_one_cell() -> None:
     sources = {"".join(first_code_cell(p)["source"]) for p in CHAPTERS}
     assert len(sources) == 1, "the Colab cell differs between chapters"
+
+
+def test_headings_carry_no_hand_written_numbers() -> None:
+    # Jupyter Book numbers the chapters and their sections (numbered: true in _toc.yml)
+    for path in CHAPTERS:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "markdown":
+                numbered = re.findall(r"^#+ \d[\d.]*\s.*$", "".join(cell["source"]), flags=re.MULTILINE)
+                assert not numbered, (path.name, numbered)
+
+
+def test_every_figure_has_a_numbered_caption_below_it() -> None:
+    for path in CHAPTERS:
+        cells = json.loads(path.read_text())["cells"]
+        chapter = path.name[:2].lstrip("0") if path.name[0] == "0" else None
+        figures = [k for k, c in enumerate(cells) if c["cell_type"] == "code" and any(
+            "image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+        for number, k in enumerate(figures, start=1):
+            caption = "".join(cells[k + 1]["source"]) if k + 1 < len(cells) else ""
+            label = f"**Figure {chapter}.{number}.** " if chapter else "**Figure.** "
+            assert caption.startswith(label), (path.name, k, caption[:60])
+
+
+def test_imports_and_key_numbers_are_collapsed() -> None:
+    for path in CHAPTERS:
+        code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        imports = code[1]
+        assert "".join(imports["source"]).startswith("import "), path.name
+        assert "hide-input" in imports["metadata"].get("tags", []), path.name
+        writers = [c for c in code if "KEY_NUMBERS" in "".join(c["source"])
+                   and "parameters" not in c["metadata"].get("tags", [])]
+        for cell in writers[-1:]:
+            assert "hide-input" in cell["metadata"].get("tags", []), path.name
