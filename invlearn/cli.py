@@ -175,7 +175,7 @@ def _probe_folder(folder: Path, option: str) -> None:
 
 
 def check_out_file(text: str | None, option: str, inputs: Sequence[str | None] = ()) -> None:
-    """Raise :class:`InvlearnError` unless ``text`` names a file that can be written: not
+    """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` names a file that can be written: not
     empty, not a folder, in an existing writable folder, and none of the ``inputs``."""
     if text is None:
         return
@@ -192,7 +192,7 @@ def check_out_file(text: str | None, option: str, inputs: Sequence[str | None] =
 
 
 def check_out_folder(text: str, option: str) -> None:
-    """Raise :class:`InvlearnError` unless ``text`` is a writable folder or can be made one."""
+    """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` is a writable folder or can be made one."""
     if not text.strip():
         raise InvlearnError(f"{option} must name a folder, got {text!r}")
     path = Path(text)

@@ -22,11 +22,12 @@ METHOD_LABELS = {"none": "None", "ns": "NS", "tce": "T-CE", "rce": "R-CE", "dns"
                  "srns": "SRNS", "idl": "IDL", "ig": "IG"}
 #: How IG applies its step size α to the IDL gradient g (chapter 5, section "Two readings").
 ALPHA_RULES = ("sgd", "sign")
-#: How many meta-steps IG takes per epoch (chapter 5): one per training-test batch (the
-#: released code) or one per supervised batch (Algorithm 1's ``for t = 1 to T``).
+#: The two readings of how many meta-steps IG takes per epoch, one per training-test batch
+#: (the released code) or one per supervised batch (Algorithm 1's ``for t = 1 to T``); see
+#: chapter 5.
 META_STEPS = ("per-test-batch", "per-train-batch")
-#: Which items full ranking leaves out for a user (chapter 6): the user's training items, or
-#: the training and validation items (what DenoisingRec's code does).
+#: The items full ranking leaves out for a user, either the user's training items or the
+#: training and validation items (what DenoisingRec's code does); see chapter 6.
 RANKING_MASKS = ("train", "train+valid")
 #: Where methods that use unlabeled rows draw them from (chapter 8).
 POOLS = ("random", "hidden", "ambiguous")
@@ -109,7 +110,7 @@ class TrainConfig:
                                 "history", minimum=1)
 
     def check(self) -> TrainConfig:
-        """Raise :class:`InvlearnError` naming the first field that is out of range or of the
+        """Raise :class:`~invlearn.errors.InvlearnError` naming the first field that is out of range or of the
         wrong type; return the config."""
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
@@ -188,7 +189,7 @@ def _check_range(name: str, value: float, meta: dict) -> None:
 
 
 def check_device(device: str) -> None:
-    """Raise :class:`InvlearnError` unless torch knows ``device`` and this machine has it."""
+    """Raise :class:`~invlearn.errors.InvlearnError` unless torch knows ``device`` and this machine has it."""
     import torch
 
     try:

@@ -64,7 +64,7 @@ def run_id(params: Mapping[str, Any]) -> str:
 
 
 def check_data_keys(keys: Mapping[str, Any]) -> None:
-    """Raise :class:`InvlearnError` for data keys that name no data set or would be ignored."""
+    """Raise :class:`~invlearn.errors.InvlearnError` for data keys that name no data set or would be ignored."""
     from .data import DATASETS
     from .simfeed import SIZES
 
@@ -90,7 +90,7 @@ def check_data_keys(keys: Mapping[str, Any]) -> None:
 
 def check_params(params: Mapping[str, Any]):
     """Split ``params`` into data keys and a checked :class:`~invlearn.config.TrainConfig`;
-    raise :class:`InvlearnError` naming the key for anything unknown or out of range."""
+    raise :class:`~invlearn.errors.InvlearnError` naming the key for anything unknown or out of range."""
     from .config import TrainConfig
 
     if not isinstance(params, Mapping):
@@ -251,7 +251,7 @@ def _finished(out: Path, cells: list[dict], say) -> list[dict]:
 
 def check_grid_call(cells: list[dict], jobs: int, engine: str,
                     notebook: str | os.PathLike | None) -> None:
-    """Raise :class:`InvlearnError` for a bad engine, ``jobs``, notebook or any bad cell."""
+    """Raise :class:`~invlearn.errors.InvlearnError` for a bad engine, ``jobs``, notebook or any bad cell."""
     if engine not in ENGINES:
         raise InvlearnError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:

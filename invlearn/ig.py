@@ -34,7 +34,7 @@ from .optim import coalesce_rows
 if TYPE_CHECKING:
     from .methods import Run
 
-#: The three candidates in the order their losses are reported.
+#: The three candidates in the order their losses are reported and ``choose`` indexes them.
 DIRECTIONS = ("direct", "pass", "inverse")
 PASS = 1
 

@@ -41,9 +41,6 @@ from .models import build_model
 from .optim import Adam
 from .sampling import pair_keys, sample_unlabeled
 
-__all__ = ["METHODS", "METHOD_TABLE", "History", "Method", "Run", "TrainResult", "evaluate",
-           "pick_device", "predict", "ranking_metrics", "train"]
-
 
 # -- what a run records ---------------------------------------------------------------------
 @dataclass
@@ -298,7 +295,7 @@ class Run:
         return list(perm.split(self.cfg.batch_size))
 
     def draw(self, users: np.ndarray, rate: int) -> tuple[torch.Tensor, ...]:
-        """:meth:`Pool.draw` on the device: users, items ``[n, rate]`` and true labels."""
+        """:meth:`invlearn.methods.Pool.draw` on the device: users, items ``[n, rate]`` and true labels."""
         users, items, true = self.pool.draw(users, rate)
         on = [torch.as_tensor(x, device=self.device) for x in (users, items)]
         return (*on, None if true is None else torch.as_tensor(true, device=self.device))
@@ -503,6 +500,7 @@ class Method:
     epoch: Callable | None = None
 
 
+#: Each method's name → how it draws its unlabeled rows and computes its loss (chapters 1–5).
 METHOD_TABLE: dict[str, Method] = {
     "none": Method(METHOD_LABELS["none"], no_rows, bce_loss),
     "ns": Method(METHOD_LABELS["ns"], pool_rows, bce_loss),

@@ -32,7 +32,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise InvlearnError('invlearn.plots needs matplotlib: pip install "invlearn[book]"') from exc
 
-#: The three IG directions (:data:`invlearn.methods.DIRECTIONS`) and the colour and marker each
+#: The three IG directions (:data:`invlearn.ig.DIRECTIONS`) and the colour and marker each
 #: has in every figure.
 DIRECTION_STYLE: dict[str, tuple[str, str]] = {
     "direct": ("tab:blue", "o"),

@@ -15,7 +15,7 @@ over the leading axes.
 
 The loss of the unlabeled batch is :func:`invlearn.losses.inverse_dual_loss` (chapter 3); the
 meta-step that uses the three candidates on a real model is
-:func:`invlearn.methods.ig_meta_step` (chapter 5), which returns its losses in the same order as
+:func:`invlearn.ig.ig_meta_step` (chapter 5), which returns its losses in the same order as
 :func:`candidate_losses` here: ``[L(θ_d), L(θ), L(θ_i)]``.
 """
 from __future__ import annotations
@@ -84,7 +84,7 @@ def candidate_losses(theta: torch.Tensor, x_unlabeled: torch.Tensor | None, x: t
     """The labeled losses ``[L(θ_d), L(θ), L(θ_i)]`` of Theorem 1, last axis of size 3.
 
     ``g`` is :func:`idl_gradient` on ``x_unlabeled`` (pass ``grad`` to reuse one already
-    computed). The order is the one :func:`invlearn.methods.ig_meta_step` returns, so
+    computed). The order is the one :func:`invlearn.ig.ig_meta_step` returns, so
     ``argmin`` of the last axis indexes ``("direct", "pass", "inverse")`` (chapter 4).
     """
     if grad is None:
