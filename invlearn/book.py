@@ -50,7 +50,7 @@ class RunCache:
 
 def write_key_numbers(path: str | os.PathLike, numbers: Mapping[str, Any]) -> dict:
     """Write a chapter's key numbers as JSON at ``path`` (folders created; NumPy scalars as
-    plain numbers) and return them rounded to 4 digits for display."""
+    plain numbers) and return them rounded to 4 digits for display (chapters 2–6)."""
     plain = {k: (v.item() if hasattr(v, "item") else v) for k, v in numbers.items()}
     folder = os.path.dirname(os.fspath(path))
     if folder:
@@ -77,7 +77,8 @@ def meta_step_batch(split: Split, size: int, seed: int = 0) -> tuple[tuple, tupl
 
 
 def format_columns(table: pd.DataFrame, formats: Mapping[str, str]) -> pd.DataFrame:
-    """A copy of ``table`` whose named columns are text in the given ``str.format`` formats."""
+    """A copy of ``table`` whose named columns are text in the given ``str.format``
+    formats (chapters 2–6)."""
     out = table.copy()
     for column, fmt in formats.items():
         out[column] = out[column].map(fmt.format)
@@ -85,6 +86,7 @@ def format_columns(table: pd.DataFrame, formats: Mapping[str, str]) -> pd.DataFr
 
 
 def movielens_available(name: str = "ml-1m", home: str | os.PathLike | None = None) -> bool:
-    """Whether the data home holds MovieLens (``ml-1m.zip`` or ``ml-1m/``); never downloads."""
+    """Whether the data home holds MovieLens (``ml-1m.zip`` or ``ml-1m/``); never
+    downloads (chapters 2–6)."""
     folder = data_home(home)
     return (folder / f"{name}.zip").is_file() or (folder / name).is_dir()

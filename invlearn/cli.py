@@ -29,7 +29,8 @@ EXIT_RUNS_FAILED = 1
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line on stderr and exit status 2."""
+    """An argument parser whose usage errors are one line on stderr and exit status
+    2 (chapters 6–7)."""
 
     def error(self, message: str) -> NoReturn:
         print(f"invlearn: error: {' '.join(message.split())}", file=sys.stderr)
@@ -37,7 +38,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def positive_int(text: str) -> int:
-    """An argparse type: an integer ≥ 1."""
+    """An argparse type: an integer ≥ 1 (chapters 6–7)."""
     try:
         value = int(text)
     except ValueError:
@@ -147,7 +148,7 @@ def _grid_parser(sub: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m invlearn``; every option has a help line."""
+    """The parser of ``python -m invlearn``; every option has a help line (chapters 6–7)."""
     from .data import DATASETS
 
     parser = Parser(prog="invlearn", description="Inverse learning with extremely sparse "
@@ -176,7 +177,8 @@ def _probe_folder(folder: Path, option: str) -> None:
 
 def check_out_file(text: str | None, option: str, inputs: Sequence[str | None] = ()) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` names a file that can be written: not
-    empty, not a folder, in an existing writable folder, and none of the ``inputs``."""
+    empty, not a folder, in an existing writable folder, and none of the
+    ``inputs`` (chapters 6–7)."""
     if text is None:
         return
     if not text.strip():
@@ -192,7 +194,8 @@ def check_out_file(text: str | None, option: str, inputs: Sequence[str | None] =
 
 
 def check_out_folder(text: str, option: str) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` is a writable folder or can be made one."""
+    """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` is a writable folder or can be made
+    one (chapters 6–7)."""
     if not text.strip():
         raise InvlearnError(f"{option} must name a folder, got {text!r}")
     path = Path(text)
@@ -223,7 +226,8 @@ def _data_params(args: argparse.Namespace, default: str) -> dict[str, Any]:
 
 
 def train_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The run parameters of ``train``: data keys and the TrainConfig options given."""
+    """The run parameters of ``train``: data keys and the TrainConfig options
+    given (chapters 6–7)."""
     from .experiments import config_fields
 
     given = {k: getattr(args, k) for k in config_fields() if getattr(args, k) is not None}
@@ -231,7 +235,7 @@ def train_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def metrics_table(metrics: dict) -> str:
-    """The metrics as an aligned two-column table."""
+    """The metrics as an aligned two-column table (chapters 6–7)."""
     names = [m for m in METRIC_ORDER if m in metrics]
     width = max(len(n) for n in names)
     return "\n".join(f"{n:<{width}}  {metrics[n]:.4f}" for n in names)
@@ -247,7 +251,8 @@ def _write(path: str, obj: Any, option: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Check everything, train one run, print its metrics, write its record (``--out``)."""
+    """Check everything, train one run, print its metrics, write its record
+    (``--out``) (chapters 6–7)."""
     from .experiments import check_params, run_experiment
     from .methods import history_record
 
@@ -286,7 +291,8 @@ def _catalogues(text: str) -> list[int]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Check everything, time the methods, print the report, write it as JSON (``--out``)."""
+    """Check everything, time the methods, print the report, write it as JSON
+    (``--out``) (chapters 6–7)."""
     import torch
 
     from .bench import format_report, run_benchmark
@@ -316,7 +322,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def read_spec(path: str):
-    """The study spec in the JSON file ``path``, parsed and checked (every run's settings)."""
+    """The study spec in the JSON file ``path``, parsed and checked (every run's
+    settings) (chapters 6–7)."""
     from .experiments import check_spec, parse_spec
 
     try:
@@ -337,7 +344,7 @@ def read_spec(path: str):
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
-    """Check the spec, the output folder and the notebook, then run the study."""
+    """Check the spec, the output folder and the notebook, then run the study (chapters 6–7)."""
     from .experiments import check_grid_call, run_study
 
     study = read_spec(args.spec)
@@ -363,7 +370,8 @@ COMMANDS = {"train": cmd_train, "bench": cmd_bench, "grid": cmd_grid}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (2: bad input, 1: a grid run failed)."""
+    """Run the command line; return the exit status (2: bad input, 1: a grid run
+    failed) (chapters 6–7)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:

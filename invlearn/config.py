@@ -111,7 +111,7 @@ class TrainConfig:
 
     def check(self) -> TrainConfig:
         """Raise :class:`~invlearn.errors.InvlearnError` naming the first field that is out of range or of the
-        wrong type; return the config."""
+        wrong type; return the config (chapters 1–8)."""
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
         if self.device is not None:
@@ -120,7 +120,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, settings: dict[str, Any]) -> TrainConfig:
-        """A checked config from a mapping of field names; unknown names are an error."""
+        """A checked config from a mapping of field names; unknown names are an
+        error (chapters 1–8)."""
         if not isinstance(settings, dict):
             raise InvlearnError(f"settings must be a dict of TrainConfig fields, got "
                                 f"{type(settings).__name__}")
@@ -133,7 +134,8 @@ class TrainConfig:
 
 
 def field_help(name: str) -> str:
-    """The help line of a :class:`TrainConfig` field, with its default (for ``--help``)."""
+    """The help line of a :class:`TrainConfig` field, with its default (for
+    ``--help``) (chapters 1–8)."""
     f = {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
     return f"{f.metadata['help']} (default: {f.default})"
 
@@ -189,7 +191,8 @@ def _check_range(name: str, value: float, meta: dict) -> None:
 
 
 def check_device(device: str) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` unless torch knows ``device`` and this machine has it."""
+    """Raise :class:`~invlearn.errors.InvlearnError` unless torch knows ``device`` and this machine has
+    it (chapters 1–8)."""
     import torch
 
     try:

@@ -49,14 +49,15 @@ ENGINES = ("python", "papermill")
 
 
 def config_fields() -> tuple[str, ...]:
-    """The names of the TrainConfig fields, in declaration order."""
+    """The names of the TrainConfig fields, in declaration order (chapters 6–7)."""
     from .config import TrainConfig
 
     return tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
 def run_id(params: Mapping[str, Any]) -> str:
-    """A short stable name for a run: readable fields plus a hash of all parameters."""
+    """A short stable name for a run: readable fields plus a hash of all
+    parameters (chapters 6–7)."""
     text = json.dumps(dict(sorted(params.items())), sort_keys=True, default=str)
     digest = hashlib.sha1(text.encode()).hexdigest()[:10]
     name = "-".join(str(params.get(k, "")) for k in ("dataset", "backbone", "method", "seed"))
@@ -64,7 +65,8 @@ def run_id(params: Mapping[str, Any]) -> str:
 
 
 def check_data_keys(keys: Mapping[str, Any]) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` for data keys that name no data set or would be ignored."""
+    """Raise :class:`~invlearn.errors.InvlearnError` for data keys that name no data set or would be
+    ignored (chapters 6–7)."""
     from .data import DATASETS
     from .simfeed import SIZES
 
@@ -90,7 +92,8 @@ def check_data_keys(keys: Mapping[str, Any]) -> None:
 
 def check_params(params: Mapping[str, Any]):
     """Split ``params`` into data keys and a checked :class:`~invlearn.config.TrainConfig`;
-    raise :class:`~invlearn.errors.InvlearnError` naming the key for anything unknown or out of range."""
+    raise :class:`~invlearn.errors.InvlearnError` naming the key for anything unknown or out of
+    range (chapters 6–7)."""
     from .config import TrainConfig
 
     if not isinstance(params, Mapping):
@@ -106,7 +109,8 @@ def check_params(params: Mapping[str, Any]):
 
 
 def load_data(params: Mapping[str, Any]):
-    """The split that run parameters describe (``dataset`` and its keys, ``seed``)."""
+    """The split that run parameters describe (``dataset`` and its keys,
+    ``seed``) (chapters 6–7)."""
     from .data import load_dataset
 
     keys, config = check_params(params)
@@ -118,7 +122,8 @@ def load_data(params: Mapping[str, Any]):
 
 
 def peak_memory_mb() -> float | None:
-    """This process's peak resident memory in MB (None where ``resource`` is missing)."""
+    """This process's peak resident memory in MB (None where ``resource`` is
+    missing) (chapters 6–7)."""
     try:
         import resource
     except ImportError:
@@ -131,7 +136,8 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
                  seconds: Mapping[str, float]) -> dict:
     """The one record of a run: ``result.to_dict()``, the parameters as given (flat), the
     columns the chapters read (``valid_auc``, ``epochs_run``, ``annotation_first``…) and the
-    run's context (``seconds_load``, ``seconds_total``, ``peak_memory_mb``, ``data`` sizes)."""
+    run's context (``seconds_load``, ``seconds_total``, ``peak_memory_mb``, ``data``
+    sizes) (chapters 6–7)."""
     summary = result.to_dict()
     history = summary.pop("epochs", None)
     record = {**summary, **params, "history": history,
@@ -151,7 +157,8 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
 def run_experiment(params: Mapping[str, Any], progress: bool = False,
                    return_result: bool = False) -> dict | tuple[dict, Any]:
     """Check ``params`` (data keys plus TrainConfig fields), load the data, train, and return
-    the run's record (:func:`build_record`); with ``return_result`` also the ``TrainResult``."""
+    the run's record (:func:`build_record`); with ``return_result`` also the
+    ``TrainResult`` (chapters 6–7)."""
     from .methods import train
 
     params = dict(params)
@@ -166,13 +173,13 @@ def run_experiment(params: Mapping[str, Any], progress: bool = False,
 
 
 def flat_row(record: Mapping[str, Any]) -> dict:
-    """The scalar entries of a run record: one row of ``results.csv``."""
+    """The scalar entries of a run record: one row of ``results.csv`` (chapters 6–7)."""
     return {k: v for k, v in record.items()
             if v is None or isinstance(v, (str, int, float, bool, np.generic))}
 
 
 def grid_cells(grid: Mapping[str, Iterable], base: Mapping[str, Any] | None = None) -> list[dict]:
-    """Every combination of the ``grid``'s lists, each merged over ``base``."""
+    """Every combination of the ``grid``'s lists, each merged over ``base`` (chapters 6–7)."""
     keys = list(grid)
     values = [list(grid[k]) for k in keys]
     if any(len(v) == 0 for v in values):
@@ -251,7 +258,8 @@ def _finished(out: Path, cells: list[dict], say) -> list[dict]:
 
 def check_grid_call(cells: list[dict], jobs: int, engine: str,
                     notebook: str | os.PathLike | None) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` for a bad engine, ``jobs``, notebook or any bad cell."""
+    """Raise :class:`~invlearn.errors.InvlearnError` for a bad engine, ``jobs``, notebook or any bad
+    cell (chapters 6–7)."""
     if engine not in ENGINES:
         raise InvlearnError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -337,7 +345,7 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
 
 def collect(out_dir: str | os.PathLike, cells: list[dict] | None = None) -> pd.DataFrame:
     """The finished runs' rows (of ``cells``, or all in ``out_dir/runs``) as one table;
-    unreadable records are left out."""
+    unreadable records are left out (chapters 6–7)."""
     runs = Path(out_dir) / "runs"
     paths = ([_record_path(out_dir, c) for c in cells] if cells is not None
              else sorted(runs.glob("*.json")))
@@ -348,7 +356,8 @@ def collect(out_dir: str | os.PathLike, cells: list[dict] | None = None) -> pd.D
 def choose_best(table: pd.DataFrame, group: list[str], searched: list[str],
                 by: str = "valid_auc") -> pd.DataFrame:
     """For each ``group`` (e.g. dataset × backbone × method), the ``searched`` settings with the
-    best validation score ``by`` (validation data only: test metrics are never looked at)."""
+    best validation score ``by`` (validation data only: test metrics are never looked
+    at) (chapters 6–7)."""
     if table.empty or by not in table.columns:
         return pd.DataFrame(columns=group + searched + [by])
     scored = table[table[by].notna()]
@@ -444,7 +453,8 @@ def _parse_search(search: Any) -> dict[str, dict[str, list]]:
 
 
 def parse_spec(spec: Any) -> StudySpec:
-    """Check a study spec's shape against :class:`StudySpec`; every error names the key."""
+    """Check a study spec's shape against :class:`StudySpec`; every error names the
+    key (chapters 6–7)."""
     _need(spec, dict, "", "a JSON object with \"grid\" (and \"base\", \"search\", "
           "\"search_on\", \"search_seed\", \"seeds\", \"ablate\")")
     names = [f.name for f in dataclasses.fields(StudySpec)]
@@ -489,7 +499,8 @@ def parse_spec(spec: Any) -> StudySpec:
 
 
 def search_cells(spec: StudySpec) -> list[dict]:
-    """The search's runs: each grid cell in ``search_on`` × its method's search space."""
+    """The search's runs: each grid cell in ``search_on`` × its method's search
+    space (chapters 6–7)."""
     cells = []
     for cell in grid_cells(spec.grid, spec.base):
         if any(cell.get(k) != v for k, v in spec.search_on.items()):
@@ -501,7 +512,8 @@ def search_cells(spec: StudySpec) -> list[dict]:
 
 
 def check_spec(spec: StudySpec) -> None:
-    """Check every run the study could make (all search settings on every cell and seed)."""
+    """Check every run the study could make (all search settings on every cell and
+    seed) (chapters 6–7)."""
     if not search_cells(spec):
         raise InvlearnError(f"spec \"search_on\" {spec.search_on!r} matches no grid cell")
     for cell in grid_cells(spec.grid, spec.base):

@@ -67,7 +67,8 @@ def choose(candidate_losses: torch.Tensor) -> torch.Tensor:
 
 
 def is_tie(candidate_losses: torch.Tensor) -> torch.Tensor:
-    """Whether the lowest of the candidate losses (last dimension) is reached more than once."""
+    """Whether the lowest of the candidate losses (last dimension) is reached more than
+    once (chapter 5)."""
     low = candidate_losses.min(dim=-1, keepdim=True).values
     return (candidate_losses == low).sum(dim=-1) > 1
 
@@ -76,7 +77,7 @@ def is_tie(candidate_losses: torch.Tensor) -> torch.Tensor:
 class MetaStep:
     """What one meta-step did: the candidate losses (float64), the kept index, how many
     parameter entries the kept move changed, the move's norm relative to the norm of the
-    parameters it touched, and the IDL weights ``w1`` of the unlabeled batch."""
+    parameters it touched, and the IDL weights ``w1`` of the unlabeled batch (chapter 5)."""
 
     losses: torch.Tensor
     kept: torch.Tensor
@@ -88,7 +89,8 @@ class MetaStep:
 def ig_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, torch.Tensor],
                  labeled: tuple[torch.Tensor, torch.Tensor, torch.Tensor], alpha: float,
                  rule: str = "sign") -> MetaStep:
-    """Lines 9–20 of Algorithm 1, in place: move ``model`` to the best of θ − α·g, θ, θ + α·g.
+    """Lines 9–20 of Algorithm 1, in place: move ``model`` to the best of θ − α·g, θ, θ +
+    α·g (chapter 5).
 
     ``g`` is the gradient of the Inverse Dual Loss (paper eq. 4) on the ``unlabeled``
     ``(users, items)`` batch; the candidates are compared by the BCE of the ``labeled``
@@ -169,7 +171,8 @@ def ig_epoch(run: Run, epoch: int) -> float:
     """One epoch of Algorithm 1 on a :class:`invlearn.methods.Run`: the supervised phase on the
     training-train rows, then the meta phase — :func:`meta_steps_per_epoch` meta-steps, each on
     a training-test batch with ``sampling_rate`` unlabeled rows per labeled row from the run's
-    pool, followed by one γ step on that batch (line 21). Returns the mean supervised BCE."""
+    pool, followed by one γ step on that batch (line 21). Returns the mean supervised
+    BCE (chapter 5)."""
     cfg, fit, test = run.cfg, run.fit_rows, run.meta_rows
     total, count, supervised = 0.0, 0, 0
     for batch in run.batches(len(fit)):

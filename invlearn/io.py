@@ -41,12 +41,13 @@ def _write_atomic(path: str | os.PathLike, write: Callable[[IO[str]], None]) -> 
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` whole or not at all; return the path."""
+    """Write ``text`` to ``path`` whole or not at all; return the path (chapter 6)."""
     return _write_atomic(path, lambda stream: stream.write(text))
 
 
 def json_ready(value: Any) -> Any:
-    """``value`` with NumPy scalars and arrays made plain and NaN / ±inf made ``None``."""
+    """``value`` with NumPy scalars and arrays made plain and NaN / ±inf made
+    ``None`` (chapter 6)."""
     if isinstance(value, Mapping):
         return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
@@ -65,22 +66,23 @@ def json_ready(value: Any) -> Any:
 
 
 def to_json(obj: Any) -> str:
-    """``obj`` as strict JSON text (no NaN, no Infinity), indented by one space."""
+    """``obj`` as strict JSON text (no NaN, no Infinity), indented by one space (chapter 6)."""
     return json.dumps(json_ready(obj), indent=1, allow_nan=False) + "\n"
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as strict JSON (NaN and ±inf as ``null``) whole or not at all."""
+    """Write ``obj`` as strict JSON (NaN and ±inf as ``null``) whole or not at all (chapter 6)."""
     return write_text_atomic(path, to_json(obj))
 
 
 def write_csv_atomic(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
-    """Write ``frame`` as CSV without its index, whole or not at all."""
+    """Write ``frame`` as CSV without its index, whole or not at all (chapter 6)."""
     return _write_atomic(path, lambda stream: frame.to_csv(stream, index=False))
 
 
 def read_json_record(path: str | os.PathLike) -> dict | None:
-    """The JSON object in ``path``, or ``None`` if it is missing, truncated or not an object."""
+    """The JSON object in ``path``, or ``None`` if it is missing, truncated or not an
+    object (chapter 6)."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):

@@ -41,13 +41,14 @@ def inverse_dual_loss(logits: torch.Tensor) -> torch.Tensor:
 
 
 def idl_terms(logits: torch.Tensor) -> torch.Tensor:
-    """Per-row IDL, ``w1·ℓ1 + w0·ℓ0`` (not averaged)."""
+    """Per-row IDL, ``w1·ℓ1 + w0·ℓ0`` (not averaged) (chapters 2–3)."""
     w1, w0 = idl_weights(logits)
     return w1 * F.softplus(-logits) + w0 * F.softplus(logits)
 
 
 def drop_rate(iteration: int, eps_max: float, eps_n: int) -> float:
-    """T-CE's drop-rate schedule ``ε(T) = min(ε_max · T / ε_N, ε_max)`` (Wang et al. eq. 4)."""
+    """T-CE's drop-rate schedule ``ε(T) = min(ε_max · T / ε_N, ε_max)`` (Wang et al. eq.
+    4) (chapters 2–3)."""
     return min(eps_max * iteration / max(eps_n, 1), eps_max)
 
 
@@ -80,6 +81,7 @@ def rce_weights(logits: torch.Tensor, labels: torch.Tensor, beta: float) -> torc
 
 
 def reweighted_bce(logits: torch.Tensor, labels: torch.Tensor, beta: float) -> torch.Tensor:
-    """R-CE: BCE weighted by :func:`rce_weights` (Wang et al. eq. 6), averaged over rows."""
+    """R-CE: BCE weighted by :func:`rce_weights` (Wang et al. eq. 6), averaged over
+    rows (chapters 2–3)."""
     losses = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
     return (rce_weights(logits, labels, beta) * losses).mean()

@@ -45,7 +45,7 @@ from .sampling import pair_keys, sample_unlabeled
 # -- what a run records ---------------------------------------------------------------------
 @dataclass
 class History:
-    """What happened during training, for the book's figures.
+    """What happened during training, for the book's figures (chapters 1–5).
 
     ``epochs``: one row per validated epoch (every ``eval_every``-th and the last: ``epoch``,
     ``loss``, ``seconds``, ``valid_*`` metrics).
@@ -66,7 +66,7 @@ class History:
     dropped: dict = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
-        """The per-epoch rows as a DataFrame indexed by epoch."""
+        """The per-epoch rows as a DataFrame indexed by epoch (chapters 1–5)."""
         return pd.DataFrame(self.epochs).set_index("epoch")
 
     def annotation_accuracy(self, truth=None) -> pd.Series:
@@ -88,7 +88,7 @@ class History:
 
 @dataclass
 class TrainResult:
-    """Test metrics of the best validation epoch, and the history of the run."""
+    """Test metrics of the best validation epoch, and the history of the run (chapters 1–5)."""
 
     metrics: dict
     valid: dict
@@ -121,7 +121,8 @@ class TrainResult:
 
 
 def history_record(history: History, bins: int = 20) -> dict:
-    """IG's meta-steps as lists and the IDL weights as histograms, for a JSON record."""
+    """IG's meta-steps as lists and the IDL weights as histograms, for a JSON
+    record (chapters 1–5)."""
     out: dict = {}
     if history.meta is not None:
         out["meta"] = {c: history.meta[c].tolist() for c in history.meta.columns}
@@ -149,7 +150,7 @@ def meta_summary(meta: pd.DataFrame) -> dict:
 
 # -- evaluation -----------------------------------------------------------------------------
 def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given (checked), else CUDA when available, else the CPU."""
+    """``device`` if given (checked), else CUDA when available, else the CPU (chapters 1–5)."""
     if device:
         check_device(device)
         return torch.device(device)
@@ -165,7 +166,7 @@ def _tensors(table: pd.DataFrame, device: torch.device) -> tuple[torch.Tensor, .
 @torch.no_grad()
 def predict(model: nn.Module, users: torch.Tensor, items: torch.Tensor,
             batch: int = 1 << 16) -> torch.Tensor:
-    """Logits of ``model`` on the pairs, in evaluation mode, batched."""
+    """Logits of ``model`` on the pairs, in evaluation mode, batched (chapters 1–5)."""
     was_training = model.training
     model.eval()
     out = torch.cat([model(u, i) for u, i in zip(users.split(batch), items.split(batch))])
@@ -185,7 +186,7 @@ def evaluate(model: nn.Module, table: pd.DataFrame, device: torch.device) -> dic
 
 def score_function(model: nn.Module, n_items: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """Scores of a batch of users against all items: ``model.score_all`` when the model has
-    one, else ``model(users, items)`` on the full grid."""
+    one, else ``model(users, items)`` on the full grid (chapters 1–5)."""
     if hasattr(model, "score_all"):
         return model.score_all
 
@@ -243,7 +244,7 @@ class Pool:
 
     def draw(self, users: np.ndarray, rate: int) -> tuple[np.ndarray, ...]:
         """``rate`` unlabeled rows for each of the given labeled rows' users: ``(users, items,
-        true labels or None)``, each ``[len(users), rate]``."""
+        true labels or None)``, each ``[len(users), rate]`` (chapters 1–5)."""
         if self.table is None:
             items = sample_unlabeled(users, self.n_items, self.keys, rate, self.rng)
             return np.repeat(np.asarray(users)[:, None], rate, axis=1), items, None
@@ -266,7 +267,8 @@ def _pool_table(data: Split, name: str) -> tuple[np.ndarray, ...]:
 # -- one run --------------------------------------------------------------------------------
 class Run:
     """The state of one training run: data on the device, model, optimizer, unlabeled pool,
-    random streams and what is recorded. Methods' draw and loss functions receive it."""
+    random streams and what is recorded. Methods' draw and loss functions receive
+    it (chapters 1–5)."""
 
     def __init__(self, data: Split, config: TrainConfig, model: nn.Module | None):
         self.data, self.cfg = data, config
@@ -290,12 +292,13 @@ class Run:
         self.state: dict = {}  # a method's own state across epochs (SRNS's memory)
 
     def batches(self, n: int) -> list[torch.Tensor]:
-        """A fresh random order of ``n`` rows, cut into batches of ``batch_size``."""
+        """A fresh random order of ``n`` rows, cut into batches of ``batch_size`` (chapters 1–5)."""
         perm = torch.randperm(n, generator=self.gen).to(self.device)
         return list(perm.split(self.cfg.batch_size))
 
     def draw(self, users: np.ndarray, rate: int) -> tuple[torch.Tensor, ...]:
-        """:meth:`invlearn.methods.Pool.draw` on the device: users, items ``[n, rate]`` and true labels."""
+        """:meth:`invlearn.methods.Pool.draw` on the device: users, items ``[n, rate]`` and true
+        labels (chapters 1–5)."""
         users, items, true = self.pool.draw(users, rate)
         on = [torch.as_tensor(x, device=self.device) for x in (users, items)]
         return (*on, None if true is None else torch.as_tensor(true, device=self.device))
@@ -303,7 +306,7 @@ class Run:
     def stream(self) -> Callable[[int], tuple]:
         """IG's unlabeled rows for one epoch's meta phase: the training rows in a random order,
         ``sampling_rate`` pool rows for each, handed out ``n`` at a time and started again
-        from the top when a request would run past the end."""
+        from the top when a request would run past the end (chapters 1–5)."""
         order = torch.randperm(len(self.users), generator=self.gen).numpy()
         users, items, true = self.draw(self.train_users[order], self.cfg.sampling_rate)
         users, items = users.reshape(-1), items.reshape(-1)
@@ -318,19 +321,21 @@ class Run:
         return take
 
     def step(self, loss: torch.Tensor) -> None:
-        """One Adam step on ``loss`` (γ = ``lr``)."""
+        """One Adam step on ``loss`` (γ = ``lr``) (chapters 1–5)."""
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
         self.iteration += 1
 
     def record(self, store: dict, epoch: int, columns: dict[str, list]) -> None:
-        """Keep the first ``record_rows`` rows of each recorded column of an epoch."""
+        """Keep the first ``record_rows`` rows of each recorded column of an
+        epoch (chapters 1–5)."""
         n = self.cfg.record_rows
         store[epoch] = {k: torch.cat(v)[:n].cpu().numpy() for k, v in columns.items() if v}
 
     def log_meta(self, epoch: int, steps: list[MetaStep], rows: dict[str, list]) -> None:
-        """Turn an epoch's meta-steps into rows of ``history.meta`` and record IG's weights."""
+        """Turn an epoch's meta-steps into rows of ``history.meta`` and record IG's
+        weights (chapters 1–5)."""
         cand = torch.stack([s.losses for s in steps]).cpu().numpy()
         kept = torch.stack([s.kept for s in steps]).cpu().numpy()
         self.meta_log.append(pd.DataFrame({
@@ -357,12 +362,13 @@ RowsOf = Callable[[torch.Tensor, torch.Tensor], Optional[tuple]]
 
 
 def no_rows(run: Run) -> RowsOf:
-    """None: labeled rows only."""
+    """None: labeled rows only (chapters 1–5)."""
     return lambda idx, users: None
 
 
 def pool_rows(run: Run) -> RowsOf:
-    """NS, T-CE, R-CE, IDL: ``sampling_rate`` pool rows per labeled row, drawn for the epoch."""
+    """NS, T-CE, R-CE, IDL: ``sampling_rate`` pool rows per labeled row, drawn for the
+    epoch (chapters 1–5)."""
     users, items, true = run.draw(run.train_users, run.cfg.sampling_rate)
 
     def rows(idx: torch.Tensor, _users: torch.Tensor) -> tuple:
@@ -372,7 +378,8 @@ def pool_rows(run: Run) -> RowsOf:
 
 
 def hardest_rows(run: Run) -> RowsOf:
-    """DNS (Zhang et al. 2013): of ``dns_k`` pool candidates per row, the highest-scored."""
+    """DNS (Zhang et al. 2013): of ``dns_k`` pool candidates per row, the
+    highest-scored (chapters 1–5)."""
     users, items, _ = run.draw(run.train_users, run.cfg.dns_k)
 
     def rows(idx: torch.Tensor, _users: torch.Tensor) -> tuple:
@@ -403,7 +410,7 @@ def memory_rows(run: Run) -> RowsOf:
 
 
 class SrnsMemory:
-    """SRNS's per-user memory of candidate items and the history of their scores."""
+    """SRNS's per-user memory of candidate items and the history of their scores (chapters 1–5)."""
 
     def __init__(self, run: Run):
         cfg = run.cfg
@@ -414,7 +421,8 @@ class SrnsMemory:
         self.value = None
 
     def candidates(self, run: Run) -> tuple[torch.Tensor, torch.Tensor]:
-        """Score the memory, update each slot's value, and draw ``dns_k`` slots per row."""
+        """Score the memory, update each slot's value, and draw ``dns_k`` slots per
+        row (chapters 1–5)."""
         n_users, size = self.items.shape
         users = torch.arange(n_users, device=run.device).repeat_interleave(size)
         prob = torch.sigmoid(predict(run.model, users, self.items.reshape(-1)))
@@ -430,7 +438,8 @@ class SrnsMemory:
         return slots, self.items[rows[:, None], slots]
 
     def refresh(self, run: Run) -> None:
-        """Replace the half of each user's memory with the lowest value by fresh items."""
+        """Replace the half of each user's memory with the lowest value by fresh
+        items (chapters 1–5)."""
         n_users, size = self.items.shape
         worst = self.value.argsort(dim=1)[:, : size // 2]
         fresh = run.draw(np.arange(n_users), size // 2)[1]
@@ -441,7 +450,7 @@ class SrnsMemory:
 # -- how each method computes its loss on a batch -------------------------------------------
 @dataclass
 class Batch:
-    """One batch: the labeled rows first, then the unlabeled rows drawn for them."""
+    """One batch: the labeled rows first, then the unlabeled rows drawn for them (chapters 1–5)."""
 
     users: torch.Tensor
     items: torch.Tensor
@@ -492,7 +501,7 @@ def inverse_dual_loss(run: Run, batch: Batch, logits: torch.Tensor) -> torch.Ten
 @dataclass(frozen=True)
 class Method:
     """How one method trains: its name in tables, how it draws unlabeled rows each epoch, its
-    loss on a batch, and (IG) an epoch of its own."""
+    loss on a batch, and (IG) an epoch of its own (chapters 1–5)."""
 
     label: str
     rows: Callable[[Run], RowsOf]
@@ -516,7 +525,8 @@ assert tuple(METHOD_TABLE) == METHODS
 
 def supervised_epoch(run: Run, epoch: int) -> float:
     """One epoch of every method but IG: each batch of labeled rows with the unlabeled rows
-    the method draws for it, one Adam step on the method's loss. Returns the mean loss."""
+    the method draws for it, one Adam step on the method's loss. Returns the mean
+    loss (chapters 1–5)."""
     method = METHOD_TABLE[run.cfg.method]
     rows_of = method.rows(run)
     total, count = 0.0, 0
@@ -658,7 +668,7 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
 
 def ig_split(run: Run) -> None:
     """Algorithm 1, line 1: the seeded split of the labeled training rows into training-train
-    and training-test (``meta_fraction``) data."""
+    and training-test (``meta_fraction``) data (chapters 1–5)."""
     n = len(run.users)
     perm = torch.as_tensor(run.rng.permutation(n), device=run.device)
     n_meta = max(1, round(run.cfg.meta_fraction * n))

@@ -34,7 +34,8 @@ class GMF(nn.Module):
         return self.out(self.user(users) * self.item(items)).squeeze(-1)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full ranking)."""
+        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
+        ranking) (chapter 1)."""
         weighted = self.user(users) * self.out.weight  # fold the output layer into the users
         return weighted @ self.item.weight.T + self.out.bias
 
@@ -70,7 +71,8 @@ class NeuMF(nn.Module):
         return self.out(torch.cat([gmf, mlp], dim=-1)).squeeze(-1)
 
     def score_all(self, users: torch.Tensor, chunk: int = 16) -> torch.Tensor:
-        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full ranking).
+        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
+        ranking) (chapter 1).
 
         The tower's first layer acts on ``[p_u, q_i]``, so it splits into a user part and an
         item part computed once each; only the rest of the tower runs per (user, item) pair.
@@ -89,7 +91,7 @@ class NeuMF(nn.Module):
 
 def build_model(backbone: str, n_users: int, n_items: int, dim: int = 32,
                 sparse: bool = True) -> nn.Module:
-    """The backbone called ``backbone`` (``"gmf"`` or ``"neumf"``)."""
+    """The backbone called ``backbone`` (``"gmf"`` or ``"neumf"``) (chapter 1)."""
     if backbone == "gmf":
         return GMF(n_users, n_items, dim, sparse=sparse)
     if backbone == "neumf":

@@ -14,7 +14,7 @@ import torch
 
 
 def coalesce_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows and summed gradients of a sparse row gradient, as two fixed-size tensors.
+    """Rows and summed gradients of a sparse row gradient, as two fixed-size tensors (chapter 5).
 
     Returns ``(rows, values)`` with one entry per stored entry of ``grad``: the first ``k``
     entries are the ``k`` distinct rows (sorted) with their summed gradients, and the remaining
@@ -33,7 +33,7 @@ def coalesce_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class Adam:
-    """Adam on dense parameters and lazy (row-wise) Adam on sparse embedding gradients.
+    """Adam on dense parameters and lazy (row-wise) Adam on sparse embedding gradients (chapter 5).
 
     The dense part is ``torch.optim.Adam``; the sparse part keeps full-size moment tables but
     reads and writes only the rows of each step, with the global step count for bias correction

@@ -247,7 +247,8 @@ def paired_test(table: pd.DataFrame, a: str, b: str, metric: str,
 
 
 def mean_std(mean: float, std: float, digits: int = 3) -> str:
-    """``"0.834 ± 0.002"``; just the mean when ``std`` is NaN (one run), ``"–"`` for no mean."""
+    """``"0.834 ± 0.002"``; just the mean when ``std`` is NaN (one run), ``"–"`` for no
+    mean (chapters 6–7)."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
     if std is None or math.isnan(std):
@@ -256,7 +257,8 @@ def mean_std(mean: float, std: float, digits: int = 3) -> str:
 
 
 def format_p(p: float, digits: int = 3) -> str:
-    """A p-value for a table: ``"0.031"``, ``"<0.001"`` below ``10**-digits``, ``"–"`` for NaN."""
+    """A p-value for a table: ``"0.031"``, ``"<0.001"`` below ``10**-digits``, ``"–"`` for
+    NaN (chapters 6–7)."""
     if p is None or math.isnan(p):
         return "–"
     floor = 10.0 ** -digits
@@ -265,7 +267,8 @@ def format_p(p: float, digits: int = 3) -> str:
 
 def format_summary(summary: pd.DataFrame, metrics: Sequence[str],
                    digits: int = 3) -> pd.DataFrame:
-    """Turn :func:`summarize`'s output into strings ``mean ± std``, one column per metric."""
+    """Turn :func:`summarize`'s output into strings ``mean ± std``, one column per
+    metric (chapters 6–7)."""
     return pd.DataFrame({m: [mean_std(x, s, digits) for x, s in
                              zip(summary[f"{m}_mean"], summary[f"{m}_std"])]
                          for m in metrics}, index=summary.index)
@@ -274,7 +277,8 @@ def format_summary(summary: pd.DataFrame, metrics: Sequence[str],
 def format_side_by_side(frame: pd.DataFrame, metrics: Sequence[str] = PAPER_METRICS,
                         digits: int = 3) -> pd.DataFrame:
     """Turn :func:`side_by_side`'s output into strings: for each metric a ``paper`` column (the
-    paper's value) and an ``ours`` column (``mean ± std``), under a two-level column header."""
+    paper's value) and an ``ours`` column (``mean ± std``), under a two-level column
+    header (chapters 6–7)."""
     out = {}
     for m in metrics:
         out[(m, "paper")] = [mean_std(p, float("nan"), digits) for p in frame[f"{m}_paper"]]
@@ -286,7 +290,7 @@ def format_side_by_side(frame: pd.DataFrame, metrics: Sequence[str] = PAPER_METR
 def method_label(method: str, alpha_ratio: Any = None) -> str:
     """The printed name of a method: ``"tce"`` → ``"T-CE"``; IG with its move switched off
     (``"ig0"``, or ``"ig"`` with ``alpha_ratio`` 0) is ``"IG (α = 0)"``. Unknown names are
-    returned as they are."""
+    returned as they are (chapters 6–7)."""
     if method == "ig" and alpha_ratio is not None and not pd.isna(alpha_ratio) \
             and float(alpha_ratio) == 0:
         method = "ig0"
@@ -294,12 +298,13 @@ def method_label(method: str, alpha_ratio: Any = None) -> str:
 
 
 def backbone_label(backbone: str) -> str:
-    """``"gmf"`` → ``"GMF"``, ``"neumf"`` → ``"NeuMF"``."""
+    """``"gmf"`` → ``"GMF"``, ``"neumf"`` → ``"NeuMF"`` (chapters 6–7)."""
     return BACKBONE_NAMES.get(backbone, backbone)
 
 
 def label_index(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with backbone and method names in its index printed as the book prints them."""
+    """``frame`` with backbone and method names in its index printed as the book prints
+    them (chapters 6–7)."""
     return frame.rename(index=lambda v: BACKBONE_NAMES.get(v, method_label(v)))
 
 
@@ -315,7 +320,7 @@ def split_variants(table: pd.DataFrame) -> pd.DataFrame:
 
 def order_methods(table: pd.DataFrame, by: Sequence[str] = ("backbone", "method",
                                                             "seed")) -> pd.DataFrame:
-    """Rows sorted by ``by``, methods in the order of :data:`METHOD_ORDER`."""
+    """Rows sorted by ``by``, methods in the order of :data:`METHOD_ORDER` (chapters 6–7)."""
     rank = {m: k for k, m in enumerate(METHOD_ORDER)}
     cols = [c for c in by if c in table.columns]
     return table.sort_values(cols, key=lambda c: c.map(rank) if c.name == "method" else c) \
@@ -332,7 +337,8 @@ def gaps_to(table: pd.DataFrame, metric: str, reference: str = "none",
 
 
 def setting_text(row: Any, names: Sequence[str]) -> str:
-    """``"name = value, …"`` for the searched settings of one run (floats as ``%g``)."""
+    """``"name = value, …"`` for the searched settings of one run (floats as
+    ``%g``) (chapters 6–7)."""
     return ", ".join(f"{n} = {row[n]:g}" if isinstance(row[n], float) else f"{n} = {row[n]}"
                      for n in names)
 
