@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import BOOK, run_chapter
 
-from invlearn.report import METHOD_ORDER
+from invlearn.config import METHODS as METHOD_ORDER  # the eight methods a study runs
 
 FAKE_SEEDS = [0, 1]
 SEARCH = {"rce": {"rce_beta": [0.1, 0.25]},
