@@ -37,12 +37,17 @@ def _as_1d(values: ArrayLike, name: str) -> np.ndarray:
     return array
 
 
+def _numeric(values: ArrayLike, name: str, what: str) -> np.ndarray:
+    """``values`` as a 1-D float64 array, or an error naming ``name`` and ``what`` it must be."""
+    array = _as_1d(values, name)
+    if array.dtype.kind not in "biuf":
+        raise InvlearnError(f"{name} must be {what}, got dtype {array.dtype}")
+    return array.astype(np.float64)
+
+
 def _check_labels(labels: ArrayLike, name: str = "labels") -> np.ndarray:
     """Labels as a float64 array of 0s and 1s (bool, int or float input)."""
-    array = _as_1d(labels, name)
-    if array.dtype.kind not in "biuf":
-        raise InvlearnError(f"{name} must be numeric 0/1 values, got dtype {array.dtype}")
-    array = array.astype(np.float64)
+    array = _numeric(labels, name, "numeric 0/1 values")
     if not ((array == 0.0) | (array == 1.0)).all():
         raise InvlearnError(f"{name} must hold only 0 and 1")
     return array
@@ -50,10 +55,7 @@ def _check_labels(labels: ArrayLike, name: str = "labels") -> np.ndarray:
 
 def _check_scores(scores: ArrayLike, name: str = "scores") -> np.ndarray:
     """Scores as a float64 array without NaN (±inf is allowed: it is ordered)."""
-    array = _as_1d(scores, name)
-    if array.dtype.kind not in "biuf":
-        raise InvlearnError(f"{name} must be numeric, got dtype {array.dtype}")
-    array = array.astype(np.float64)
+    array = _numeric(scores, name, "numeric")
     if np.isnan(array).any():
         raise InvlearnError(f"{name} must not contain NaN")
     return array

@@ -85,12 +85,24 @@ def plot_idl_weights(history: Any, epochs: Sequence[int] | None = None,
         share = np.full(len(w1), 100.0 / max(len(w1), 1))
         for ax, values, name, colour in ((row[0], w1, "w1 (positive label)", "tab:green"),
                                          (row[1], 1.0 - w1, "w0 (negative label)", "tab:purple")):
-            ax.hist(values, bins=edges, weights=share, color=colour, alpha=0.8)
-            ax.axvline(0.5, color="0.3", lw=0.8, ls="--")
-            ax.set_title(f"{name}, epoch {epoch}", fontsize=10)
+            heights = np.histogram(values, bins=edges, weights=share)[0]
+            _weight_panel(ax, edges, heights, colour, f"{name}, epoch {epoch}")
+    return _finish_weights(fig, axes, "weight (unitless, 0–1)")
+
+
+def _weight_panel(ax: Axes, edges: np.ndarray, percent: np.ndarray, colour: str,
+                  title: str) -> None:
+    """One histogram panel of IDL weights, in percent of the pairs, with the 0.5 line."""
+    ax.bar(edges[:-1], percent, width=np.diff(edges), align="edge", color=colour, alpha=0.8)
+    ax.axvline(0.5, color="0.3", lw=0.8, ls="--")
+    ax.set_title(title, fontsize=10)
+
+
+def _finish_weights(fig: Figure, axes: np.ndarray, xlabel: str) -> Figure:
+    for row in axes:
         row[0].set_ylabel("unlabeled pairs (%)")
     for ax in axes[-1]:
-        ax.set_xlabel("weight (unitless, 0–1)")
+        ax.set_xlabel(xlabel)
     fig.tight_layout()
     return fig
 
@@ -318,12 +330,6 @@ def plot_weight_histograms(records: Mapping[str, Mapping[str, Any]]) -> Figure:
         epochs = sorted(int(e) for e in hist if e != "edges")
         for ax, epoch in zip(row, (epochs[0], epochs[-1])):
             counts = np.asarray(hist[str(epoch)], dtype=np.float64)
-            ax.bar(edges[:-1], 100 * counts / max(counts.sum(), 1), width=np.diff(edges),
-                   align="edge", color="tab:green", alpha=0.8)
-            ax.axvline(0.5, color="0.3", lw=0.8, ls="--")
-            ax.set_title(f"{name}, epoch {epoch}", fontsize=10)
-        row[0].set_ylabel("unlabeled pairs (%)")
-    for ax in axes[-1]:
-        ax.set_xlabel("w1, the weight of the positive label (0–1)")
-    fig.tight_layout()
-    return fig
+            _weight_panel(ax, edges, 100 * counts / max(counts.sum(), 1), "tab:green",
+                          f"{name}, epoch {epoch}")
+    return _finish_weights(fig, axes, "w1, the weight of the positive label (0–1)")
