@@ -388,7 +388,8 @@ class StudySpec:
     seeds of the final runs (``[]`` for a search-only study). ``ablate``: method → settings;
     each final run of that method gets a twin at the chosen settings overridden by these —
     ``{"ig": {"alpha_ratio": 0}}`` puts IG beside itself with its move switched off (chapter 5).
-    Build it with :func:`parse_spec`.
+    ``exclude``: partial cells (grid key → value) left out of the grid, e.g.
+    ``{"label_fraction": 1.0, "pool": "hidden"}`` (chapter 8). Build it with :func:`parse_spec`.
     """
 
     grid: dict[str, list]
@@ -398,6 +399,7 @@ class StudySpec:
     search_seed: int = 0
     seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
     ablate: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    exclude: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def _kind(value: Any) -> str:
@@ -456,7 +458,7 @@ def parse_spec(spec: Any) -> StudySpec:
     """Check a study spec's shape against :class:`StudySpec`; every error names the
     key (chapters 6–7)."""
     _need(spec, dict, "", "a JSON object with \"grid\" (and \"base\", \"search\", "
-          "\"search_on\", \"search_seed\", \"seeds\", \"ablate\")")
+          "\"search_on\", \"search_seed\", \"seeds\", \"ablate\", \"exclude\")")
     names = [f.name for f in dataclasses.fields(StudySpec)]
     unknown = sorted(set(spec) - set(names))
     if unknown:
@@ -492,17 +494,29 @@ def parse_spec(spec: Any) -> StudySpec:
         _need(settings, dict, f'"ablate"."{method}"', "an object: setting → value")
         for key in settings:
             _known(key, f'"ablate"."{method}"')
+    exclude = _need(spec.get("exclude", []), list, '"exclude"', "a list of partial cells")
+    for k, part in enumerate(exclude):
+        _need(part, dict, f'"exclude"[{k}]', "an object: grid key → value")
+        for key in part:
+            if key not in grid:
+                raise InvlearnError(f"spec \"exclude\"[{k}]: {key!r} is not a key of \"grid\"")
     return StudySpec(grid=grid, base=base, search=_parse_search(spec.get("search", {})),
                      search_on=scope, search_seed=_seed(spec.get("search_seed", 0),
                                                         '"search_seed"'),
-                     seeds=seeds, ablate=ablate)
+                     seeds=seeds, ablate=ablate, exclude=exclude)
+
+
+def study_cells(spec: StudySpec) -> list[dict]:
+    """The grid's cells over ``base`` except those matching an ``exclude`` entry (chapters 6–8)."""
+    return [cell for cell in grid_cells(spec.grid, spec.base)
+            if not any(all(cell.get(k) == v for k, v in part.items()) for part in spec.exclude)]
 
 
 def search_cells(spec: StudySpec) -> list[dict]:
     """The search's runs: each grid cell in ``search_on`` × its method's search
     space (chapters 6–7)."""
     cells = []
-    for cell in grid_cells(spec.grid, spec.base):
+    for cell in study_cells(spec):
         if any(cell.get(k) != v for k, v in spec.search_on.items()):
             continue
         space = {**spec.search.get("*", {}), **spec.search.get(cell["method"], {})}
@@ -516,7 +530,7 @@ def check_spec(spec: StudySpec) -> None:
     seed) (chapters 6–7)."""
     if not search_cells(spec):
         raise InvlearnError(f"spec \"search_on\" {spec.search_on!r} matches no grid cell")
-    for cell in grid_cells(spec.grid, spec.base):
+    for cell in study_cells(spec):
         space = {**spec.search.get("*", {}), **spec.search.get(cell["method"], {})}
         for option in (grid_cells(space) if space else [{}]):
             twin = spec.ablate.get(cell["method"], {})
@@ -538,7 +552,7 @@ def _final_cells(spec: StudySpec, chosen: pd.DataFrame, group: list[str],
                  present: list[str]) -> tuple[list[dict], list[dict]]:
     """The final runs with each cell's chosen settings, and the cells that have none."""
     finals, failed = [], []
-    for cell in grid_cells(spec.grid, spec.base):
+    for cell in study_cells(spec):
         row = chosen
         for k in group:
             row = row[row[k] == cell[k]]

@@ -146,3 +146,19 @@ def test_study_rejects_bad_ablations(ablate, match):
     spec = {"base": BASE, "grid": {"method": ["ig"]}, "ablate": ablate}
     with pytest.raises(InvlearnError, match=match):
         check_spec(parse_spec(spec))
+
+
+def test_study_cells_leave_out_excluded_partial_cells():
+    from invlearn.experiments import parse_spec, study_cells
+
+    spec = parse_spec({"base": BASE, "grid": {"method": ["ns", "idl"],
+                                              "label_fraction": [0.5, 1.0],
+                                              "pool": ["random", "hidden"]},
+                       "exclude": [{"label_fraction": 1.0, "pool": "hidden"},
+                                   {"method": "ns", "pool": "hidden"}]})
+    cells = study_cells(spec)
+    assert len(cells) == 8 - 2 - 1  # (1.0, hidden) for both methods, (ns, 0.5, hidden)
+    assert {(c["method"], c["label_fraction"], c["pool"]) for c in cells
+            if c["pool"] == "hidden"} == {("idl", 0.5, "hidden")}
+    with pytest.raises(InvlearnError, match="not a key"):
+        parse_spec({"grid": {"method": ["ns"]}, "exclude": [{"seed": 1}]})
