@@ -177,3 +177,25 @@ def test_train_static_rejects_what_it_does_not_support(toy_split):
     with pytest.raises(InvlearnError, match="sparse=False"):
         train_static(toy_split, method="ns", epochs=1, device="cpu",
                      model=build_model("gmf", toy_split.n_users, toy_split.n_items))
+
+
+def test_bench_report_names_the_machine_and_prints_the_static_tables():
+    import pandas as pd
+
+    from invlearn.bench import format_report, machine
+
+    info = machine()
+    assert info["torch"] == torch.__version__ and info["threads"] >= 1
+    epochs = pd.DataFrame([{"backbone": "gmf", "method": m, "s_per_epoch": s, "valid_auc": 0.5,
+                            "ratio_to_ns": s / 2.0, "ratio_to_yardstick": s / 0.1}
+                           for m, s in (("ns", 2.0), ("ig", 2.5))])
+    report = {"device": "cuda", **info, "dataset": "toy", "train_rows": 100, "epochs": epochs,
+              "static_epochs": [{"backbone": "gmf", "method": "ig", "s_per_epoch": 0.3,
+                                 "valid_auc": 0.5, "ratio_to_yardstick": 3.0}],
+              "yardstick": {"s_per_step": 1e-4, "batches": 1000, "s_per_epoch": 0.1},
+              "evaluation": {"test_rows": 10, "labeled_metrics_s": 0.1, "full_ranking_s": 0.2,
+                             "users_x_items": "2 x 3"},
+              "meta_step": {500: 1e-3}, "peak_memory_mb": 10.0}
+    text = format_report(report)
+    assert f"torch {torch.__version__}" in text and "inter-op" in text
+    assert "yardstick" in text and "ratio_to_yardstick" in text and "static step" in text
