@@ -345,7 +345,8 @@ class StaticTrainer:
 def capture(fn, state: list[torch.Tensor], warmup: int = 3) -> "torch.cuda.CUDAGraph":
     """Capture ``fn`` in a CUDA graph after ``warmup`` eager calls on a side stream (what
     autograd and the fused optimizer need before capture); ``state`` — parameters, optimizer
-    moments, counters — is restored in place afterwards, so the warm-up leaves no trace.
+    moments, counters — is restored in place after each of them, so the warm-up leaves no
+    trace (other than draws from the default generator).
     Capture itself executes nothing."""
     snapshot = [t.detach().clone() for t in state]
     side = torch.cuda.Stream()
@@ -353,6 +354,8 @@ def capture(fn, state: list[torch.Tensor], warmup: int = 3) -> "torch.cuda.CUDAG
     with torch.cuda.stream(side):
         for _ in range(warmup):
             fn()
+            with torch.no_grad():  # back to the start: counters stay within their buffers
+                torch._foreach_copy_(state, snapshot)
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
