@@ -49,8 +49,17 @@ from .config import TrainConfig
 from .data import Split
 from .errors import InvlearnError
 from .ig import DIRECTIONS, PASS, alpha_step, choose, is_tie, meta_steps_per_epoch
-from .methods import (History, TrainResult, _check_inputs, _check_model, _merge_config,
-                      evaluate, pick_device, ranking_metrics, with_label_fraction)
+from .methods import (
+    History,
+    TrainResult,
+    _check_inputs,
+    _check_model,
+    _merge_config,
+    evaluate,
+    pick_device,
+    ranking_metrics,
+    with_label_fraction,
+)
 from .models import build_model
 
 STATIC_METHODS = ("none", "ns", "ig")
@@ -208,7 +217,7 @@ def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
         moved = torch.zeros((), dtype=torch.float64, device=cand.device)
         size = torch.zeros((), dtype=torch.float64, device=cand.device)
         for p, s, g in zip(params, saved, grads):
-            if isinstance_embedding_like(p):
+            if _is_table(p):
                 touched = (g != 0).any(dim=1, keepdim=True).expand_as(p)
             else:
                 touched = torch.ones_like(p, dtype=torch.bool)
@@ -219,7 +228,7 @@ def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
     return StaticMeta(cand, kept, changed, relative, losses.idl_weights(logits.detach())[0])
 
 
-def isinstance_embedding_like(p: torch.Tensor) -> bool:
+def _is_table(p: torch.Tensor) -> bool:
     """Tables are marked by :func:`mark_tables`; other 2-D parameters are dense layers."""
     return getattr(p, "_invlearn_table", False)
 
@@ -241,7 +250,7 @@ class StaticTrainer:
     meta-step), ``meta_users`` (the unlabeled users of each meta-step) and per-epoch logs the
     meta graph writes at ``meta_index``."""
 
-    def __init__(self, run: "StaticRun"):
+    def __init__(self, run: StaticRun):
         self.run = run
         cfg, dev = run.cfg, run.device
         self.model, self.opt = run.model, run.opt
@@ -342,7 +351,7 @@ class StaticTrainer:
         return state
 
 
-def capture(fn, state: list[torch.Tensor], warmup: int = 3) -> "torch.cuda.CUDAGraph":
+def capture(fn, state: list[torch.Tensor], warmup: int = 3) -> torch.cuda.CUDAGraph:
     """Capture ``fn`` in a CUDA graph after ``warmup`` eager calls on a side stream (what
     autograd and the fused optimizer need before capture); ``state`` — parameters, optimizer
     moments, counters — is restored in place after each of them, so the warm-up leaves no

@@ -6,9 +6,17 @@ import torch
 from invlearn import InvlearnError, ig_meta_step, losses
 from invlearn.models import build_model
 from invlearn.optim import Adam
-from invlearn.static import (DeviceSampler, adam_step, ensure_grads, init_adam_state,
-                             make_optimizer, mark_tables, static_meta_step, train_static,
-                             weighted_bce)
+from invlearn.static import (
+    DeviceSampler,
+    adam_step,
+    ensure_grads,
+    init_adam_state,
+    make_optimizer,
+    mark_tables,
+    static_meta_step,
+    train_static,
+    weighted_bce,
+)
 
 torch.set_num_threads(1)
 
