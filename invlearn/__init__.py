@@ -8,7 +8,8 @@ A small package behind the invlearn book. Chapter by chapter:
 * :mod:`invlearn.metrics` — AUC, GAUC, NDCG, MRR and full-ranking metrics (6);
 * :mod:`invlearn.analysis`, :mod:`invlearn.theorem`, :mod:`invlearn.plots` — what chapters 1–5
   measure and draw; :mod:`invlearn.experiments` and :mod:`invlearn.report` — the grid of runs
-  and its tables (6, 7); :mod:`invlearn.bench` — the speed benchmark.
+  and its tables (6, 7); :mod:`invlearn.bench` — the speed benchmark; :mod:`invlearn.static` —
+  the static-shape step for GPUs (dense tables, fused Adam, CUDA graphs), ``train_static``.
 """
 from .config import METHODS, TrainConfig
 from .data import Split, load_dataset

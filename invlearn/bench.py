@@ -5,10 +5,15 @@
 of each method to NS on the same backbone, the time of one full evaluation (labeled-test metrics
 and full-ranking metrics separately), peak memory and the thread setting; then the time of one
 IG meta-step (lines 9–21 of Algorithm 1, with its γ step) on the simulated feed at 10,000 and at
-131,690 items. Timings are measurements of this machine, never asserted in tests.
+131,690 items. On CUDA it also times the static-shape path (:func:`invlearn.static.train_static`,
+CUDA graphs) and a *yardstick*: a plain GMF BCE step at batch 1024 captured whole in one CUDA
+graph, times the batches of one epoch, with every method's ratio to it. The report names the
+device, the torch version and the thread settings. Timings are measurements of this machine,
+never asserted in tests.
 """
 from __future__ import annotations
 
+import platform
 import resource
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +25,7 @@ import torch
 from . import losses
 from .config import BACKBONES, METHODS, TrainConfig
 from .data import Split
+from .errors import InvlearnError
 from .ig import ig_meta_step
 from .methods import evaluate, pick_device, ranking_metrics, train
 from .models import build_model
@@ -66,6 +72,69 @@ def epoch_times(data: Split, methods: Sequence[str] = METHODS,
     ns = table[table["method"] == "ns"].set_index("backbone")["s_per_epoch"]
     table["ratio_to_ns"] = table["s_per_epoch"] / table["backbone"].map(ns)
     return table
+
+
+def static_epoch_times(data: Split, methods: Sequence[str] = METHODS,
+                       backbones: Sequence[str] = BACKBONES, epochs: int = 3,
+                       device: str | None = None) -> pd.DataFrame:
+    """Seconds per epoch of :func:`invlearn.static.train_static` (CUDA graphs on CUDA) for the
+    methods it supports; the first epoch (which captures the graphs) is in the median."""
+    from .static import STATIC_METHODS, train_static
+
+    rows = []
+    for backbone in backbones:
+        for method in [m for m in methods if m in STATIC_METHODS]:
+            result = train_static(data, TrainConfig(method=method, backbone=backbone,
+                                                    epochs=epochs, full_ranking=False,
+                                                    device=device))
+            rows.append({"backbone": backbone, "method": method,
+                         "s_per_epoch": result.seconds_per_epoch,
+                         "valid_auc": result.valid["auc"]})
+    return pd.DataFrame(rows)
+
+
+def yardstick_step_time(n_users: int, n_items: int, batch: int = 1024, steps: int = 200,
+                        device: str | None = None, seed: int = 0) -> float:
+    """Seconds of the yardstick step: a plain GMF (dense tables) BCE step with fused
+    Adam on a random batch of ``batch`` rows, captured whole in one CUDA graph and replayed —
+    about the fastest a step of this size can be on the device. CUDA only."""
+    from .static import capture, ensure_grads, init_adam_state, make_optimizer
+
+    dev = pick_device(device)
+    if dev.type != "cuda":
+        raise InvlearnError("the yardstick is a CUDA graph: it needs a CUDA device")
+    torch.manual_seed(seed)
+    model = build_model("gmf", n_users, n_items, sparse=False).to(dev)
+    opt = make_optimizer(model, 1e-3, dev)
+    params = ensure_grads(model)
+    init_adam_state(opt)
+    users = torch.randint(0, n_users, (batch,), device=dev)
+    items = torch.randint(0, n_items, (batch,), device=dev)
+    labels = torch.randint(0, 2, (batch,), device=dev).float()
+
+    def step() -> None:
+        torch._foreach_zero_([p.grad for p in params])
+        losses.bce(model(users, items), labels).backward()
+        opt.step()
+
+    state = params + [v for st in opt.state.values() for v in st.values() if torch.is_tensor(v)]
+    graph = capture(step, state)
+    for _ in range(10):
+        graph.replay()
+    _sync(dev)
+    start = time.perf_counter()
+    for _ in range(steps):  # back to back, as an epoch replays them
+        graph.replay()
+    _sync(dev)
+    return (time.perf_counter() - start) / steps
+
+
+def machine() -> dict:
+    """Device name, torch version and thread settings, for the report."""
+    dev_name = (torch.cuda.get_device_name() if torch.cuda.is_available()
+                else platform.processor() or platform.machine())
+    return {"device_name": dev_name, "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
 
 
 def evaluation_times(data: Split, backbone: str = "gmf", repeat: int = 3,
@@ -136,9 +205,18 @@ def run_benchmark(data: Split, methods: Sequence[str] = METHODS,
                   progress: bool = True) -> dict:
     """Everything ``python -m invlearn bench`` prints, as a dict of tables and figures."""
     dev = pick_device(device)
-    out = {"device": str(dev), "threads": torch.get_num_threads(), "dataset": data.name,
+    out = {"device": str(dev), **machine(), "dataset": data.name,
            "train_rows": len(data.train)}
     out["epochs"] = epoch_times(data, methods, backbones, epochs, device, progress)
+    if dev.type == "cuda":
+        out["static_epochs"] = static_epoch_times(data, methods, backbones, epochs, device)
+        step = yardstick_step_time(data.n_users, data.n_items, device=device)
+        n_batches = -(-len(data.train) // 1024)
+        out["yardstick"] = {"s_per_step": step, "batches": n_batches,
+                            "s_per_epoch": step * n_batches}
+        for table in (out["epochs"], out["static_epochs"]):
+            table["ratio_to_yardstick"] = table["s_per_epoch"] / out["yardstick"]["s_per_epoch"]
+        out["static_epochs"] = out["static_epochs"].to_dict("records")  # JSON-ready as is
     out["evaluation"] = evaluation_times(data, device=device)
     out["meta_step"] = {n: meta_step_time(n, device=device) for n in catalogues}
     out["peak_memory_mb"] = peak_memory_mb()
@@ -149,12 +227,27 @@ def run_benchmark(data: Split, methods: Sequence[str] = METHODS,
 
 def format_report(report: dict) -> str:
     """The benchmark as plain text tables."""
-    lines = [(f"device {report['device']}, torch threads {report['threads']}, "
-             f"{report['dataset']} ({report['train_rows']:,} training rows), batch 1024"), ""]
+    lines = [(f"device {report['device']} ({report.get('device_name', '?')}), torch "
+              f"{report.get('torch', '?')}, threads {report['threads']} (inter-op "
+              f"{report.get('interop_threads', '?')}), {report['dataset']} "
+              f"({report['train_rows']:,} training rows), batch 1024"), ""]
     table = report["epochs"].pivot(index="method", columns="backbone")
     table = table.reindex([m for m in METHODS if m in table.index])
     lines.append("seconds per epoch (median) and ratio to NS on the same backbone")
-    lines.append(table[["s_per_epoch", "ratio_to_ns"]].round(3).to_string())
+    columns = ["s_per_epoch", "ratio_to_ns"]
+    if "ratio_to_yardstick" in report["epochs"]:
+        columns.append("ratio_to_yardstick")
+    lines.append(table[columns].round(3).to_string())
+    if "static_epochs" in report:
+        stick = report["yardstick"]
+        lines += ["", (f"yardstick: plain GMF BCE step in one CUDA graph "
+                       f"{stick['s_per_step'] * 1e6:.0f} µs × {stick['batches']} batches = "
+                       f"{stick['s_per_epoch']:.3f} s per epoch")]
+        static = pd.DataFrame(report["static_epochs"]).pivot(index="method", columns="backbone")
+        static = static.reindex([m for m in METHODS if m in static.index])
+        lines.append("static step (train_static, CUDA graphs): seconds per epoch (median) and "
+                     "ratio to the yardstick")
+        lines.append(static[["s_per_epoch", "ratio_to_yardstick"]].round(3).to_string())
     ev = report["evaluation"]
     lines += ["", (f"evaluation of one GMF model: labeled-test metrics on {ev['test_rows']:,} rows "
               f"{ev['labeled_metrics_s']:.3f} s; full ranking over {ev['users_x_items']} "

@@ -1,0 +1,587 @@
+"""Static-shape training step: dense tables, fused Adam, device sampling, CUDA graphs.
+
+On a GPU the eager step of :mod:`invlearn.methods` is launch-bound: a batch of 1024 rows costs
+dozens of small kernel launches (sparse gradients, coalescing, lazy Adam, host-side sampling),
+so IG-GMF runs slower on an H100 than on one CPU core. This module is the GPU path:
+
+* **dense embeddings** (``build_model(..., sparse=False)``) and ``torch.optim.Adam`` — fused and
+  ``capturable`` on CUDA, plain on the CPU. Dense Adam updates every row at every step (the
+  moments of untouched rows decay); lazy Adam (:class:`invlearn.optim.Adam`) only the rows of
+  the batch. They agree exactly when every row is touched (``tests/unit/test_static.py``);
+* **device-side sampling** of the ``random`` pool (:class:`DeviceSampler`): uniform items,
+  rejected when ``(user, item)`` is a training pair — a dense bitmap when ``n_users · n_items``
+  is small, else a sorted key tensor and ``torch.searchsorted`` — redrawn for a *fixed* number
+  of rounds (``redraw_rounds``) so shapes stay static. A row still colliding after the last
+  round is **never used**: it gets weight 0 in the loss, and the run counts such rows
+  (``TrainResult.static["unfixed_collisions"]``). With ML-1M's density (≈ 4 %) and 8 rounds
+  that probability is ≈ 0.04⁹ per row;
+* **fixed batch shapes**: every batch holds exactly ``batch_size`` labeled rows. The last partial
+  batch of an epoch is **padded** (default: rows repeated with weight 0, so every row is seen
+  once per epoch and the loss is the mean over real rows) or **dropped** (``last_batch="drop"``);
+  the choice is recorded in ``TrainResult.static``. Losses are weighted means
+  ``Σ w·ℓ / Σ w`` — the plain mean when no row is padded;
+* the whole step — batch gather, sampling, forward, loss, backward, optimizer — and IG's
+  meta-step with its γ step (three candidates compared in float64 with :func:`ig.choose`, the
+  move applied as ``saved + (kept − 1)·move``, no host synchronisation) read their batch from
+  device buffers through a device step counter, so on CUDA each is captured once in a
+  ``torch.cuda.CUDAGraph`` and replayed; per epoch the host only refills the order buffers.
+  On the CPU the same functions run eagerly, so the CPU tests exercise their logic.
+
+:func:`train_static` returns the same :class:`invlearn.methods.TrainResult` as ``train`` (with
+a ``static`` dict of the path's settings) for methods ``none``, ``ns`` and ``ig``, GMF and NeuMF,
+with the ``random`` pool.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import losses
+from .config import TrainConfig
+from .data import Split
+from .errors import InvlearnError
+from .ig import DIRECTIONS, PASS, alpha_step, choose, is_tie, meta_steps_per_epoch
+from .methods import (
+    History,
+    TrainResult,
+    _check_inputs,
+    _check_model,
+    _merge_config,
+    evaluate,
+    pick_device,
+    ranking_metrics,
+    with_label_fraction,
+)
+from .models import build_model
+
+STATIC_METHODS = ("none", "ns", "ig")
+LAST_BATCH = ("pad", "drop")
+#: Redraw rounds of the device sampler; rows still colliding after them get weight 0.
+REDRAW_ROUNDS = 8
+#: Largest ``n_users · n_items`` for which the sampler keeps a dense bitmap of training pairs.
+BITMAP_LIMIT = 1 << 27
+
+
+# -- sampling on the device -----------------------------------------------------------------
+class DeviceSampler:
+    """Uniform unlabeled items for given users, rejecting training pairs, with static shapes.
+
+    Membership is a gather from a dense boolean bitmap of ``n_users · n_items`` entries when
+    that is at most ``bitmap_limit``, else a ``torch.searchsorted`` in the sorted int64 keys
+    ``user · n_items + item``. Draws use torch's default generator of the device (what CUDA
+    graph capture supports)."""
+
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int,
+                 device: torch.device, rounds: int = REDRAW_ROUNDS,
+                 bitmap_limit: int = BITMAP_LIMIT):
+        self.n_items, self.rounds, self.device = n_items, rounds, device
+        keys = np.unique(np.asarray(users, np.int64) * n_items + np.asarray(items, np.int64))
+        self.bitmap = self.keys = None
+        if n_users * n_items <= bitmap_limit:
+            self.bitmap = torch.zeros(n_users * n_items, dtype=torch.bool, device=device)
+            self.bitmap[torch.as_tensor(keys, device=device)] = True
+        else:
+            # a sentinel past every key keeps searchsorted's answer a valid index
+            keys = np.append(keys, np.iinfo(np.int64).max)
+            self.keys = torch.as_tensor(keys, device=device)
+
+    def member(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Whether each ``(users[j], items[j])`` is a training pair."""
+        query = users * self.n_items + items
+        if self.bitmap is not None:
+            return self.bitmap[query]
+        return self.keys[torch.searchsorted(self.keys, query)] == query
+
+    def sample(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Items for ``users`` (same shape) and the mask of rows that are *not* training pairs
+        (``False`` only for rows still colliding after the last redraw round)."""
+        items = torch.randint(0, self.n_items, users.shape, device=self.device)
+        hit = self.member(users, items)
+        for _ in range(self.rounds):
+            items = torch.where(hit, torch.randint(0, self.n_items, users.shape,
+                                                   device=self.device), items)
+            hit = self.member(users, items)
+        return items, ~hit
+
+
+# -- the static functions -------------------------------------------------------------------
+def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``Σ w·BCE / Σ w`` (the plain mean when every weight is 1)."""
+    terms = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    return (weights * terms).sum() / weights.sum().clamp(min=1e-12)
+
+
+def _params(model: nn.Module) -> list[torch.Tensor]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def ensure_grads(model: nn.Module) -> list[torch.Tensor]:
+    """Give every parameter a zero ``.grad`` once, so captured steps zero and accumulate into
+    fixed buffers (never ``None``)."""
+    params = _params(model)
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    return params
+
+
+def make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Dense Adam: fused and capturable on CUDA (so it can live in a CUDA graph), plain on CPU."""
+    params = _params(model)
+    if device.type == "cuda":
+        return torch.optim.Adam(params, lr=lr, fused=True, capturable=True)
+    return torch.optim.Adam(params, lr=lr)
+
+
+def init_adam_state(opt: torch.optim.Optimizer) -> None:
+    """Create Adam's state (moments, step count) before any capture, equal to a fresh one:
+    one step on zero gradients moves nothing (``0 / (0 + eps)``); its step count is reset."""
+    if opt.state:
+        return
+    for group in opt.param_groups:
+        for p in group["params"]:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            else:
+                p.grad.zero_()
+    opt.step()
+    for st in opt.state.values():
+        st["step"].zero_()
+
+
+def adam_step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """Zero the gradients in place, backward, step: no host sync, fixed buffers."""
+    grads = [p.grad for p in _params(model)]
+    torch._foreach_zero_(grads)
+    loss.backward()
+    opt.step()
+
+
+@dataclass
+class StaticMeta:
+    """What one static meta-step did (device tensors, as :class:`invlearn.ig.MetaStep`)."""
+
+    losses: torch.Tensor
+    kept: torch.Tensor
+    changed: torch.Tensor
+    relative_move: torch.Tensor
+    w1: torch.Tensor
+
+
+def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
+                     labeled: tuple[torch.Tensor, ...], alpha: float, rule: str = "sign",
+                     saved: list[torch.Tensor] | None = None) -> StaticMeta:
+    """Lines 9–20 of Algorithm 1 on dense parameters, with tensor arithmetic only.
+
+    ``unlabeled`` is ``(users, items, weights)``, ``labeled`` ``(users, items, labels,
+    weights)``. ``g`` is the gradient of the (weighted) IDL; each parameter is set to
+    ``saved + s·move`` for ``s`` in −1, 0, +1, the BCE of the labeled batch compared in float64 by
+    :func:`invlearn.ig.choose`, and the parameter left at ``saved + (kept − 1)·move``. Rows
+    without gradient have a zero move under both rules, so this equals
+    :func:`invlearn.ig.ig_meta_step` on sparse tables. ``saved`` may pass preallocated buffers
+    (a captured graph keeps them). ``relative_move`` is taken over the rows with a nonzero
+    gradient and the dense layers."""
+    users, items, w_unl = unlabeled
+    params = _params(model)
+    logits = model(users, items)
+    terms = losses.idl_terms(logits)
+    idl = (w_unl * terms).sum() / w_unl.sum().clamp(min=1e-12)
+    grads = torch.autograd.grad(idl, params, allow_unused=True)
+    with torch.no_grad():
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        moves = [alpha_step(g, alpha, rule) for g in grads]
+        if saved is None:
+            saved = [p.detach().clone() for p in params]
+        else:
+            torch._foreach_copy_(saved, [p.detach() for p in params])
+        lu, li, y, w_lab = labeled
+        scores = []
+        for sign in (-1.0, 0.0, 1.0):
+            torch._foreach_copy_(params, [s + sign * m for s, m in zip(saved, moves)])
+            terms = F.binary_cross_entropy_with_logits(model(lu, li).double(), y.double(),
+                                                       reduction="none")
+            scores.append((w_lab.double() * terms).sum() / w_lab.double().sum())
+        cand = torch.stack(scores)
+        kept = choose(cand)
+        factor = (kept - PASS).to(params[0].dtype)
+        torch._foreach_copy_(params, [s + factor * m for s, m in zip(saved, moves)])
+        changed = torch.zeros((), dtype=torch.int64, device=cand.device)
+        moved = torch.zeros((), dtype=torch.float64, device=cand.device)
+        size = torch.zeros((), dtype=torch.float64, device=cand.device)
+        for p, s, g in zip(params, saved, grads):
+            if _is_table(p):
+                touched = (g != 0).any(dim=1, keepdim=True).expand_as(p)
+            else:
+                touched = torch.ones_like(p, dtype=torch.bool)
+            changed = changed + ((p != s) & touched).sum()
+            moved = moved + ((p.double() - s.double()).square() * touched).sum()
+            size = size + (s.double().square() * touched).sum()
+        relative = moved.sqrt() / size.sqrt().clamp(min=1e-300)
+    return StaticMeta(cand, kept, changed, relative, losses.idl_weights(logits.detach())[0])
+
+
+def _is_table(p: torch.Tensor) -> bool:
+    """Tables are marked by :func:`mark_tables`; other 2-D parameters are dense layers."""
+    return getattr(p, "_invlearn_table", False)
+
+
+def mark_tables(model: nn.Module) -> None:
+    """Mark embedding weights, whose touched rows (not all entries) count in the move size."""
+    for m in model.modules():
+        if isinstance(m, nn.Embedding):
+            m.weight._invlearn_table = True
+
+
+# -- the trainer: buffers, steps, graphs ----------------------------------------------------
+class StaticTrainer:
+    """The static-shape steps of one run and the device buffers they read.
+
+    ``order`` ``[n_batches, batch]`` holds the labeled rows of every batch of the epoch and
+    ``weight`` their weights (0 on padding); ``step_index`` is a device counter the captured
+    step advances. IG adds ``meta_order`` / ``meta_weight`` (training-test rows of each
+    meta-step), ``meta_users`` (the unlabeled users of each meta-step) and per-epoch logs the
+    meta graph writes at ``meta_index``."""
+
+    def __init__(self, run: StaticRun):
+        self.run = run
+        cfg, dev = run.cfg, run.device
+        self.model, self.opt = run.model, run.opt
+        self.params = ensure_grads(self.model)
+        init_adam_state(self.opt)
+        B = cfg.batch_size
+        n_fit = len(run.fit_rows)
+        self.n_batches = _n_batches(n_fit, B, run.last_batch)
+        self.order = torch.zeros(self.n_batches, B, dtype=torch.int64, device=dev)
+        self.weight = torch.zeros(self.n_batches, B, device=dev)
+        self.step_index = torch.zeros(1, dtype=torch.int64, device=dev)
+        self.loss_sum = torch.zeros((), device=dev)
+        self.unfixed = torch.zeros((), dtype=torch.int64, device=dev)
+        self.graphs: dict[str, torch.cuda.CUDAGraph] = {}
+        if cfg.method == "ig":
+            n_test = len(run.meta_rows)
+            self.test_batches = _n_batches(n_test, B, run.last_batch)
+            self.n_meta = meta_steps_per_epoch(cfg.meta_steps, self.n_batches, self.test_batches)
+            self.meta_order = torch.zeros(self.n_meta, B, dtype=torch.int64, device=dev)
+            self.meta_weight = torch.zeros(self.n_meta, B, device=dev)
+            self.n_unl = B * cfg.sampling_rate
+            self.meta_users = torch.zeros(self.n_meta, self.n_unl, dtype=torch.int64, device=dev)
+            self.meta_index = torch.zeros(1, dtype=torch.int64, device=dev)
+            self.saved = [torch.empty_like(p) for p in self.params]
+            self.log_losses = torch.zeros(self.n_meta, 3, dtype=torch.float64, device=dev)
+            self.log_kept = torch.zeros(self.n_meta, dtype=torch.int64, device=dev)
+            self.log_changed = torch.zeros(self.n_meta, dtype=torch.int64, device=dev)
+            self.log_relative = torch.zeros(self.n_meta, dtype=torch.float64, device=dev)
+            self.log_items = torch.zeros(self.n_meta, self.n_unl, dtype=torch.int64, device=dev)
+            self.log_w1 = torch.zeros(self.n_meta, self.n_unl, device=dev)
+
+    # the two static steps ----------------------------------------------------------------
+    def supervised_step(self) -> None:
+        """Batch ``step_index`` of ``order``: none / NS / IG's supervised phase, one Adam step."""
+        run, cfg = self.run, self.run.cfg
+        idx = self.order.index_select(0, self.step_index).squeeze(0)
+        w = self.weight.index_select(0, self.step_index).squeeze(0)
+        users, items, labels = run.users[idx], run.items[idx], run.labels[idx]
+        if cfg.method == "ns":
+            unl_users = users.repeat(cfg.sampling_rate)
+            unl_items, ok = run.sampler.sample(unl_users)
+            w_unl = w.repeat(cfg.sampling_rate) * ok
+            self.unfixed.add_(((~ok) & (w.repeat(cfg.sampling_rate) > 0)).sum())
+            users, items = torch.cat([users, unl_users]), torch.cat([items, unl_items])
+            labels = torch.cat([labels, torch.zeros_like(unl_items, dtype=labels.dtype)])
+            w = torch.cat([w, w_unl])
+        loss = weighted_bce(self.model(users, items), labels, w)
+        adam_step(self.model, self.opt, loss)
+        with torch.no_grad():
+            self.loss_sum.add_(loss.detach() * w[: cfg.batch_size].sum())
+            self.step_index.add_(1)
+
+    def meta_step(self) -> None:
+        """Meta-step ``meta_index`` (lines 9–20) and its γ step (line 21), logged in place."""
+        run, cfg = self.run, self.run.cfg
+        k = self.meta_index
+        idx = self.meta_order.index_select(0, k).squeeze(0)
+        w = self.meta_weight.index_select(0, k).squeeze(0)
+        labeled = (run.users[idx], run.items[idx], run.labels[idx], w)
+        unl_users = self.meta_users.index_select(0, k).squeeze(0)
+        unl_items, ok = run.sampler.sample(unl_users)
+        self.unfixed.add_((~ok).sum())
+        alpha = cfg.alpha_ratio * cfg.lr
+        res = static_meta_step(self.model, (unl_users, unl_items, ok.to(w.dtype)), labeled,
+                               alpha, cfg.alpha_rule, saved=self.saved)
+        loss = weighted_bce(self.model(labeled[0], labeled[1]), labeled[2], w)
+        adam_step(self.model, self.opt, loss)
+        with torch.no_grad():
+            self.log_losses.index_copy_(0, k, res.losses[None])
+            self.log_kept.index_copy_(0, k, res.kept.reshape(1))
+            self.log_changed.index_copy_(0, k, res.changed.reshape(1))
+            self.log_relative.index_copy_(0, k, res.relative_move.reshape(1))
+            self.log_items.index_copy_(0, k, unl_items[None])
+            self.log_w1.index_copy_(0, k, res.w1[None])
+            self.meta_index.add_(1)
+
+    # capture and replay -------------------------------------------------------------------
+    def call(self, name: str) -> None:
+        """Run step ``name`` (``"supervised"`` or ``"meta"``): replay its graph on CUDA
+        (capturing it the first time), or run it eagerly on the CPU."""
+        fn = self.supervised_step if name == "supervised" else self.meta_step
+        if not self.run.use_graphs:
+            fn()
+            return
+        graph = self.graphs.get(name)
+        if graph is None:
+            graph = self.graphs[name] = capture(fn, self._state())
+        graph.replay()
+
+    def _state(self) -> list[torch.Tensor]:
+        """Every tensor a step changes, so capture can undo its warm-up steps."""
+        state = list(self.params)
+        for st in self.opt.state.values():
+            state += [v for v in st.values() if torch.is_tensor(v)]
+        state += [self.step_index, self.loss_sum, self.unfixed]
+        if hasattr(self, "meta_index"):
+            state += [self.meta_index]
+        return state
+
+
+def capture(fn, state: list[torch.Tensor], warmup: int = 3) -> torch.cuda.CUDAGraph:
+    """Capture ``fn`` in a CUDA graph after ``warmup`` eager calls on a side stream (what
+    autograd and the fused optimizer need before capture); ``state`` — parameters, optimizer
+    moments, counters — is restored in place after each of them, so the warm-up leaves no
+    trace (other than draws from the default generator).
+    Capture itself executes nothing."""
+    snapshot = [t.detach().clone() for t in state]
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            fn()
+            with torch.no_grad():  # back to the start: counters stay within their buffers
+                torch._foreach_copy_(state, snapshot)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    with torch.no_grad():
+        torch._foreach_copy_(state, snapshot)
+    return graph
+
+
+def _n_batches(n: int, batch: int, last: str) -> int:
+    if last == "drop" and n >= batch:
+        return n // batch
+    return max(1, math.ceil(n / batch))
+
+
+def _fill_order(order: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor,
+                last: str) -> None:
+    """Cut ``rows`` (already permuted) into ``order``'s fixed-size batches: a partial last
+    batch is padded with its own first rows at weight 0 (``pad``), or dropped (``drop``;
+    kept and padded when the rows fill no whole batch)."""
+    n_batches, batch = order.shape
+    total = n_batches * batch
+    n = min(len(rows), total)
+    pad = total - n
+    idx = torch.cat([rows[:n], rows[torch.arange(pad, device=rows.device) % max(n, 1)]])
+    w = torch.cat([torch.ones(n, device=rows.device), torch.zeros(pad, device=rows.device)])
+    order.copy_(idx.view(n_batches, batch))
+    weight.copy_(w.view(n_batches, batch))
+
+
+# -- the run ---------------------------------------------------------------------------------
+class StaticRun:
+    """Data on the device, dense model, fused Adam, sampler and the trainer of one run."""
+
+    def __init__(self, data: Split, cfg: TrainConfig, model: nn.Module | None,
+                 last_batch: str, graphs: bool | None, redraw_rounds: int):
+        self.data, self.cfg, self.last_batch = data, cfg, last_batch
+        self.device = pick_device(cfg.device)
+        self.use_graphs = self.device.type == "cuda" if graphs is None else graphs
+        if self.use_graphs and self.device.type != "cuda":
+            raise InvlearnError("graphs=True needs a CUDA device; on the CPU the static steps "
+                                "run eagerly (graphs=None or False)")
+        seeds = np.random.SeedSequence(cfg.seed).spawn(3)
+        self.rng = np.random.default_rng(seeds[0])
+        self.gen = torch.Generator().manual_seed(int(seeds[1].generate_state(1)[0]))
+        torch.manual_seed(cfg.seed)
+        if model is None:
+            model = build_model(cfg.backbone, data.n_users, data.n_items, cfg.dim, sparse=False)
+        _check_model(model, data)
+        if any(isinstance(m, nn.Embedding) and m.sparse for m in model.modules()):
+            raise InvlearnError("train_static needs dense embedding tables: build the model "
+                                "with build_model(..., sparse=False)")
+        self.model = model.to(self.device)
+        mark_tables(self.model)
+        self.opt = make_optimizer(self.model, cfg.lr, self.device)
+        t = data.train
+        self.users = torch.as_tensor(t["user"].to_numpy(np.int64, copy=True), device=self.device)
+        self.items = torch.as_tensor(t["item"].to_numpy(np.int64, copy=True), device=self.device)
+        self.labels = torch.as_tensor(t["label"].to_numpy(np.float32, copy=True),
+                                      device=self.device)
+        self.sampler = DeviceSampler(t["user"].to_numpy(), t["item"].to_numpy(), data.n_users,
+                                     data.n_items, self.device, redraw_rounds)
+        n = len(self.users)
+        if cfg.method == "ig":
+            perm = torch.as_tensor(self.rng.permutation(n), device=self.device)
+            n_meta = max(1, round(cfg.meta_fraction * n))
+            self.meta_rows, self.fit_rows = perm[:n_meta], perm[n_meta:]
+        else:
+            self.fit_rows = torch.arange(n, device=self.device)
+        self.trainer = StaticTrainer(self)
+        self.history = History()
+        self.meta_log: list[pd.DataFrame] = []
+        self.seconds: list[float] = []
+
+    def shuffled(self, rows: torch.Tensor) -> torch.Tensor:
+        return rows[torch.randperm(len(rows), generator=self.gen).to(self.device)]
+
+    def epoch(self, epoch: int) -> float:
+        """One epoch: the supervised batches, then (IG) the meta-steps. Returns the mean
+        supervised loss over real rows (one host sync, at the end)."""
+        tr, cfg = self.trainer, self.cfg
+        _fill_order(tr.order, tr.weight, self.shuffled(self.fit_rows), self.last_batch)
+        tr.step_index.zero_()
+        tr.loss_sum.zero_()
+        for _ in range(tr.n_batches):
+            tr.call("supervised")
+        if cfg.method == "ig":
+            self._fill_meta()
+            tr.meta_index.zero_()
+            for _ in range(tr.n_meta):
+                tr.call("meta")
+            self._log_meta(epoch)
+        return float(tr.loss_sum) / max(float(tr.weight.sum()), 1.0)
+
+    def _fill_meta(self) -> None:
+        """This epoch's training-test batches (reshuffled when drawn again) and unlabeled
+        users: the training rows' users in a random order, ``sampling_rate`` each, handed out
+        ``n_unl`` at a time, restarting at the top when a window would run past the end (as
+        :meth:`invlearn.methods.Run.stream`)."""
+        tr, cfg = self.trainer, self.cfg
+        B = cfg.batch_size
+        parts_o, parts_w = [], []
+        o = torch.zeros(tr.test_batches, B, dtype=torch.int64, device=self.device)
+        w = torch.zeros(tr.test_batches, B, device=self.device)
+        done = 0
+        while done < tr.n_meta:
+            _fill_order(o, w, self.shuffled(self.meta_rows), self.last_batch)
+            parts_o.append(o.clone())
+            parts_w.append(w.clone())
+            done += tr.test_batches
+        tr.meta_order.copy_(torch.cat(parts_o)[: tr.n_meta])
+        tr.meta_weight.copy_(torch.cat(parts_w)[: tr.n_meta])
+        stream = self.shuffled(self.users).repeat_interleave(cfg.sampling_rate)
+        n, total = tr.n_unl, len(stream)
+        if total < n:
+            stream = stream.repeat(math.ceil(n / total))[:n]
+            total = n
+        starts, pos = [], 0
+        for _ in range(tr.n_meta):
+            start = pos if pos + n <= total else 0
+            starts.append(start)
+            pos = start + n
+        index = torch.as_tensor(starts, device=self.device)[:, None] + torch.arange(
+            n, device=self.device)
+        tr.meta_users.copy_(stream[index])
+
+    def _log_meta(self, epoch: int) -> None:
+        tr = self.trainer
+        cand = tr.log_losses.cpu().numpy()
+        kept = tr.log_kept.cpu().numpy()
+        self.meta_log.append(pd.DataFrame({
+            "epoch": epoch, "step": np.arange(tr.n_meta),
+            "direction": np.array(DIRECTIONS)[kept],
+            "loss_direct": cand[:, 0], "loss_pass": cand[:, 1], "loss_inverse": cand[:, 2],
+            "tie": is_tie(torch.as_tensor(cand)).numpy(),
+            "changed": tr.log_changed.cpu().numpy(),
+            "relative_move": tr.log_relative.cpu().numpy()}))
+        n = self.cfg.record_rows
+        self.history.weights[epoch] = {
+            "user": tr.meta_users.reshape(-1)[:n].cpu().numpy(),
+            "item": tr.log_items.reshape(-1)[:n].cpu().numpy(),
+            "w1": tr.log_w1.reshape(-1)[:n].cpu().numpy()}
+
+
+@dataclass
+class StaticTrainResult(TrainResult):
+    """:class:`TrainResult` with the static path's settings in ``static``: ``step``
+    ("static"), ``graphs`` (captured CUDA graphs or eager), ``last_batch`` (pad or drop),
+    ``redraw_rounds`` and ``unfixed_collisions`` (sampled rows still a training pair after the
+    last round, given weight 0)."""
+
+    static: dict = field(default_factory=dict)
+
+    def to_dict(self, histories: bool = False) -> dict:
+        return {**super().to_dict(histories), "static": self.static}
+
+
+def train_static(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
+                 progress: bool = False, last_batch: str = "pad", graphs: bool | None = None,
+                 redraw_rounds: int = REDRAW_ROUNDS, **overrides) -> StaticTrainResult:
+    """Train with static-shape steps (CUDA graphs on CUDA, eager on the CPU) and test the best
+    validation epoch, as :func:`invlearn.methods.train` does.
+
+    Supports methods ``none``, ``ns`` and ``ig`` with the ``random`` pool, any backbone (or a
+    ``model`` with dense embeddings). ``last_batch``: ``"pad"`` (weight-0 rows) or ``"drop"``.
+    ``graphs``: default CUDA graphs exactly when the device is CUDA."""
+    config = _merge_config(config, overrides)
+    _check_inputs(data, model)
+    if config.method not in STATIC_METHODS:
+        raise InvlearnError(f"the static step supports methods {', '.join(STATIC_METHODS)}, "
+                            f"got {config.method!r}: use invlearn.train (the eager step)")
+    if config.pool != "random":
+        raise InvlearnError(f"the static step samples the 'random' pool on the device, got "
+                            f"pool {config.pool!r}: use invlearn.train (the eager step)")
+    if last_batch not in LAST_BATCH:
+        raise InvlearnError(f"last_batch must be one of {', '.join(LAST_BATCH)}, got "
+                            f"{last_batch!r}")
+    if not isinstance(redraw_rounds, int) or redraw_rounds < 0:
+        raise InvlearnError(f"redraw_rounds must be an integer ≥ 0, got {redraw_rounds!r}")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    data = with_label_fraction(data, config)
+    run = StaticRun(data, config, model, last_batch, graphs, redraw_rounds)
+    best, best_state, best_valid, stale = None, None, {}, 0
+    for epoch in range(1, config.epochs + 1):
+        if run.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        loss = run.epoch(epoch)  # ends in a host sync (the loss)
+        seconds = time.perf_counter() - start
+        run.seconds.append(seconds)
+        if epoch % config.eval_every and epoch != config.epochs:
+            continue
+        valid = evaluate(run.model, data.valid, run.device)
+        run.history.epochs.append({"epoch": epoch, "loss": loss, "seconds": seconds,
+                                   **{f"valid_{k}": v for k, v in valid.items()}})
+        value = valid["auc"] if config.select == "auc" else -valid["bce"]
+        if best is None or value > best[0]:
+            best, best_valid, stale = (value, epoch), valid, 0
+            best_state = copy.deepcopy(run.model.state_dict())
+        else:
+            stale += 1
+        if progress:
+            print(f"epoch {epoch}: loss {loss:.4f} valid auc {valid['auc']:.4f}")
+        if config.patience is not None and stale >= config.patience:
+            break
+    if run.meta_log:
+        run.history.meta = pd.concat(run.meta_log, ignore_index=True)
+    run.model.load_state_dict(best_state)
+    metrics = evaluate(run.model, data.test, run.device)
+    if config.full_ranking:
+        metrics.update(ranking_metrics(run.model, data, run.device, config.ranking_mask))
+    static = {"step": "static", "graphs": run.use_graphs, "last_batch": last_batch,
+              "redraw_rounds": redraw_rounds,
+              "unfixed_collisions": int(run.trainer.unfixed),
+              "sampler": "bitmap" if run.sampler.bitmap is not None else "searchsorted"}
+    return StaticTrainResult(metrics=metrics, valid=best_valid, best_epoch=best[1],
+                             seconds_per_epoch=float(np.median(run.seconds)), config=config,
+                             history=run.history, model=run.model, data_name=data.name,
+                             static=static)
