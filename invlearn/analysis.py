@@ -17,8 +17,8 @@ from torch import nn
 
 from .data import Split
 from .errors import InvlearnError
-from .methods import predict
 from .models import build_model
+from .runs import predict
 from .sampling import pair_keys, sample_unlabeled
 
 

@@ -27,9 +27,10 @@ from .config import BACKBONES, METHODS, TrainConfig
 from .data import Split
 from .errors import InvlearnError
 from .ig import ig_meta_step
-from .methods import evaluate, pick_device, ranking_metrics, train
+from .methods import train
 from .models import build_model
 from .optim import Adam
+from .runs import evaluate, pick_device, ranking_metrics
 from .sampling import pair_keys, sample_unlabeled
 
 

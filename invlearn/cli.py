@@ -254,7 +254,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Check everything, train one run, print its metrics, write its record
     (``--out``) (chapters 6–7)."""
     from .experiments import check_params, run_experiment
-    from .methods import history_record
+    from .runs import history_record
 
     params = train_params(args)
     check_params(params)

@@ -102,6 +102,10 @@ class TrainConfig:
     full_ranking: bool = _setting(True, "also compute full-ranking Recall@K / NDCG@K")
     ranking_mask: str = _setting("train", "items left out of a user's full ranking: train, "
                                  "or train+valid (DenoisingRec's code)", choices=RANKING_MASKS)
+    step: str = _setting("auto", "training step: eager (row-sparse lazy Adam), static (dense "
+                         "tables, fused Adam, CUDA graphs; none / ns / ig with the random pool) "
+                         "or auto (static on CUDA where supported, else eager)",
+                         choices=("auto", "eager", "static"))
     device: str | None = _setting(None, "torch device, e.g. cpu or cuda (default: cuda when "
                                   "available)")
     threads: int | None = _setting(None, "torch intra-op threads (default: torch's own)",

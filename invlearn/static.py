@@ -49,7 +49,8 @@ from .config import TrainConfig
 from .data import Split
 from .errors import InvlearnError
 from .ig import DIRECTIONS, PASS, alpha_step, choose, is_tie, meta_steps_per_epoch
-from .methods import (
+from .models import build_model
+from .runs import (
     History,
     TrainResult,
     _check_inputs,
@@ -60,7 +61,6 @@ from .methods import (
     ranking_metrics,
     with_label_fraction,
 )
-from .models import build_model
 
 STATIC_METHODS = ("none", "ns", "ig")
 LAST_BATCH = ("pad", "drop")
