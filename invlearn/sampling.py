@@ -1,4 +1,4 @@
-"""Sampling unlabeled pairs: uniform items that are not training pairs (SPEC §3, book chapter 1)."""
+"""Sampling unlabeled pairs: uniform items that are not training pairs (book chapter 1)."""
 from __future__ import annotations
 
 import numpy as np

@@ -2,7 +2,7 @@
 
 Book chapter 1 ("The problem: passive feeds and sparse feedback") builds the feed at toy and
 small size; chapter 7 runs it at the size of the paper's private Kuaishou "Micro Video" data
-(37,692 users, 131,690 items, ~9.5M interactions; SPEC §3). The paper labels an impression by its
+(37,692 users, 131,690 items, ~9.5M interactions; the paper's Table 3). The paper labels an impression by its
 finish rate = watch time / duration: above 0.8 positive, below 0.2 negative, the rest unlabeled.
 The simulator makes the same kind of data, with the one thing real logs never have: the truth.
 
@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import Split, random_split
 from .errors import InvlearnError
+from .splits import Split, random_split
 
 #: Finish-rate thresholds of the paper's labelling rule (Appendix A.4).
 POSITIVE_FINISH = 0.8
@@ -105,7 +105,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 @dataclass(eq=False, repr=False)
 class SimFeed:
-    """A simulated passive feed with known truth (book chapters 1 and 7; SPEC §3).
+    """A simulated passive feed with known truth (book chapters 1 and 7).
 
     ``impressions`` has one row per shown (user, item) pair: ``user``, ``item`` (int64),
     ``duration``, ``watch_time``, ``finish_rate`` (float32) and ``label`` (int8: 1 positive,
@@ -231,7 +231,7 @@ class SimFeed:
     def to_split(self, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> Split:
         """Split the labeled impressions at random into train / valid / test (chapter 1).
 
-        The split is :func:`invlearn.data.random_split` of :meth:`labeled` (seeded by ``seed``);
+        The split is :func:`invlearn.splits.random_split` of :meth:`labeled` (seeded by ``seed``);
         ``truth`` is this feed, so the true label of every pair is known; ``name`` is the
         feed's name and ``info`` its :meth:`stats` plus ``split_seed`` and ``fractions``.
         """
