@@ -8,6 +8,7 @@ thins the labels (:func:`label_fraction`) and picks an unlabeled pool (:func:`un
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,21 +16,41 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InvlearnError
+from .errors import InvlearnError, InvlearnWarning
 from .movielens import binarize, read_ratings
 
 COLUMNS = ("user", "item", "label")
+"""The columns every part of a :class:`Split` has."""
+
+
+PARTS = ("train", "valid", "test")
+
+POOLS = ("random", "hidden", "ambiguous")
+"""Where the unlabeled rows of IDL, IG and negative sampling come from (book chapter 8):
+``"random"`` uniform non-training pairs drawn afresh every epoch by the trainer
+(:func:`invlearn.sampling.sample_unlabeled`), ``"hidden"`` the training rows whose labels
+:func:`label_fraction` withheld, ``"ambiguous"`` the simulated feed's impressions with a finish
+rate in [0.2, 0.8], which the paper's labelling rule leaves unlabeled."""
 
 
 @dataclass
 class Split:
-    """A labeled train / validation / test split with contiguous integer ids.
+    """A labeled train / validation / test split with contiguous integer ids (book chapter 1).
 
-    Each table has int64 columns ``user`` and ``item`` (0-based, ``< n_users`` / ``< n_items``)
-    and a float32 column ``label`` in {0, 1}; extra columns (``rating``, ``timestamp``) may follow.
-    ``truth`` is an object with ``true_label(users, items) -> np.ndarray`` when the true label of
-    every pair is known (the simulated feed), else ``None``. ``user_ids`` / ``item_ids`` map the
-    contiguous ids back to the original ones.
+    Each table has integer columns ``user`` and ``item`` (0-based, ``< n_users`` /
+    ``< n_items``) and a column ``label`` in {0, 1} (float32 when made by the package); extra
+    columns (``rating``, ``timestamp``) may follow. ``truth`` is an object with
+    ``true_label(users, items) -> np.ndarray`` when the true label of every pair is known (the
+    simulated feed), else ``None``. ``user_ids`` / ``item_ids`` map the contiguous ids back to
+    the original ones.
+
+    Two optional unlabeled pools serve chapter 8: ``hidden`` holds the training rows whose
+    labels :func:`label_fraction` withheld (``user``, ``item`` and their true ``label``), and
+    ``ambiguous`` the simulated feed's impressions that its labelling rule leaves unlabeled
+    (``user``, ``item``, ``finish`` and the true ``label``). Both are ``None`` when absent.
+
+    Construction checks the tables (:func:`check_split`): what would silently mislead raises
+    :class:`InvlearnError`, what a user may mean gives an :class:`InvlearnWarning` with counts.
     """
 
     train: pd.DataFrame
@@ -42,34 +63,154 @@ class Split:
     user_ids: np.ndarray | None = None
     item_ids: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    hidden: pd.DataFrame | None = None
+    ambiguous: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
-        for part in ("train", "valid", "test"):
-            table = getattr(self, part)
-            missing = [c for c in COLUMNS if c not in table.columns]
-            if missing:
-                raise InvlearnError(f"{self.name}: the {part} table lacks column(s) {missing}")
-            if len(table) == 0:
-                raise InvlearnError(
-                    f"{self.name}: the {part} split is empty; every split needs rows"
-                )
-            for col, bound in (("user", self.n_users), ("item", self.n_items)):
-                ids = table[col].to_numpy()
-                if ids.min() < 0 or ids.max() >= bound:
-                    raise InvlearnError(
-                        f"{self.name}: {part} {col} ids must lie in [0, {bound}), "
-                        f"found [{ids.min()}, {ids.max()}]"
-                    )
+        check_split(self)
 
     def summary(self) -> pd.DataFrame:
-        """Rows, positives and negatives of each part, as a small table."""
+        """Rows, positives and negatives of each part, as a small table (book chapter 1)."""
         rows = []
-        for part in ("train", "valid", "test"):
+        for part in PARTS:
             y = getattr(self, part)["label"].to_numpy()
             rows.append({"split": part, "rows": len(y), "positive": int((y == 1).sum()),
                          "negative": int((y == 0).sum())})
         return pd.DataFrame(rows).set_index("split")
 
+
+# --------------------------------------------------------------------------------------------
+# Checks: errors for what silently misleads, counted warnings for what a user may mean
+# --------------------------------------------------------------------------------------------
+
+
+def check_split(split: Split) -> None:
+    """Check a split's tables; raise :class:`InvlearnError` or warn (book chapters 1 and 6).
+
+    Errors: a part that is not a table, lacks ``user``, ``item`` or ``label`` or is empty; ids
+    that are not integers in ``[0, n_users)`` / ``[0, n_items)``; a label outside {0, 1}; a
+    (user, item) pair twice in one part with different labels; a validation part identical to
+    the test part, or a test part identical to train (the same rows); a validation or test part
+    with a single class (its AUC is undefined). Warnings (:class:`InvlearnWarning`, with
+    counts): a pair repeated with the same label within a part (it weighs double), a pair in
+    two parts, and validation or test users or items never seen in training.
+    """
+    name = split.name
+    for what, value in (("n_users", split.n_users), ("n_items", split.n_items)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise InvlearnError(f"{name}: {what} must be a positive integer, got {value!r}")
+    keys = {}
+    for part in PARTS:
+        table = getattr(split, part)
+        _check_table(name, part, table, split.n_users, split.n_items)
+        keys[part] = _pair_keys(table, split.n_items)
+        _check_duplicates(name, part, keys[part], table["label"].to_numpy())
+    for part in ("valid", "test"):
+        labels = getattr(split, part)["label"].to_numpy()
+        if len(np.unique(labels)) < 2:
+            raise InvlearnError(
+                f"{name}: the {part} part has a single class (every label is {labels[0]:g}), "
+                "so its AUC is undefined; it needs positive and negative rows"
+            )
+    for first, second in (("valid", "test"), ("train", "test")):
+        if _same_rows(getattr(split, first), getattr(split, second), split.n_items):
+            raise InvlearnError(
+                f"{name}: the {second} part holds the same rows as the {first} part; "
+                f"the {second} part must be data the model was not tuned or trained on"
+            )
+    _warn_overlaps(name, keys)
+    _warn_unseen(split)
+
+
+def _check_table(name: str, part: str, table: Any, n_users: int, n_items: int) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise InvlearnError(f"{name}: the {part} part must be a pandas DataFrame, "
+                            f"got {type(table).__name__}")
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise InvlearnError(f"{name}: the {part} table lacks column(s) {missing}")
+    if len(table) == 0:
+        raise InvlearnError(f"{name}: the {part} split is empty; every split needs rows")
+    for col, bound in (("user", n_users), ("item", n_items)):
+        ids = table[col].to_numpy()
+        if ids.dtype.kind not in "iu":
+            raise InvlearnError(f"{name}: {part} {col} ids must be integers, got dtype "
+                                f"{table[col].dtype} (first value {ids[0]!r})")
+        if ids.min() < 0 or ids.max() >= bound:
+            raise InvlearnError(
+                f"{name}: {part} {col} ids must lie in [0, {bound}), "
+                f"found [{ids.min()}, {ids.max()}]"
+            )
+    _check_labels(name, part, table["label"])
+
+
+def _check_labels(name: str, part: str, label: pd.Series) -> None:
+    values = pd.to_numeric(label, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isin(values, (0.0, 1.0))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InvlearnError(
+            f"{name}: {part} labels must be 0 or 1, found {label.iloc[row]!r} "
+            f"(row {row}; {int(bad.sum())} bad label(s) in all)"
+        )
+
+
+def _pair_keys(table: pd.DataFrame, n_items: int) -> np.ndarray:
+    return table["user"].to_numpy(np.int64) * n_items + table["item"].to_numpy(np.int64)
+
+
+def _check_duplicates(name: str, part: str, keys: np.ndarray, labels: np.ndarray) -> None:
+    order = np.argsort(keys, kind="stable")
+    keys, labels = keys[order], labels[order]
+    repeated = keys[1:] == keys[:-1]
+    if not repeated.any():
+        return
+    conflicting = repeated & (labels[1:] != labels[:-1])
+    if conflicting.any():
+        raise InvlearnError(
+            f"{name}: the {part} part has {int(np.unique(keys[1:][conflicting]).size)} "
+            "(user, item) pair(s) with both labels 0 and 1; keep one row per pair"
+        )
+    warnings.warn(
+        f"{name}: the {part} part repeats {int(np.unique(keys[1:][repeated]).size)} (user, item) "
+        f"pair(s) with the same label ({int(repeated.sum())} extra row(s)); they weigh double",
+        InvlearnWarning, stacklevel=4)
+
+
+def _same_rows(a: pd.DataFrame, b: pd.DataFrame, n_items: int) -> bool:
+    if len(a) != len(b):
+        return False
+    rows = []
+    for table in (a, b):
+        keys, labels = _pair_keys(table, n_items), table["label"].to_numpy(np.float64)
+        order = np.lexsort((labels, keys))
+        rows.append((keys[order], labels[order]))
+    return bool(np.array_equal(rows[0][0], rows[1][0]) and np.array_equal(rows[0][1], rows[1][1]))
+
+
+def _warn_overlaps(name: str, keys: dict[str, np.ndarray]) -> None:
+    for first, second in (("train", "valid"), ("train", "test"), ("valid", "test")):
+        shared = np.isin(keys[second], keys[first])
+        if shared.any():
+            warnings.warn(
+                f"{name}: {int(shared.sum())} (user, item) pair(s) of the {second} part are also "
+                f"in the {first} part; scores on them are not held out",
+                InvlearnWarning, stacklevel=4)
+
+
+def _warn_unseen(split: Split) -> None:
+    for col, bound in (("user", split.n_users), ("item", split.n_items)):
+        seen = np.zeros(bound, dtype=bool)
+        seen[split.train[col].to_numpy()] = True
+        for part in ("valid", "test"):
+            ids = getattr(split, part)[col].to_numpy()
+            unseen = ~seen[ids]
+            if unseen.any():
+                warnings.warn(
+                    f"{split.name}: {np.unique(ids[unseen]).size} {col}(s) of the {part} part "
+                    f"({int(unseen.sum())} row(s)) never appear in train; the model scores "
+                    "them from their initial embeddings",
+                    InvlearnWarning, stacklevel=4)
 
 
 def _contiguous(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -40,8 +40,10 @@ def write(folder: pathlib.Path, name: str, text: str) -> pathlib.Path:
 
 
 def ratings_table(n: int = 50, seed: int = 0) -> pd.DataFrame:
+    """``n`` distinct (user, item) pairs of 40 users and 60 items with random ratings 1-5."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"user": rng.integers(0, 7, n), "item": rng.integers(0, 11, n),
+    pairs = rng.choice(40 * 60, size=n, replace=False)
+    return pd.DataFrame({"user": pairs // 60, "item": pairs % 60,
                          "rating": rng.integers(1, 6, n).astype(np.float32)})
 
 
@@ -188,8 +190,8 @@ def test_random_split_rejects_empty_parts_and_missing_labels():
 
 def test_load_split_files_maps_ids_over_the_union(tmp_path):
     train = write(tmp_path, "a.train", "100\t7\t5\n300\t9\t2\n100\t9\t3\n")
-    valid = write(tmp_path, "a.valid", "200\t8\t1\t11\n")
-    test = write(tmp_path, "a.test", "300\t5\t4\n")
+    valid = write(tmp_path, "a.valid", "200\t8\t1\t11\n100\t8\t4\t12\n")
+    test = write(tmp_path, "a.test", "300\t5\t4\n200\t7\t1\n")
     split = load_split_files(train, valid, test)
     assert split.n_users == 3
     assert split.n_items == 4
@@ -198,10 +200,10 @@ def test_load_split_files_maps_ids_over_the_union(tmp_path):
     assert split.train["user"].tolist() == [0, 2, 0]
     assert split.train["item"].tolist() == [1, 3, 3]
     assert split.train["label"].tolist() == [1, 0, 1]
-    assert split.valid["label"].tolist() == [0]
-    assert split.user_ids[split.test["user"]].tolist() == [300]
-    assert split.item_ids[split.valid["item"]].tolist() == [8]
-    assert split.valid["timestamp"].tolist() == [11]
+    assert split.valid["label"].tolist() == [0, 1]
+    assert split.user_ids[split.test["user"]].tolist() == [300, 200]
+    assert split.item_ids[split.valid["item"]].tolist() == [8, 8]
+    assert split.valid["timestamp"].tolist() == [11, 12]
     assert load_split_files(train, valid, test, rating_threshold=4).train["label"].sum() == 1
 
 
@@ -233,9 +235,15 @@ def test_load_dataset_names_and_options(tmp_path):
     with pytest.raises(InvlearnError, match=r"ml1m.train.rating"):
         load_dataset("ml-1m-paper", data_home=tmp_path)
     path = write(tmp_path, "t", "1\t2\t3\n2\t3\t1\n")
-    split = load_dataset("files", train=path, valid=path, test=path)
+    other = write(tmp_path, "v", "1\t3\t3\n2\t2\t1\n")
+    test = write(tmp_path, "w", "1\t1\t3\n2\t1\t1\n")
+    split = load_dataset("files", train=path, valid=other, test=test)
     assert split.name == "files"
     assert split.n_users == 2
+    with pytest.raises(InvlearnError, match="test part holds the same rows as the valid part"):
+        load_dataset("files", train=path, valid=other, test=other)
+    with pytest.raises(InvlearnError, match="test part holds the same rows as the train part"):
+        load_dataset("files", train=path, valid=other, test=path)
 
 
 # ------------------------------------------------------------------------------ MovieLens archives
