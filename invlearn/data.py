@@ -28,14 +28,18 @@ from .movielens import (
 from .simfeed import simulate_feed
 from .splits import (
     COLUMNS,
+    POOLS,
     Split,
+    label_fraction,
     load_split_files,
     random_split,
+    unlabeled_pool,
 )
 
 __all__ = ["COLUMNS", "DATASETS", "MOVIELENS", "PAPER_SPLIT_FILES", "PAPER_SPLIT_FOLDER",
-           "RATING_COLUMNS", "Split", "binarize", "data_home", "fetch_movielens", "load_dataset",
-           "load_movielens", "load_split_files", "random_split", "read_ratings"]
+           "POOLS", "RATING_COLUMNS", "Split", "binarize", "data_home", "fetch_movielens",
+           "label_fraction", "load_dataset", "load_movielens", "load_split_files",
+           "random_split", "read_ratings", "unlabeled_pool"]
 
 DATASETS = ("ml-1m", "ml-100k", "ml-1m-paper", "sim", "files")
 

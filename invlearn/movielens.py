@@ -50,12 +50,13 @@ MOVIELENS: dict[str, dict[str, Any]] = {
         "columns": RATING_COLUMNS,
     },
 }
-"""The GroupLens archives: download address, official checksums (as published by GroupLens), the ratings file
-inside the archive, its separator and its columns."""
+"""The GroupLens archives: download address, official checksums (as GroupLens publishes them),
+the ratings file inside the archive, its separator and its columns."""
 
 PAPER_SPLIT_FOLDER = "ml-1m-paper-split"
 PAPER_SPLIT_FILES = ("ml1m.train.rating", "ml1m.valid.rating", "ml1m.test.negative")
-"""The Inverse Learning paper's own ML-1M split (Section 5.1); the test file holds rated pairs despite its name."""
+"""The Inverse Learning paper's own ML-1M split (its Section 5.1); the test file holds rated
+pairs despite its name."""
 
 _CHUNK = 1 << 16
 
@@ -459,8 +460,9 @@ def load_movielens(name: str, data_home: str | os.PathLike | None = None) -> pd.
 def binarize(ratings: pd.DataFrame, threshold: float = 3) -> pd.DataFrame:
     """Add the float32 ``label`` column: 1 for ``rating >= threshold``, else 0.
 
-    Book chapters 1 and 6; the paper's Section 5.1: with the default threshold 3, MovieLens-1M has 836,478 positive and
-    163,731 negative ratings. Returns a new table; ``ratings`` is not changed.
+    Book chapters 1 and 6; the paper's Section 5.1: with the default threshold 3,
+    MovieLens-1M has 836,478 positive and 163,731 negative ratings. Returns a new table;
+    ``ratings`` is not changed.
     """
     if "rating" not in ratings.columns:
         raise InvlearnError(f"ratings must have a 'rating' column, got {list(ratings.columns)}")

@@ -7,6 +7,8 @@ thins the labels (:func:`label_fraction`) and picks an unlabeled pool (:func:`un
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -149,8 +151,10 @@ def _check_labels(name: str, part: str, label: pd.Series) -> None:
     bad = ~np.isin(values, (0.0, 1.0))
     if bad.any():
         row = int(np.argmax(bad))
+        value = label.iloc[row]
+        shown = repr(value) if isinstance(value, (str, bytes)) else str(value)
         raise InvlearnError(
-            f"{name}: {part} labels must be 0 or 1, found {label.iloc[row]!r} "
+            f"{name}: {part} labels must be 0 or 1, found {shown} "
             f"(row {row}; {int(bad.sum())} bad label(s) in all)"
         )
 
@@ -328,3 +332,67 @@ def load_split_files(
                  info={"files": {part: str(path) for part, path in paths.items()}})
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# Label sparsity and unlabeled pools (book chapter 8; the paper's "extremely sparse feedback")
+# --------------------------------------------------------------------------------------------
+
+
+def _check_fraction(fraction: Any) -> float:
+    number = isinstance(fraction, (int, float, np.integer, np.floating))
+    if isinstance(fraction, (bool, np.bool_)) or not number or not 0 < float(fraction) <= 1:
+        raise InvlearnError(f"fraction must be a number in (0, 1], got {fraction!r}")
+    return float(fraction)
+
+
+def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
+    """Keep a seeded share ``fraction`` of the labeled training rows (book chapter 8).
+
+    One permutation drawn from ``seed`` orders the training rows; the first
+    ``ceil(fraction · n)`` of them (at least one) stay labeled, in their original order, so with
+    one seed a smaller fraction keeps a subset of a larger one (1 % ⊂ 3 % ⊂ 10 %). The other
+    rows move to ``hidden`` (``user``, ``item`` and their true ``label``), the pool of real but
+    unlabeled interactions; validation and test are untouched. ``fraction=1`` keeps every row
+    and leaves ``hidden`` empty. Rows already hidden by an earlier call stay hidden.
+    """
+    fraction = _check_fraction(fraction)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvlearnError(f"seed must be a non-negative integer, got {seed!r}")
+    n = len(split.train)
+    keep_count = max(1, math.ceil(round(fraction * n, 9)))
+    order = np.random.default_rng(seed).permutation(n)
+    kept = np.zeros(n, dtype=bool)
+    kept[order[:keep_count]] = True
+    train = split.train[kept].reset_index(drop=True)
+    withheld = split.train.loc[~kept, list(COLUMNS)].reset_index(drop=True)
+    if split.hidden is not None and len(split.hidden):
+        withheld = pd.concat([split.hidden[list(COLUMNS)], withheld], ignore_index=True)
+    info = {**split.info, "label_fraction": fraction, "label_seed": int(seed)}
+    return dataclasses.replace(split, train=train, hidden=withheld, info=info)
+
+
+def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
+    """The (user, item) rows of an unlabeled pool of :data:`POOLS` (book chapter 8).
+
+    ``"hidden"``: the training rows whose labels :func:`label_fraction` withheld;
+    ``"ambiguous"``: the simulated feed's impressions with a finish rate in [0.2, 0.8].
+    ``"random"`` returns ``None``: its pairs are drawn afresh every epoch by the trainer
+    (:func:`invlearn.sampling.sample_unlabeled`). A pool the split lacks, or an empty one,
+    raises :class:`InvlearnError` that says why.
+    """
+    if pool not in POOLS:
+        raise InvlearnError(f"unknown unlabeled pool {pool!r}; choose one of {', '.join(POOLS)}")
+    if pool == "random":
+        return None
+    table = getattr(split, pool)
+    if table is None:
+        why = ("needs label_fraction(split, fraction) first: no training labels are withheld"
+               if pool == "hidden" else
+               "needs the simulated feed: MovieLens and file splits have no ambiguous impressions")
+        raise InvlearnError(f"pool {pool!r} {why}")
+    if len(table) == 0:
+        why = ("is empty at fraction 1: every training label is kept" if pool == "hidden" else
+               "is empty: the feed has no impression with a finish rate in [0.2, 0.8]")
+        raise InvlearnError(f"pool {pool!r} of {split.name} {why}")
+    return table[["user", "item"]].reset_index(drop=True)
