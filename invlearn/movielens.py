@@ -286,6 +286,35 @@ def _bad_row(data: bytes, sep: bytes, row: int, source: str, what: str) -> Invle
     return InvlearnError(f"{source}, line {number}: {what} (line {_show(line)})")
 
 
+def _read_table(data: bytes, sep: bytes, names: Sequence[str], **options: Any) -> pd.DataFrame:
+    """pandas' C parser on the bytes of a ratings file: latin-1, no quoting, and only empty
+    fields are missing (``nan`` or ``NA`` stay text, to be reported as what they are)."""
+    return pd.read_csv(io.BytesIO(data), sep=sep.decode(), header=None, names=list(names),
+                       index_col=False, quoting=csv.QUOTE_NONE, engine="c", encoding="latin-1",
+                       keep_default_na=False, na_values=[""], **options)
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _first_bad_integer(text: pd.Series) -> tuple[int, str]:
+    """The first row of ``text`` that is not an integer that fits int64, and what is wrong."""
+    stripped = text.str.strip()
+    integer = stripped.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool, na_value=False)
+    long = integer & (stripped.str.lstrip("+-").str.lstrip("0").str.len().to_numpy() >= 19)
+    too_big = np.zeros(len(text), dtype=bool)
+    for row in np.flatnonzero(long):
+        too_big[row] = abs(int(stripped.iloc[row])) > _INT64_MAX
+    row = int(np.argmax(~integer | too_big))
+    if too_big[row]:
+        return row, (f"{stripped.iloc[row]} is too large: it must fit a signed 64-bit integer "
+                     f"(at most {_INT64_MAX})")
+    word = str(stripped.iloc[row]).lower()
+    header = row == 0 and word.replace("_", "").isalpha() and word not in ("nan", "na", "inf", "null", "none")
+    hint = " (a header line? the file must have none)" if header else ""
+    return row, f"{text.iloc[row]!r} is not an integer{hint}"
+
+
 def _parse_ratings(
     data: bytes,
     source: str,
@@ -326,8 +355,7 @@ def _parse_ratings(
         data = data.replace(bsep, b"\x1f")
         bsep = b"\x1f"
     try:
-        table = pd.read_csv(io.BytesIO(data), sep=bsep.decode(), header=None, names=list(names),
-                            index_col=False, quoting=csv.QUOTE_NONE, engine="c")
+        table = _read_table(data, bsep, names)
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as err:
         for number, line in _lines(data, bsep):
             if len(line.split(bsep)) != n:
@@ -361,15 +389,10 @@ def _parse_ratings(
             table[col] = rating.astype(np.float32)
             continue
         kind = "id" if col in ("user", "item") else "value"
-        if values.dtype.kind == "u":  # above 2**63 - 1
-            raise InvlearnError(f"{source}: {col} {kind}s do not fit a signed 64-bit integer")
         if values.dtype.kind != "i":  # slow path, errors only: read the text again
-            text = pd.read_csv(io.BytesIO(data), sep=bsep.decode(), header=None,
-                               names=list(names), usecols=[col], dtype=str, index_col=False,
-                               quoting=csv.QUOTE_NONE, engine="c")[col]
-            row = int(np.argmax(~text.str.fullmatch(r"\s*[+-]?\d+\s*").to_numpy()))
-            hint = " (a header line? the file must have none)" if row == 0 else ""
-            raise bad(row, f"{col} {kind} {text.iloc[row]!r} is not an integer{hint}")
+            text = _read_table(data, bsep, names, usecols=[col], dtype=str)[col]
+            row, what = _first_bad_integer(text)
+            raise bad(row, f"{col} {kind} {what}")
         if (values < 0).any():
             row = int(np.argmax((values < 0).to_numpy()))
             raise bad(row, f"{col} {kind} {values.iloc[row]} is negative")

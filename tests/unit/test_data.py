@@ -107,7 +107,15 @@ def test_read_ratings_big_ids_half_stars_and_optional_timestamp(tmp_path):
         ("1\t2\t3\t4\n1\t2\t6\t4\n", "\t", r"line 2: rating 6 outside the range \[1, 5\]"),
         ("1\t2\t0\t4\n", "\t", r"line 1: rating 0 outside"),
         ("1\t2\t3\tnoon\n", "\t", "line 1: timestamp value 'noon' is not an integer"),
-        (f"{2**64 - 1}\t2\t3\t4\n", "\t", "user ids do not fit"),
+        (f"{2**64 - 1}\t2\t3\t4\n", "\t", "line 1: user id 18446744073709551615 is too large"),
+        ("1\t2\t3\t4\n" * 300 + f"{10**23}\t2\t3\t4\n", "\t",
+         r"line 301: user id 100000000000000000000000 is too large: it must fit a signed 64-bit"),
+        ("1\t2\t3\t4\n" * 3 + f"1\t2\t3\t{2**63}\n", "\t", "line 4: timestamp value 9223"),
+        ("1\t2\t3\t4\nnan\t2\t3\t4\n", "\t", r"line 2: user id 'nan' is not an integer \(line"),
+        ("nan\t2\t3\t4\n", "\t", r"line 1: user id 'nan' is not an integer \(line"),
+        ("1\t2\t3\t4\n1\tNA\t3\t4\n", "\t", "line 2: item id 'NA' is not an integer"),
+        ("1\t2\t3\t4\n1\t2\tnan\t4\n", "\t", "line 2: rating 'nan' is not a number"),
+        ("1\t2\t3\t4\n1\t2\tinf\t4\n", "\t", "line 2: rating inf is not a finite number"),
         ("1::2::3::4\n1::2::3\n", "::", "line 2: missing or empty field"),
     ],
 )
@@ -116,6 +124,14 @@ def test_read_ratings_rejects_bad_files(tmp_path, text, sep, pattern):
     with pytest.raises(InvlearnError, match=pattern) as info:
         read_ratings(path, sep=sep)
     assert str(path) in str(info.value)
+    assert "header" not in str(info.value) or "line 1:" in str(info.value)
+
+
+def test_binary_junk_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "junk.tsv"
+    path.write_bytes(b"1\t2\t3\t4\n\xff\xfe\t\x00\t3\t4\n")
+    with pytest.raises(InvlearnError, match=r"junk.tsv, line 2: user id '\xff\xfe' is not an"):
+        read_ratings(path)
 
 
 def test_read_ratings_missing_file(tmp_path):
