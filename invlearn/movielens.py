@@ -60,6 +60,9 @@ pairs despite its name."""
 
 _CHUNK = 1 << 16
 
+ARCHIVE_MODE = 0o644
+"""File mode of a downloaded archive: readable by the group and others, like a shared cache."""
+
 
 def data_home(data_home: str | os.PathLike | None = None) -> pathlib.Path:
     """The folder that holds the data sets (book chapters 1 and 6).
@@ -173,6 +176,43 @@ def _download(url: str, dest: pathlib.Path, size: int | None) -> dict[str, Any]:
     return {"size": got, "sha256": sha256.hexdigest(), "md5": md5.hexdigest()}
 
 
+def _verify(got: Mapping[str, Any], expected: Mapping[str, Any], url: str) -> None:
+    """Raise :class:`InvlearnError` when a download's size or digests differ from ``expected``."""
+    size = expected.get("size")
+    if size is not None and got["size"] != size:
+        what = "truncated download" if got["size"] < size else "size mismatch"
+        raise InvlearnError(f"{what} from {url}: expected {size} bytes, got {got['size']}")
+    for algo in ("sha256", "md5"):
+        want = expected.get(algo)
+        if want is not None and got[algo] != str(want).lower():
+            raise InvlearnError(
+                f"checksum mismatch for {url}: expected {algo} {want}, got {got[algo]}"
+            )
+
+
+def _remove_stale_parts(home: pathlib.Path, name: str) -> None:
+    """Remove the ``.part`` files that killed downloads of ``name`` left in ``home``.
+
+    A download's temporary name carries its process id; a file whose process is still alive
+    belongs to a download in progress and is left alone.
+    """
+    for part in home.glob(f".{name}-*.zip.part"):
+        pid = part.name[len(name) + 2:].split("-", 1)[0]
+        if pid.isdigit() and _process_alive(int(pid)):
+            continue
+        part.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # it exists, run by another user
+        return True
+    except (OverflowError, OSError):  # no such process (or not a possible process id)
+        return False
+    return True
+
+
 def fetch_movielens(
     name: str,
     data_home: str | os.PathLike | None = None,
@@ -193,7 +233,10 @@ def fetch_movielens(
        (default: the official values in :data:`MOVIELENS`; a mapping with any of the keys
        ``sha256``, ``md5``, ``size`` replaces them, and keys left out are not checked;
        ``checksum=False`` skips the check). A mismatch or a truncated download raises
-       :class:`InvlearnError`. The verified archive is kept as ``<home>/<name>.zip``.
+       :class:`InvlearnError`; a failed download's message names the data home and the archive
+       to place there by hand (``<home>/<name>.zip``). The verified archive is kept as
+       ``<home>/<name>.zip``, readable by all (mode 0644). The ``.part`` files of killed
+       downloads are removed first.
 
     Extraction is atomic: the archive goes into a temporary folder inside the home that is then
     renamed to ``<home>/<name>``; on any failure no partial file or folder is left behind.
@@ -213,8 +256,10 @@ def fetch_movielens(
         raise InvlearnError(f"expected has unknown key(s) {sorted(unknown)}; use sha256, md5, size")
     url = url or entry["url"]
     _make_home(home)
+    _remove_stale_parts(home, name)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".zip.part", dir=home)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-{os.getpid()}-", suffix=".zip.part",
+                                        dir=home)
     except OSError as err:
         raise InvlearnError(
             f"cannot write to the data home {home} to download {url}: {err}; set INVLEARN_DATA "
@@ -223,21 +268,17 @@ def fetch_movielens(
     os.close(fd)
     tmp = pathlib.Path(tmp_name)
     try:
-        got = _download(url, tmp, expected.get("size"))
+        try:
+            got = _download(url, tmp, expected.get("size"))
+        except InvlearnError as err:
+            raise InvlearnError(
+                f"{err}. Without a network, place the archive {archive.name} in the data home "
+                f"{home}, as {archive} (the data home is INVLEARN_DATA or data_home=)"
+            ) from err
         if checksum:
-            size = expected.get("size")
-            if size is not None and got["size"] != size:
-                what = "truncated download" if got["size"] < size else "size mismatch"
-                raise InvlearnError(
-                    f"{what} from {url}: expected {size} bytes, got {got['size']}"
-                )
-            for algo in ("sha256", "md5"):
-                want = expected.get(algo)
-                if want is not None and got[algo] != str(want).lower():
-                    raise InvlearnError(
-                        f"checksum mismatch for {url}: expected {algo} {want}, got {got[algo]}"
-                    )
+            _verify(got, expected, url)
         _extract(tmp, name, home, source=url)
+        os.chmod(tmp, ARCHIVE_MODE)
         os.replace(tmp, archive)
     finally:
         tmp.unlink(missing_ok=True)
@@ -310,7 +351,8 @@ def _first_bad_integer(text: pd.Series) -> tuple[int, str]:
         return row, (f"{stripped.iloc[row]} is too large: it must fit a signed 64-bit integer "
                      f"(at most {_INT64_MAX})")
     word = str(stripped.iloc[row]).lower()
-    header = row == 0 and word.replace("_", "").isalpha() and word not in ("nan", "na", "inf", "null", "none")
+    not_words = ("nan", "na", "inf", "null", "none")
+    header = row == 0 and word.replace("_", "").isalpha() and word not in not_words
     hint = " (a header line? the file must have none)" if header else ""
     return row, f"{text.iloc[row]!r} is not an integer{hint}"
 

@@ -478,3 +478,48 @@ def test_load_dataset_sim_goes_through_the_simulator():
     split = load_dataset("sim", seed=1, size="toy")
     assert isinstance(split, Split)
     assert split.truth is not None
+
+
+# ------------------------------------------------------------------------------ data home
+
+
+def test_no_network_names_the_data_home_and_the_archive(tmp_path):
+    home = tmp_path / "home"
+    closed = "http://127.0.0.1:9/ml-1m.zip"  # the discard port: nothing listens
+    with pytest.raises(InvlearnError) as info:
+        fetch_movielens("ml-1m", data_home=home, url=closed)
+    message = str(info.value)
+    assert message.startswith(f"could not download {closed}")
+    assert f"place the archive ml-1m.zip in the data home {home}, as {home / 'ml-1m.zip'}" \
+        in message
+    assert list(home.iterdir()) == []
+
+
+def test_a_killed_downloads_part_file_is_removed_next_time(tmp_path, server):
+    home = tmp_path / "home"
+    home.mkdir()
+    stale = home / ".ml-100k-999999999-x1y2.zip.part"  # no such process
+    stale.write_bytes(b"half an archive")
+    old_style = home / ".ml-100k-abc.zip.part"
+    old_style.write_bytes(b"half")
+    live = home / f".ml-100k-{os.getpid()}-zz.zip.part"  # a download in progress
+    live.write_bytes(b"in progress")
+    blob = ml100k_zip(tmp_path / "src.zip").read_bytes()
+    fetch_movielens("ml-100k", data_home=home, url=server("/ml-100k.zip", blob),
+                    expected=digests(blob))
+    assert not stale.exists() and not old_style.exists()
+    assert live.exists()
+    assert sorted(p.name for p in home.iterdir()) == sorted([live.name, "ml-100k",
+                                                             "ml-100k.zip"])
+
+
+def test_a_downloaded_archive_is_readable_by_all(tmp_path, server):
+    blob = ml100k_zip(tmp_path / "src.zip").read_bytes()
+    home = tmp_path / "home"
+    old = os.umask(0o077)
+    try:
+        fetch_movielens("ml-100k", data_home=home, url=server("/a.zip", blob),
+                        expected=digests(blob))
+    finally:
+        os.umask(old)
+    assert (home / "ml-100k.zip").stat().st_mode & 0o777 == 0o644
