@@ -149,6 +149,8 @@ def _check_table(name: str, part: str, table: Any, n_users: int, n_items: int) -
 def _check_labels(name: str, part: str, label: pd.Series) -> None:
     values = pd.to_numeric(label, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isin(values, (0.0, 1.0))
+    if label.dtype == object:  # text such as "1" is not a label
+        bad |= label.map(lambda v: isinstance(v, (str, bytes))).to_numpy(dtype=bool)
     if bad.any():
         row = int(np.argmax(bad))
         value = label.iloc[row]

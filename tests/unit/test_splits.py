@@ -195,3 +195,8 @@ def test_unavailable_pools_say_why(sim):
         unlabeled_pool(sim, "noise")
     assert unlabeled_pool(sim, "random") is None
     assert POOLS == ("random", "hidden", "ambiguous")
+
+
+def test_text_labels_are_an_error_even_when_they_read_as_numbers():
+    with pytest.raises(InvlearnError, match="test labels must be 0 or 1, found '1'"):
+        make(test=TEST.astype({"label": object}).assign(label=["1", 0.0]))
