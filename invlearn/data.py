@@ -70,7 +70,8 @@ def load_dataset(
     * ``"files"``: :func:`load_split_files` on the options ``train``, ``valid``, ``test``
       (required), ``sep``, ``rating_threshold``, ``rating_range``.
     * ``"sim"``: the simulated passive feed, ``simulate_feed(size="small", seed=seed,
-      **kwargs).to_split(seed=seed)`` from :mod:`invlearn.simfeed` (chapters 1 and 7).
+      **kwargs).to_split(seed=seed)`` from :mod:`invlearn.simfeed` (chapters 1 and 7); its
+      ``ambiguous`` impressions are the unlabeled pool of chapter 8.
     """
     if name in MOVIELENS:
         opts = _checked_options(kwargs, name, ("fractions", "rating_threshold"))

@@ -317,14 +317,14 @@ def _first_line(data: bytes) -> bytes | None:
     return None
 
 
-def _show(line: bytes) -> str:
+def _quote_line(line: bytes) -> str:
     text = line.decode("latin-1")
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-def _bad_row(data: bytes, sep: bytes, row: int, source: str, what: str) -> InvlearnError:
+def _row_error(data: bytes, sep: bytes, row: int, source: str, what: str) -> InvlearnError:
     number, line = _lines(data, sep)[row]
-    return InvlearnError(f"{source}, line {number}: {what} (line {_show(line)})")
+    return InvlearnError(f"{source}, line {number}: {what} (line {_quote_line(line)})")
 
 
 def _read_table(data: bytes, sep: bytes, names: Sequence[str], **options: Any) -> pd.DataFrame:
@@ -391,7 +391,7 @@ def _parse_ratings(
     names, raw = names[:n], data
 
     def bad(row: int, what: str) -> InvlearnError:
-        return _bad_row(raw, sep.encode(), row, source, what)
+        return _row_error(raw, sep.encode(), row, source, what)
 
     if len(bsep) > 1:  # the C parser wants one character; "::" files are the slow path otherwise
         data = data.replace(bsep, b"\x1f")

@@ -180,7 +180,7 @@ def _check_duplicates(name: str, part: str, keys: np.ndarray, labels: np.ndarray
     warnings.warn(
         f"{name}: the {part} part repeats {int(np.unique(keys[1:][repeated]).size)} (user, item) "
         f"pair(s) with the same label ({int(repeated.sum())} extra row(s)); they weigh double",
-        InvlearnWarning, stacklevel=4)
+        InvlearnWarning, stacklevel=5)
 
 
 def _same_rows(a: pd.DataFrame, b: pd.DataFrame, n_items: int) -> bool:
@@ -201,7 +201,7 @@ def _warn_overlaps(name: str, keys: dict[str, np.ndarray]) -> None:
             warnings.warn(
                 f"{name}: {int(shared.sum())} (user, item) pair(s) of the {second} part are also "
                 f"in the {first} part; scores on them are not held out",
-                InvlearnWarning, stacklevel=4)
+                InvlearnWarning, stacklevel=5)
 
 
 def _warn_unseen(split: Split) -> None:
@@ -216,7 +216,7 @@ def _warn_unseen(split: Split) -> None:
                     f"{split.name}: {np.unique(ids[unseen]).size} {col}(s) of the {part} part "
                     f"({int(unseen.sum())} row(s)) never appear in train; the model scores "
                     "them from their initial embeddings",
-                    InvlearnWarning, stacklevel=4)
+                    InvlearnWarning, stacklevel=5)
 
 
 def _contiguous(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
