@@ -95,7 +95,8 @@ def check_split(split: Split) -> None:
     the test part, or a test part identical to train (the same rows); a validation or test part
     with a single class (its AUC is undefined). Warnings (:class:`InvlearnWarning`, with
     counts): a pair repeated with the same label within a part (it weighs double), a pair in
-    two parts, and validation or test users or items never seen in training.
+    two parts, and validation or test users or items never seen in training. The optional
+    ``hidden`` and ``ambiguous`` pools must have their columns.
     """
     name = split.name
     for what, value in (("n_users", split.n_users), ("n_items", split.n_items)):
@@ -122,6 +123,11 @@ def check_split(split: Split) -> None:
             )
     _warn_overlaps(name, keys)
     _warn_unseen(split)
+    for pool, columns in (("hidden", COLUMNS), ("ambiguous", (*COLUMNS, "finish"))):
+        table = getattr(split, pool)
+        if table is not None and not set(columns) <= set(getattr(table, "columns", ())):
+            raise InvlearnError(f"{name}: the {pool} pool must be a table with columns "
+                                f"{', '.join(columns)}")
 
 
 def _check_table(name: str, part: str, table: Any, n_users: int, n_items: int) -> None:

@@ -200,3 +200,37 @@ def test_unavailable_pools_say_why(sim):
 def test_text_labels_are_an_error_even_when_they_read_as_numbers():
     with pytest.raises(InvlearnError, match="test labels must be 0 or 1, found '1'"):
         make(test=TEST.astype({"label": object}).assign(label=["1", 0.0]))
+
+
+# ------------------------------------------------------------------------------ the module graph
+
+
+def test_the_data_layer_has_no_import_cycle():
+    import ast
+    import pathlib
+
+    import invlearn
+
+    folder = pathlib.Path(invlearn.__file__).parent
+    graph = {}
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        graph[path.stem] = {node.module.split(".")[0] for node in ast.walk(tree)
+                            if isinstance(node, ast.ImportFrom) and node.level == 1
+                            and node.module}
+
+    def reaches(start: str, goal: str, seen: set) -> bool:
+        return any(dep == goal or (dep not in seen and reaches(dep, goal, seen | {dep}))
+                   for dep in graph.get(start, ()))
+
+    for module in ("data", "movielens", "splits", "simfeed", "sampling"):
+        assert not reaches(module, module, {module}), f"{module} imports itself through others"
+    assert graph["simfeed"] <= {"errors", "sampling", "splits"}
+    assert graph["movielens"] == {"errors"}
+
+
+def test_pools_without_their_columns_are_an_error():
+    with pytest.raises(InvlearnError, match="the hidden pool must be a table with columns user"):
+        make(hidden=pd.DataFrame({"user": [0]}))
+    with pytest.raises(InvlearnError, match="ambiguous pool .* label, finish"):
+        make(ambiguous=TRAIN)
