@@ -1,4 +1,4 @@
-"""Sampling unlabeled pairs: uniform items that are not training pairs (SPEC §3, book chapter 1)."""
+"""Sampling unlabeled pairs: uniform items that are not training pairs (book chapter 1)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,12 +9,15 @@ MAX_ROUNDS = 200
 
 
 def pair_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
-    """Sorted unique int64 keys ``user · n_items + item`` of a set of pairs."""
+    """Sorted unique int64 keys ``user · n_items + item`` of a set of pairs (chapters 1 and 8)."""
     return np.unique(users.astype(np.int64) * n_items + items.astype(np.int64))
 
 
 def is_pair(keys: np.ndarray, users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
-    """Whether each ``(users[j], items[j])`` is among the pairs whose sorted ``keys`` are given."""
+    """Whether each ``(users[j], items[j])`` is among the pairs whose sorted ``keys`` are given.
+
+    Book chapters 1 and 8 (which pairs are training pairs, which impressions are labeled).
+    """
     query = users.astype(np.int64) * n_items + items.astype(np.int64)
     if len(keys) == 0:
         return np.zeros(len(query), dtype=bool)
@@ -25,7 +28,8 @@ def is_pair(keys: np.ndarray, users: np.ndarray, items: np.ndarray, n_items: int
 def sample_unlabeled(users: np.ndarray, n_items: int, keys: np.ndarray, rate: int,
                      rng: np.random.Generator) -> np.ndarray:
     """For every row's user, ``rate`` items drawn uniformly among the items that user has no
-    training pair with (``keys`` from :func:`pair_keys`). Returns an int64 array
+    training pair with (``keys`` from :func:`pair_keys`): the "random" unlabeled pool of book
+    chapters 1 and 8, redrawn by the trainer every epoch. Returns an int64 array
     ``[len(users), rate]``. Vectorized rejection: all rows are drawn at once, and only the rows
     that hit a training pair are redrawn, for as many rounds as needed.
     """

@@ -2,9 +2,10 @@
 
 Book chapter 1 ("The problem: passive feeds and sparse feedback") builds the feed at toy and
 small size; chapter 7 runs it at the size of the paper's private Kuaishou "Micro Video" data
-(37,692 users, 131,690 items, ~9.5M interactions; SPEC §3). The paper labels an impression by its
-finish rate = watch time / duration: above 0.8 positive, below 0.2 negative, the rest unlabeled.
-The simulator makes the same kind of data, with the one thing real logs never have: the truth.
+(37,692 users, 131,690 items, ~9.5M interactions; the paper's Table 3). The paper labels an
+impression by its finish rate = watch time / duration: above 0.8 positive, below 0.2 negative,
+the rest unlabeled (chapter 8 uses them as the "ambiguous" unlabeled pool). The simulator makes
+the same kind of data, with the one thing real logs never have: the truth.
 
 The model, in four steps (all vectorized with numpy, deterministic from one seed):
 
@@ -39,8 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import Split, random_split
 from .errors import InvlearnError
+from .sampling import is_pair, pair_keys
+from .splits import Split, random_split
 
 #: Finish-rate thresholds of the paper's labelling rule (Appendix A.4).
 POSITIVE_FINISH = 0.8
@@ -105,7 +107,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 @dataclass(eq=False, repr=False)
 class SimFeed:
-    """A simulated passive feed with known truth (book chapters 1 and 7; SPEC §3).
+    """A simulated passive feed with known truth (book chapters 1 and 7).
 
     ``impressions`` has one row per shown (user, item) pair: ``user``, ``item`` (int64),
     ``duration``, ``watch_time``, ``finish_rate`` (float32) and ``label`` (int8: 1 positive,
@@ -231,16 +233,41 @@ class SimFeed:
     def to_split(self, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> Split:
         """Split the labeled impressions at random into train / valid / test (chapter 1).
 
-        The split is :func:`invlearn.data.random_split` of :meth:`labeled` (seeded by ``seed``);
+        The split is :func:`invlearn.splits.random_split` of :meth:`labeled` (seeded by ``seed``);
         ``truth`` is this feed, so the true label of every pair is known; ``name`` is the
         feed's name and ``info`` its :meth:`stats` plus ``split_seed`` and ``fractions``.
+        ``ambiguous`` is :meth:`ambiguous` (the unlabeled pool of book chapter 8).
         """
         _check_int("seed", seed, minimum=0)
         split = random_split(self.labeled(), fractions, seed=seed, name=self.name,
                              n_users=self.n_users, n_items=self.n_items)
         split.truth = self
         split.info = {**self.stats(), "split_seed": seed, "fractions": split.info["fractions"]}
+        labeled = pair_keys(*(np.concatenate([getattr(split, part)[col].to_numpy()
+                                              for part in ("train", "valid", "test")])
+                              for col in ("user", "item")), self.n_items)
+        split.ambiguous = self.ambiguous(exclude=labeled)
         return split
+
+    def ambiguous(self, exclude: np.ndarray | None = None) -> pd.DataFrame:
+        """The impressions the labelling rule leaves unlabeled: finish rate in [0.2, 0.8].
+
+        Book chapter 8: the "slow skip / short stay" feedback the paper's introduction
+        describes. Columns ``user``, ``item`` (int64), ``finish`` (the finish rate, float32) and
+        ``label``, the pair's true label (float32 0/1), in the impressions' order. ``exclude``
+        (sorted keys ``user · n_items + item``, see :func:`invlearn.sampling.pair_keys`) drops
+        those pairs.
+        """
+        imp = self.impressions
+        rows = imp[imp["label"].to_numpy() < 0]
+        users, items = rows["user"].to_numpy(np.int64), rows["item"].to_numpy(np.int64)
+        if exclude is not None:
+            keep = ~is_pair(exclude, users, items, self.n_items)
+            rows, users, items = rows[keep], users[keep], items[keep]
+        return pd.DataFrame({
+            "user": users, "item": items, "finish": rows["finish_rate"].to_numpy(np.float32),
+            "label": self.true_label(users, items).astype(np.float32),
+        })
 
 
 # -- argument checks ---------------------------------------------------------------------------

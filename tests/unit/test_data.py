@@ -40,8 +40,10 @@ def write(folder: pathlib.Path, name: str, text: str) -> pathlib.Path:
 
 
 def ratings_table(n: int = 50, seed: int = 0) -> pd.DataFrame:
+    """``n`` distinct (user, item) pairs of 40 users and 60 items with random ratings 1-5."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"user": rng.integers(0, 7, n), "item": rng.integers(0, 11, n),
+    pairs = rng.choice(40 * 60, size=n, replace=False)
+    return pd.DataFrame({"user": pairs // 60, "item": pairs % 60,
                          "rating": rng.integers(1, 6, n).astype(np.float32)})
 
 
@@ -105,7 +107,15 @@ def test_read_ratings_big_ids_half_stars_and_optional_timestamp(tmp_path):
         ("1\t2\t3\t4\n1\t2\t6\t4\n", "\t", r"line 2: rating 6 outside the range \[1, 5\]"),
         ("1\t2\t0\t4\n", "\t", r"line 1: rating 0 outside"),
         ("1\t2\t3\tnoon\n", "\t", "line 1: timestamp value 'noon' is not an integer"),
-        (f"{2**64 - 1}\t2\t3\t4\n", "\t", "user ids do not fit"),
+        (f"{2**64 - 1}\t2\t3\t4\n", "\t", "line 1: user id 18446744073709551615 is too large"),
+        ("1\t2\t3\t4\n" * 300 + f"{10**23}\t2\t3\t4\n", "\t",
+         r"line 301: user id 100000000000000000000000 is too large: it must fit a signed 64-bit"),
+        ("1\t2\t3\t4\n" * 3 + f"1\t2\t3\t{2**63}\n", "\t", "line 4: timestamp value 9223"),
+        ("1\t2\t3\t4\nnan\t2\t3\t4\n", "\t", r"line 2: user id 'nan' is not an integer \(line"),
+        ("nan\t2\t3\t4\n", "\t", r"line 1: user id 'nan' is not an integer \(line"),
+        ("1\t2\t3\t4\n1\tNA\t3\t4\n", "\t", "line 2: item id 'NA' is not an integer"),
+        ("1\t2\t3\t4\n1\t2\tnan\t4\n", "\t", "line 2: rating 'nan' is not a number"),
+        ("1\t2\t3\t4\n1\t2\tinf\t4\n", "\t", "line 2: rating inf is not a finite number"),
         ("1::2::3::4\n1::2::3\n", "::", "line 2: missing or empty field"),
     ],
 )
@@ -114,6 +124,14 @@ def test_read_ratings_rejects_bad_files(tmp_path, text, sep, pattern):
     with pytest.raises(InvlearnError, match=pattern) as info:
         read_ratings(path, sep=sep)
     assert str(path) in str(info.value)
+    assert "header" not in str(info.value) or "line 1:" in str(info.value)
+
+
+def test_binary_junk_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "junk.tsv"
+    path.write_bytes(b"1\t2\t3\t4\n\xff\xfe\t\x00\t3\t4\n")
+    with pytest.raises(InvlearnError, match=r"junk.tsv, line 2: user id '\xff\xfe' is not an"):
+        read_ratings(path)
 
 
 def test_read_ratings_missing_file(tmp_path):
@@ -188,8 +206,8 @@ def test_random_split_rejects_empty_parts_and_missing_labels():
 
 def test_load_split_files_maps_ids_over_the_union(tmp_path):
     train = write(tmp_path, "a.train", "100\t7\t5\n300\t9\t2\n100\t9\t3\n")
-    valid = write(tmp_path, "a.valid", "200\t8\t1\t11\n")
-    test = write(tmp_path, "a.test", "300\t5\t4\n")
+    valid = write(tmp_path, "a.valid", "200\t8\t1\t11\n100\t8\t4\t12\n")
+    test = write(tmp_path, "a.test", "300\t5\t4\n200\t7\t1\n")
     split = load_split_files(train, valid, test)
     assert split.n_users == 3
     assert split.n_items == 4
@@ -198,10 +216,10 @@ def test_load_split_files_maps_ids_over_the_union(tmp_path):
     assert split.train["user"].tolist() == [0, 2, 0]
     assert split.train["item"].tolist() == [1, 3, 3]
     assert split.train["label"].tolist() == [1, 0, 1]
-    assert split.valid["label"].tolist() == [0]
-    assert split.user_ids[split.test["user"]].tolist() == [300]
-    assert split.item_ids[split.valid["item"]].tolist() == [8]
-    assert split.valid["timestamp"].tolist() == [11]
+    assert split.valid["label"].tolist() == [0, 1]
+    assert split.user_ids[split.test["user"]].tolist() == [300, 200]
+    assert split.item_ids[split.valid["item"]].tolist() == [8, 8]
+    assert split.valid["timestamp"].tolist() == [11, 12]
     assert load_split_files(train, valid, test, rating_threshold=4).train["label"].sum() == 1
 
 
@@ -233,9 +251,15 @@ def test_load_dataset_names_and_options(tmp_path):
     with pytest.raises(InvlearnError, match=r"ml1m.train.rating"):
         load_dataset("ml-1m-paper", data_home=tmp_path)
     path = write(tmp_path, "t", "1\t2\t3\n2\t3\t1\n")
-    split = load_dataset("files", train=path, valid=path, test=path)
+    other = write(tmp_path, "v", "1\t3\t3\n2\t2\t1\n")
+    test = write(tmp_path, "w", "1\t1\t3\n2\t1\t1\n")
+    split = load_dataset("files", train=path, valid=other, test=test)
     assert split.name == "files"
     assert split.n_users == 2
+    with pytest.raises(InvlearnError, match="test part holds the same rows as the valid part"):
+        load_dataset("files", train=path, valid=other, test=other)
+    with pytest.raises(InvlearnError, match="test part holds the same rows as the train part"):
+        load_dataset("files", train=path, valid=other, test=path)
 
 
 # ------------------------------------------------------------------------------ MovieLens archives
@@ -454,3 +478,48 @@ def test_load_dataset_sim_goes_through_the_simulator():
     split = load_dataset("sim", seed=1, size="toy")
     assert isinstance(split, Split)
     assert split.truth is not None
+
+
+# ------------------------------------------------------------------------------ data home
+
+
+def test_no_network_names_the_data_home_and_the_archive(tmp_path):
+    home = tmp_path / "home"
+    closed = "http://127.0.0.1:9/ml-1m.zip"  # the discard port: nothing listens
+    with pytest.raises(InvlearnError) as info:
+        fetch_movielens("ml-1m", data_home=home, url=closed)
+    message = str(info.value)
+    assert message.startswith(f"could not download {closed}")
+    assert f"place the archive ml-1m.zip in the data home {home}, as {home / 'ml-1m.zip'}" \
+        in message
+    assert list(home.iterdir()) == []
+
+
+def test_a_killed_downloads_part_file_is_removed_next_time(tmp_path, server):
+    home = tmp_path / "home"
+    home.mkdir()
+    stale = home / ".ml-100k-999999999-x1y2.zip.part"  # no such process
+    stale.write_bytes(b"half an archive")
+    old_style = home / ".ml-100k-abc.zip.part"
+    old_style.write_bytes(b"half")
+    live = home / f".ml-100k-{os.getpid()}-zz.zip.part"  # a download in progress
+    live.write_bytes(b"in progress")
+    blob = ml100k_zip(tmp_path / "src.zip").read_bytes()
+    fetch_movielens("ml-100k", data_home=home, url=server("/ml-100k.zip", blob),
+                    expected=digests(blob))
+    assert not stale.exists() and not old_style.exists()
+    assert live.exists()
+    assert sorted(p.name for p in home.iterdir()) == sorted([live.name, "ml-100k",
+                                                             "ml-100k.zip"])
+
+
+def test_a_downloaded_archive_is_readable_by_all(tmp_path, server):
+    blob = ml100k_zip(tmp_path / "src.zip").read_bytes()
+    home = tmp_path / "home"
+    old = os.umask(0o077)
+    try:
+        fetch_movielens("ml-100k", data_home=home, url=server("/a.zip", blob),
+                        expected=digests(blob))
+    finally:
+        os.umask(old)
+    assert (home / "ml-100k.zip").stat().st_mode & 0o777 == 0o644
