@@ -29,7 +29,7 @@ META_STEPS = ("per-test-batch", "per-train-batch")
 #: The items full ranking leaves out for a user, either the user's training items or the
 #: training and validation items (what DenoisingRec's code does); see chapter 6.
 RANKING_MASKS = ("train", "train+valid")
-#: Where methods that use unlabeled rows draw them from (chapter 8).
+#: Where the unlabeled rows of IDL, IG and the negative-sampling family come from (chapter 8).
 POOLS = ("random", "hidden", "ambiguous")
 SELECTIONS = ("auc", "loss")
 BACKBONES = ("gmf", "neumf")

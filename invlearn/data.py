@@ -41,6 +41,7 @@ __all__ = ["COLUMNS", "DATASETS", "MOVIELENS", "PAPER_SPLIT_FILES", "PAPER_SPLIT
            "label_fraction", "load_dataset", "load_movielens", "load_split_files",
            "random_split", "read_ratings", "unlabeled_pool"]
 
+#: The data sets ``load_dataset`` knows (chapters 1, 6 and 7).
 DATASETS = ("ml-1m", "ml-100k", "ml-1m-paper", "sim", "files")
 
 
@@ -61,12 +62,12 @@ def load_dataset(
     """The labeled split of a data set by name: the one entry point of the CLI and the book.
 
     Book chapter 1 (the problem and the data), chapter 6 (MovieLens), chapter 7 (the simulated
-    feed). ``name`` is one of :data:`DATASETS`:
+    feed). ``name`` is one of :data:`~invlearn.data.DATASETS`:
 
     * ``"ml-1m"``, ``"ml-100k"``: :func:`load_movielens`, :func:`binarize` and a seeded
       :func:`random_split`; options ``fractions`` and ``rating_threshold``.
     * ``"ml-1m-paper"``: the paper's own split, read by :func:`load_split_files` from
-      ``<home>/ml-1m-paper-split/`` (files :data:`PAPER_SPLIT_FILES`); ``rating_threshold``.
+      ``<home>/ml-1m-paper-split/`` (files :data:`~invlearn.movielens.PAPER_SPLIT_FILES`); ``rating_threshold``.
     * ``"files"``: :func:`load_split_files` on the options ``train``, ``valid``, ``test``
       (required), ``sep``, ``rating_threshold``, ``rating_range``.
     * ``"sim"``: the simulated passive feed, ``simulate_feed(size="small", seed=seed,

@@ -177,7 +177,7 @@ def _download(url: str, dest: pathlib.Path, size: int | None) -> dict[str, Any]:
 
 
 def _verify(got: Mapping[str, Any], expected: Mapping[str, Any], url: str) -> None:
-    """Raise :class:`InvlearnError` when a download's size or digests differ from ``expected``."""
+    """Raise :class:`~invlearn.errors.InvlearnError` when a download's size or digests differ from ``expected``."""
     size = expected.get("size")
     if size is not None and got["size"] != size:
         what = "truncated download" if got["size"] < size else "size mismatch"
@@ -228,12 +228,12 @@ def fetch_movielens(
     2. ``<home>/<name>.zip`` exists: extract it. Its checksum is *not* checked: a local archive
        is the user's (or the CI's) choice, and the archives in the CI data folder are rebuilt
        from public copies, so their checksums differ from the official ones.
-    3. Otherwise download ``url`` (default: the GroupLens address in :data:`MOVIELENS`) into a
+    3. Otherwise download ``url`` (default: the GroupLens address in :data:`~invlearn.movielens.MOVIELENS`) into a
        temporary file inside the home and verify its size, sha256 and md5 against ``expected``
-       (default: the official values in :data:`MOVIELENS`; a mapping with any of the keys
+       (default: the official values in :data:`~invlearn.movielens.MOVIELENS`; a mapping with any of the keys
        ``sha256``, ``md5``, ``size`` replaces them, and keys left out are not checked;
        ``checksum=False`` skips the check). A mismatch or a truncated download raises
-       :class:`InvlearnError`; a failed download's message names the data home and the archive
+       :class:`~invlearn.errors.InvlearnError`; a failed download's message names the data home and the archive
        to place there by hand (``<home>/<name>.zip``). The verified archive is kept as
        ``<home>/<name>.zip``, readable by all (mode 0644). The ``.part`` files of killed
        downloads are removed first.
@@ -460,7 +460,7 @@ def read_ratings(
 
     Any problem (missing or empty file, wrong separator, a line with missing fields, a
     non-integer or negative id, a rating that is not a number or out of range) raises
-    :class:`InvlearnError` naming the file and, where there is one, the line.
+    :class:`~invlearn.errors.InvlearnError` naming the file and, where there is one, the line.
     """
     path = pathlib.Path(path)
     try:

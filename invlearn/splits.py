@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .config import POOLS
 from .errors import InvlearnError, InvlearnWarning
 from .movielens import binarize, read_ratings
 
@@ -26,14 +27,6 @@ COLUMNS = ("user", "item", "label")
 
 
 PARTS = ("train", "valid", "test")
-
-POOLS = ("random", "hidden", "ambiguous")
-"""Where the unlabeled rows of IDL, IG and negative sampling come from (book chapter 8):
-``"random"`` uniform non-training pairs drawn afresh every epoch by the trainer
-(:func:`invlearn.sampling.sample_unlabeled`), ``"hidden"`` the training rows whose labels
-:func:`label_fraction` withheld, ``"ambiguous"`` the simulated feed's impressions with a finish
-rate in [0.2, 0.8], which the paper's labelling rule leaves unlabeled."""
-
 
 @dataclass
 class Split:
@@ -51,8 +44,8 @@ class Split:
     ``ambiguous`` the simulated feed's impressions that its labelling rule leaves unlabeled
     (``user``, ``item``, ``finish`` and the true ``label``). Both are ``None`` when absent.
 
-    Construction checks the tables (:func:`check_split`): what would silently mislead raises
-    :class:`InvlearnError`, what a user may mean gives an :class:`InvlearnWarning` with counts.
+    Construction checks the tables (:func:`~invlearn.splits.check_split`): what would silently mislead raises
+    :class:`~invlearn.errors.InvlearnError`, what a user may mean gives an :class:`~invlearn.errors.InvlearnWarning` with counts.
     """
 
     train: pd.DataFrame
@@ -87,13 +80,13 @@ class Split:
 
 
 def check_split(split: Split) -> None:
-    """Check a split's tables; raise :class:`InvlearnError` or warn (book chapters 1 and 6).
+    """Check a split's tables; raise :class:`~invlearn.errors.InvlearnError` or warn (book chapters 1 and 6).
 
     Errors: a part that is not a table, lacks ``user``, ``item`` or ``label`` or is empty; ids
     that are not integers in ``[0, n_users)`` / ``[0, n_items)``; a label outside {0, 1}; a
     (user, item) pair twice in one part with different labels; a validation part identical to
     the test part, or a test part identical to train (the same rows); a validation or test part
-    with a single class (its AUC is undefined). Warnings (:class:`InvlearnWarning`, with
+    with a single class (its AUC is undefined). Warnings (:class:`~invlearn.errors.InvlearnWarning`, with
     counts): a pair repeated with the same label within a part (it weighs double), a pair in
     two parts, and validation or test users or items never seen in training. The optional
     ``hidden`` and ``ambiguous`` pools must have their columns.
@@ -211,18 +204,21 @@ def _warn_overlaps(name: str, keys: dict[str, np.ndarray]) -> None:
 
 
 def _warn_unseen(split: Split) -> None:
-    for col, bound in (("user", split.n_users), ("item", split.n_items)):
-        seen = np.zeros(bound, dtype=bool)
-        seen[split.train[col].to_numpy()] = True
-        for part in ("valid", "test"):
-            ids = getattr(split, part)[col].to_numpy()
+    """One warning with counts when valid or test rows have a user or item train never has."""
+    found = []
+    for part in ("valid", "test"):
+        table = getattr(split, part)
+        for col, bound in (("user", split.n_users), ("item", split.n_items)):
+            seen = np.zeros(bound, dtype=bool)
+            seen[split.train[col].to_numpy()] = True
+            ids = table[col].to_numpy()
             unseen = ~seen[ids]
             if unseen.any():
-                warnings.warn(
-                    f"{split.name}: {np.unique(ids[unseen]).size} {col}(s) of the {part} part "
-                    f"({int(unseen.sum())} row(s)) never appear in train; the model scores "
-                    "them from their initial embeddings",
-                    InvlearnWarning, stacklevel=5)
+                found.append(f"{part} {np.unique(ids[unseen]).size} {col}s "
+                             f"({int(unseen.sum())} rows)")
+    if found:
+        warnings.warn(f"{split.name}: never in train: {', '.join(found)}; the model scores "
+                      "them from their initial embeddings", InvlearnWarning, stacklevel=5)
 
 
 def _contiguous(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -381,13 +377,13 @@ def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
 
 
 def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
-    """The (user, item) rows of an unlabeled pool of :data:`POOLS` (book chapter 8).
+    """The (user, item) rows of an unlabeled pool of :data:`~invlearn.splits.POOLS` (book chapter 8).
 
     ``"hidden"``: the training rows whose labels :func:`label_fraction` withheld;
     ``"ambiguous"``: the simulated feed's impressions with a finish rate in [0.2, 0.8].
     ``"random"`` returns ``None``: its pairs are drawn afresh every epoch by the trainer
     (:func:`invlearn.sampling.sample_unlabeled`). A pool the split lacks, or an empty one,
-    raises :class:`InvlearnError` that says why.
+    raises :class:`~invlearn.errors.InvlearnError` that says why.
     """
     if pool not in POOLS:
         raise InvlearnError(f"unknown unlabeled pool {pool!r}; choose one of {', '.join(POOLS)}")

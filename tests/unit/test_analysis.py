@@ -72,7 +72,8 @@ def test_drop_precision_recall_counts() -> None:
     # positives (0,0) (0,2) clean, (0,1) (0,3) noisy; the negative (1,0) never counts
     table = pd.DataFrame({"user": [0, 0, 0, 0, 1], "item": [0, 1, 2, 3, 0],
                           "label": np.array([1, 1, 1, 1, 0], np.float32)})
-    data = Split(table, table, table, n_users=2, n_items=4, truth=ParityTruth())
+    # the parts must differ (identical parts are an error); valid and test hold two classes
+    data = Split(table, table.iloc[[0, 4]], table.iloc[[1, 2, 3, 4]], n_users=2, n_items=4, truth=ParityTruth())
     dropped = {1: {"user": np.array([0, 0]), "item": np.array([1, 2])},
                2: {"user": np.array([0, 0, 0]), "item": np.array([1, 3, 0])},
                3: {"user": np.array([], int), "item": np.array([], int)}}

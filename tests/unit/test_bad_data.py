@@ -129,7 +129,7 @@ bad_labels = st.one_of(
     st.text(max_size=4),
     st.sampled_from(["0", "1", b"1"]),
 )
-bad_ids = st.one_of(st.integers(max_value=-1), st.integers(4, 2**62),
+bad_ids = st.one_of(st.integers(-(2**62), -1), st.integers(4, 2**62),
                     st.floats(allow_nan=True), st.text(min_size=1, max_size=4))
 bad_tables = st.one_of(
     st.tuples(st.just("label"), bad_labels),
