@@ -175,3 +175,33 @@ def test_epoch_budget_scales_with_the_label_fraction():
     assert epoch_budget(TrainConfig(epochs=20, label_fraction=0.03)) == (20, 1)
     assert epoch_budget(TrainConfig(epochs=20, label_fraction=0.03, equal_steps=True)) == (667, 34)
     assert epoch_budget(TrainConfig(epochs=20, label_fraction=1.0, equal_steps=True)) == (20, 1)
+
+
+def test_label_fraction_and_pools_in_training():
+    from invlearn.simfeed import simulate_feed
+
+    split = simulate_feed("toy", seed=0).to_split(seed=0)
+    kept = train(split, method="idl", epochs=1, label_fraction=0.3, pool="hidden",
+                 progress=False, full_ranking=False, record_rows=10**6)
+    rec = kept.history.weights[1]
+    hidden_pairs = set(zip(*(split.train[c] for c in ("user", "item"))))
+    # every unlabeled row of the hidden pool is a training pair whose label was withheld
+    assert all((u, i) in hidden_pairs for u, i in zip(rec["user"], rec["item"]))
+    n_kept = -(-3 * len(split.train) // 10)  # ⌈0.3 n⌉ labeled rows, one pool row each
+    assert len(rec["w1"]) == n_kept and "true" in rec
+    assert 0 <= kept.history.annotation_accuracy().iloc[0] <= 1  # scored against the labels
+    amb = train(split, method="ig", epochs=1, pool="ambiguous", progress=False,
+                full_ranking=False)
+    assert 0 <= amb.history.annotation_accuracy().iloc[0] <= 1
+    ns = train(split, method="ns", epochs=1, label_fraction=0.5, progress=False,
+               full_ranking=False)
+    assert 0 <= ns.metrics["auc"] <= 1
+
+
+def test_unavailable_pools_are_clear_errors(toy_split):
+    with pytest.raises(InvlearnError, match="ambiguous"):
+        train(toy_split, method="idl", pool="ambiguous", progress=False)
+    with pytest.raises(InvlearnError, match="hidden"):
+        train(toy_split, method="idl", pool="hidden", progress=False)
+    with pytest.raises(InvlearnError, match="label_fraction"):
+        train(toy_split, method="idl", label_fraction=0.0, progress=False)
