@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import logging
 import os
 import sys
 import threading
@@ -334,16 +335,27 @@ def _distributed():
     return distributed
 
 
+def _dask_client(address: str):
+    """A ``distributed.Client`` of the scheduler at ``address``, or :class:`InvlearnError`."""
+    try:
+        return _distributed().Client(address, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise InvlearnError(f"cannot reach the Dask scheduler at {address}: {err}") from None
+
+
 @contextlib.contextmanager
 def dask_scheduler(jobs: int, scheduler: str | None) -> Iterator[str]:
     """The address of ``scheduler``, or of a ``distributed.LocalCluster`` of ``jobs`` worker
-    processes (one thread each) started here and closed on leaving."""
+    processes (one thread each) started here and closed on leaving. A given scheduler is
+    reached once first, so that a wrong address fails before anything is written."""
     if scheduler is not None:
+        _dask_client(scheduler).close()
         yield scheduler
         return
     distributed = _distributed()
     with distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=None, silence_logs=logging.CRITICAL
+                                  ) as cluster:  # a failed run is reported once, below
         yield cluster.scheduler_address
 
 
@@ -355,26 +367,20 @@ def _dask_results(fn, todo: list[dict], out: Path, jobs: int, engine: str,
     if not todo:
         return
     distributed = _distributed()
-    with dask_scheduler(jobs, scheduler) as address:
+    with dask_scheduler(jobs, scheduler) as address, _dask_client(address) as client:
+        running = {client.submit(_in_scratch, fn, cell, notebook, pure=False): cell
+                   for cell in todo}
         try:
-            client = distributed.Client(address, set_as_default=False)
-        except (OSError, TimeoutError) as err:
-            raise InvlearnError(f"cannot reach the Dask scheduler at {address}: {err}") from None
-        with client:
-            running = {client.submit(_in_scratch, fn, cell, notebook, pure=False): cell
-                       for cell in todo}
-            try:
-                for fut in distributed.as_completed(list(running), loop=client.loop):
-                    cell = running.pop(fut)
-                    try:
-                        for name, text in fut.result().items():
-                            write_text_atomic(out / name, text)
-                    except Exception as err:  # the run's own error, re-raised here by Dask
-                        yield cell, err
-                    else:
-                        yield cell, read_json_record(_record_path(out, cell))
-            finally:
-                client.cancel(list(running))
+            for fut in distributed.as_completed(list(running), loop=client.loop):
+                cell = running.pop(fut)
+                if fut.status != "finished":  # the run's own error, sent back by Dask
+                    yield cell, fut.exception()
+                    continue
+                for name, text in fut.result().items():
+                    write_text_atomic(out / name, text)
+                yield cell, read_json_record(_record_path(out, cell))
+        finally:
+            client.cancel(list(running))
 
 
 def _execute(todo: list[dict], out: Path, jobs: int, engine: str, notebook: str | None,
@@ -666,9 +672,9 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
     check_spec(study)
     check_grid_call([], jobs, engine, notebook, executor, scheduler)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     with (dask_scheduler(jobs, scheduler) if executor == "dask"
           else contextlib.nullcontext(scheduler)) as address:
+        out.mkdir(parents=True, exist_ok=True)
         return _study(study, out, jobs, engine, notebook, progress, executor, address)
 
 

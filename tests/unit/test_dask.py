@@ -128,3 +128,17 @@ def test_dask_executor_without_distributed_says_how_to_install(tmp_path, capsys,
     assert code == 2 and err.count("\n") == 1
     assert "pip install 'invlearn[distributed]'" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
+
+
+@needs_dask
+def test_an_unreachable_scheduler_is_one_line_before_any_output(tmp_path, capsys):
+    import dask
+
+    (tmp_path / "spec.json").write_text(json.dumps({"base": TOY, "grid": {"method": ["ns"]}}))
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = grid(tmp_path / "spec.json", tmp_path / "out", "--executor", "dask",
+                    "--scheduler", "tcp://127.0.0.1:1")
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("invlearn: error: cannot reach the Dask scheduler at tcp://127.0.0.1:1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
