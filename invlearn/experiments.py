@@ -8,7 +8,10 @@ grid run writes it to ``runs/<id>.json``, and :func:`flat_row` makes it a row of
 
 ``run_grid`` runs many cells — several at a time, skipping finished runs, reporting failed ones
 and going on — either in worker processes (``engine="python"``) or by executing a notebook the
-caller names with papermill (``engine="papermill"``, the book's ``experiment.ipynb``).
+caller names with papermill (``engine="papermill"``, the book's ``experiment.ipynb``). Where
+runs execute is separate: ``executor="local"`` (a pool here) or ``executor="dask"`` (a Dask
+cluster: a ``LocalCluster`` or a running scheduler's address); one iterator per executor yields
+each run's outcome as it finishes, and resume, failures, progress and results are shared.
 ``run_study`` is a search on validation data followed by final runs over seeds; its spec is one
 declared schema, :class:`StudySpec`, checked whole (every cell's settings too) before any run.
 Every file is written atomically (:mod:`invlearn.io`).
