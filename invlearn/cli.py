@@ -137,10 +137,19 @@ def _grid_parser(sub: Any) -> None:
                     help="results folder, created if absent (its parent must exist); "
                     "finished runs in it are not run again")
     gr.add_argument("--jobs", type=positive_int, default=None,
-                    help="runs at a time (default: one per CPU core)")
+                    help="runs at a time, or the LocalCluster's workers with --executor dask "
+                    "(default: one per CPU core; not used with --scheduler)")
     gr.add_argument("--engine", default="papermill", choices=("papermill", "python"),
-                    help="papermill: execute --notebook per run; python: worker processes "
-                    "(default: papermill)")
+                    help="what a run is: papermill, --notebook executed once per run; python, "
+                    "the training function called directly (default: papermill)")
+    gr.add_argument("--executor", default="local", choices=("local", "dask"),
+                    help="where runs execute: local, a pool of --jobs processes here; dask, "
+                    "a Dask cluster (--scheduler, or a LocalCluster of --jobs worker "
+                    "processes); needs pip install 'invlearn[distributed]' (default: local)")
+    gr.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="address of a running Dask scheduler, e.g. tcp://host:8786, whose "
+                    "workers have invlearn installed; --executor dask only (default: start "
+                    "a LocalCluster)")
     gr.add_argument("--notebook", default=str(DEFAULT_NOTEBOOK), metavar="PATH",
                     help="notebook the papermill engine runs (default: book/experiment.ipynb "
                     "in the current folder)")
@@ -347,6 +356,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
     """Check the spec, the output folder and the notebook, then run the study (chapters 6–7)."""
     from .experiments import check_grid_call, run_study
 
+    if args.scheduler is not None and args.executor != "dask":
+        raise InvlearnError("--scheduler applies only to --executor dask")
     study = read_spec(args.spec)
     check_out_folder(args.out, "--out")
     jobs = args.jobs or max(1, os.cpu_count() or 1)
@@ -354,9 +365,10 @@ def cmd_grid(args: argparse.Namespace) -> int:
     if notebook is not None and not Path(notebook).is_file():
         raise InvlearnError(f"--notebook {notebook} does not exist; run from the book's "
                             f"repository, pass --notebook PATH, or use --engine python")
-    check_grid_call([], jobs, args.engine, notebook)
+    check_grid_call([], jobs, args.engine, notebook, args.executor, args.scheduler)
     table = run_study(study, args.out, jobs=jobs, engine=args.engine, notebook=notebook,
-                      progress=not args.quiet)
+                      progress=not args.quiet, executor=args.executor,
+                      scheduler=args.scheduler)
     print(f"{len(table)} final runs in {Path(args.out) / 'results.csv'}")
     failed = table.attrs.get("failed", 0)
     if failed:

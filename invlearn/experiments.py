@@ -8,23 +8,28 @@ grid run writes it to ``runs/<id>.json``, and :func:`flat_row` makes it a row of
 
 ``run_grid`` runs many cells — several at a time, skipping finished runs, reporting failed ones
 and going on — either in worker processes (``engine="python"``) or by executing a notebook the
-caller names with papermill (``engine="papermill"``, the book's ``experiment.ipynb``).
+caller names with papermill (``engine="papermill"``, the book's ``experiment.ipynb``). Where
+runs execute is separate: ``executor="local"`` (a pool here) or ``executor="dask"`` (a Dask
+cluster: a ``LocalCluster`` or a running scheduler's address); one iterator per executor yields
+each run's outcome as it finishes, and resume, failures, progress and results are shared.
 ``run_study`` is a search on validation data followed by final runs over seeds; its spec is one
 declared schema, :class:`StudySpec`, checked whole (every cell's settings too) before any run.
 Every file is written atomically (:mod:`invlearn.io`).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
 import json
+import logging
 import os
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -40,12 +45,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from .errors import InvlearnError
-from .io import read_json_record, write_csv_atomic, write_json_atomic
+from .io import read_json_record, write_csv_atomic, write_json_atomic, write_text_atomic
 
 #: Parameters that choose the data (the rest are TrainConfig fields).
 DATA_KEYS = ("dataset", "sim_size", "data_home", "train", "valid", "test")
 FILE_KEYS = ("train", "valid", "test")
 ENGINES = ("python", "papermill")
+#: Where runs execute: this machine's process / thread pool, or a Dask cluster.
+EXECUTORS = ("local", "dask")
 
 
 def config_fields() -> tuple[str, ...]:
@@ -257,11 +264,23 @@ def _finished(out: Path, cells: list[dict], say) -> list[dict]:
 
 
 def check_grid_call(cells: list[dict], jobs: int, engine: str,
-                    notebook: str | os.PathLike | None) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` for a bad engine, ``jobs``, notebook or any bad
-    cell (chapters 6–7)."""
+                    notebook: str | os.PathLike | None, executor: str = "local",
+                    scheduler: str | None = None) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` for a bad engine, ``jobs``, notebook,
+    executor, scheduler or any bad cell (chapters 6–7)."""
     if engine not in ENGINES:
         raise InvlearnError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if executor not in EXECUTORS:
+        raise InvlearnError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if scheduler is not None:
+        if executor != "dask":
+            raise InvlearnError(f"a scheduler address applies only to the dask executor, "
+                                f"not {executor!r}")
+        if not isinstance(scheduler, str) or not scheduler.strip():
+            raise InvlearnError(f"scheduler must be an address like tcp://host:8786, "
+                                f"got {scheduler!r}")
+    if executor == "dask":
+        _distributed()  # imported only now; says how to install it if it is missing
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InvlearnError(f"jobs must be a positive integer, got {jobs!r}")
     if engine == "papermill":
@@ -281,16 +300,15 @@ def _error_text(err: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(err), err)).strip()[-2000:]
 
 
-def _execute(todo: list[dict], out: Path, jobs: int, engine: str, notebook: str | None,
-             bar: tqdm) -> dict:
-    """Run the cells ``jobs`` at a time; return the failures by run id."""
-    failures: dict[str, dict] = {}
+def _local_results(fn, todo: list[dict], out: Path, jobs: int, engine: str,
+                   notebook: str | None) -> Iterator[tuple[dict, Any]]:
+    """The local executor: ``jobs`` threads (papermill) or worker processes (python) on this
+    machine, each writing its run's record into ``out``; yield ``(cell, record or exception)``
+    as runs finish, cells started in order."""
     if engine == "papermill":
         pool = ThreadPoolExecutor(max_workers=jobs)
-        fn = _run_notebook
     else:
         pool = ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent)
-        fn = _run_python
     with pool:
         running: dict[Future, dict] = {}
         queue = list(todo)
@@ -300,19 +318,103 @@ def _execute(todo: list[dict], out: Path, jobs: int, engine: str, notebook: str 
                 running[pool.submit(fn, cell, str(out), notebook)] = cell
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
+                yield running.pop(fut), fut.exception() or fut.result()
+
+
+def _in_scratch(fn, params: dict, notebook: str | None) -> dict[str, str]:
+    """Run ``fn`` on a Dask worker into a scratch folder there and return what it wrote
+    (``runs/<id>.json``, for papermill also ``notebooks/<id>.ipynb``) as relative path → text:
+    the client writes the files, so workers need no file system shared with it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="invlearn-run-") as scratch:
+        for sub in ("runs", "notebooks"):
+            Path(scratch, sub).mkdir()
+        fn(params, scratch, notebook)
+        return {str(p.relative_to(scratch)): p.read_text(encoding="utf-8")
+                for p in sorted(Path(scratch).rglob("*")) if p.is_file()}
+
+
+def _distributed():
+    """The ``distributed`` module, or :class:`InvlearnError` saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise InvlearnError("the dask executor needs dask.distributed: pip install "
+                            "'invlearn[distributed]'") from None
+    return distributed
+
+
+def _dask_client(address: str):
+    """A ``distributed.Client`` of the scheduler at ``address``, or :class:`InvlearnError`."""
+    try:
+        return _distributed().Client(address, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise InvlearnError(f"cannot reach the Dask scheduler at {address}: {err}") from None
+
+
+@contextlib.contextmanager
+def dask_scheduler(jobs: int, scheduler: str | None) -> Iterator[str]:
+    """The address of ``scheduler``, or of a ``distributed.LocalCluster`` of ``jobs`` worker
+    processes (one thread each) started here and closed on leaving. A given scheduler is
+    reached once first, so that a wrong address fails before anything is written."""
+    if scheduler is not None:
+        _dask_client(scheduler).close()
+        yield scheduler
+        return
+    distributed = _distributed()
+    with distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=logging.CRITICAL
+                                  ) as cluster:  # a failed run is reported once, below
+        yield cluster.scheduler_address
+
+
+def _dask_results(fn, todo: list[dict], out: Path, jobs: int, engine: str,
+                  notebook: str | None, scheduler: str | None) -> Iterator[tuple[dict, Any]]:
+    """The Dask executor: every cell submitted to ``scheduler`` (or a LocalCluster of ``jobs``
+    workers); each run's files come back and are written here atomically; yield
+    ``(cell, record or exception)`` as runs finish."""
+    if not todo:
+        return
+    distributed = _distributed()
+    with dask_scheduler(jobs, scheduler) as address, _dask_client(address) as client:
+        running = {client.submit(_in_scratch, fn, cell, notebook, pure=False): cell
+                   for cell in todo}
+        try:
+            for fut in distributed.as_completed(list(running), loop=client.loop):
                 cell = running.pop(fut)
-                err = fut.exception()
-                if err is not None:
-                    failures[run_id(cell)] = {"params": cell, "error": _error_text(err)}
-                    bar.write(f"run {run_id(cell)} failed: {failures[run_id(cell)]['error']}",
-                              file=sys.stderr)
-                bar.update(1)
+                if fut.status != "finished":  # the run's own error, sent back by Dask
+                    yield cell, fut.exception()
+                    continue
+                for name, text in fut.result().items():
+                    write_text_atomic(out / name, text)
+                yield cell, read_json_record(_record_path(out, cell))
+        finally:
+            client.cancel(list(running))
+
+
+def _execute(todo: list[dict], out: Path, jobs: int, engine: str, notebook: str | None,
+             bar: tqdm, executor: str = "local", scheduler: str | None = None) -> dict:
+    """Run the cells on the ``executor``; return the failures by run id."""
+    fn = _run_notebook if engine == "papermill" else _run_python
+    if executor == "dask":
+        results = _dask_results(fn, todo, out, jobs, engine, notebook, scheduler)
+    else:
+        results = _local_results(fn, todo, out, jobs, engine, notebook)
+    failures: dict[str, dict] = {}
+    for cell, result in results:
+        if isinstance(result, BaseException):
+            failures[run_id(cell)] = {"params": cell, "error": _error_text(result)}
+            bar.write(f"run {run_id(cell)} failed: {failures[run_id(cell)]['error']}",
+                      file=sys.stderr)
+        bar.update(1)
     return failures
 
 
 def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
              engine: str = "python", notebook: str | os.PathLike | None = None,
-             progress: bool = True) -> pd.DataFrame:
+             progress: bool = True, executor: str = "local",
+             scheduler: str | None = None) -> pd.DataFrame:
     """Run every cell (skipping those with a readable record in ``out_dir/runs``), ``jobs`` at
     a time, and write ``out_dir/results.csv`` with one row per finished run (chapters 6–7).
 
@@ -320,8 +422,15 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
     (required; the book's ``experiment.ipynb``) once per cell. A failed run is reported with
     its error in ``out_dir/failures.json`` and the others go on; the returned table's
     ``attrs["failures"]`` holds the failures by run id.
+
+    ``executor`` says where runs execute: ``"local"``, a pool of ``jobs`` processes (python)
+    or threads (papermill) here; ``"dask"``, the Dask cluster whose scheduler is at
+    ``scheduler`` (``"tcp://host:8786"``; its workers need ``invlearn`` installed, and the
+    notebook at the same path for papermill), or without one a ``LocalCluster`` of ``jobs``
+    worker processes. Under Dask each run's files come back to this process and are written
+    here, so no shared file system is needed. Resume, failures and results are the same.
     """
-    check_grid_call(cells, jobs, engine, notebook)
+    check_grid_call(cells, jobs, engine, notebook, executor, scheduler)
     out = Path(out_dir)
     for sub in ("runs", "notebooks") if engine == "papermill" else ("runs",):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -330,7 +439,7 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
     bar.update(len(cells) - len(todo))
     start = time.perf_counter()
     nb = None if notebook is None else str(Path(notebook).resolve())
-    failures = _execute(todo, out, jobs, engine, nb, bar)
+    failures = _execute(todo, out, jobs, engine, nb, bar, executor, scheduler)
     bar.close()
     write_json_atomic(out / "failures.json", failures)
     table = collect(out, cells)
@@ -573,7 +682,8 @@ def _final_cells(spec: StudySpec, chosen: pd.DataFrame, group: list[str],
 
 def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, jobs: int = 1,
               engine: str = "python", notebook: str | os.PathLike | None = None,
-              progress: bool = True) -> pd.DataFrame:
+              progress: bool = True, executor: str = "local",
+              scheduler: str | None = None) -> pd.DataFrame:
     """A search on validation data, then the final runs over seeds with the chosen settings
     (chapters 6 and 7).
 
@@ -583,14 +693,26 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
     an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv``,
     ``results.csv`` (final runs) and ``failures.json`` (failed runs, and ``failed_cells``:
     cells whose search runs all failed) in ``out_dir``. The returned table's
-    ``attrs["failed"]`` counts failed runs and cells.
+    ``attrs["failed"]`` counts failed runs and cells. ``executor`` and ``scheduler`` are
+    :func:`run_grid`'s; a LocalCluster (dask without a scheduler) serves search and final runs.
     """
     study = spec if isinstance(spec, StudySpec) else parse_spec(spec)
     check_spec(study)
-    check_grid_call([], jobs, engine, notebook)
+    check_grid_call([], jobs, engine, notebook, executor, scheduler)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    table = run_grid(search_cells(study), out / "search", jobs, engine, notebook, progress)
+    with (dask_scheduler(jobs, scheduler) if executor == "dask"
+          else contextlib.nullcontext(scheduler)) as address:
+        out.mkdir(parents=True, exist_ok=True)
+        return _study(study, out, jobs, engine, notebook, progress, executor, address)
+
+
+def _study(study: StudySpec, out: Path, jobs: int, engine: str,
+           notebook: str | os.PathLike | None, progress: bool, executor: str,
+           scheduler: str | None) -> pd.DataFrame:
+    """:func:`run_study` once the executor is ready."""
+    where = {"executor": executor, "scheduler": scheduler}
+    table = run_grid(search_cells(study), out / "search", jobs, engine, notebook, progress,
+                     **where)
     write_csv_atomic(out / "search.csv", table)
     scope = study.search_on
     group = [k for k in study.grid if k not in scope]
@@ -601,7 +723,7 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
     finals, failed_cells = _final_cells(study, chosen, group, present)
     for cell in failed_cells:
         print(f"cell {cell}: every search run failed; no final runs", file=sys.stderr)
-    final = run_grid(finals, out / "final", jobs, engine, notebook, progress)
+    final = run_grid(finals, out / "final", jobs, engine, notebook, progress, **where)
     write_csv_atomic(out / "results.csv", final)
     failures = {"search": table.attrs["failures"], "final": final.attrs["failures"],
                 "failed_cells": failed_cells}
