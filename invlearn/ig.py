@@ -199,3 +199,12 @@ def ig_epoch(run: Run, epoch: int) -> float:
                 recorded[key].append(value)
     run.log_meta(epoch, steps, recorded)
     return float(total) / max(count, 1)
+
+
+def ig_split(run: Run) -> None:
+    """Algorithm 1, line 1: the seeded split of the labeled training rows into training-train
+    and training-test (``meta_fraction``) data (chapters 1–5)."""
+    n = len(run.users)
+    perm = torch.as_tensor(run.rng.permutation(n), device=run.device)
+    n_meta = max(1, round(run.cfg.meta_fraction * n))
+    run.meta_rows, run.fit_rows = perm[:n_meta], perm[n_meta:]

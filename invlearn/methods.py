@@ -31,10 +31,10 @@ from torch import nn
 from tqdm import tqdm
 
 from . import losses
-from .config import METHOD_LABELS, METHODS, TrainConfig
+from .config import METHOD_LABELS, METHODS, POOLS, TrainConfig
 from .data import Split
 from .errors import InvlearnError
-from .ig import DIRECTIONS, MetaStep, ig_epoch, is_tie
+from .ig import DIRECTIONS, MetaStep, ig_epoch, ig_split, is_tie
 from .models import build_model
 from .optim import Adam
 from .runs import (  # re-exported: chapters and other modules import them from here
@@ -321,12 +321,15 @@ def inverse_dual_loss(run: Run, batch: Batch, logits: torch.Tensor) -> torch.Ten
 @dataclass(frozen=True)
 class Method:
     """How one method trains: its name in tables, how it draws unlabeled rows each epoch, its
-    loss on a batch, and (IG) an epoch of its own (chapters 1–5)."""
+    loss on a batch, the unlabeled pools it can draw from, and (IG) a setup and an epoch of its
+    own (chapters 1–5, 8)."""
 
     label: str
     rows: Callable[[Run], RowsOf]
     loss: Callable[[Run, Batch, torch.Tensor], torch.Tensor] | None = None
     epoch: Callable | None = None
+    setup: Callable[[Run], None] | None = None
+    pools: tuple[str, ...] = POOLS
 
 
 #: Each method's name → how it draws its unlabeled rows and computes its loss (chapters 1–5).
@@ -336,9 +339,10 @@ METHOD_TABLE: dict[str, Method] = {
     "tce": Method(METHOD_LABELS["tce"], pool_rows, truncated_loss),
     "rce": Method(METHOD_LABELS["rce"], pool_rows, reweighted_loss),
     "dns": Method(METHOD_LABELS["dns"], hardest_rows, bce_loss),
-    "srns": Method(METHOD_LABELS["srns"], memory_rows, bce_loss),
+    "srns": Method(METHOD_LABELS["srns"], memory_rows, bce_loss,
+                   pools=("random",)),  # its memory holds random items
     "idl": Method(METHOD_LABELS["idl"], pool_rows, inverse_dual_loss),
-    "ig": Method(METHOD_LABELS["ig"], pool_rows, epoch=ig_epoch),
+    "ig": Method(METHOD_LABELS["ig"], pool_rows, epoch=ig_epoch, setup=ig_split),
 }
 assert tuple(METHOD_TABLE) == METHODS
 
@@ -443,9 +447,13 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
         from .static import train_static  # static imports this module
 
         return train_static(data, config, model, progress=progress)
+    method = METHOD_TABLE[config.method]
+    if config.pool not in method.pools:
+        raise InvlearnError(f"{config.method} draws from the pool(s) {', '.join(method.pools)}, "
+                            f"not {config.pool!r}")
     run = Run(data, config, model)
-    if config.method == "ig":
-        ig_split(run)
+    if method.setup is not None:
+        method.setup(run)
     best_epoch, best_valid, best_state = _fit(run, progress)
     if run.meta_log:
         run.history.meta = pd.concat(run.meta_log, ignore_index=True)
@@ -468,12 +476,3 @@ def uses_static_step(config: TrainConfig, model: nn.Module | None) -> bool:
 
     return (config.step == "auto" and model is None and config.method in STATIC_METHODS
             and config.pool == "random" and pick_device(config.device).type == "cuda")
-
-
-def ig_split(run: Run) -> None:
-    """Algorithm 1, line 1: the seeded split of the labeled training rows into training-train
-    and training-test (``meta_fraction``) data (chapters 1–5)."""
-    n = len(run.users)
-    perm = torch.as_tensor(run.rng.permutation(n), device=run.device)
-    n_meta = max(1, round(run.cfg.meta_fraction * n))
-    run.meta_rows, run.fit_rows = perm[:n_meta], perm[n_meta:]

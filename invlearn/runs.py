@@ -225,11 +225,7 @@ def _merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
                             f"(for a dict, use TrainConfig.from_dict(...) or train(data, "
                             f"**settings))")
     settings = {**(dataclasses.asdict(config) if config else {}), **overrides}
-    config = TrainConfig.from_dict(settings)
-    if config.method == "srns" and config.pool != "random":
-        raise InvlearnError(f"srns keeps a per-user memory of random items: pool must be "
-                            f"'random', got {config.pool!r}")
-    return config
+    return TrainConfig.from_dict(settings)
 
 
 def _check_inputs(data: Split, model: nn.Module | None) -> None:
