@@ -18,9 +18,6 @@ the method up there and runs the same loop for all of them (IG's epoch is Algori
 """
 from __future__ import annotations
 
-import copy
-import math
-import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -28,7 +25,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from . import losses
 from .config import METHOD_LABELS, METHODS, POOLS, TrainConfig
@@ -37,17 +33,22 @@ from .errors import InvlearnError
 from .ig import DIRECTIONS, MetaStep, ig_epoch, ig_split, is_tie
 from .models import build_model
 from .optim import Adam
-from .runs import (  # re-exported: chapters and other modules import them from here
+from .runs import (  # noqa: F401 - re-exported: readers find a run's result beside train
     History,
     TrainResult,
     _check_inputs,
     _check_model,
     _merge_config,
     _tensors,
+    epoch_budget,
     evaluate,
+    fit,
+    history_record,
+    meta_summary,
     pick_device,
     predict,
     ranking_metrics,
+    test_best,
     with_label_fraction,
 )
 from .sampling import pair_keys, sample_unlabeled
@@ -386,50 +387,6 @@ def _close_epoch(run: Run, epoch: int) -> None:
 # -- the entry point ------------------------------------------------------------------------
 
 
-def epoch_budget(config: TrainConfig) -> tuple[int, int]:
-    """Epochs to train and epochs between validations: ``epochs`` and ``eval_every``, both
-    scaled by ``1 / label_fraction`` with ``equal_steps`` (chapter 8: at f = 1 % an epoch is a
-    hundredth of the optimizer steps, so a fair comparison gives it a hundred times the epochs)."""
-    if not config.equal_steps or config.label_fraction >= 1:
-        return config.epochs, config.eval_every
-    scale = 1.0 / config.label_fraction
-    return math.ceil(config.epochs * scale), math.ceil(config.eval_every * scale)
-
-
-def _fit(run: Run, progress: bool) -> tuple[int, dict, dict]:
-    """The epoch loop with model selection on validation data and optional early stopping.
-    Returns the best epoch, its validation metrics and its model state."""
-    cfg, data = run.cfg, run.data
-    method = METHOD_TABLE[cfg.method]
-    epoch_fn = method.epoch or supervised_epoch
-    epochs, every = epoch_budget(cfg)
-    best, best_state, best_valid, stale = None, None, {}, 0
-    bar = tqdm(range(1, epochs + 1), desc=f"{cfg.method}-{cfg.backbone}",
-               disable=not progress, leave=False)
-    for epoch in bar:
-        start = time.perf_counter()
-        loss = epoch_fn(run, epoch)
-        if run.device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        run.seconds.append(seconds)
-        if epoch % every and epoch != epochs:
-            continue  # validated every eval_every epochs, and at the last
-        valid = evaluate(run.model, data.valid, run.device)
-        run.history.epochs.append({"epoch": epoch, "loss": loss, "seconds": seconds,
-                                   **{f"valid_{k}": v for k, v in valid.items()}})
-        value = valid["auc"] if cfg.select == "auc" else -valid["bce"]
-        if best is None or value > best[0]:
-            best, best_valid, stale = (value, epoch), valid, 0
-            best_state = copy.deepcopy(run.model.state_dict())
-        else:
-            stale += 1
-        bar.set_postfix(loss=f"{loss:.4f}", valid_auc=f"{valid['auc']:.4f}")
-        if cfg.patience is not None and stale >= cfg.patience:
-            break
-    return best[1], best_valid, best_state
-
-
 def train(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
           progress: bool = True, **overrides) -> TrainResult:
     """Train one method on ``data`` and test the best validation epoch (chapters 1–8).
@@ -454,13 +411,9 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
     run = Run(data, config, model)
     if method.setup is not None:
         method.setup(run)
-    best_epoch, best_valid, best_state = _fit(run, progress)
-    if run.meta_log:
-        run.history.meta = pd.concat(run.meta_log, ignore_index=True)
-    run.model.load_state_dict(best_state)
-    metrics = evaluate(run.model, data.test, run.device)
-    if config.full_ranking:
-        metrics.update(ranking_metrics(run.model, data, run.device, config.ranking_mask))
+    epoch_fn = method.epoch or supervised_epoch
+    best_epoch, best_valid, best_state = fit(run, lambda epoch: epoch_fn(run, epoch), progress)
+    metrics = test_best(run, best_state)
     seconds = float(np.median(run.seconds))
     return TrainResult(metrics=metrics, valid=best_valid, best_epoch=best_epoch,
                        seconds_per_epoch=seconds, config=config, history=run.history,

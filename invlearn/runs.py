@@ -6,15 +6,18 @@ labeled rows and by full ranking, and the result of a run — its metrics and it
 """
 from __future__ import annotations
 
-import copy  # noqa: F401
+import copy
 import dataclasses
+import math
+import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from . import losses
 from .config import TrainConfig, check_device
@@ -245,3 +248,62 @@ def with_label_fraction(data: Split, config: TrainConfig) -> Split:
     from .splits import label_fraction
 
     return label_fraction(data, config.label_fraction, seed=config.seed)
+
+
+def epoch_budget(config: TrainConfig) -> tuple[int, int]:
+    """Epochs to train and epochs between validations: ``epochs`` and ``eval_every``, both
+    scaled by ``1 / label_fraction`` with ``equal_steps`` (chapter 8: at f = 1 % an epoch is a
+    hundredth of the optimizer steps, so a fair comparison gives it a hundred times the epochs)."""
+    if not config.equal_steps or config.label_fraction >= 1:
+        return config.epochs, config.eval_every
+    scale = 1.0 / config.label_fraction
+    return math.ceil(config.epochs * scale), math.ceil(config.eval_every * scale)
+
+
+def fit(run: Any, epoch_fn: Callable[[int], float], progress: bool) -> tuple[int, dict, dict]:
+    """The epoch loop every trainer shares (chapters 1 and 6): ``epoch_fn(epoch)`` trains one
+    epoch and returns its loss; the model is validated every ``eval_every`` epochs and at the
+    last, the best validation epoch's state is kept, and training stops after ``patience``
+    validations without improvement. ``run`` has ``cfg``, ``data``, ``model``, ``device``,
+    ``history`` and ``seconds``. Returns the best epoch, its validation metrics and its state."""
+    cfg, data = run.cfg, run.data
+    epochs, every = epoch_budget(cfg)
+    best, best_state, best_valid, stale = None, None, {}, 0
+    bar = tqdm(range(1, epochs + 1), desc=f"{cfg.method}-{cfg.backbone}",
+               disable=not progress, leave=False)
+    for epoch in bar:
+        if run.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        loss = epoch_fn(epoch)
+        if run.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        run.seconds.append(seconds)
+        if epoch % every and epoch != epochs:
+            continue  # validated every eval_every epochs, and at the last
+        valid = evaluate(run.model, data.valid, run.device)
+        run.history.epochs.append({"epoch": epoch, "loss": loss, "seconds": seconds,
+                                   **{f"valid_{k}": v for k, v in valid.items()}})
+        value = valid["auc"] if cfg.select == "auc" else -valid["bce"]
+        if best is None or value > best[0]:
+            best, best_valid, stale = (value, epoch), valid, 0
+            best_state = copy.deepcopy(run.model.state_dict())
+        else:
+            stale += 1
+        bar.set_postfix(loss=f"{loss:.4f}", valid_auc=f"{valid['auc']:.4f}")
+        if cfg.patience is not None and stale >= cfg.patience:
+            break
+    return best[1], best_valid, best_state
+
+
+def test_best(run: Any, best_state: dict) -> dict:
+    """Collect IG's meta-steps into the history, load the best validation epoch's state and
+    test it once: labeled metrics and, with ``full_ranking``, Recall@K / NDCG@K (chapter 6)."""
+    if getattr(run, "meta_log", None):
+        run.history.meta = pd.concat(run.meta_log, ignore_index=True)
+    run.model.load_state_dict(best_state)
+    metrics = evaluate(run.model, run.data.test, run.device)
+    if run.cfg.full_ranking:
+        metrics.update(ranking_metrics(run.model, run.data, run.device, run.cfg.ranking_mask))
+    return metrics

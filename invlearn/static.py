@@ -33,9 +33,7 @@ with the ``random`` pool.
 """
 from __future__ import annotations
 
-import copy
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,9 +54,9 @@ from .runs import (
     _check_inputs,
     _check_model,
     _merge_config,
-    evaluate,
+    fit,
     pick_device,
-    ranking_metrics,
+    test_best,
     with_label_fraction,
 )
 
@@ -548,40 +546,13 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
         torch.set_num_threads(config.threads)
     data = with_label_fraction(data, config)
     run = StaticRun(data, config, model, last_batch, graphs, redraw_rounds)
-    best, best_state, best_valid, stale = None, None, {}, 0
-    for epoch in range(1, config.epochs + 1):
-        if run.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        loss = run.epoch(epoch)  # ends in a host sync (the loss)
-        seconds = time.perf_counter() - start
-        run.seconds.append(seconds)
-        if epoch % config.eval_every and epoch != config.epochs:
-            continue
-        valid = evaluate(run.model, data.valid, run.device)
-        run.history.epochs.append({"epoch": epoch, "loss": loss, "seconds": seconds,
-                                   **{f"valid_{k}": v for k, v in valid.items()}})
-        value = valid["auc"] if config.select == "auc" else -valid["bce"]
-        if best is None or value > best[0]:
-            best, best_valid, stale = (value, epoch), valid, 0
-            best_state = copy.deepcopy(run.model.state_dict())
-        else:
-            stale += 1
-        if progress:
-            print(f"epoch {epoch}: loss {loss:.4f} valid auc {valid['auc']:.4f}")
-        if config.patience is not None and stale >= config.patience:
-            break
-    if run.meta_log:
-        run.history.meta = pd.concat(run.meta_log, ignore_index=True)
-    run.model.load_state_dict(best_state)
-    metrics = evaluate(run.model, data.test, run.device)
-    if config.full_ranking:
-        metrics.update(ranking_metrics(run.model, data, run.device, config.ranking_mask))
+    best_epoch, best_valid, best_state = fit(run, run.epoch, progress)
+    metrics = test_best(run, best_state)
     static = {"step": "static", "graphs": run.use_graphs, "last_batch": last_batch,
               "redraw_rounds": redraw_rounds,
               "unfixed_collisions": int(run.trainer.unfixed),
               "sampler": "bitmap" if run.sampler.bitmap is not None else "searchsorted"}
-    return StaticTrainResult(metrics=metrics, valid=best_valid, best_epoch=best[1],
+    return StaticTrainResult(metrics=metrics, valid=best_valid, best_epoch=best_epoch,
                              seconds_per_epoch=float(np.median(run.seconds)), config=config,
                              history=run.history, model=run.model, data_name=data.name,
                              static=static)
