@@ -445,8 +445,32 @@ def simulate_feed(size: str = "small", *, n_users: int | None = None,
     ``mid``, ``industrial``); ``n_users``, ``n_items`` and ``n_impressions`` override its
     counts. ``n_impressions`` is the exact number of distinct (user, item) pairs shown.
     ``positive_rate`` is the share of *all* pairs that are truly positive. ``knobs`` override
-    the model's settings in :data:`KNOBS`. The same ``seed`` gives the same feed.
+    the model's settings in :data:`KNOBS`. The same ``seed`` gives the same feed. Three steps,
+    each with its own random stream: every user's and item's taste, the feed policy that
+    chooses the impressions, and how long each impression is watched.
     """
+    nu, ni, n_imp, name = _feed_counts(size, n_users, n_items, n_impressions)
+    dim = _check_int("dim", dim)
+    positive_rate = _check_float("positive_rate", positive_rate, 0.0, 1.0, True, True)
+    seed = _check_int("seed", seed, minimum=0)
+    k = _check_knobs(knobs)
+    taste = _taste(seed, nu, ni, dim, positive_rate, k)
+    users, items, popularity = _impressions(seed, nu, ni, n_imp, taste, k)
+    watched, duration, patience = _watching(seed, nu, ni, users, items, taste, k)
+    uf, vf, ub, ib, threshold, user_cluster, item_cluster = taste
+    return SimFeed(
+        impressions=watched, n_users=nu, n_items=ni, user_factors=uf, item_factors=vf,
+        user_bias=ub, item_bias=ib, threshold=threshold, temperature=k["temperature"],
+        positive_rate=positive_rate, seed=seed, size=size, name=name,
+        user_cluster=user_cluster, item_cluster=item_cluster,
+        item_popularity=popularity.astype(np.float32), item_duration=duration,
+        user_patience=patience, knobs=k,
+    )
+
+
+def _feed_counts(size: str, n_users: int | None, n_items: int | None,
+                 n_impressions: int | None) -> tuple[int, int, int, str]:
+    """Users, items and impressions of a preset (or the given overrides), checked; the name."""
     if not isinstance(size, str) or size not in SIZES:
         raise InvlearnError(f"size must be one of {sorted(SIZES)}, got {size!r}")
     preset = SIZES[size]
@@ -460,15 +484,14 @@ def simulate_feed(size: str = "small", *, n_users: int | None = None,
     if n_imp < nu:
         raise InvlearnError(f"n_impressions ({n_imp}) must be at least n_users ({nu}): "
                             "every user sees at least one item")
-    dim = _check_int("dim", dim)
-    positive_rate = _check_float("positive_rate", positive_rate, 0.0, 1.0, True, True)
-    seed = _check_int("seed", seed, minimum=0)
-    k = _check_knobs(knobs)
     overridden = (nu, ni, n_imp) != tuple(preset[c] for c in ("n_users", "n_items",
                                                               "n_impressions"))
-    name = f"sim-{size}" if not overridden else f"sim-{nu}x{ni}x{n_imp}"
+    return nu, ni, n_imp, f"sim-{size}" if not overridden else f"sim-{nu}x{ni}x{n_imp}"
 
-    # 1. taste
+
+def _taste(seed: int, nu: int, ni: int, dim: int, positive_rate: float, k: dict) -> tuple:
+    """Latent factors, biases and clusters of users and items, and the threshold that makes
+    ``positive_rate`` of all pairs truly positive."""
     rng = _rng(seed, _S_TASTE)
     uf, user_cluster = _factors(rng, nu, dim, k)
     vf, item_cluster = _factors(rng, ni, dim, k)
@@ -476,8 +499,14 @@ def simulate_feed(size: str = "small", *, n_users: int | None = None,
     ib = (k["item_bias_std"] * rng.standard_normal(ni)).astype(np.float32)
     threshold = _threshold(_rng(seed, _S_THRESHOLD), uf, vf, ub, ib, positive_rate,
                            k["threshold_sample"])
+    return uf, vf, ub, ib, threshold, user_cluster, item_cluster
 
-    # 2. feed policy: popularity ranks follow item quality in part, then Zipf weights
+
+def _impressions(seed: int, nu: int, ni: int, n_imp: int, taste: tuple,
+                 k: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The feed policy: item popularity follows quality in part, then Zipf weights; each user's
+    quota of impressions is drawn from it. Returns the shown (users, items) and popularity."""
+    uf, vf, ub, ib = taste[:4]
     rng = _rng(seed, _S_ACTIVITY)
     q = k["popularity_quality"]
     z = ib / max(k["item_bias_std"], 1e-12)
@@ -490,10 +519,15 @@ def simulate_feed(size: str = "small", *, n_users: int | None = None,
     cdf /= cdf[-1]
     quota = _quotas(rng, nu, ni, n_imp, k)
     keys = _feed_pairs(_rng(seed, _S_POLICY), quota, cdf, uf, vf, ub, ib, k)
-    users, items = keys // ni, keys % ni
-    del keys
+    return keys // ni, keys % ni, popularity
 
-    # 3. watching
+
+def _watching(seed: int, nu: int, ni: int, users: np.ndarray, items: np.ndarray,
+              taste: tuple, k: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """How long each impression is watched (driven by the true preference, the user's
+    patience and the video's duration), and the finish-rate labels: > 0.8 positive, < 0.2
+    negative, the rest unlabeled (-1). Returns the impressions, durations and patience."""
+    uf, vf, ub, ib, threshold = taste[:5]
     rng = _rng(seed, _S_WATCH)
     med = k["duration_median"]
     duration = np.clip(rng.lognormal(math.log(med), k["duration_sigma"], ni),
@@ -517,16 +551,8 @@ def simulate_feed(size: str = "small", *, n_users: int | None = None,
     label = np.full(len(users), -1, dtype=np.int8)
     label[finish > np.float32(POSITIVE_FINISH)] = 1
     label[finish < np.float32(NEGATIVE_FINISH)] = 0
-
     impressions = pd.DataFrame({
         "user": users, "item": items, "duration": d, "watch_time": finish * d,
         "finish_rate": finish, "label": label,
     })
-    return SimFeed(
-        impressions=impressions, n_users=nu, n_items=ni, user_factors=uf, item_factors=vf,
-        user_bias=ub, item_bias=ib, threshold=threshold, temperature=k["temperature"],
-        positive_rate=positive_rate, seed=seed, size=size, name=name,
-        user_cluster=user_cluster, item_cluster=item_cluster,
-        item_popularity=popularity.astype(np.float32), item_duration=duration,
-        user_patience=patience, knobs=k,
-    )
+    return impressions, duration, patience
