@@ -10,7 +10,7 @@ class InvlearnError(ValueError):
 
 
 class InvlearnWarning(UserWarning):
-    """Data that is probably fine but may mislead: the message says what and how many.
+    """Data that is probably fine but may mislead: the message says what and how many (chapter 1).
 
     For example validation users never seen in training, or a (user, item) pair both in
     train and in test. ``warnings.simplefilter("error", InvlearnWarning)`` makes them errors.

@@ -357,7 +357,7 @@ def _dask_client(address: str):
 def dask_scheduler(jobs: int, scheduler: str | None) -> Iterator[str]:
     """The address of ``scheduler``, or of a ``distributed.LocalCluster`` of ``jobs`` worker
     processes (one thread each) started here and closed on leaving. A given scheduler is
-    reached once first, so that a wrong address fails before anything is written."""
+    reached once first, so that a wrong address fails before anything is written (chapters 6–7)."""
     if scheduler is not None:
         _dask_client(scheduler).close()
         yield scheduler

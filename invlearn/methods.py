@@ -421,7 +421,8 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
 
 
 def uses_static_step(config: TrainConfig, model: nn.Module | None) -> bool:
-    """Whether ``train`` takes the static-shape step of :mod:`invlearn.static` (README, Speed):
+    """Whether ``train`` takes the static-shape step of :mod:`invlearn.static` (README,
+    Speed) (chapters 1–5):
     when asked to, or by default on CUDA for the methods and pool it supports."""
     if config.step == "static":
         return True

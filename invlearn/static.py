@@ -70,7 +70,8 @@ BITMAP_LIMIT = 1 << 27
 
 # -- sampling on the device -----------------------------------------------------------------
 class DeviceSampler:
-    """Uniform unlabeled items for given users, rejecting training pairs, with static shapes.
+    """Uniform unlabeled items for given users, rejecting training pairs, with static
+    shapes (chapters 1 and 5).
 
     Membership is a gather from a dense boolean bitmap of ``n_users · n_items`` entries when
     that is at most ``bitmap_limit``, else a ``torch.searchsorted`` in the sorted int64 keys
@@ -92,7 +93,7 @@ class DeviceSampler:
             self.keys = torch.as_tensor(keys, device=device)
 
     def member(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Whether each ``(users[j], items[j])`` is a training pair."""
+        """Whether each ``(users[j], items[j])`` is a training pair (chapters 1 and 5)."""
         query = users * self.n_items + items
         if self.bitmap is not None:
             return self.bitmap[query]
@@ -100,7 +101,7 @@ class DeviceSampler:
 
     def sample(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Items for ``users`` (same shape) and the mask of rows that are *not* training pairs
-        (``False`` only for rows still colliding after the last redraw round)."""
+        (``False`` only for rows still colliding after the last redraw round) (chapters 1 and 5)."""
         items = torch.randint(0, self.n_items, users.shape, device=self.device)
         hit = self.member(users, items)
         for _ in range(self.rounds):
@@ -112,7 +113,7 @@ class DeviceSampler:
 
 # -- the static functions -------------------------------------------------------------------
 def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``Σ w·BCE / Σ w`` (the plain mean when every weight is 1)."""
+    """``Σ w·BCE / Σ w`` (the plain mean when every weight is 1) (chapters 1 and 5)."""
     terms = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
     return (weights * terms).sum() / weights.sum().clamp(min=1e-12)
 
@@ -123,7 +124,7 @@ def _params(model: nn.Module) -> list[torch.Tensor]:
 
 def ensure_grads(model: nn.Module) -> list[torch.Tensor]:
     """Give every parameter a zero ``.grad`` once, so captured steps zero and accumulate into
-    fixed buffers (never ``None``)."""
+    fixed buffers (never ``None``) (chapters 1 and 5)."""
     params = _params(model)
     for p in params:
         if p.grad is None:
@@ -132,7 +133,8 @@ def ensure_grads(model: nn.Module) -> list[torch.Tensor]:
 
 
 def make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
-    """Dense Adam: fused and capturable on CUDA (so it can live in a CUDA graph), plain on CPU."""
+    """Dense Adam: fused and capturable on CUDA (so it can live in a CUDA graph), plain on
+    CPU (chapters 1 and 5)."""
     params = _params(model)
     if device.type == "cuda":
         return torch.optim.Adam(params, lr=lr, fused=True, capturable=True)
@@ -140,7 +142,8 @@ def make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.o
 
 
 def init_adam_state(opt: torch.optim.Optimizer) -> None:
-    """Create Adam's state (moments, step count) before any capture, equal to a fresh one:
+    """Create Adam's state (moments, step count) before any capture, equal to a fresh
+    one (chapters 1 and 5):
     one step on zero gradients moves nothing (``0 / (0 + eps)``); its step count is reset."""
     if opt.state:
         return
@@ -156,7 +159,8 @@ def init_adam_state(opt: torch.optim.Optimizer) -> None:
 
 
 def adam_step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    """Zero the gradients in place, backward, step: no host sync, fixed buffers."""
+    """Zero the gradients in place, backward, step: no host sync, fixed
+    buffers (chapters 1 and 5)."""
     grads = [p.grad for p in _params(model)]
     torch._foreach_zero_(grads)
     loss.backward()
@@ -165,7 +169,8 @@ def adam_step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) 
 
 @dataclass
 class StaticMeta:
-    """What one static meta-step did (device tensors, as :class:`invlearn.ig.MetaStep`)."""
+    """What one static meta-step did (device tensors, as
+    :class:`invlearn.ig.MetaStep`) (chapters 1 and 5)."""
 
     losses: torch.Tensor
     kept: torch.Tensor
@@ -177,7 +182,8 @@ class StaticMeta:
 def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
                      labeled: tuple[torch.Tensor, ...], alpha: float, rule: str = "sign",
                      saved: list[torch.Tensor] | None = None) -> StaticMeta:
-    """Lines 9–20 of Algorithm 1 on dense parameters, with tensor arithmetic only.
+    """Lines 9–20 of Algorithm 1 on dense parameters, with tensor arithmetic
+    only (chapters 1 and 5).
 
     ``unlabeled`` is ``(users, items, weights)``, ``labeled`` ``(users, items, labels,
     weights)``. ``g`` is the gradient of the (weighted) IDL; each parameter is set to
@@ -232,7 +238,8 @@ def _is_table(p: torch.Tensor) -> bool:
 
 
 def mark_tables(model: nn.Module) -> None:
-    """Mark embedding weights, whose touched rows (not all entries) count in the move size."""
+    """Mark embedding weights, whose touched rows (not all entries) count in the move
+    size (chapters 1 and 5)."""
     for m in model.modules():
         if isinstance(m, nn.Embedding):
             m.weight._invlearn_table = True
@@ -240,7 +247,7 @@ def mark_tables(model: nn.Module) -> None:
 
 # -- the trainer: buffers, steps, graphs ----------------------------------------------------
 class StaticTrainer:
-    """The static-shape steps of one run and the device buffers they read.
+    """The static-shape steps of one run and the device buffers they read (chapters 1 and 5).
 
     ``order`` ``[n_batches, batch]`` holds the labeled rows of every batch of the epoch and
     ``weight`` their weights (0 on padding); ``step_index`` is a device counter the captured
@@ -282,7 +289,8 @@ class StaticTrainer:
 
     # the two static steps ----------------------------------------------------------------
     def supervised_step(self) -> None:
-        """Batch ``step_index`` of ``order``: none / NS / IG's supervised phase, one Adam step."""
+        """Batch ``step_index`` of ``order``: none / NS / IG's supervised phase, one Adam
+        step (chapters 1 and 5)."""
         run, cfg = self.run, self.run.cfg
         idx = self.order.index_select(0, self.step_index).squeeze(0)
         w = self.weight.index_select(0, self.step_index).squeeze(0)
@@ -302,7 +310,8 @@ class StaticTrainer:
             self.step_index.add_(1)
 
     def meta_step(self) -> None:
-        """Meta-step ``meta_index`` (lines 9–20) and its γ step (line 21), logged in place."""
+        """Meta-step ``meta_index`` (lines 9–20) and its γ step (line 21), logged in
+        place (chapters 1 and 5)."""
         run, cfg = self.run, self.run.cfg
         k = self.meta_index
         idx = self.meta_order.index_select(0, k).squeeze(0)
@@ -328,7 +337,7 @@ class StaticTrainer:
     # capture and replay -------------------------------------------------------------------
     def call(self, name: str) -> None:
         """Run step ``name`` (``"supervised"`` or ``"meta"``): replay its graph on CUDA
-        (capturing it the first time), or run it eagerly on the CPU."""
+        (capturing it the first time), or run it eagerly on the CPU (chapters 1 and 5)."""
         fn = self.supervised_step if name == "supervised" else self.meta_step
         if not self.run.use_graphs:
             fn()
@@ -353,7 +362,7 @@ def capture(fn, state: list[torch.Tensor], warmup: int = 3) -> torch.cuda.CUDAGr
     """Capture ``fn`` in a CUDA graph after ``warmup`` eager calls on a side stream (what
     autograd and the fused optimizer need before capture); ``state`` — parameters, optimizer
     moments, counters — is restored in place after each of them, so the warm-up leaves no
-    trace (other than draws from the default generator).
+    trace (other than draws from the default generator) (chapters 1 and 5).
     Capture itself executes nothing."""
     snapshot = [t.detach().clone() for t in state]
     side = torch.cuda.Stream()
@@ -395,7 +404,8 @@ def _fill_order(order: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor,
 
 # -- the run ---------------------------------------------------------------------------------
 class StaticRun:
-    """Data on the device, dense model, fused Adam, sampler and the trainer of one run."""
+    """Data on the device, dense model, fused Adam, sampler and the trainer of one
+    run (chapters 1 and 5)."""
 
     def __init__(self, data: Split, cfg: TrainConfig, model: nn.Module | None,
                  last_batch: str, graphs: bool | None, redraw_rounds: int):
@@ -442,7 +452,7 @@ class StaticRun:
 
     def epoch(self, epoch: int) -> float:
         """One epoch: the supervised batches, then (IG) the meta-steps. Returns the mean
-        supervised loss over real rows (one host sync, at the end)."""
+        supervised loss over real rows (one host sync, at the end) (chapters 1 and 5)."""
         tr, cfg = self.trainer, self.cfg
         _fill_order(tr.order, tr.weight, self.shuffled(self.fit_rows), self.last_batch)
         tr.step_index.zero_()
@@ -512,7 +522,7 @@ class StaticTrainResult(TrainResult):
     """:class:`TrainResult` with the static path's settings in ``static``: ``step``
     ("static"), ``graphs`` (captured CUDA graphs or eager), ``last_batch`` (pad or drop),
     ``redraw_rounds`` and ``unfixed_collisions`` (sampled rows still a training pair after the
-    last round, given weight 0)."""
+    last round, given weight 0) (chapters 1 and 5)."""
 
     static: dict = field(default_factory=dict)
 
@@ -524,7 +534,7 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
                  progress: bool = False, last_batch: str = "pad", graphs: bool | None = None,
                  redraw_rounds: int = REDRAW_ROUNDS, **overrides) -> StaticTrainResult:
     """Train with static-shape steps (CUDA graphs on CUDA, eager on the CPU) and test the best
-    validation epoch, as :func:`invlearn.methods.train` does.
+    validation epoch, as :func:`invlearn.methods.train` does (chapters 1 and 5).
 
     Supports methods ``none``, ``ns`` and ``ig`` with the ``random`` pool, any backbone (or a
     ``model`` with dense embeddings). ``last_batch``: ``"pad"`` (weight-0 rows) or ``"drop"``.
