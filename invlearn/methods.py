@@ -51,7 +51,7 @@ from .runs import (  # noqa: F401 - re-exported: readers find a run's result bes
     test_best,
     with_label_fraction,
 )
-from .sampling import pair_keys, sample_unlabeled
+from .sampling import PairSet, sample_unlabeled
 
 # -- what a run records ---------------------------------------------------------------------
 
@@ -69,7 +69,8 @@ class Pool:
     def __init__(self, data: Split, name: str, rng: np.random.Generator):
         self.name, self.rng, self.n_items = name, rng, data.n_items
         train = data.train
-        self.keys = pair_keys(train["user"].to_numpy(), train["item"].to_numpy(), data.n_items)
+        self.keys = PairSet(train["user"].to_numpy(), train["item"].to_numpy(), data.n_users,
+                            data.n_items)
         self.table = None if name == "random" else _pool_table(data, name)
 
     def draw(self, users: np.ndarray, rate: int) -> tuple[np.ndarray, ...]:

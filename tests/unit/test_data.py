@@ -523,3 +523,24 @@ def test_a_downloaded_archive_is_readable_by_all(tmp_path, server):
     finally:
         os.umask(old)
     assert (home / "ml-100k.zip").stat().st_mode & 0o777 == 0o644
+
+
+def test_pair_set_bitmap_and_keys_agree_and_sampling_is_unchanged():
+    from invlearn import sampling
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 30, 200), rng.integers(0, 40, 200)
+    keys = sampling.pair_keys(users, items, 40)
+    dense = sampling.PairSet(users, items, 30, 40)
+    limit, sampling.BITMAP_LIMIT = sampling.BITMAP_LIMIT, 10  # force the sorted keys
+    try:
+        sparse = sampling.PairSet(users, items, 30, 40)
+    finally:
+        sampling.BITMAP_LIMIT = limit
+    assert dense.bitmap is not None and sparse.keys is not None
+    qu, qi = rng.integers(0, 30, 500), rng.integers(0, 40, 500)
+    truth = sampling.is_pair(keys, qu, qi, 40)
+    assert (dense.contains(qu, qi) == truth).all() and (sparse.contains(qu, qi) == truth).all()
+    a = sampling.sample_unlabeled(users, 40, keys, 3, np.random.default_rng(1))
+    b = sampling.sample_unlabeled(users, 40, dense, 3, np.random.default_rng(1))
+    assert (a == b).all() and not sampling.is_pair(keys, np.repeat(users, 3), a.ravel(), 40).any()
