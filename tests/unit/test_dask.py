@@ -7,31 +7,11 @@ import sys
 
 import pandas as pd
 import pytest
+from conftest import FAST, TOY, split_files
 
 from invlearn import InvlearnError
 from invlearn.cli import main
 from invlearn.experiments import run_grid
-
-FAST = {"epochs": 1, "batch_size": 64, "threads": 1, "full_ranking": False}
-TOY = {"dataset": "sim", "sim_size": "toy", "backbone": "gmf", **FAST}
-
-
-def split_files(folder):
-    """Tiny train / valid / test files, and a train file that exists but cannot be read
-    (as in test_grid_failures: the run fails when it loads its data, on the worker)."""
-    lines = {"train": [], "valid": [], "test": []}
-    for u in range(20):
-        for j in range(10):
-            item = (u * 7 + j * 3) % 40
-            part = "train" if j < 6 else ("valid" if j < 8 else "test")
-            lines[part].append(f"{u}\t{item}\t{5 if (u + item) % 2 else 1}")
-    paths = {}
-    for part, rows in lines.items():
-        paths[part] = folder / f"{part}.tsv"
-        paths[part].write_text("\n".join(rows) + "\n")
-    paths["broken"] = folder / "broken.tsv"
-    paths["broken"].write_text("this,is\nnot a split\n")
-    return paths
 
 needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
                                 reason="dask.distributed is not installed")

@@ -12,30 +12,12 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+from conftest import FAST, TOY, split_files
 
 from invlearn.cli import main
 from invlearn.experiments import run_grid, run_id
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = {"epochs": 1, "batch_size": 64, "threads": 1, "full_ranking": False}
-TOY = {"dataset": "sim", "sim_size": "toy", "backbone": "gmf", **FAST}
-
-
-def split_files(folder):
-    """Tiny train / valid / test files, and a train file that exists but cannot be read."""
-    lines = {"train": [], "valid": [], "test": []}
-    for u in range(20):
-        for j in range(10):
-            item = (u * 7 + j * 3) % 40
-            part = "train" if j < 6 else ("valid" if j < 8 else "test")
-            lines[part].append(f"{u}\t{item}\t{5 if (u + item) % 2 else 1}")
-    paths = {}
-    for part, rows in lines.items():
-        paths[part] = folder / f"{part}.tsv"
-        paths[part].write_text("\n".join(rows) + "\n")
-    paths["broken"] = folder / "broken.tsv"
-    paths["broken"].write_text("this,is\nnot a split\n")
-    return paths
 
 
 def test_a_failed_run_makes_the_grid_exit_1_after_the_others(tmp_path, capsys):
