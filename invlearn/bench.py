@@ -94,6 +94,29 @@ def static_epoch_times(data: Split, methods: Sequence[str] = METHODS,
     return pd.DataFrame(rows)
 
 
+def one_core_epoch_times(data: Split, methods: Sequence[str] = METHODS,
+                         backbones: Sequence[str] = BACKBONES, epochs: int = 3,
+                         progress: bool = False) -> pd.DataFrame:
+    """:func:`epoch_times` on the CPU with one intra-op thread (restored afterwards): the
+    baseline a GPU time is compared with in the same run."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return epoch_times(data, methods, backbones, epochs, "cpu", progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def add_cpu_speedup(table: pd.DataFrame, cpu: pd.DataFrame) -> None:
+    """Add ``cpu1_s_per_epoch`` (the same method × backbone on one CPU core) and
+    ``speedup_vs_cpu1`` (that time over ``table``'s) to ``table``, in place; rows the CPU table
+    lacks get NaN."""
+    key = cpu.set_index(["backbone", "method"])["s_per_epoch"]
+    index = pd.MultiIndex.from_frame(table[["backbone", "method"]])
+    table["cpu1_s_per_epoch"] = key.reindex(index).to_numpy()
+    table["speedup_vs_cpu1"] = table["cpu1_s_per_epoch"] / table["s_per_epoch"]
+
+
 def yardstick_step_time(n_users: int, n_items: int, batch: int = 1024, steps: int = 200,
                         device: str | None = None, seed: int = 0) -> float:
     """Seconds of the yardstick step: a plain GMF (dense tables) BCE step with fused
@@ -203,8 +226,10 @@ def meta_step_time(n_items: int, n_users: int = 37_692, backbone: str = "gmf",
 def run_benchmark(data: Split, methods: Sequence[str] = METHODS,
                   backbones: Sequence[str] = BACKBONES, epochs: int = 3,
                   catalogues: Sequence[int] = (10_000, 131_690), device: str | None = None,
-                  progress: bool = True) -> dict:
-    """Everything ``python -m invlearn bench`` prints, as a dict of tables and figures."""
+                  progress: bool = True, cpu_baseline: bool = True) -> dict:
+    """Everything ``python -m invlearn bench`` prints, as a dict of tables and figures. On CUDA
+    with ``cpu_baseline``, every method is also timed on one CPU core of the same machine, and
+    each GPU time gets its speed-up over that core (issue 13's yardstick: ≥ 5×)."""
     dev = pick_device(device)
     out = {"device": str(dev), **machine(), "dataset": data.name,
            "train_rows": len(data.train)}
@@ -217,6 +242,11 @@ def run_benchmark(data: Split, methods: Sequence[str] = METHODS,
                             "s_per_epoch": step * n_batches}
         for table in (out["epochs"], out["static_epochs"]):
             table["ratio_to_yardstick"] = table["s_per_epoch"] / out["yardstick"]["s_per_epoch"]
+        if cpu_baseline:
+            cpu = one_core_epoch_times(data, methods, backbones, epochs, progress)
+            out["cpu_threads"] = 1
+            for table in (out["epochs"], out["static_epochs"]):
+                add_cpu_speedup(table, cpu)
         out["static_epochs"] = out["static_epochs"].to_dict("records")  # JSON-ready as is
     out["evaluation"] = evaluation_times(data, device=device)
     out["meta_step"] = {n: meta_step_time(n, device=device) for n in catalogues}
@@ -236,8 +266,9 @@ def format_report(report: dict) -> str:
     table = table.reindex([m for m in METHODS if m in table.index])
     lines.append("seconds per epoch (median) and ratio to NS on the same backbone")
     columns = ["s_per_epoch", "ratio_to_ns"]
-    if "ratio_to_yardstick" in report["epochs"]:
-        columns.append("ratio_to_yardstick")
+    for extra in ("ratio_to_yardstick", "speedup_vs_cpu1"):
+        if extra in report["epochs"]:
+            columns.append(extra)
     lines.append(table[columns].round(3).to_string())
     if "static_epochs" in report:
         stick = report["yardstick"]
@@ -248,7 +279,11 @@ def format_report(report: dict) -> str:
         static = static.reindex([m for m in METHODS if m in static.index])
         lines.append("static step (train_static, CUDA graphs): seconds per epoch (median) and "
                      "ratio to the yardstick")
-        lines.append(static[["s_per_epoch", "ratio_to_yardstick"]].round(3).to_string())
+        static_columns = ["s_per_epoch", "ratio_to_yardstick"]
+        if "speedup_vs_cpu1" in static:
+            static_columns.append("speedup_vs_cpu1")
+            lines[-1] += " and speed-up over one CPU core"
+        lines.append(static[static_columns].round(3).to_string())
     ev = report["evaluation"]
     lines += ["", (f"evaluation of one GMF model: labeled-test metrics on {ev['test_rows']:,} rows "
               f"{ev['labeled_metrics_s']:.3f} s; full ranking over {ev['users_x_items']} "

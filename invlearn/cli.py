@@ -123,6 +123,9 @@ def _bench_parser(sub: Any, datasets: Sequence[str]) -> None:
                     help="torch device, e.g. cpu or cuda (default: cuda when available)")
     be.add_argument("--out", default=None, metavar="PATH",
                     help="also write the timings as JSON to this file; its folder must exist")
+    be.add_argument("--no-cpu-baseline", action="store_true",
+                    help="on CUDA, skip timing every method on one CPU core of the same machine "
+                    "(the speed-up column)")
     be.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -322,7 +325,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if "ns" not in methods:
         methods = ["ns", *methods]
     report = run_benchmark(load_data(params), methods, backbones, args.epochs, catalogues,
-                           args.device, progress=not args.quiet)
+                           args.device, progress=not args.quiet,
+                           cpu_baseline=not args.no_cpu_baseline)
     print(format_report(report))
     if args.out:
         _write(args.out, {**report, "epochs": report["epochs"].to_dict("records")}, "--out")

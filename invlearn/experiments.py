@@ -154,11 +154,29 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
                        "train_rows": len(data.train), "valid_rows": len(data.valid),
                        "test_rows": len(data.test)}}
     record.setdefault("dataset", summary.get("dataset"))
-    if data.truth is not None and result.history.weights:
-        accuracy = result.history.annotation_accuracy(data.truth)
-        record["annotation_first"] = float(accuracy.iloc[0])
-        record["annotation_last"] = float(accuracy.iloc[-1])
+    record.update(annotation_columns(result, data))
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in record.items()}
+
+
+def annotation_columns(result: Any, data: Any) -> dict:
+    """IDL's and IG's annotation of their unlabeled rows (``w1 > 0.5`` called positive) scored
+    against the rows' true labels, where these are known — the simulated feed's truth, or the
+    withheld labels of the ``hidden`` pool (chapters 7–8): ``annotation_first`` / ``_last`` (the
+    first and last epoch), ``annotation_accuracy`` (the best validation epoch, whose model is
+    kept) and ``pool_positive_share`` (the share of true positives among that epoch's rows: the
+    all-positive annotator's accuracy; one minus it is the all-negative one's). Empty for other
+    methods and for pools with no truth (uniform random pairs of MovieLens)."""
+    weights = result.history.weights
+    if not weights or (data.truth is None and not all("true" in r for r in weights.values())):
+        return {}
+    accuracy = result.history.annotation_accuracy(data.truth)
+    epoch = result.best_epoch if result.best_epoch in weights else max(weights)
+    rec = weights[epoch]
+    true = rec["true"] if "true" in rec else data.truth.true_label(rec["user"], rec["item"])
+    return {"annotation_first": float(accuracy.iloc[0]),
+            "annotation_last": float(accuracy.iloc[-1]),
+            "annotation_accuracy": float(accuracy.loc[epoch]),
+            "pool_positive_share": float(np.mean(np.asarray(true) == 1))}
 
 
 def run_experiment(params: Mapping[str, Any], progress: bool = False,

@@ -162,3 +162,33 @@ def test_study_cells_leave_out_excluded_partial_cells():
             if c["pool"] == "hidden"} == {("idl", 0.5, "hidden")}
     with pytest.raises(InvlearnError, match="not a key"):
         parse_spec({"grid": {"method": ["ns"]}, "exclude": [{"seed": 1}]})
+
+
+def test_annotation_is_scored_against_withheld_labels_without_a_simulator(toy_split):
+    import dataclasses
+
+    import numpy as np
+
+    from invlearn import train
+    from invlearn.experiments import annotation_columns
+
+    blind = dataclasses.replace(toy_split, truth=None)  # as MovieLens: no simulator to ask
+    hidden = train(blind, method="idl", label_fraction=0.5, pool="hidden", epochs=3,
+                   full_ranking=False, progress=False, threads=1)
+    cols = annotation_columns(hidden, blind)
+    rec = hidden.history.weights[hidden.best_epoch]
+    called, true = rec["w1"] > 0.5, rec["true"] == 1
+    assert cols["annotation_accuracy"] == pytest.approx(np.mean(called == true))
+    assert cols["pool_positive_share"] == pytest.approx(np.mean(true))
+    assert 0 < cols["pool_positive_share"] < 1  # withheld rows hold both labels
+    random = train(blind, method="idl", epochs=2, full_ranking=False, progress=False, threads=1)
+    assert annotation_columns(random, blind) == {}  # random pairs of MovieLens: no truth
+    ns = train(toy_split, method="ns", epochs=2, full_ranking=False, progress=False, threads=1)
+    assert annotation_columns(ns, toy_split) == {}  # no annotation without IDL weights
+    from invlearn import load_dataset
+
+    sim = load_dataset("sim", size="toy")  # the simulator knows every pair's label
+    with_truth = annotation_columns(
+        train(sim, method="idl", epochs=2, full_ranking=False, progress=False, threads=1), sim)
+    assert set(with_truth) == {"annotation_first", "annotation_last", "annotation_accuracy",
+                               "pool_positive_share"}

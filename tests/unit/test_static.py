@@ -207,3 +207,29 @@ def test_bench_report_names_the_machine_and_prints_the_static_tables():
     text = format_report(report)
     assert f"torch {torch.__version__}" in text and "inter-op" in text
     assert "yardstick" in text and "ratio_to_yardstick" in text and "static step" in text
+
+
+def test_cpu_speedup_pairs_each_gpu_time_with_its_own_cpu_time():
+    import pandas as pd
+
+    from invlearn.bench import add_cpu_speedup, format_report, machine
+
+    gpu = pd.DataFrame([{"backbone": "gmf", "method": "ns", "s_per_epoch": 0.5},
+                        {"backbone": "neumf", "method": "ns", "s_per_epoch": 1.0},
+                        {"backbone": "gmf", "method": "ig", "s_per_epoch": 0.25}])
+    cpu = pd.DataFrame([{"backbone": "neumf", "method": "ns", "s_per_epoch": 4.0},
+                        {"backbone": "gmf", "method": "ns", "s_per_epoch": 1.5}])
+    add_cpu_speedup(gpu, cpu)
+    assert gpu["cpu1_s_per_epoch"].tolist()[:2] == [1.5, 4.0]
+    assert gpu["speedup_vs_cpu1"].tolist()[:2] == [3.0, 4.0]
+    assert gpu["speedup_vs_cpu1"].isna().tolist() == [False, False, True]  # IG: no CPU time
+    gpu["ratio_to_ns"] = 1.0
+    static = gpu.assign(ratio_to_yardstick=2.0)
+    report = {"device": "cuda", **machine(), "dataset": "toy", "train_rows": 100,
+              "epochs": gpu, "static_epochs": static.to_dict("records"),
+              "yardstick": {"s_per_step": 1e-4, "batches": 1000, "s_per_epoch": 0.1},
+              "evaluation": {"test_rows": 10, "labeled_metrics_s": 0.1, "full_ranking_s": 0.2,
+                             "users_x_items": "2 x 3"},
+              "meta_step": {500: 1e-3}, "peak_memory_mb": 10.0}
+    text = format_report(report)
+    assert text.count("speedup_vs_cpu1") == 2 and "speed-up over one CPU core" in text
