@@ -333,3 +333,85 @@ def plot_weight_histograms(records: Mapping[str, Mapping[str, Any]]) -> Figure:
             _weight_panel(ax, edges, 100 * counts / max(counts.sum(), 1), "tab:green",
                           f"{name}, epoch {epoch}")
     return _finish_weights(fig, axes, "w1, the weight of the positive label (0–1)")
+
+
+def plot_regime_map(table: pd.DataFrame, value: str = "diff", p_value: str = "p_t",
+                    ax: Axes | None = None, title: str | None = None,
+                    label: str = "IG − best baseline, test AUC") -> Figure:
+    """Chapter 8's regime map: one row per backbone × pool, one column per label fraction, each
+    cell coloured by ``value`` (a row of :func:`invlearn.regime.regime_map`; blue where IG is
+    ahead, red where it is behind, white for zero, the colour scale symmetric) and printed with
+    its value, the paired-test p-value and the baseline it is measured against. Cells the study
+    did not run stay grey."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    from .report import method_label
+
+    need = ["backbone", "pool", "label_fraction", value]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise InvlearnError(f"plot_regime_map needs column(s) {', '.join(missing)} "
+                            "(invlearn.regime.regime_map gives them)")
+    rows = sorted({(b, p) for b, p in zip(table["backbone"], table["pool"])})
+    fractions = sorted(set(table["label_fraction"]))
+    grid = np.full((len(rows), len(fractions)), np.nan)
+    for _, r in table.iterrows():
+        grid[rows.index((r["backbone"], r["pool"])), fractions.index(r["label_fraction"])] = r[value]
+    limit = float(np.nanmax(np.abs(grid))) or 1.0
+    fig, ax = _figure(ax, (1.5 + 1.5 * len(fractions), 0.9 + 0.75 * len(rows)))
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="0.85")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto",
+                      norm=TwoSlopeNorm(0.0, -limit, limit))
+    for _, r in table.iterrows():
+        i, j = rows.index((r["backbone"], r["pool"])), fractions.index(r["label_fraction"])
+        text = f"{r[value]:+.3f}"
+        if p_value in r and not pd.isna(r[p_value]):
+            text += f"\np = {r[p_value]:.2g}"
+        if "baseline" in r:
+            text += f"\nvs {method_label(r['baseline'])}"
+        strong = abs(r[value]) > 0.6 * limit
+        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                color="white" if strong else "black")
+    ax.set_xticks(range(len(fractions)), [f"{100 * f:g}%" for f in fractions])
+    ax.set_yticks(range(len(rows)), [f"{'NeuMF' if b == 'neumf' else 'GMF'}, {p}"
+                                     for b, p in rows])
+    ax.set_xlabel("labeled fraction f of the training rows")
+    ax.set_ylabel("backbone, unlabeled pool")
+    fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_sparsity_curves(summary: pd.DataFrame, methods: Sequence[str], metric: str = "auc",
+                         ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Mean ± std of ``metric`` over seeds against the labeled fraction (log scale), one line
+    per method: the paper's Figure 1 (labeled only, labeled + unlabeled, labeled-guided) redrawn
+    across sparsity (chapter 8). ``summary`` is indexed by (method, label_fraction) with columns
+    ``<metric>_mean`` and ``<metric>_std`` (:func:`invlearn.report.summarize`)."""
+    from .report import method_label
+
+    fig, ax = _figure(ax, (5.5, 3.6))
+    styles = {"none": ("0.3", "s", "-"), "ns": ("tab:orange", "v", "-"),
+              "idl": ("tab:green", "D", "-"), "ig": ("tab:blue", "o", "-"),
+              "ig0": ("tab:blue", "o", ":"), "tce": ("tab:purple", "^", "--"),
+              "rce": ("tab:brown", ">", "--"), "dns": ("tab:pink", "<", "--")}
+    for method in methods:
+        if method not in summary.index.get_level_values(0):
+            continue
+        rows = summary.loc[method].sort_index()
+        colour, marker, line = styles.get(method, ("black", "o", "-"))
+        ax.errorbar(rows.index, rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0),
+                    color=colour, marker=marker, ls=line, ms=4, capsize=3,
+                    label=method_label(method))
+    ax.set_xscale("log")
+    fractions = sorted(set(summary.index.get_level_values(1)))
+    ax.set_xticks(fractions, [f"{100 * f:g}%" for f in fractions])
+    ax.minorticks_off()
+    ax.set_xlabel("labeled fraction f of the training rows (log scale)")
+    ax.set_ylabel(f"test {metric.upper()} (0–1)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig

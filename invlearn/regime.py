@@ -1,0 +1,118 @@
+"""The regime map of chapter 8: where, over label sparsity and unlabeled pool, IG beats the
+best baseline.
+
+A regime study (``book/results/regime-*/``) trains every method at several label fractions
+``f`` and unlabeled pools. Each *cell* is one backbone × pool × fraction; inside a cell the runs
+differ by method and seed.
+
+* :func:`share_pool_free_runs` — None trains on labeled rows only, so its runs (made once, with
+  the ``random`` pool) belong to every pool's cell of the same backbone and fraction;
+* :func:`regime_map` — per cell, IG against the baseline that *validation* picks, and against
+  IG with its move switched off, with paired tests over seeds;
+* :func:`annotation_table` — per cell, how often IDL's and IG's annotation of the pool matches
+  the truth, beside the trivial all-negative and all-positive annotators.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import InvlearnError
+from .report import paired_test, split_variants
+
+#: The baselines IG is measured against in chapter 8 (SRNS is left out of the regime studies).
+BASELINES = ("none", "ns", "tce", "rce", "dns", "idl")
+CELL = ("backbone", "pool", "label_fraction")
+POOL_FREE = ("none",)
+
+
+def share_pool_free_runs(table: pd.DataFrame, pool_free: Sequence[str] = POOL_FREE) -> pd.DataFrame:
+    """``table`` (IG at α = 0 split off as ``"ig0"``) where each run of a method that draws no
+    unlabeled rows (None) is repeated in every other pool present at its backbone and fraction,
+    so that each cell holds every method (chapter 8)."""
+    _need(table, [*CELL, "method", "seed"])
+    out = split_variants(table)
+    free = out[out["method"].isin(list(pool_free))]
+    copies = []
+    for (backbone, fraction), pools in out.groupby(["backbone", "label_fraction"])["pool"]:
+        rows = free[(free["backbone"] == backbone) & (free["label_fraction"] == fraction)]
+        for pool in sorted(set(pools) - set(rows["pool"])):
+            copies.append(rows.assign(pool=pool))
+    return pd.concat([out, *copies], ignore_index=True) if copies else out
+
+
+def regime_map(table: pd.DataFrame, metric: str = "auc", baselines: Sequence[str] = BASELINES,
+               select_by: str = "valid_auc") -> pd.DataFrame:
+    """Per cell (backbone × pool × fraction): IG minus the baseline with the best mean
+    ``select_by`` (validation, never test) in ``metric``, over runs matched by seed, with the
+    paired tests of :func:`invlearn.report.paired_test`; and IG minus IG (α = 0) on the same
+    seeds (does the meta-move matter at all?). ``table`` is a regime study's ``results.csv``.
+
+    Columns: the cell, ``baseline`` (its name), ``n`` (pairs), ``ig``, ``baseline_mean``,
+    ``diff``, ``std_diff``, ``wins``, ``losses``, ``p_t``, ``p_sign``, ``ig0_diff``, ``ig0_p_t``,
+    ``share_moved`` (IG's meta-steps whose kept move changed any entry) and ``ig_variant``.
+    """
+    _need(table, [*CELL, "method", "seed", metric, select_by])
+    runs = share_pool_free_runs(table)
+    rows = []
+    for cell, group in runs.groupby(list(CELL), sort=True):
+        ig = group[group["method"] == "ig"]
+        candidates = group[group["method"].isin(list(baselines))]
+        if ig.empty or candidates.empty:
+            continue
+        means = candidates.groupby("method")[select_by].mean()
+        baseline = str(means.idxmax())
+        test = paired_test(group, "ig", baseline, metric, match=("seed",))
+        row = dict(zip(CELL, cell))
+        row.update(baseline=baseline, n=test["n"], ig=test["mean_a"],
+                   baseline_mean=test["mean_b"], diff=test["mean_diff"],
+                   std_diff=test["std_diff"], wins=test["wins"], losses=test["losses"],
+                   p_t=test["p_t"], p_sign=test["p_sign"])
+        if (group["method"] == "ig0").any():
+            off = paired_test(group, "ig", "ig0", metric, match=("seed",))
+            row.update(ig0_diff=off["mean_diff"], ig0_p_t=off["p_t"])
+        if "share_moved" in ig:
+            row["share_moved"] = float(ig["share_moved"].mean())
+        row["ig_variant"] = _variant(ig.iloc[0])
+        rows.append(row)
+    if not rows:
+        raise InvlearnError("no cell holds both IG and a baseline")
+    return pd.DataFrame(rows)
+
+
+def _variant(run: pd.Series) -> str:
+    parts = [f"{run.get('alpha_rule', '?')}", f"α/γ {run.get('alpha_ratio', '?'):g}"]
+    if "meta_steps" in run:
+        parts.append(str(run["meta_steps"]))
+    if "lr" in run:
+        parts.append(f"lr {run['lr']:g}")
+    return ", ".join(parts)
+
+
+def annotation_table(table: pd.DataFrame, methods: Sequence[str] = ("idl", "ig")) -> pd.DataFrame:
+    """Per cell and method (IDL, IG): mean annotation accuracy at the kept epoch over seeds, and
+    the accuracy of the trivial annotators that call every pool row negative or every one
+    positive (``1 − pool_positive_share`` and ``pool_positive_share``). Cells whose pool has no
+    known truth (random pairs of MovieLens) have no annotation and are left out (chapter 8)."""
+    _need(table, [*CELL, "method", "annotation_accuracy", "pool_positive_share"])
+    runs = split_variants(table)
+    runs = runs[runs["method"].isin(list(methods)) & runs["annotation_accuracy"].notna()]
+    if runs.empty:
+        raise InvlearnError("no run has an annotation accuracy (no pool with known labels)")
+    out = runs.groupby([*CELL, "method"]).agg(
+        accuracy=("annotation_accuracy", "mean"), accuracy_std=("annotation_accuracy", "std"),
+        positive_share=("pool_positive_share", "mean"), n=("annotation_accuracy", "size"))
+    out["all_negative"] = 1 - out["positive_share"]
+    out["all_positive"] = out["positive_share"]
+    out["over_best_trivial"] = out["accuracy"] - np.maximum(out["all_negative"],
+                                                            out["all_positive"])
+    return out.reset_index()
+
+
+def _need(table: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InvlearnError(f"the results table lacks column(s) {', '.join(missing)}: a regime "
+                            f"study's results.csv has them")
