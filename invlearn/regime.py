@@ -91,11 +91,13 @@ def _variant(run: pd.Series) -> str:
     return ", ".join(parts)
 
 
-def annotation_table(table: pd.DataFrame, methods: Sequence[str] = ("idl", "ig")) -> pd.DataFrame:
-    """Per cell and method (IDL, IG): mean annotation accuracy at the kept epoch over seeds, and
-    the accuracy of the trivial annotators that call every pool row negative or every one
-    positive (``1 − pool_positive_share`` and ``pool_positive_share``). Cells whose pool has no
-    known truth (random pairs of MovieLens) have no annotation and are left out (chapter 8)."""
+def annotation_table(table: pd.DataFrame,
+                     methods: Sequence[str] = ("idl", "ig", "ig0")) -> pd.DataFrame:
+    """Per cell and method (IDL, IG, IG at α = 0): mean annotation accuracy at the kept epoch
+    over seeds, and the accuracy of the trivial annotators that call every pool row negative or
+    every one positive (``1 − pool_positive_share`` and ``pool_positive_share``). Cells whose
+    pool has no known truth (random pairs of MovieLens) have no annotation and are left out
+    (chapter 8)."""
     _need(table, [*CELL, "method", "annotation_accuracy", "pool_positive_share"])
     runs = split_variants(table)
     runs = runs[runs["method"].isin(list(methods)) & runs["annotation_accuracy"].notna()]
