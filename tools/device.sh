@@ -12,7 +12,12 @@ phase=$1 total=$2 study=${STUDY:-regime-ml1m} start=$SECONDS
 out=${OUT:-/tmp/out}; mkdir -p "$out"
 { nvidia-smi -L; lscpu | grep -E "Model name|^CPU\(s\)"; python3 -c "import torch; print('torch', torch.__version__)"; } | tee "$out/machine.txt"
 if [ "$phase" = bench ]; then
-  python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/unit/test_gpu.py tests/unit/test_static.py 2>&1 | tail -15 | tee "$out/gpu_tests.txt"
+  # one test file at a time, stopping at the first failure, the whole log kept: a CUDA error in one
+  # test (a broken graph capture, a device-side assert) poisons every later CUDA call
+  for f in tests/unit/test_gpu.py tests/unit/test_static.py; do
+    python3 -m pytest -x -v -o addopts="" -p no:cacheprovider "$f" > "$out/$(basename "$f" .py).log" 2>&1
+    tail -5 "$out/$(basename "$f" .py).log"
+  done
   python3 -m invlearn bench --device cuda --epochs 2 --quiet --out "$out/cuda_h100.json" 2>&1 | grep -v InvlearnWarning | tee "$out/cuda_h100.txt"
 fi
 left=$(( total - (SECONDS - start) - 20 ))
