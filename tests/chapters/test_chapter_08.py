@@ -61,6 +61,8 @@ def fake_study(folder):
                             "tce_eps_max": 0.2 if m == "tce" else np.nan, "valid_auc": 0.7}
                            for f in (0.1, 1.0) for m in METHODS])
     chosen.to_csv(folder / "chosen.csv", index=False)
+    pd.DataFrame([{"label_fraction": 0.1, "method": "none", "lr": lr, "valid_auc": 0.5}
+                  for lr in (0.001, 0.003)]).to_csv(folder / "search.csv", index=False)
     again = results[(results["pool"] == "hidden") & results["method"].isin(["idl", "ig"])].copy()
     again["annotation_accuracy"] = np.where(again["method"] == "idl", 0.7, 0.8)
     again["pool_positive_share"] = 0.6
