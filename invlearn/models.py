@@ -70,23 +70,33 @@ class NeuMF(nn.Module):
         mlp = self.mlp(torch.cat([self.user_mlp(users), self.item_mlp(items)], dim=-1))
         return self.out(torch.cat([gmf, mlp], dim=-1)).squeeze(-1)
 
-    def score_all(self, users: torch.Tensor, chunk: int = 16) -> torch.Tensor:
+    def score_all(self, users: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
         ranking) (chapter 1).
 
         The tower's first layer acts on ``[p_u, q_i]``, so it splits into a user part and an
-        item part computed once each; only the rest of the tower runs per (user, item) pair.
+        item part computed once each; the GMF branch and the output layer's bias are one matrix
+        product; only the rest of the tower runs per (user, item) pair, ``chunk`` users at a time
+        (default: about 8,192 pairs per chunk on the CPU, where small blocks stay in cache, and
+        about four million on a GPU, where few large launches win).
         """
         first = self.mlp[0]
         half = self.user_mlp.weight.shape[1]
+        dim = self.user.weight.shape[1]
+        weight = self.out.weight[0]
+        if chunk is None:
+            pairs = 8192 if users.device.type == "cpu" else 1 << 22
+            chunk = max(1, pairs // self.n_items)
         items_part = self.item_mlp.weight @ first.weight[:, half:].T  # [n_items, width]
-        rows = []
-        for u in users.split(chunk):
-            users_part = self.user_mlp(u) @ first.weight[:, :half].T + first.bias
-            hidden = self.mlp[1:](users_part[:, None, :] + items_part[None, :, :])
-            gmf = self.user(u)[:, None, :] * self.item.weight[None, :, :]
-            rows.append(self.out(torch.cat([gmf, hidden], dim=-1)).squeeze(-1))
-        return torch.cat(rows)
+        users_part = self.user_mlp(users) @ first.weight[:, :half].T + first.bias
+        scores = torch.addmm(self.out.bias, self.user(users) * weight[:dim], self.item.weight.T)
+        layers = [m for m in self.mlp[1:] if isinstance(m, nn.Linear)]
+        for begin in range(0, len(users), chunk):
+            hidden = (users_part[begin:begin + chunk, None, :] + items_part[None]).relu_()
+            for linear in layers:
+                hidden = nn.functional.linear(hidden, linear.weight, linear.bias).relu_()
+            scores[begin:begin + chunk] += hidden @ weight[dim:]
+        return scores
 
 
 def build_model(backbone: str, n_users: int, n_items: int, dim: int = 32,

@@ -221,3 +221,16 @@ def test_score_all_equals_forward_on_the_grid(model):
     grid = model(users.repeat_interleave(11), torch.arange(11).repeat(4)).view(4, 11)
     with torch.no_grad():
         torch.testing.assert_close(model.score_all(users), grid.detach())
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 3, 100])
+def test_neumf_score_all_in_chunks_equals_forward(chunk):
+    torch.manual_seed(1)
+    model = NeuMF(7, 11, 4, 6, (8, 4))
+    with torch.no_grad():
+        for p in model.parameters():  # non-zero biases, weights of both signs
+            p.normal_(0, 0.5)
+    users = torch.tensor([0, 3, 6, 2, 5])
+    grid = model(users.repeat_interleave(11), torch.arange(11).repeat(5)).view(5, 11)
+    with torch.no_grad():
+        torch.testing.assert_close(model.score_all(users, chunk=chunk), grid.detach())
