@@ -35,7 +35,8 @@ def coalesce_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class Adam:
     """Adam on dense parameters and lazy (row-wise) Adam on sparse embedding gradients (chapter 5).
 
-    The dense part is ``torch.optim.Adam``; the sparse part keeps full-size moment tables but
+    The dense part does what ``torch.optim.Adam`` does, in the same order of operations (so the
+    same numbers), without its per-call overhead; the sparse part keeps full-size moment tables but
     reads and writes only the rows of each step, with the global step count for bias correction
     (the semantics of ``torch.optim.SparseAdam``).
     """
@@ -48,8 +49,8 @@ class Adam:
         self.sparse = [p for p in self.params if id(p) in sparse]
         dense = [p for p in self.params if id(p) not in sparse]
         self.lr, self.betas, self.eps = lr, betas, eps
-        self.dense = torch.optim.Adam(dense, lr=lr, betas=betas, eps=eps) if dense else None
-        self.state = {id(p): (torch.zeros_like(p), torch.zeros_like(p)) for p in self.sparse}
+        self.dense = dense
+        self.state = {id(p): (torch.zeros_like(p), torch.zeros_like(p)) for p in self.params}
         self.steps = 0
 
     def zero_grad(self) -> None:
@@ -58,11 +59,16 @@ class Adam:
 
     @torch.no_grad()
     def step(self) -> None:
-        if self.dense is not None:
-            self.dense.step()
         self.steps += 1
         b1, b2 = self.betas
         c1, c2 = 1 - b1 ** self.steps, 1 - b2 ** self.steps
+        for p in self.dense:  # the arithmetic of torch.optim.Adam, without its per-call overhead
+            if p.grad is None:
+                continue
+            m, v = self.state[id(p)]
+            m.lerp_(p.grad, 1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            p.addcdiv_(m, (v.sqrt() / c2 ** 0.5).add_(self.eps), value=-(self.lr / c1))
         for p in self.sparse:
             if p.grad is None:
                 continue

@@ -193,6 +193,22 @@ def test_lazy_adam_is_adam_on_the_rows_it_touches():
     assert moved.nonzero().flatten().tolist() == [3]
 
 
+def test_dense_part_is_torch_adam_to_the_last_bit():
+    torch.manual_seed(3)
+    ours, ref = nn.Sequential(nn.Linear(6, 4), nn.Linear(4, 1)), nn.Sequential(
+        nn.Linear(6, 4), nn.Linear(4, 1))
+    ref.load_state_dict(ours.state_dict())
+    opt, ref_opt = Adam(ours, lr=0.03), torch.optim.Adam(ref.parameters(), lr=0.03)
+    for step in range(7):
+        x = torch.randn(16, 6)
+        for model, o in ((ours, opt), (ref, ref_opt)):
+            o.zero_grad()
+            model(x).square().mean().backward()
+            o.step()
+        for p, q in zip(ours.parameters(), ref.parameters()):
+            assert torch.equal(p, q), f"step {step}"
+
+
 # -- the unlabeled sampler ----------------------------------------------------------------
 def test_sampler_avoids_training_pairs_and_is_seeded():
     rng = np.random.default_rng(0)
