@@ -32,6 +32,17 @@ def coalesce_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return rows.index_select(0, fill), summed.index_select(0, fill)
 
 
+def unique_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct rows of a sparse row gradient (sorted) and their summed gradients, with few
+    operations: the CPU twin of :func:`coalesce_rows`, which pads to a fixed size so that a GPU
+    never waits for the host. Repeats are summed in the same order as :func:`coalesce_rows`
+    sums them, so both give the same bits (chapter 5)."""
+    idx, order = torch.sort(grad._indices()[0])
+    vals = grad._values().index_select(0, order)
+    rows, seg = torch.unique_consecutive(idx, return_inverse=True)
+    return rows, vals.new_zeros((len(rows), *vals.shape[1:])).index_add_(0, seg, vals)
+
+
 class Adam:
     """Adam on dense parameters and lazy (row-wise) Adam on sparse embedding gradients (chapter 5).
 
@@ -76,6 +87,8 @@ class Adam:
             if not p.grad.is_sparse:  # a dense gradient on a sparse table: update every row
                 rows = torch.arange(len(p), device=p.device)
                 g = p.grad
+            elif p.device.type == "cpu":
+                rows, g = unique_rows(p.grad)
             else:
                 rows, g = coalesce_rows(p.grad)
             # index_select / index_copy_ are the row gathers and scatters of m[rows] = …

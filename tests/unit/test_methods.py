@@ -7,7 +7,7 @@ from torch import nn
 from invlearn import InvlearnError, ig_meta_step, losses, train
 from invlearn.methods import METHODS
 from invlearn.models import GMF, NeuMF
-from invlearn.optim import Adam, coalesce_rows
+from invlearn.optim import Adam, coalesce_rows, unique_rows
 from invlearn.sampling import is_pair, pair_keys, sample_unlabeled
 
 KEYS = ("auc", "gauc", "gauc_unweighted", "ndcg@10", "mrr", "bce")
@@ -165,6 +165,18 @@ def test_coalesce_rows_sums_repeats():
     dense = table.weight.grad.to_dense()
     assert rows.tolist()[:3] == [2, 5, 7] and set(rows.tolist()) == {2, 5, 7}
     torch.testing.assert_close(vals, dense[rows])
+
+
+def test_unique_rows_gives_the_bits_of_coalesce_rows():
+    gen = torch.Generator().manual_seed(4)
+    for n in (1, 7, 300):
+        idx = torch.randint(0, 9, (n,), generator=gen)  # many repeats
+        grad = torch.sparse_coo_tensor(idx[None], torch.randn(n, 5, generator=gen), (9, 5))
+        rows, values = unique_rows(grad)
+        padded_rows, padded_values = coalesce_rows(grad)
+        k = len(rows)
+        assert torch.equal(rows, padded_rows[:k]) and torch.equal(values, padded_values[:k])
+        assert torch.equal(rows, torch.unique(idx))
 
 
 def test_lazy_adam_is_adam_on_the_rows_it_touches():
