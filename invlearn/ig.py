@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from . import losses
-from .optim import coalesce_rows
+from .optim import coalesce_rows, unique_rows
 
 if TYPE_CHECKING:
     from .methods import Run
@@ -120,9 +120,9 @@ def _moves(params: list, grads: tuple, alpha: float, rule: str) -> list[tuple]:
     for p, g in zip(params, grads):
         if g is None:
             continue
-        if g.is_sparse:
-            rows, values = coalesce_rows(g)
-            moves.append((p, rows, p[rows].clone(), alpha_step(values, alpha, rule)))
+        if g.is_sparse:  # distinct rows on the CPU, fixed-size padded rows on a GPU (optim)
+            rows, values = unique_rows(g) if g.device.type == "cpu" else coalesce_rows(g)
+            moves.append((p, rows, p.index_select(0, rows), alpha_step(values, alpha, rule)))
         else:
             moves.append((p, None, p.detach().clone(), alpha_step(g, alpha, rule)))
     return moves
@@ -133,26 +133,31 @@ def _move_to(moves: list[tuple], sign: float | torch.Tensor) -> None:
     for p, rows, saved, delta in moves:
         if rows is None:
             p.copy_(saved + sign * delta)
-        else:
-            p[rows] = saved + sign * delta
+        else:  # repeated rows (coalesce_rows) carry equal values
+            p.index_copy_(0, rows, saved + sign * delta)
 
 
 def _move_size(moves: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
     """Entries the kept move changed (as stored, in float32) and ``‖θ_kept − θ‖ / ‖θ‖`` over
     the touched parameters. Coalesced rows repeat their last row (fixed shapes, see
     :func:`invlearn.optim.coalesce_rows`): each distinct row counts once."""
-    changed, moved, size = 0, 0.0, 0.0
+    changed, moved, size = [], [], []
     for p, rows, saved, _ in moves:
-        now = p if rows is None else p[rows]
-        weight = torch.ones_like(saved, dtype=torch.bool)
-        if rows is not None:
+        now = p if rows is None else p.index_select(0, rows)
+        diff = now != saved
+        step, base = (now.double() - saved.double()).square(), saved.double().square()
+        if rows is not None and rows.device.type != "cpu":  # padded rows: count each once
             first = torch.ones_like(rows, dtype=torch.bool)
             first[1:] = rows[1:] != rows[:-1]
             weight = first.view(-1, *([1] * (saved.dim() - 1))).expand_as(saved)
-        changed = changed + ((now != saved) & weight).sum()
-        moved = moved + ((now.double() - saved.double()).square() * weight).sum()
-        size = size + (saved.double().square() * weight).sum()
-    return torch.as_tensor(changed), torch.sqrt(moved) / torch.sqrt(size).clamp(min=1e-300)
+            diff, step, base = diff & weight, step * weight, base * weight
+        changed.append(diff.sum())
+        moved.append(step.sum())
+        size.append(base.sum())
+    if not moves:
+        return torch.tensor(0), torch.tensor(0.0, dtype=torch.float64)
+    changed, moved, size = sum(changed), sum(moved), sum(size)  # left to right, as recorded
+    return changed, torch.sqrt(moved) / torch.sqrt(size).clamp(min=1e-300)
 
 
 def meta_steps_per_epoch(reading: str, supervised_batches: int, test_batches: int) -> int:
