@@ -12,6 +12,7 @@ from invlearn.report import METHOD_ORDER
 METHODS = ["none", "ns", "tce", "rce", "dns", "idl", "ig"]
 SEEDS = [0, 1, 2]
 CELLS = [("random", 0.1), ("random", 1.0), ("hidden", 0.1)]
+SIM_CELLS = [*CELLS, ("ambiguous", 0.1)]
 
 
 def fake_run(pool, fraction, method, seed, alpha=None):
@@ -21,7 +22,7 @@ def fake_run(pool, fraction, method, seed, alpha=None):
     auc = 0.60 + 0.01 * k + 0.001 * seed + (0.1 if fraction == 1.0 else 0.0)
     valid = auc
     if method == "ig":
-        auc = {"hidden": 0.66 + 0.01, "random": 0.62 - 0.02}[pool] + 0.001 * seed \
+        auc = {"hidden": 0.66 + 0.01, "ambiguous": 0.66 + 0.01, "random": 0.62 - 0.02}[pool] + 0.001 * seed \
             + (0.1 if fraction == 1.0 else 0.0)
         valid = 0.0
     if alpha == 0.0:
@@ -41,7 +42,9 @@ def fake_run(pool, fraction, method, seed, alpha=None):
     return row
 
 
-def fake_study(folder):
+def fake_study(folder, cells=CELLS, truth=False):
+    """A regime study's folder; with ``truth`` (the simulator) every IDL / IG run carries an
+    annotation accuracy (IDL 0.7, IG 0.8, the pool 60% liked)."""
     folder.mkdir()
     spec = {"base": {"dataset": "sim", "sim_size": "toy", "epochs": 3, "equal_steps": True,
                      "batch_size": 64},
@@ -52,13 +55,22 @@ def fake_study(folder):
             "ablate": {"ig": {"alpha_ratio": 0.0}}}
     (folder / "spec.json").write_text(json.dumps(spec))
     (folder / "time.txt").write_text("total: 1 s\n")
-    rows = [fake_run(p, f, m, s) for p, f in CELLS for m in METHODS for s in SEEDS
-            if not (m == "none" and p == "hidden")]
-    rows += [fake_run(p, f, "ig", s, alpha=0.0) for p, f in CELLS for s in SEEDS]
+    rows = [fake_run(p, f, m, s) for p, f in cells for m in METHODS for s in SEEDS
+            if not (m == "none" and p != "random")]
+    rows += [fake_run(p, f, "ig", s, alpha=0.0) for p, f in cells for s in SEEDS]
     results = pd.DataFrame(rows)
+    if truth:
+        results["annotation_accuracy"] = np.where(results["method"] == "idl", 0.7,
+                                                  np.where(results["method"] == "ig", 0.8, np.nan))
+        results["pool_positive_share"] = np.where(results["annotation_accuracy"].notna(), 0.6,
+                                                  np.nan)
     results.to_csv(folder / "results.csv", index=False)
     chosen = pd.DataFrame([{"label_fraction": f, "method": m, "lr": 0.001,
-                            "tce_eps_max": 0.2 if m == "tce" else np.nan, "valid_auc": 0.7}
+                            "tce_eps_max": 0.2 if m == "tce" else np.nan,
+                            "alpha_rule": "sign" if m == "ig" else np.nan,
+                            "alpha_ratio": 10.0 if m == "ig" else np.nan,
+                            "meta_steps": "per-test-batch" if m == "ig" else np.nan,
+                            "valid_auc": 0.7}
                            for f in (0.1, 1.0) for m in METHODS])
     chosen.to_csv(folder / "chosen.csv", index=False)
     pd.DataFrame([{"label_fraction": 0.1, "method": "none", "lr": lr, "valid_auc": 0.5}
@@ -73,7 +85,10 @@ def fake_study(folder):
 
 def test_chapter_08_on_fake_results(tmp_path):
     results = fake_study(tmp_path / "regime")
+    sim = fake_study(tmp_path / "regime-sim", SIM_CELLS, truth=True)
     numbers = run_chapter("08_regime_map", tmp_path, RESULTS_DIR=str(tmp_path / "regime"),
+                          SIM_RESULTS_DIR=str(tmp_path / "regime-sim"),
+                          SIM_DATA={"name": "sim", "size": "toy"},
                           DATA={"name": "sim", "size": "toy"}, FRACTIONS=[0.1, 1.0])
     assert numbers["n_runs"] == len(results) and numbers["n_seeds"] == 3
     assert numbers["n_cells"] == 3
@@ -90,6 +105,13 @@ def test_chapter_08_on_fake_results(tmp_path):
     assert numbers["annotation_gmf_hidden_10_ig_positive_share"] == pytest.approx(0.6)
     assert numbers["annotation_max_auc_drift"] == 0.0
     assert numbers["labeled_rows_10%"] < numbers["labeled_rows_100%"]
+    # the simulated feed: a fourth cell, the ambiguous pool, where IG is 0.02 above IDL
+    assert numbers["sim_n_runs"] == len(sim) and numbers["sim_n_cells"] == 4
+    assert numbers["sim_gmf_ambiguous_10_auc_baseline_index"] == METHOD_ORDER.index("idl")
+    assert numbers["sim_gmf_ambiguous_10_auc_diff"] == pytest.approx(0.02)
+    assert numbers["sim_gmf_random_10_auc_diff"] == pytest.approx(0.60 - 0.64)
+    assert numbers["sim_annotation_gmf_ambiguous_10_ig"] == pytest.approx(0.8)
+    assert numbers["sim_annotation_gmf_random_10_idl"] == pytest.approx(0.7)
 
 
 def test_chapter_08_committed_study():
@@ -106,3 +128,22 @@ def test_chapter_08_committed_study():
     assert sorted(helps.index) == [("gmf", "hidden", 0.01), ("gmf", "random", 0.03)]
     assert sorted(hurts.index) == [("gmf", "hidden", 0.1), ("gmf", "random", 0.01),
                                    ("neumf", "random", 1.0)]
+
+
+def test_chapter_08_committed_simulated_study():
+    """The simulated feed's study: every cell and column the chapter reads, IG ahead nowhere."""
+    results = pd.read_csv(BOOK / "results" / "regime-sim" / "results.csv")
+    assert len(results) == 420 and results["seed"].nunique() == 3
+    assert sorted(results["label_fraction"].unique()) == [0.01, 0.03, 0.1, 0.3, 1.0]
+    assert set(results["pool"]) == {"random", "hidden", "ambiguous"}
+    for column in ("auc", "gauc", "recall@20", "annotation_accuracy", "share_moved"):
+        assert column in results
+    learners = results[results["method"].isin(["idl", "ig"])]
+    assert learners["annotation_accuracy"].between(0, 1).all()
+    from invlearn.regime import regime_map
+
+    regime = regime_map(results).set_index(["backbone", "pool", "label_fraction"])
+    assert len(regime) == 19
+    helps = regime[(regime["wins"] == 3) & (regime["p_t"] < 0.1) & (regime["diff"] >= 0.005)]
+    hurts = regime[(regime["losses"] == 3) & (regime["p_t"] < 0.1) & (regime["diff"] <= -0.005)]
+    assert len(helps) == 0 and len(hurts) == 14
