@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from . import losses
-from .optim import coalesce_rows, unique_rows
+from .optim import row_gradient
 
 if TYPE_CHECKING:
     from .methods import Run
@@ -120,8 +120,8 @@ def _moves(params: list, grads: tuple, alpha: float, rule: str) -> list[tuple]:
     for p, g in zip(params, grads):
         if g is None:
             continue
-        if g.is_sparse:  # distinct rows on the CPU, fixed-size padded rows on a GPU (optim)
-            rows, values = unique_rows(g) if g.device.type == "cpu" else coalesce_rows(g)
+        if g.is_sparse:  # distinct rows on the CPU, fixed-size padded rows on a GPU
+            rows, values = row_gradient(g)
             moves.append((p, rows, p.index_select(0, rows), alpha_step(values, alpha, rule)))
         else:
             moves.append((p, None, p.detach().clone(), alpha_step(g, alpha, rule)))

@@ -43,6 +43,13 @@ def unique_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return rows, vals.new_zeros((len(rows), *vals.shape[1:])).index_add_(0, seg, vals)
 
 
+def row_gradient(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows and summed gradients of a sparse row gradient, the cheaper way for its device:
+    :func:`unique_rows` (distinct rows) on the CPU, :func:`coalesce_rows` (fixed size, no host
+    synchronisation) elsewhere. Both write the same values into the same rows (chapter 5)."""
+    return unique_rows(grad) if grad.device.type == "cpu" else coalesce_rows(grad)
+
+
 class Adam:
     """Adam on dense parameters and lazy (row-wise) Adam on sparse embedding gradients (chapter 5).
 
@@ -87,10 +94,8 @@ class Adam:
             if not p.grad.is_sparse:  # a dense gradient on a sparse table: update every row
                 rows = torch.arange(len(p), device=p.device)
                 g = p.grad
-            elif p.device.type == "cpu":
-                rows, g = unique_rows(p.grad)
             else:
-                rows, g = coalesce_rows(p.grad)
+                rows, g = row_gradient(p.grad)
             # index_select / index_copy_ are the row gathers and scatters of m[rows] = …
             # with less dispatch; repeated rows (coalesce_rows) carry equal values
             m_rows = m.index_select(0, rows).mul_(b1).add_(g, alpha=1 - b1)
