@@ -7,20 +7,26 @@
   (chapter 5);
 * :func:`format_columns` — a table whose named columns are text in given formats;
 * :func:`movielens_available` — whether the data home holds MovieLens-1M, never downloading
-  (chapter 6).
+  (chapter 6);
+* :func:`data_or_committed`, :func:`dataset_available` and :func:`data_note` — a table computed
+  from MovieLens when it is in the data home, else its committed copy, and the note that says
+  which (chapters 6 and 8).
 """
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .data import Split, data_home
+from .data import MOVIELENS, PAPER_SPLIT_FOLDER, Split, data_home
+from .errors import InvlearnError
+from .io import write_csv_atomic
 from .methods import TrainResult, train
 from .sampling import pair_keys, sample_unlabeled
 
@@ -90,3 +96,57 @@ def movielens_available(name: str = "ml-1m", home: str | os.PathLike | None = No
     downloads (chapters 2–6)."""
     folder = data_home(home)
     return (folder / f"{name}.zip").is_file() or (folder / name).is_dir()
+
+
+def data_or_committed(path: str | os.PathLike, compute: Callable[[], pd.DataFrame],
+                      available: bool) -> pd.DataFrame | None:
+    """A table that needs MovieLens: ``compute()`` when the data is ``available``, else the copy
+    committed at ``path`` (a CSV whose first column is the index), else ``None``.
+
+    With the data, the computed table is checked against the committed copy (an
+    :class:`~invlearn.errors.InvlearnError` names the file when they differ beyond float
+    rounding) and written there when there is none yet, so that a reader without the data sees
+    the table the data gives. Never downloads (chapters 6 and 8).
+    """
+    path = Path(path)
+    if not available:
+        if not path.is_file():
+            return None
+        committed = pd.read_csv(path)
+        return committed.set_index(committed.columns[0])
+    table = compute()
+    flat = table.reset_index()
+    if not path.is_file():
+        write_csv_atomic(path, flat)
+        return table
+    committed = pd.read_csv(path)
+    try:
+        pd.testing.assert_frame_equal(flat, committed, check_dtype=False, rtol=1e-9)
+    except AssertionError as err:
+        raise InvlearnError(f"the table computed from the data differs from {path}; delete "
+                            f"that file and run the chapter again to rewrite it ({err})") from None
+    return table
+
+
+def dataset_available(name: str, home: str | os.PathLike | None = None) -> bool:
+    """Whether ``load_dataset(name)`` can run without a download: always for the simulated
+    feed and files, else whether the data home holds the MovieLens archive or the paper's
+    split folder (chapters 6 and 8)."""
+    if name == "ml-1m-paper":
+        return (data_home(home) / PAPER_SPLIT_FOLDER).is_dir()
+    if name in MOVIELENS:
+        return movielens_available(name, home)
+    return True
+
+
+def data_note(available: bool, name: str = "MovieLens-1M") -> str:
+    """Markdown for the top of a chapter that needs ``name``: which data its tables come from
+    and how to compute them yourself (chapters 6 and 8)."""
+    if available:
+        return (f"*{name} was found in the data home `{data_home()}`: the tables that need it "
+                "are computed here and checked against the committed copies.*")
+    return (f"> **{name} is not in your data home** (`{data_home()}`), so the tables in this "
+            "chapter that need it are read from the committed result files in `book/results/` "
+            "and nothing is downloaded. To compute them yourself, put `ml-1m.zip` from "
+            "GroupLens (and, for the paper's split, the folder `ml-1m-paper-split/`) in a "
+            "folder, `export INVLEARN_DATA=/path/to/that/folder`, and run the chapter again.")

@@ -10,7 +10,9 @@ differ by method and seed.
 * :func:`regime_map` — per cell, IG against the baseline that *validation* picks, and against
   IG with its move switched off, with paired tests over seeds;
 * :func:`annotation_table` — per cell, how often IDL's and IG's annotation of the pool matches
-  the truth, beside the trivial all-negative and all-positive annotators.
+  the truth, beside the trivial all-negative and all-positive annotators;
+* :func:`sparsity_table` and :func:`hidden_pool_check` — what withholding labels leaves of a
+  data set, and that the hidden pool is exactly the withheld rows.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import pandas as pd
 
 from .errors import InvlearnError
 from .report import paired_test, split_variants
+from .splits import Split, label_fraction, unlabeled_pool
 
 #: The baselines IG is measured against in chapter 8 (SRNS is left out of the regime studies).
 BASELINES = ("none", "ns", "tce", "rce", "dns", "idl")
@@ -111,6 +114,40 @@ def annotation_table(table: pd.DataFrame,
     out["over_best_trivial"] = out["accuracy"] - np.maximum(out["all_negative"],
                                                             out["all_positive"])
     return out.reset_index()
+
+
+def sparsity_table(split: Split, fractions: Sequence[float], seed: int = 0) -> pd.DataFrame:
+    """Per labeled fraction ``f`` (index ``"1%"``, ...): the labeled rows
+    :func:`~invlearn.splits.label_fraction` keeps with ``seed``, their positive share, the users
+    left with no label, the hidden (withheld) rows and their positive share, and whether the rows
+    kept at ``f`` include those kept at the next smaller fraction (chapter 8)."""
+    rows, kept_before = [], None
+    for f in sorted(fractions):
+        part = label_fraction(split, f, seed=seed)
+        kept = set(zip(part.train["user"], part.train["item"]))
+        hidden = part.hidden if part.hidden is not None else part.train.iloc[:0]
+        rows.append({"f": f"{100 * f:g}%", "labeled rows": len(part.train),
+                     "labeled positive share": part.train["label"].mean(),
+                     "users with no label": split.n_users - part.train["user"].nunique(),
+                     "hidden rows": len(hidden),
+                     "hidden positive share": hidden["label"].mean() if len(hidden) else np.nan,
+                     "keeps the smaller fraction's rows": kept_before is None
+                     or kept_before <= kept})
+        kept_before = kept
+    return pd.DataFrame(rows).set_index("f")
+
+
+def hidden_pool_check(split: Split, fraction: float, seed: int = 0) -> pd.DataFrame:
+    """One row (index: the fraction as ``"10%"``): the size of the hidden pool at ``fraction``
+    and whether its pairs are exactly the training pairs that ``label_fraction`` withheld
+    (chapter 8)."""
+    part = label_fraction(split, fraction, seed=seed)
+    pool = unlabeled_pool(part, "hidden")
+    withheld = (set(zip(split.train["user"], split.train["item"]))
+                - set(zip(part.train["user"], part.train["item"])))
+    return pd.DataFrame({"f": [f"{100 * fraction:g}%"], "hidden rows": [len(pool)],
+                         "exactly the withheld rows": [set(zip(pool["user"], pool["item"]))
+                                                       == withheld]}).set_index("f")
 
 
 def _need(table: pd.DataFrame, columns: Sequence[str]) -> None:

@@ -83,3 +83,41 @@ def test_history_record_is_json_and_histograms_count_every_row(toy_split):
     for epoch, rec in result.history.weights.items():
         assert sum(record["w1_histogram"][str(epoch)]) == len(rec["w1"])
     assert "meta" not in result.to_dict()
+
+
+def test_data_or_committed_writes_then_checks_then_reads(tmp_path):
+    path = tmp_path / "table.csv"
+    table = pd.DataFrame({"f": ["1%", "10%"], "rows": [6, 60], "share": [0.5, 0.25]}).set_index("f")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return table
+
+    assert book.data_or_committed(path, compute, available=False) is None  # nothing yet
+    assert book.data_or_committed(path, compute, available=True) is table  # written
+    assert path.is_file() and len(calls) == 1
+    again = book.data_or_committed(path, compute, available=True)  # checked against the copy
+    assert again is table and len(calls) == 2
+    committed = book.data_or_committed(path, compute, available=False)  # read, not computed
+    assert len(calls) == 2
+    pd.testing.assert_frame_equal(committed, table)
+    changed = table.assign(rows=[6, 61])
+    with pytest.raises(book.InvlearnError, match="differs from .*table.csv"):
+        book.data_or_committed(path, lambda: changed, available=True)
+
+
+def test_dataset_available_never_needs_a_download_for_the_simulator(tmp_path):
+    assert book.dataset_available("sim", tmp_path)
+    assert not book.dataset_available("ml-1m", tmp_path)
+    assert not book.dataset_available("ml-1m-paper", tmp_path)
+    (tmp_path / "ml-1m.zip").write_bytes(b"")
+    (tmp_path / "ml-1m-paper-split").mkdir()
+    assert book.dataset_available("ml-1m", tmp_path)
+    assert book.dataset_available("ml-1m-paper", tmp_path)
+
+
+def test_data_note_says_which_data_the_tables_come_from():
+    assert "not in your data home" in book.data_note(False)
+    assert "INVLEARN_DATA" in book.data_note(False)
+    assert "computed here" in book.data_note(True)

@@ -86,3 +86,18 @@ def test_regime_figures_draw_every_cell():
     assert labels == ["None", "NS", "IG", "IG (α = 0)"]
     with pytest.raises(InvlearnError, match="needs column"):
         plot_regime_map(pd.DataFrame({"pool": []}))
+
+
+def test_sparsity_table_and_hidden_pool_check(toy_split):
+    from invlearn.regime import hidden_pool_check, sparsity_table
+
+    table = sparsity_table(toy_split, [0.5, 0.1, 1.0], seed=0)
+    assert list(table.index) == ["10%", "50%", "100%"]
+    n = len(toy_split.train)
+    assert table.loc["100%", "labeled rows"] == n and table.loc["100%", "hidden rows"] == 0
+    assert (table["labeled rows"] + table["hidden rows"] == n).all()
+    assert table["keeps the smaller fraction's rows"].all()
+    assert np.isnan(table.loc["100%", "hidden positive share"])
+    check = hidden_pool_check(toy_split, 0.5, seed=0)
+    assert check.loc["50%", "hidden rows"] == table.loc["50%", "hidden rows"]
+    assert bool(check.loc["50%", "exactly the withheld rows"])
