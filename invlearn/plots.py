@@ -285,14 +285,31 @@ def _figure(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
 
 def plot_against_paper(results: pd.DataFrame, metric: str, ylabel: str, axes: Sequence[Axes],
                        datasets: Sequence[str] = ("ml-1m", "ml-1m-paper"),
-                       paper_dataset: str = "ml-1m") -> None:
+                       paper_dataset: str = "ml-1m", baseline: str | None = None) -> None:
     """Per backbone (one axis each: GMF, NeuMF), each method's mean ± std of ``metric`` over
-    seeds on each of our ``datasets``, with the paper's number as a cross (chapter 6)."""
+    seeds on each of our ``datasets``, with the paper's number as a cross (chapter 6).
+
+    With ``baseline`` (e.g. ``"none"``) each run is shown as its difference to the baseline's
+    run on the same data set and seed, and the paper's number as its difference to the paper's
+    baseline: the gaps the paper reports, and ours, on one scale around a line at zero."""
     from . import report
 
     paper = report.paper_table()
     paper = paper[paper["dataset"] == paper_dataset].set_index(["backbone", "method"])
-    ours = report.summarize(results, ["dataset", "backbone", "method"], [metric])
+    table = results
+    if baseline is not None:
+        if baseline not in set(results["method"]):
+            raise InvlearnError(f"no run of the baseline {baseline!r} to take differences to")
+        base = results[results["method"] == baseline].set_index(
+            ["dataset", "backbone", "seed"])[metric]
+        keys = pd.MultiIndex.from_frame(results[["dataset", "backbone", "seed"]])
+        table = results.assign(**{metric: results[metric].to_numpy()
+                                  - base.reindex(keys).to_numpy()})
+        if metric in paper.columns:
+            paper = paper.assign(**{metric: paper[metric] - paper[metric].xs(
+                baseline, level="method").reindex(paper.index.get_level_values("backbone"))
+                .to_numpy()})
+    ours = report.summarize(table, ["dataset", "backbone", "method"], [metric])
     methods = [m for m in report.METHOD_ORDER if m in set(results["method"])]
     x = np.arange(len(methods))
     colours = ("tab:blue", "tab:orange", "tab:green")
@@ -305,6 +322,8 @@ def plot_against_paper(results: pd.DataFrame, metric: str, ylabel: str, axes: Se
         if metric in paper.columns:
             values = paper[metric].reindex([(backbone, m) for m in methods])
             ax.plot(x, values, "kx", ms=7, label="paper")
+        if baseline is not None:
+            ax.axhline(0, color="grey", lw=1, ls="--")
         ax.set_xticks(x, [report.method_label(m) for m in methods], rotation=30)
         ax.set_title(report.backbone_label(backbone))
         ax.set_xlabel("method")

@@ -154,3 +154,25 @@ def test_weight_histograms_from_records(toy_split):
     assert sum(heights) == pytest.approx(100.0)
     with pytest.raises(InvlearnError, match="histories"):
         plots.plot_weight_histograms({"x": {}})
+
+
+def test_plot_against_paper_differences_to_a_baseline():
+    import matplotlib.pyplot as plt
+
+    from invlearn.plots import plot_against_paper
+    from invlearn.report import paper_table
+
+    rows = [{"dataset": d, "backbone": b, "method": m, "seed": s,
+             "auc": {"none": 0.80, "ig": 0.81}[m] + 0.001 * s}
+            for d in ("ml-1m", "ml-1m-paper") for b in ("gmf", "neumf") for m in ("none", "ig")
+            for s in (0, 1, 2)]
+    fig, axes = plt.subplots(1, 2)
+    plot_against_paper(pd.DataFrame(rows), "auc", "AUC − None", axes, baseline="none")
+    ours = axes[0].lines[0].get_ydata()  # first data set's markers: None, then IG
+    assert np.allclose(ours, [0.0, 0.01])
+    paper = paper_table().set_index(["dataset", "backbone", "method"])["auc"]
+    crosses = [line for line in axes[0].lines if line.get_marker() == "x"][0].get_ydata()
+    assert np.allclose(crosses, [0.0, paper["ml-1m", "gmf", "ig"] - paper["ml-1m", "gmf", "none"]])
+    with pytest.raises(InvlearnError, match="baseline 'ns'"):
+        plot_against_paper(pd.DataFrame(rows), "auc", "", axes, baseline="ns")
+    plt.close(fig)
