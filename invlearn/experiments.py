@@ -142,7 +142,8 @@ def peak_memory_mb() -> float | None:
 def build_record(params: Mapping[str, Any], result: Any, data: Any,
                  seconds: Mapping[str, float]) -> dict:
     """The one record of a run: ``result.to_dict()``, the parameters as given (flat), the
-    columns the chapters read (``valid_auc``, ``epochs_run``, ``annotation_first``…) and the
+    columns the chapters read (``valid_auc``, ``epochs_run``, ``annotation_first``…, the
+    ``optimizer`` even where the parameters leave it to its default) and the
     run's context (``seconds_load``, ``seconds_total``, ``peak_memory_mb``, ``data``
     sizes) (chapters 6–7)."""
     summary = result.to_dict()
@@ -154,6 +155,7 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
                        "train_rows": len(data.train), "valid_rows": len(data.valid),
                        "test_rows": len(data.test)}}
     record.setdefault("dataset", summary.get("dataset"))
+    record.setdefault("optimizer", result.config.optimizer)  # lazy or dense Adam, always said
     record.update(annotation_columns(result, data))
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in record.items()}
 

@@ -112,7 +112,7 @@ class Run:
             model = build_model(config.backbone, data.n_users, data.n_items, config.dim)
         _check_model(model, data)
         self.model = model.to(self.device)
-        self.opt = Adam(self.model, config.lr)
+        self.opt = Adam(self.model, config.lr, lazy=config.optimizer == "lazy")
         self.pool = Pool(data, config.pool, self.rng)
         self.train_users = data.train["user"].to_numpy(np.int64, copy=True)
         self.users, self.items, self.labels = _tensors(data.train, self.device)
@@ -422,12 +422,7 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
 
 
 def uses_static_step(config: TrainConfig, model: nn.Module | None) -> bool:
-    """Whether ``train`` takes the static-shape step of :mod:`invlearn.static` (README,
-    Speed) (chapters 1–5):
-    when asked to, or by default on CUDA for the methods and pool it supports."""
-    if config.step == "static":
-        return True
-    from .static import STATIC_METHODS
-
-    return (config.step == "auto" and model is None and config.method in STATIC_METHODS
-            and config.pool == "random" and pick_device(config.device).type == "cuda")
+    """Whether ``train`` takes the static-shape engine of :mod:`invlearn.static`: only when
+    asked to (``step="static"``). ``"auto"`` and the default are the eager engine on every
+    device until the CUDA tests pass on a GPU (README, Speed)."""
+    return config.step == "static"

@@ -221,6 +221,58 @@ def test_dense_part_is_torch_adam_to_the_last_bit():
             assert torch.equal(p, q), f"step {step}"
 
 
+def _two_steps(lazy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Item table after one step on items 0 and 1, and after a second step on item 2 only."""
+    torch.manual_seed(1)
+    model = GMF(3, 4, 2)
+    opt = Adam(model, lr=0.1, lazy=lazy)
+    for items in ([0, 1], [2]):
+        opt.zero_grad()
+        users = torch.zeros(len(items), dtype=torch.long)
+        losses.bce(model(users, torch.tensor(items)), torch.ones(len(items))).backward()
+        opt.step()
+        if items == [0, 1]:
+            first = model.item.weight.detach().clone()
+    return first, model.item.weight.detach().clone()
+
+
+def test_dense_adam_moves_unused_rows_by_momentum_lazy_does_not():
+    first, second = _two_steps(lazy=False)
+    assert not torch.equal(first[0], second[0]) and not torch.equal(first[1], second[1])
+    assert torch.equal(first[3], second[3])  # never used: zero moments, no move
+    first, second = _two_steps(lazy=True)
+    assert torch.equal(first[:2], second[:2]) and not torch.equal(first[2], second[2])
+
+
+def test_dense_adam_on_sparse_tables_is_torch_adam_bit_for_bit():
+    torch.manual_seed(0)
+    ours, ref = NeuMF(20, 30, 4, 8, (8, 4)), NeuMF(20, 30, 4, 8, (8, 4), sparse=False)
+    ref.load_state_dict(ours.state_dict())
+    opt, ref_opt = Adam(ours, lr=0.01, lazy=False), torch.optim.Adam(ref.parameters(), lr=0.01)
+    gen = torch.Generator().manual_seed(0)
+    for step in range(6):  # batches of distinct rows, a few of the tables' rows each
+        u = torch.randperm(20, generator=gen)[:7]
+        i = torch.randperm(30, generator=gen)[:7]
+        y = torch.randint(0, 2, (7,), generator=gen).float()
+        for model, o in ((ours, opt), (ref, ref_opt)):
+            o.zero_grad()
+            losses.bce(model(u, i), y).backward()
+            o.step()
+        for p, q in zip(ours.parameters(), ref.parameters()):
+            assert torch.equal(p, q), f"step {step}"
+
+
+def test_the_optimizer_setting_reaches_the_run(toy_split):
+    settings = {"method": "ns", "epochs": 1, "batch_size": 64, "full_ranking": False,
+                "device": "cpu"}
+    lazy, dense = (train(toy_split, optimizer=o, progress=False, **settings)
+                   for o in ("lazy", "dense"))
+    assert lazy.config.optimizer == "lazy" and dense.config.optimizer == "dense"
+    assert lazy.metrics["auc"] != dense.metrics["auc"]
+    with pytest.raises(InvlearnError, match="optimizer must be one of lazy, dense"):
+        train(toy_split, optimizer="sgd", **settings)
+
+
 # -- the unlabeled sampler ----------------------------------------------------------------
 def test_sampler_avoids_training_pairs_and_is_seeded():
     rng = np.random.default_rng(0)
