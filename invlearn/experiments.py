@@ -168,17 +168,18 @@ def annotation_columns(result: Any, data: Any) -> dict:
     kept) and ``pool_positive_share`` (the share of true positives among that epoch's rows: the
     all-positive annotator's accuracy; one minus it is the all-negative one's). Empty for other
     methods and for pools with no truth (uniform random pairs of MovieLens)."""
+    from .runs import annotation
+
     weights = result.history.weights
     if not weights or (data.truth is None and not all("true" in r for r in weights.values())):
         return {}
     accuracy = result.history.annotation_accuracy(data.truth)
     epoch = result.best_epoch if result.best_epoch in weights else max(weights)
-    rec = weights[epoch]
-    true = rec["true"] if "true" in rec else data.truth.true_label(rec["user"], rec["item"])
+    true = annotation(weights[epoch], data.truth)[1]
     return {"annotation_first": float(accuracy.iloc[0]),
             "annotation_last": float(accuracy.iloc[-1]),
             "annotation_accuracy": float(accuracy.loc[epoch]),
-            "pool_positive_share": float(np.mean(np.asarray(true) == 1))}
+            "pool_positive_share": float(np.mean(true))}
 
 
 def run_experiment(params: Mapping[str, Any], progress: bool = False,

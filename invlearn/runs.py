@@ -11,7 +11,7 @@ import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import pandas as pd
@@ -59,15 +59,25 @@ class History:
         ``truth.true_label(users, items)`` (the simulated feed)."""
         acc = {}
         for epoch, rec in self.weights.items():
-            if "true" in rec:
-                true = rec["true"]
-            elif truth is not None:
-                true = truth.true_label(rec["user"], rec["item"])
-            else:
-                raise InvlearnError("annotation accuracy needs the true labels: this run's "
-                                    "pool has none, so pass truth= (e.g. the simulated feed)")
-            acc[epoch] = float(np.mean((rec["w1"] > 0.5) == (true == 1)))
+            called, true = annotation(rec, truth)
+            acc[epoch] = float(np.mean(called == true))
         return pd.Series(acc, name="annotation_accuracy", dtype=float).rename_axis("epoch")
+
+
+def annotation(rec: dict, truth: Any = None,
+               recorded: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """IDL's annotation of one epoch's recorded unlabeled rows, against the truth (chapter 3):
+    which rows it calls positive (``w1 > 0.5``) and which are truly positive — from the pool's
+    labels recorded with the rows (``recorded``), else ``truth.true_label(users, items)`` (the
+    simulated feed). Every annotation accuracy of the package is computed from these two."""
+    if recorded and "true" in rec:
+        true = rec["true"]
+    elif truth is not None:
+        true = truth.true_label(rec["user"], rec["item"])
+    else:
+        raise InvlearnError("annotation accuracy needs the true labels: this run's "
+                            "pool has none, so pass truth= (e.g. the simulated feed)")
+    return np.asarray(rec["w1"]) > 0.5, np.asarray(true) == 1
 
 
 @dataclass

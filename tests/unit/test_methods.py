@@ -314,3 +314,21 @@ def test_neumf_score_all_in_chunks_equals_forward(chunk):
     grid = model(users.repeat_interleave(11), torch.arange(11).repeat(5)).view(5, 11)
     with torch.no_grad():
         torch.testing.assert_close(model.score_all(users, chunk=chunk), grid.detach())
+
+
+def test_one_annotation_function_for_every_accuracy():
+    from invlearn.runs import History, annotation
+
+    class Truth:  # item 1 is the only true positive
+        def true_label(self, users, items):
+            return (np.asarray(items) == 1).astype(np.float32)
+
+    rec = {"user": np.array([0, 1, 2]), "item": np.array([1, 1, 5]),
+           "w1": np.array([0.9, 0.2, 0.6], np.float32), "true": np.array([1, 0, 0], np.float32)}
+    called, true = annotation(rec, Truth())
+    assert called.tolist() == [True, False, True] and true.tolist() == [True, False, False]
+    assert annotation(rec, Truth(), recorded=False)[1].tolist() == [True, True, False]
+    history = History(weights={1: rec, 2: {k: v for k, v in rec.items() if k != "true"}})
+    assert history.annotation_accuracy(Truth()).tolist() == [2 / 3, 1 / 3]
+    with pytest.raises(InvlearnError, match="truth="):
+        annotation({k: v for k, v in rec.items() if k != "true"})
