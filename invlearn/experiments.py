@@ -44,12 +44,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from .data import DATA_KEYS, check_data_keys, dataset_arguments
 from .errors import InvlearnError
 from .io import read_json_record, write_csv_atomic, write_json_atomic, write_text_atomic
 
-#: Parameters that choose the data (the rest are TrainConfig fields).
-DATA_KEYS = ("dataset", "sim_size", "data_home", "train", "valid", "test")
-FILE_KEYS = ("train", "valid", "test")
 ENGINES = ("python", "papermill")
 #: Where runs execute: this machine's process / thread pool, or a Dask cluster.
 EXECUTORS = ("local", "dask")
@@ -69,32 +67,6 @@ def run_id(params: Mapping[str, Any]) -> str:
     digest = hashlib.sha1(text.encode()).hexdigest()[:10]
     name = "-".join(str(params.get(k, "")) for k in ("dataset", "backbone", "method", "seed"))
     return f"{name}-{digest}".replace("/", "_")
-
-
-def check_data_keys(keys: Mapping[str, Any]) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` for data keys that name no data set or would be
-    ignored (chapters 6–7)."""
-    from .data import DATASETS
-    from .simfeed import SIZES
-
-    name = keys.get("dataset", "sim")
-    if name not in DATASETS:
-        raise InvlearnError(f"dataset must be one of {', '.join(DATASETS)}, got {name!r}")
-    if keys.get("sim_size") is not None:
-        if name != "sim":
-            raise InvlearnError(f"sim_size applies only to dataset sim, not {name!r}")
-        if keys["sim_size"] not in SIZES:
-            raise InvlearnError(f"sim_size must be one of {', '.join(SIZES)}, "
-                                f"got {keys['sim_size']!r}")
-    if keys.get("data_home") is not None and name in ("sim", "files"):
-        raise InvlearnError(f"data_home applies only to the MovieLens data sets, not {name!r}")
-    given = [k for k in FILE_KEYS if keys.get(k) is not None]
-    if given and name != "files":
-        raise InvlearnError(f"{', '.join(given)} apply only to dataset files, not {name!r}")
-    missing = [k for k in FILE_KEYS if keys.get(k) is None]
-    if name == "files" and missing:
-        raise InvlearnError(f"dataset files needs train, valid and test; missing "
-                            f"{', '.join(missing)}")
 
 
 def check_params(params: Mapping[str, Any]):
@@ -121,11 +93,8 @@ def load_data(params: Mapping[str, Any]):
     from .data import load_dataset
 
     keys, config = check_params(params)
-    name = keys.get("dataset", "sim")
-    extra: dict[str, Any] = {k: keys[k] for k in FILE_KEYS if keys.get(k) is not None}
-    if name == "sim":
-        extra["size"] = keys.get("sim_size") or "small"
-    return load_dataset(name, seed=config.seed, data_home=keys.get("data_home"), **extra)
+    name, arguments = dataset_arguments(keys)
+    return load_dataset(name, seed=config.seed, **arguments)
 
 
 def peak_memory_mb() -> float | None:
