@@ -43,6 +43,7 @@ from .runs import (
     meta_frame,
     pick_device,
     predict,
+    random_streams,
     row_tensors,
     test_best,
     with_label_fraction,
@@ -95,10 +96,7 @@ class Run:
     def __init__(self, data: Split, config: TrainConfig, model: nn.Module | None):
         self.data, self.cfg = data, config
         self.device = pick_device(config.device)
-        seeds = np.random.SeedSequence(config.seed).spawn(3)
-        self.rng = np.random.default_rng(seeds[0])
-        self.gen = torch.Generator().manual_seed(int(seeds[1].generate_state(1)[0]))
-        torch.manual_seed(config.seed)
+        self.rng, self.gen = random_streams(config.seed)
         if model is None:
             model = build_model(config.backbone, data.n_users, data.n_items, config.dim)
         check_model(model, data)

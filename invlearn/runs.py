@@ -177,6 +177,17 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def random_streams(seed: int) -> tuple[np.random.Generator, torch.Generator]:
+    """A run's random streams from its seed (chapter 1): a numpy generator (unlabeled draws,
+    IG's split) and a torch generator (batch orders); torch's global seed is set as well
+    (model initialisation). Both engines start from them."""
+    seeds = np.random.SeedSequence(seed).spawn(3)
+    rng = np.random.default_rng(seeds[0])
+    gen = torch.Generator().manual_seed(int(seeds[1].generate_state(1)[0]))
+    torch.manual_seed(seed)
+    return rng, gen
+
+
 def row_tensors(table: pd.DataFrame, device: torch.device) -> tuple[torch.Tensor, ...]:
     """The ``user``, ``item`` (int64) and ``label`` (float32) columns of a table on ``device``."""
     return tuple(torch.as_tensor(table[col].to_numpy(dtype, copy=True), device=device)

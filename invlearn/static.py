@@ -57,16 +57,17 @@ from .runs import (
     merge_config,
     meta_frame,
     pick_device,
+    random_streams,
+    row_tensors,
     test_best,
     with_label_fraction,
 )
+from .sampling import BITMAP_LIMIT, pair_keys
 
 STATIC_METHODS = ("none", "ns", "ig")
 LAST_BATCH = ("pad", "drop")
 #: Redraw rounds of the device sampler; rows still colliding after them get weight 0.
 REDRAW_ROUNDS = 8
-#: Largest ``n_users · n_items`` for which the sampler keeps a dense bitmap of training pairs.
-BITMAP_LIMIT = 1 << 27
 
 
 # -- sampling on the device -----------------------------------------------------------------
@@ -75,7 +76,8 @@ class DeviceSampler:
     shapes (chapters 1 and 5).
 
     Membership is a gather from a dense boolean bitmap of ``n_users · n_items`` entries when
-    that is at most ``bitmap_limit``, else a ``torch.searchsorted`` in the sorted int64 keys
+    that is at most ``bitmap_limit`` (by default :data:`invlearn.sampling.BITMAP_LIMIT`, the
+    limit of the eager engine's :class:`invlearn.sampling.PairSet`), else a ``torch.searchsorted`` in the sorted int64 keys
     ``user · n_items + item``. Draws use torch's default generator of the device (what CUDA
     graph capture supports)."""
 
@@ -83,7 +85,7 @@ class DeviceSampler:
                  device: torch.device, rounds: int = REDRAW_ROUNDS,
                  bitmap_limit: int = BITMAP_LIMIT):
         self.n_items, self.rounds, self.device = n_items, rounds, device
-        keys = np.unique(np.asarray(users, np.int64) * n_items + np.asarray(items, np.int64))
+        keys = pair_keys(np.asarray(users), np.asarray(items), n_items)  # as PairSet's
         self.bitmap = self.keys = None
         if n_users * n_items <= bitmap_limit:
             self.bitmap = torch.zeros(n_users * n_items, dtype=torch.bool, device=device)
@@ -404,10 +406,7 @@ class StaticRun:
         if self.use_graphs and self.device.type != "cuda":
             raise InvlearnError("graphs=True needs a CUDA device; on the CPU the static steps "
                                 "run eagerly (graphs=None or False)")
-        seeds = np.random.SeedSequence(cfg.seed).spawn(3)
-        self.rng = np.random.default_rng(seeds[0])
-        self.gen = torch.Generator().manual_seed(int(seeds[1].generate_state(1)[0]))
-        torch.manual_seed(cfg.seed)
+        self.rng, self.gen = random_streams(cfg.seed)
         if model is None:
             model = build_model(cfg.backbone, data.n_users, data.n_items, cfg.dim, sparse=False)
         check_model(model, data)
@@ -418,10 +417,7 @@ class StaticRun:
         mark_tables(self.model)
         self.opt = make_optimizer(self.model, cfg.lr, self.device)
         t = data.train
-        self.users = torch.as_tensor(t["user"].to_numpy(np.int64, copy=True), device=self.device)
-        self.items = torch.as_tensor(t["item"].to_numpy(np.int64, copy=True), device=self.device)
-        self.labels = torch.as_tensor(t["label"].to_numpy(np.float32, copy=True),
-                                      device=self.device)
+        self.users, self.items, self.labels = row_tensors(t, self.device)
         self.sampler = DeviceSampler(t["user"].to_numpy(), t["item"].to_numpy(), data.n_users,
                                      data.n_items, self.device, redraw_rounds)
         n = len(self.users)
