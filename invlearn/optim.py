@@ -3,8 +3,9 @@
 Both backbones keep sparse embedding tables, so a backward pass yields, for each table, the rows
 of the batch and their gradients (with repeats). :func:`coalesce_rows` sums the repeats with
 fixed-size tensor operations (no host synchronisation on a GPU), and :class:`Adam` applies the
-Adam update to those rows only ("lazy" Adam, as ``torch.optim.SparseAdam``), and the ordinary
-Adam update to dense parameters. The inverse-gradient meta-step (``invlearn.methods``) uses the
+Adam update to those rows only ("lazy" Adam, as ``torch.optim.SparseAdam``; with
+``lazy=False`` to every row, as ``torch.optim.Adam`` on a dense table), and the ordinary Adam
+update to dense parameters. The inverse-gradient meta-step (``invlearn.methods``) uses the
 same row view to perturb and restore only the rows it touched, so its cost does not grow with
 the catalogue (book chapter 5).
 """

@@ -7,7 +7,10 @@ so IG-GMF runs slower on an H100 than on one CPU core. This module is the GPU pa
 * **dense embeddings** (``build_model(..., sparse=False)``) and ``torch.optim.Adam`` — fused and
   ``capturable`` on CUDA, plain on the CPU. Dense Adam updates every row at every step (the
   moments of untouched rows decay); lazy Adam (:class:`invlearn.optim.Adam`) only the rows of
-  the batch. They agree exactly when every row is touched (``tests/unit/test_static.py``);
+  the batch. They agree exactly when every row is touched (``tests/unit/test_static.py``).
+  This path runs ``optimizer="dense"`` only and refuses ``"lazy"`` with an error (the eager
+  step runs both), so a setting means the same update on either path. It is opt-in
+  (``step="static"``): ``auto`` and the default are the eager step on every device;
 * **device-side sampling** of the ``random`` pool (:class:`DeviceSampler`): uniform items,
   rejected when ``(user, item)`` is a training pair — a dense bitmap when ``n_users · n_items``
   is small, else a sorted key tensor and ``torch.searchsorted`` — redrawn for a *fixed* number
@@ -29,7 +32,7 @@ so IG-GMF runs slower on an H100 than on one CPU core. This module is the GPU pa
 
 :func:`train_static` returns the same :class:`invlearn.methods.TrainResult` as ``train`` (with
 a ``static`` dict of the path's settings) for methods ``none``, ``ns`` and ``ig``, GMF and NeuMF,
-with the ``random`` pool.
+with the ``random`` pool and ``optimizer="dense"``.
 """
 from __future__ import annotations
 
@@ -513,8 +516,9 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
     """Train with static-shape steps (CUDA graphs on CUDA, eager on the CPU) and test the best
     validation epoch, as :func:`invlearn.methods.train` does (chapters 1 and 5).
 
-    Supports methods ``none``, ``ns`` and ``ig`` with the ``random`` pool, any backbone (or a
-    ``model`` with dense embeddings). ``last_batch``: ``"pad"`` (weight-0 rows) or ``"drop"``.
+    Supports methods ``none``, ``ns`` and ``ig`` with the ``random`` pool and dense Adam
+    (``optimizer="dense"``; lazy Adam is refused), any backbone (or a ``model`` with dense
+    embeddings). ``last_batch``: ``"pad"`` (weight-0 rows) or ``"drop"``.
     ``graphs``: default CUDA graphs exactly when the device is CUDA."""
     config = merge_config(config, overrides)
     check_inputs(data, model)
