@@ -126,6 +126,10 @@ class TrainConfig:
             _check_field(f, getattr(self, f.name))
         if self.device is not None:
             check_device(self.device)
+        if self.step == "static" and self.optimizer != "dense":
+            raise InvlearnError("step static has dense Adam only (every row moves at every "
+                                f"step), got optimizer {self.optimizer!r}: set optimizer dense, "
+                                "or use step eager for lazy Adam")
         return self
 
     @classmethod

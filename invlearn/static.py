@@ -520,15 +520,11 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
     (``optimizer="dense"``; lazy Adam is refused), any backbone (or a ``model`` with dense
     embeddings). ``last_batch``: ``"pad"`` (weight-0 rows) or ``"drop"``.
     ``graphs``: default CUDA graphs exactly when the device is CUDA."""
-    config = merge_config(config, overrides)
+    config = merge_config(config, {**overrides, "step": "static"})  # checked as what it runs
     check_inputs(data, model)
     if config.method not in STATIC_METHODS:
         raise InvlearnError(f"the static step supports methods {', '.join(STATIC_METHODS)}, "
                             f"got {config.method!r}: use invlearn.train (the eager step)")
-    if config.optimizer != "dense":
-        raise InvlearnError(f"the static step has dense Adam only (every row moves at every "
-                            f"step), got optimizer {config.optimizer!r}: pass "
-                            f"optimizer='dense', or use the eager step for lazy Adam")
     if config.pool != "random":
         raise InvlearnError(f"the static step samples the 'random' pool on the device, got "
                             f"pool {config.pool!r}: use invlearn.train (the eager step)")

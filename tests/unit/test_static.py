@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from invlearn import InvlearnError, ig_meta_step, losses
+from invlearn import InvlearnError, TrainConfig, ig_meta_step, losses
 from invlearn.models import build_model
 from invlearn.optim import Adam
 from invlearn.static import (
@@ -176,17 +176,18 @@ def test_train_static_drop_and_seeds(toy_split):
 
 
 def test_the_static_engine_is_opt_in_only():
-    from invlearn.config import TrainConfig
     from invlearn.methods import uses_static_step
 
     assert TrainConfig().step == "eager"
     assert not uses_static_step(TrainConfig(step="auto"), None)
-    assert uses_static_step(TrainConfig(step="static"), None)
+    assert uses_static_step(TrainConfig(step="static", optimizer="dense"), None)
 
 
 def test_train_static_rejects_what_it_does_not_support(toy_split):
-    with pytest.raises(InvlearnError, match="optimizer='dense'"):
+    with pytest.raises(InvlearnError, match="set optimizer dense"):
         train_static(toy_split, method="ns", epochs=1)  # lazy Adam: the eager step only
+    with pytest.raises(InvlearnError, match="step static has dense Adam only"):
+        TrainConfig(step="static").check()  # refused with the settings, before any data
     with pytest.raises(InvlearnError, match="none, ns, ig"):
         train_static(toy_split, optimizer="dense", method="tce", epochs=1)
     with pytest.raises(InvlearnError, match="last_batch"):
