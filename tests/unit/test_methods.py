@@ -332,3 +332,30 @@ def test_one_annotation_function_for_every_accuracy():
     assert history.annotation_accuracy(Truth()).tolist() == [2 / 3, 1 / 3]
     with pytest.raises(InvlearnError, match="truth="):
         annotation({k: v for k, v in rec.items() if k != "true"})
+
+
+def _members(protocol: type) -> set[str]:
+    return set(protocol.__annotations__) | {
+        name for name, value in vars(protocol).items()
+        if callable(value) and not name.startswith("_")}
+
+
+def test_both_engines_have_the_declared_run_interfaces(toy_split):
+    from invlearn.config import TrainConfig
+    from invlearn.ig import IGRun
+    from invlearn.methods import METHOD_TABLE, Run
+    from invlearn.runs import TrainingRun
+    from invlearn.static import StaticRun
+
+    config = TrainConfig(method="ig", device="cpu").check()
+    run = Run(toy_split, config, None)
+    METHOD_TABLE["ig"].setup(run)
+    assert {"cfg", "model", "batches", "step", "stream", "log_meta", "fit_rows"} <= _members(IGRun)
+    assert all(hasattr(run, name) for name in _members(IGRun) | _members(TrainingRun))
+    static = StaticRun(toy_split, TrainConfig(method="ig", device="cpu", step="static",
+                                               optimizer="dense").check(), None, "pad", None, 8)
+    assert all(hasattr(static, name) for name in _members(TrainingRun))
+    # one meta split (Algorithm 1, line 1) from the same seed: the same rows on both engines
+    assert torch.equal(run.meta_rows, static.meta_rows)
+    assert torch.equal(run.fit_rows, static.fit_rows)
+    assert len(run.meta_rows) + len(run.fit_rows) == len(toy_split.train)
