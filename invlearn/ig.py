@@ -119,16 +119,14 @@ def keep_best(move_to: Callable[[float | torch.Tensor], None],
     ``θ + s·α·step(g)`` for ``s`` = −1 (direct), 0 (pass) and +1 (inverse); ``loss()`` is the
     labeled BCE there (float64). Returns the three losses and the index :func:`choose` keeps,
     and leaves the parameters at the kept candidate — on the device, without a host sync."""
-    cand = torch.stack([_loss_at(move_to, sign, loss) for sign in (-1.0, 0.0, 1.0)])
+    scores = []
+    for sign in (-1.0, 0.0, 1.0):
+        move_to(sign)
+        scores.append(loss())
+    cand = torch.stack(scores)
     kept = choose(cand)
     move_to((kept - PASS).to(dtype))
     return cand, kept
-
-
-def _loss_at(move_to: Callable[[float], None], sign: float,
-             loss: Callable[[], torch.Tensor]) -> torch.Tensor:
-    move_to(sign)
-    return loss()
 
 
 def _moves(params: list, grads: tuple, alpha: float, rule: str) -> list[tuple]:

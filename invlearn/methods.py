@@ -6,9 +6,10 @@ the method up there and runs the same loop for all of them (IG's epoch is Algori
 :mod:`invlearn.ig`). Book chapters 1–3 and 5 explain the methods; chapters 6–8 compare them.
 
 * Every method trains with the same optimizer (:class:`invlearn.optim.Adam`: lazy on embedding
-  rows by default, or dense with ``optimizer="dense"``), the same batches of labeled rows and, where it uses them, ``sampling_rate`` unlabeled
-  rows per labeled row, redrawn every epoch from the run's pool (chapter 8: random pairs, the
-  withheld labels, or the simulator's ambiguous impressions).
+  rows by default, or dense with ``optimizer="dense"``), the same batches of labeled rows and,
+  where it uses them, ``sampling_rate`` unlabeled rows per labeled row, redrawn every epoch
+  from the run's pool (chapter 8: random pairs, the withheld labels, or the simulator's
+  ambiguous impressions).
 * The model kept is the one of the best validation epoch (``select``: validation AUC by default,
   or validation BCE); it is tested once.
 * ``train`` returns a :class:`TrainResult`: test metrics and a :class:`History` from which the

@@ -310,11 +310,13 @@ def epoch_budget(config: TrainConfig) -> tuple[int, int]:
     return math.ceil(config.epochs * scale), math.ceil(config.eval_every * scale)
 
 
-def fit(run: TrainingRun, epoch_fn: Callable[[int], float], progress: bool) -> tuple[int, dict, dict]:
+def fit(run: TrainingRun, epoch_fn: Callable[[int], float],
+        progress: bool) -> tuple[int, dict, dict]:
     """The epoch loop every trainer shares (chapters 1 and 6): ``epoch_fn(epoch)`` trains one
     epoch and returns its loss; the model is validated every ``eval_every`` epochs and at the
     last, the best validation epoch's state is kept, and training stops after ``patience``
-    validations without improvement. Returns the best epoch, its validation metrics and its state."""
+    validations without improvement. Returns the best epoch, its validation metrics and its
+    state."""
     cfg, data = run.cfg, run.data
     epochs, every = epoch_budget(cfg)
     best, best_state, best_valid, stale = None, None, {}, 0

@@ -80,8 +80,8 @@ class DeviceSampler:
 
     Membership is a gather from a dense boolean bitmap of ``n_users · n_items`` entries when
     that is at most ``bitmap_limit`` (by default :data:`invlearn.sampling.BITMAP_LIMIT`, the
-    limit of the eager engine's :class:`invlearn.sampling.PairSet`), else a ``torch.searchsorted`` in the sorted int64 keys
-    ``user · n_items + item``. Draws use torch's default generator of the device (what CUDA
+    limit of the eager engine's :class:`invlearn.sampling.PairSet`), else a
+    ``torch.searchsorted`` in the sorted int64 keys ``user · n_items + item``. Draws use torch's default generator of the device (what CUDA
     graph capture supports)."""
 
     def __init__(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int,

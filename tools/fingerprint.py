@@ -23,7 +23,8 @@ import torch
 CASES = [(m, m, {}) for m in ("none", "ns", "tce", "rce", "dns", "srns", "idl", "ig")]
 CASES.append(("ig-alpha0", "ig", {"alpha_ratio": 0.0}))
 #: The static-shape engine, run eagerly on the CPU, for the methods it supports.
-CASES += [(f"{m}-static", m, {"step": "static", "optimizer": "dense"}) for m in ("none", "ns", "ig")]
+CASES += [(f"{m}-static", m, {"step": "static", "optimizer": "dense"})
+          for m in ("none", "ns", "ig")]
 BACKBONES = ("gmf", "neumf")
 SETTINGS = {"epochs": 4, "lr": 0.01, "batch_size": 128, "dim": 8, "seed": 7, "tce_eps_n": 20,
             "device": "cpu", "threads": 1, "sampling_rate": 2}

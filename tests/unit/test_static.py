@@ -146,7 +146,8 @@ def test_static_meta_step_can_pick_each_direction():
 @pytest.mark.parametrize("backbone", ["gmf", "neumf"])
 def test_train_static_on_the_toy_split(toy_split, method, backbone):
     result = train_static(toy_split, optimizer="dense", method=method, backbone=backbone,
-                          epochs=3, batch_size=64, lr=1e-2, full_ranking=False, threads=1, device="cpu")
+                          epochs=3, batch_size=64, lr=1e-2, full_ranking=False, threads=1,
+                          device="cpu")
     assert 0 <= result.metrics["auc"] <= 1
     assert np.isfinite([e["loss"] for e in result.history.epochs]).all()
     assert result.static == {"step": "static", "graphs": False, "last_batch": "pad",
