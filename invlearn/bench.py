@@ -87,7 +87,7 @@ def static_epoch_times(data: Split, methods: Sequence[str] = METHODS,
         for method in [m for m in methods if m in STATIC_METHODS]:
             result = train_static(data, TrainConfig(method=method, backbone=backbone,
                                                     epochs=epochs, full_ranking=False,
-                                                    device=device))
+                                                    device=device, optimizer="dense"))
             rows.append({"backbone": backbone, "method": method,
                          "s_per_epoch": result.seconds_per_epoch,
                          "valid_auc": result.valid["auc"]})

@@ -218,23 +218,19 @@ def check_out_folder(text: str, option: str) -> None:
 
 def _data_params(args: argparse.Namespace, default: str) -> dict[str, Any]:
     """The data keys given on the command line; ``--train/--valid/--test`` imply files."""
-    files = {k: getattr(args, k, None) for k in ("train", "valid", "test")}
+    files = {k: getattr(args, k, None) for k in ("train", "valid", "test")}  # data.FILE_KEYS
     dataset = args.dataset
     if any(v is not None for v in files.values()):
         if dataset not in (None, "files"):
             raise InvlearnError(f"--train/--valid/--test need --dataset files, not {dataset}")
         dataset = "files"
-    dataset = dataset or default
-    if args.sim_size is not None and dataset != "sim":
-        raise InvlearnError(f"--sim-size applies only to --dataset sim, not {dataset}")
-    if args.data_home is not None and dataset in ("sim", "files"):
-        raise InvlearnError(f"--data-home applies only to the MovieLens data sets, not {dataset}")
-    missing = [f"--{k}" for k, v in files.items() if v is None]
-    if dataset == "files" and missing:
-        raise InvlearnError(f"--dataset files needs --train, --valid and --test; missing "
-                            f"{', '.join(missing)}")
-    keys = {"dataset": dataset, "sim_size": args.sim_size, "data_home": args.data_home, **files}
-    return {k: v for k, v in keys.items() if v is not None}
+    from .data import check_data_keys
+
+    keys = {"dataset": dataset or default, "sim_size": args.sim_size,
+            "data_home": args.data_home, **files}
+    keys = {k: v for k, v in keys.items() if v is not None}
+    check_data_keys(keys, flags=True)
+    return keys
 
 
 def train_params(args: argparse.Namespace) -> dict[str, Any]:

@@ -32,6 +32,8 @@ RANKING_MASKS = ("train", "train+valid")
 #: Where the unlabeled rows of IDL, IG and the negative-sampling family come from (chapter 8).
 POOLS = ("random", "hidden", "ambiguous")
 SELECTIONS = ("auc", "loss")
+#: How Adam updates the embedding tables: only the rows of the batch (lazy) or every row (dense).
+OPTIMIZERS = ("lazy", "dense")
 BACKBONES = ("gmf", "neumf")
 
 _MAX_SEED = 2**63 - 1
@@ -102,10 +104,14 @@ class TrainConfig:
     full_ranking: bool = _setting(True, "also compute full-ranking Recall@K / NDCG@K")
     ranking_mask: str = _setting("train", "items left out of a user's full ranking: train, "
                                  "or train+valid (DenoisingRec's code)", choices=RANKING_MASKS)
-    step: str = _setting("auto", "training step: eager (row-sparse lazy Adam), static (dense "
-                         "tables, fused Adam, CUDA graphs; none / ns / ig with the random pool) "
-                         "or auto (static on CUDA where supported, else eager)",
-                         choices=("auto", "eager", "static"))
+    step: str = _setting("eager", "training engine: eager (every method, both optimizers) or "
+                         "static (dense tables, fused Adam, CUDA graphs; none / ns / ig with the "
+                         "random pool, dense Adam only; opt-in: its CUDA tests have not passed "
+                         "on a GPU yet); auto is eager", choices=("eager", "static", "auto"))
+    optimizer: str = _setting("lazy", "Adam's reading for embedding tables: lazy (only the rows "
+                              "a batch used move, as torch's SparseAdam) or dense (torch's Adam "
+                              "over every row: unused rows keep moving by momentum)",
+                              choices=OPTIMIZERS)
     device: str | None = _setting(None, "torch device, e.g. cpu or cuda (default: cuda when "
                                   "available)")
     threads: int | None = _setting(None, "torch intra-op threads (default: torch's own)",
@@ -120,6 +126,10 @@ class TrainConfig:
             _check_field(f, getattr(self, f.name))
         if self.device is not None:
             check_device(self.device)
+        if self.step == "static" and self.optimizer != "dense":
+            raise InvlearnError("step static has dense Adam only (every row moves at every "
+                                f"step), got optimizer {self.optimizer!r}: set optimizer dense, "
+                                "or use step eager for lazy Adam")
         return self
 
     @classmethod

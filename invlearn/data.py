@@ -25,7 +25,7 @@ from .movielens import (
     load_movielens,
     read_ratings,
 )
-from .simfeed import simulate_feed
+from .simfeed import SIZES, simulate_feed
 from .splits import (
     COLUMNS,
     POOLS,
@@ -36,13 +36,64 @@ from .splits import (
     unlabeled_pool,
 )
 
-__all__ = ["COLUMNS", "DATASETS", "MOVIELENS", "PAPER_SPLIT_FILES", "PAPER_SPLIT_FOLDER",
-           "POOLS", "RATING_COLUMNS", "Split", "binarize", "data_home", "fetch_movielens",
+__all__ = ["COLUMNS", "DATASETS", "DATA_KEYS", "FILE_KEYS", "MOVIELENS", "PAPER_SPLIT_FILES",
+           "PAPER_SPLIT_FOLDER", "POOLS", "RATING_COLUMNS", "Split", "binarize",
+           "check_data_keys", "data_home", "dataset_arguments", "fetch_movielens",
            "label_fraction", "load_dataset", "load_movielens", "load_split_files",
            "random_split", "read_ratings", "unlabeled_pool"]
 
 #: The data sets ``load_dataset`` knows (chapters 1, 6 and 7).
 DATASETS = ("ml-1m", "ml-100k", "ml-1m-paper", "sim", "files")
+
+
+#: Run parameters that choose the data (the rest are TrainConfig fields); the command line's
+#: ``--dataset``, ``--sim-size``, ``--data-home``, ``--train``, ``--valid``, ``--test``.
+DATA_KEYS = ("dataset", "sim_size", "data_home", "train", "valid", "test")
+#: The three files of the ``files`` data set.
+FILE_KEYS = ("train", "valid", "test")
+
+
+def check_data_keys(keys: dict[str, Any], flags: bool = False) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` for data keys that name no data set or would
+    be ignored: the rules of every caller (run parameters, grid specs, the command line, whose
+    messages name the options when ``flags``) (chapters 6–7)."""
+    def say(key: str) -> str:
+        return f"--{key.replace('_', '-')}" if flags else key
+
+    name = keys.get("dataset", "sim")
+    if name not in DATASETS:
+        raise InvlearnError(f"{say('dataset')} must be one of {', '.join(DATASETS)}, "
+                            f"got {name!r}")
+    if keys.get("sim_size") is not None:
+        if name != "sim":
+            raise InvlearnError(f"{say('sim_size')} applies only to {say('dataset')} sim, "
+                                f"not {name!r}")
+        if keys["sim_size"] not in SIZES:
+            raise InvlearnError(f"{say('sim_size')} must be one of {', '.join(SIZES)}, "
+                                f"got {keys['sim_size']!r}")
+    if keys.get("data_home") is not None and name in ("sim", "files"):
+        raise InvlearnError(f"{say('data_home')} applies only to the MovieLens data sets, "
+                            f"not {name!r}")
+    given = [say(k) for k in FILE_KEYS if keys.get(k) is not None]
+    if given and name != "files":
+        verb = "apply" if len(given) > 1 else "applies"
+        raise InvlearnError(f"{', '.join(given)} {verb} only to {say('dataset')} files, "
+                            f"not {name!r}")
+    missing = [say(k) for k in FILE_KEYS if keys.get(k) is None]
+    if name == "files" and missing:
+        raise InvlearnError(f"{say('dataset')} files needs {', '.join(map(say, FILE_KEYS))}; "
+                            f"missing: {', '.join(missing)}")
+
+
+def dataset_arguments(keys: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The checked data keys as :func:`load_dataset`'s name and keyword arguments (without the
+    seed): the ``files`` paths, the simulated feed's size (default ``small``), the data home."""
+    check_data_keys(keys)
+    name = keys.get("dataset", "sim")
+    extra: dict[str, Any] = {k: keys[k] for k in FILE_KEYS if keys.get(k) is not None}
+    if name == "sim":
+        extra["size"] = keys.get("sim_size") or "small"
+    return name, {"data_home": keys.get("data_home"), **extra}
 
 
 def _checked_options(kwargs: dict[str, Any], name: str, allowed: Sequence[str]) -> dict[str, Any]:
@@ -94,10 +145,7 @@ def load_dataset(
     if name == "files":
         opts = _checked_options(kwargs, name, ("train", "valid", "test", "sep", "rating_threshold",
                                     "rating_range"))
-        absent = [k for k in ("train", "valid", "test") if opts.get(k) is None]
-        if absent:
-            raise InvlearnError(f"data set 'files' needs the paths train, valid and test; "
-                                f"missing: {', '.join(absent)}")
+        check_data_keys({"dataset": name, **{k: opts.get(k) for k in FILE_KEYS}})
         return load_split_files(**opts, name=name)
     if name == "sim":
         opts = dict(kwargs)

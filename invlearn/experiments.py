@@ -44,12 +44,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from .data import DATA_KEYS, check_data_keys, dataset_arguments
 from .errors import InvlearnError
 from .io import read_json_record, write_csv_atomic, write_json_atomic, write_text_atomic
 
-#: Parameters that choose the data (the rest are TrainConfig fields).
-DATA_KEYS = ("dataset", "sim_size", "data_home", "train", "valid", "test")
-FILE_KEYS = ("train", "valid", "test")
 ENGINES = ("python", "papermill")
 #: Where runs execute: this machine's process / thread pool, or a Dask cluster.
 EXECUTORS = ("local", "dask")
@@ -69,32 +67,6 @@ def run_id(params: Mapping[str, Any]) -> str:
     digest = hashlib.sha1(text.encode()).hexdigest()[:10]
     name = "-".join(str(params.get(k, "")) for k in ("dataset", "backbone", "method", "seed"))
     return f"{name}-{digest}".replace("/", "_")
-
-
-def check_data_keys(keys: Mapping[str, Any]) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` for data keys that name no data set or would be
-    ignored (chapters 6–7)."""
-    from .data import DATASETS
-    from .simfeed import SIZES
-
-    name = keys.get("dataset", "sim")
-    if name not in DATASETS:
-        raise InvlearnError(f"dataset must be one of {', '.join(DATASETS)}, got {name!r}")
-    if keys.get("sim_size") is not None:
-        if name != "sim":
-            raise InvlearnError(f"sim_size applies only to dataset sim, not {name!r}")
-        if keys["sim_size"] not in SIZES:
-            raise InvlearnError(f"sim_size must be one of {', '.join(SIZES)}, "
-                                f"got {keys['sim_size']!r}")
-    if keys.get("data_home") is not None and name in ("sim", "files"):
-        raise InvlearnError(f"data_home applies only to the MovieLens data sets, not {name!r}")
-    given = [k for k in FILE_KEYS if keys.get(k) is not None]
-    if given and name != "files":
-        raise InvlearnError(f"{', '.join(given)} apply only to dataset files, not {name!r}")
-    missing = [k for k in FILE_KEYS if keys.get(k) is None]
-    if name == "files" and missing:
-        raise InvlearnError(f"dataset files needs train, valid and test; missing "
-                            f"{', '.join(missing)}")
 
 
 def check_params(params: Mapping[str, Any]):
@@ -121,11 +93,8 @@ def load_data(params: Mapping[str, Any]):
     from .data import load_dataset
 
     keys, config = check_params(params)
-    name = keys.get("dataset", "sim")
-    extra: dict[str, Any] = {k: keys[k] for k in FILE_KEYS if keys.get(k) is not None}
-    if name == "sim":
-        extra["size"] = keys.get("sim_size") or "small"
-    return load_dataset(name, seed=config.seed, data_home=keys.get("data_home"), **extra)
+    name, arguments = dataset_arguments(keys)
+    return load_dataset(name, seed=config.seed, **arguments)
 
 
 def peak_memory_mb() -> float | None:
@@ -142,7 +111,8 @@ def peak_memory_mb() -> float | None:
 def build_record(params: Mapping[str, Any], result: Any, data: Any,
                  seconds: Mapping[str, float]) -> dict:
     """The one record of a run: ``result.to_dict()``, the parameters as given (flat), the
-    columns the chapters read (``valid_auc``, ``epochs_run``, ``annotation_first``…) and the
+    columns the chapters read (``valid_auc``, ``epochs_run``, ``annotation_first``…, the
+    ``optimizer`` even where the parameters leave it to its default) and the
     run's context (``seconds_load``, ``seconds_total``, ``peak_memory_mb``, ``data``
     sizes) (chapters 6–7)."""
     summary = result.to_dict()
@@ -154,6 +124,7 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
                        "train_rows": len(data.train), "valid_rows": len(data.valid),
                        "test_rows": len(data.test)}}
     record.setdefault("dataset", summary.get("dataset"))
+    record.setdefault("optimizer", result.config.optimizer)  # lazy or dense Adam, always said
     record.update(annotation_columns(result, data))
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in record.items()}
 
@@ -166,17 +137,18 @@ def annotation_columns(result: Any, data: Any) -> dict:
     kept) and ``pool_positive_share`` (the share of true positives among that epoch's rows: the
     all-positive annotator's accuracy; one minus it is the all-negative one's). Empty for other
     methods and for pools with no truth (uniform random pairs of MovieLens)."""
+    from .runs import annotation
+
     weights = result.history.weights
     if not weights or (data.truth is None and not all("true" in r for r in weights.values())):
         return {}
     accuracy = result.history.annotation_accuracy(data.truth)
     epoch = result.best_epoch if result.best_epoch in weights else max(weights)
-    rec = weights[epoch]
-    true = rec["true"] if "true" in rec else data.truth.true_label(rec["user"], rec["item"])
+    true = annotation(weights[epoch], data.truth)[1]
     return {"annotation_first": float(accuracy.iloc[0]),
             "annotation_last": float(accuracy.iloc[-1]),
             "annotation_accuracy": float(accuracy.loc[epoch]),
-            "pool_positive_share": float(np.mean(np.asarray(true) == 1))}
+            "pool_positive_share": float(np.mean(true))}
 
 
 def run_experiment(params: Mapping[str, Any], progress: bool = False,

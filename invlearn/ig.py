@@ -12,27 +12,30 @@ Algorithm 1 splits the labeled training rows into *training-train* (90 %) and *t
 
 The pieces, each a function of this module:
 
+* :func:`meta_split` — line 1, the seeded split into training-train and training-test rows;
 * :func:`alpha_step` — how α meets ``g``: ``α·g`` as written, or the sign-like step of one
   fresh Adam step, as the released code does;
 * :func:`choose` — which candidate is kept: the lowest loss, compared in float64; when the lowest
   loss is reached by more than one candidate (a *tie*) the model stays where it is (pass);
+* :func:`keep_best` — lines 13–20: the three candidates' losses, and the move to the kept one;
 * :func:`ig_meta_step` — lines 9–20 in place on a model, returning what happened;
 * :func:`meta_steps_per_epoch` — the two readings of how many meta-steps an epoch takes;
-* :func:`ig_epoch` — one whole epoch of Algorithm 1 (used by :func:`invlearn.methods.train`).
+* :func:`next_window` — where the next unlabeled batch starts in the epoch's stream;
+* :func:`ig_epoch` — one whole epoch of Algorithm 1 on any run with the :class:`IGRun`
+  interface (the eager engine's run; the static engine replays the same pieces in CUDA graphs).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Callable, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
 from . import losses
+from .config import TrainConfig
 from .optim import row_gradient
-
-if TYPE_CHECKING:
-    from .methods import Run
 
 #: The three candidates in the order their losses are reported and ``choose`` indexes them.
 DIRECTIONS = ("direct", "pass", "inverse")
@@ -103,15 +106,27 @@ def ig_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, torch.Tensor],
     with torch.no_grad():
         moves = _moves(params, grads, alpha, rule)
         users, items, labels = labeled
-        scores = []
-        for sign in (-1.0, 0.0, 1.0):
-            _move_to(moves, sign)
-            scores.append(losses.bce(model(users, items).double(), labels.double()))
-        cand = torch.stack(scores)
-        kept = choose(cand)
-        _move_to(moves, (kept - PASS).to(torch.float32))
+        cand, kept = keep_best(lambda sign: _move_to(moves, sign),
+                               lambda: losses.bce(model(users, items).double(), labels.double()))
         changed, relative = _move_size(moves)
     return MetaStep(cand, kept, changed, relative, losses.idl_weights(logits.detach())[0])
+
+
+def keep_best(move_to: Callable[[float | torch.Tensor], None],
+              loss: Callable[[], torch.Tensor],
+              dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lines 13–20 of Algorithm 1 (chapter 5): ``move_to(s)`` sets the parameters to
+    ``θ + s·α·step(g)`` for ``s`` = −1 (direct), 0 (pass) and +1 (inverse); ``loss()`` is the
+    labeled BCE there (float64). Returns the three losses and the index :func:`choose` keeps,
+    and leaves the parameters at the kept candidate — on the device, without a host sync."""
+    scores = []
+    for sign in (-1.0, 0.0, 1.0):
+        move_to(sign)
+        scores.append(loss())
+    cand = torch.stack(scores)
+    kept = choose(cand)
+    move_to((kept - PASS).to(dtype))
+    return cand, kept
 
 
 def _moves(params: list, grads: tuple, alpha: float, rule: str) -> list[tuple]:
@@ -172,8 +187,31 @@ def meta_steps_per_epoch(reading: str, supervised_batches: int, test_batches: in
     return test_batches
 
 
-def ig_epoch(run: Run, epoch: int) -> float:
-    """One epoch of Algorithm 1 on a :class:`invlearn.methods.Run`: the supervised phase on the
+class IGRun(Protocol):
+    """What one epoch of Algorithm 1 (:func:`ig_epoch`) needs from a run: the settings, the
+    model, the labeled rows on the device split by :func:`meta_split`, fresh batch orders, one
+    γ step, the epoch's unlabeled stream and a place to log the meta-steps
+    (:class:`invlearn.methods.Run` has them)."""
+
+    cfg: TrainConfig
+    model: nn.Module
+    users: torch.Tensor
+    items: torch.Tensor
+    labels: torch.Tensor
+    fit_rows: torch.Tensor  # training-train rows
+    meta_rows: torch.Tensor  # training-test rows
+
+    def batches(self, n: int) -> list[torch.Tensor]: ...
+
+    def step(self, loss: torch.Tensor) -> None: ...
+
+    def stream(self) -> Callable[[int], tuple]: ...
+
+    def log_meta(self, epoch: int, steps: list[MetaStep], rows: dict[str, list]) -> None: ...
+
+
+def ig_epoch(run: IGRun, epoch: int) -> float:
+    """One epoch of Algorithm 1 on a run (:class:`IGRun`): the supervised phase on the
     training-train rows, then the meta phase — :func:`meta_steps_per_epoch` meta-steps, each on
     a training-test batch with ``sampling_rate`` unlabeled rows per labeled row from the run's
     pool, followed by one γ step on that batch (line 21). Returns the mean supervised
@@ -206,10 +244,17 @@ def ig_epoch(run: Run, epoch: int) -> float:
     return float(total) / max(count, 1)
 
 
-def ig_split(run: Run) -> None:
-    """Algorithm 1, line 1: the seeded split of the labeled training rows into training-train
-    and training-test (``meta_fraction``) data (chapters 1–5)."""
-    n = len(run.users)
-    perm = torch.as_tensor(run.rng.permutation(n), device=run.device)
-    n_meta = max(1, round(run.cfg.meta_fraction * n))
-    run.meta_rows, run.fit_rows = perm[:n_meta], perm[n_meta:]
+def meta_split(n: int, fraction: float, rng: np.random.Generator,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Algorithm 1, line 1: the seeded split of ``n`` labeled training rows into training-test
+    (``fraction``, at least one row) and training-train rows, as index tensors on ``device``
+    (chapter 5)."""
+    perm = torch.as_tensor(rng.permutation(n), device=device)
+    n_meta = max(1, round(fraction * n))
+    return perm[:n_meta], perm[n_meta:]
+
+
+def next_window(position: int, n: int, total: int) -> int:
+    """Where the next ``n`` unlabeled rows start in an epoch's stream of ``total``: where the
+    last window ended, or the top again when the window would run past the end (chapter 5)."""
+    return position if position + n <= total else 0

@@ -5,10 +5,11 @@ method's name to how it draws its unlabeled rows and how it computes its loss; `
 the method up there and runs the same loop for all of them (IG's epoch is Algorithm 1, in
 :mod:`invlearn.ig`). Book chapters 1–3 and 5 explain the methods; chapters 6–8 compare them.
 
-* Every method trains with the same optimizer (:class:`invlearn.optim.Adam`, lazy on embedding
-  rows), the same batches of labeled rows and, where it uses them, ``sampling_rate`` unlabeled
-  rows per labeled row, redrawn every epoch from the run's pool (chapter 8: random pairs, the
-  withheld labels, or the simulator's ambiguous impressions).
+* Every method trains with the same optimizer (:class:`invlearn.optim.Adam`: lazy on embedding
+  rows by default, or dense with ``optimizer="dense"``), the same batches of labeled rows and,
+  where it uses them, ``sampling_rate`` unlabeled rows per labeled row, redrawn every epoch
+  from the run's pool (chapter 8: random pairs, the withheld labels, or the simulator's
+  ambiguous impressions).
 * The model kept is the one of the best validation epoch (``select``: validation AUC by default,
   or validation BCE); it is tested once.
 * ``train`` returns a :class:`TrainResult`: test metrics and a :class:`History` from which the
@@ -30,33 +31,25 @@ from . import losses
 from .config import METHOD_LABELS, METHODS, POOLS, TrainConfig
 from .data import Split
 from .errors import InvlearnError
-from .ig import DIRECTIONS, MetaStep, ig_epoch, ig_split, is_tie
+from .ig import MetaStep, ig_epoch, meta_split, next_window
 from .models import build_model
 from .optim import Adam
-from .runs import (  # noqa: F401 - re-exported: readers find a run's result beside train
+from .runs import (
     History,
     TrainResult,
-    _check_inputs,
-    _check_model,
-    _merge_config,
-    _tensors,
-    epoch_budget,
-    evaluate,
+    check_inputs,
+    check_model,
     fit,
-    history_record,
-    meta_summary,
+    merge_config,
+    meta_frame,
     pick_device,
     predict,
-    ranking_metrics,
+    random_streams,
+    row_tensors,
     test_best,
     with_label_fraction,
 )
 from .sampling import PairSet, sample_unlabeled
-
-# -- what a run records ---------------------------------------------------------------------
-
-
-# -- evaluation -----------------------------------------------------------------------------
 
 
 # -- where unlabeled rows come from ---------------------------------------------------------
@@ -104,18 +97,15 @@ class Run:
     def __init__(self, data: Split, config: TrainConfig, model: nn.Module | None):
         self.data, self.cfg = data, config
         self.device = pick_device(config.device)
-        seeds = np.random.SeedSequence(config.seed).spawn(3)
-        self.rng = np.random.default_rng(seeds[0])
-        self.gen = torch.Generator().manual_seed(int(seeds[1].generate_state(1)[0]))
-        torch.manual_seed(config.seed)
+        self.rng, self.gen = random_streams(config.seed)
         if model is None:
             model = build_model(config.backbone, data.n_users, data.n_items, config.dim)
-        _check_model(model, data)
+        check_model(model, data)
         self.model = model.to(self.device)
-        self.opt = Adam(self.model, config.lr)
+        self.opt = Adam(self.model, config.lr, lazy=config.optimizer == "lazy")
         self.pool = Pool(data, config.pool, self.rng)
         self.train_users = data.train["user"].to_numpy(np.int64, copy=True)
-        self.users, self.items, self.labels = _tensors(data.train, self.device)
+        self.users, self.items, self.labels = row_tensors(data.train, self.device)
         self.iteration = 0
         self.history = History()
         self.meta_log: list[pd.DataFrame] = []
@@ -145,7 +135,7 @@ class Run:
         position = [0]
 
         def take(n: int) -> tuple:
-            start = position[0] if position[0] + n <= len(users) else 0
+            start = next_window(position[0], n, len(users))
             position[0] = start + n
             window = slice(start, start + n)
             return users[window], items[window], None if true is None else true[window]
@@ -167,15 +157,9 @@ class Run:
     def log_meta(self, epoch: int, steps: list[MetaStep], rows: dict[str, list]) -> None:
         """Turn an epoch's meta-steps into rows of ``history.meta`` and record IG's
         weights (chapters 1–5)."""
-        cand = torch.stack([s.losses for s in steps]).cpu().numpy()
-        kept = torch.stack([s.kept for s in steps]).cpu().numpy()
-        self.meta_log.append(pd.DataFrame({
-            "epoch": epoch, "step": np.arange(len(steps)),
-            "direction": np.array(DIRECTIONS)[kept],
-            "loss_direct": cand[:, 0], "loss_pass": cand[:, 1], "loss_inverse": cand[:, 2],
-            "tie": is_tie(torch.as_tensor(cand)).numpy(),
-            "changed": torch.stack([s.changed for s in steps]).cpu().numpy(),
-            "relative_move": torch.stack([s.relative_move for s in steps]).cpu().numpy()}))
+        self.meta_log.append(meta_frame(epoch, *(
+            torch.stack([getattr(s, name) for s in steps])
+            for name in ("losses", "kept", "changed", "relative_move"))))
         self.record(self.history.weights, epoch, rows)
 
 
@@ -319,6 +303,13 @@ def inverse_dual_loss(run: Run, batch: Batch, logits: torch.Tensor) -> torch.Ten
     return (labeled + losses.idl_terms(unlabeled).sum()) / len(logits)
 
 
+def ig_setup(run: Run) -> None:
+    """IG's run: Algorithm 1's line 1 splits the labeled training rows into training-train
+    (``fit_rows``) and training-test (``meta_rows``) rows (chapter 5)."""
+    run.meta_rows, run.fit_rows = meta_split(len(run.users), run.cfg.meta_fraction, run.rng,
+                                             run.device)
+
+
 # -- the table ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Method:
@@ -344,7 +335,7 @@ METHOD_TABLE: dict[str, Method] = {
     "srns": Method(METHOD_LABELS["srns"], memory_rows, bce_loss,
                    pools=("random",)),  # its memory holds random items
     "idl": Method(METHOD_LABELS["idl"], pool_rows, inverse_dual_loss),
-    "ig": Method(METHOD_LABELS["ig"], pool_rows, epoch=ig_epoch, setup=ig_split),
+    "ig": Method(METHOD_LABELS["ig"], pool_rows, epoch=ig_epoch, setup=ig_setup),
 }
 assert tuple(METHOD_TABLE) == METHODS
 
@@ -396,8 +387,8 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
     settings; ``model`` may be any module mapping ``(users, items)`` to logits (default: the
     backbone named in the config). All randomness comes from ``config.seed``.
     """
-    config = _merge_config(config, overrides)
-    _check_inputs(data, model)
+    config = merge_config(config, overrides)
+    check_inputs(data, model)
     if config.threads:
         torch.set_num_threads(config.threads)
     data = with_label_fraction(data, config)
@@ -422,12 +413,7 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
 
 
 def uses_static_step(config: TrainConfig, model: nn.Module | None) -> bool:
-    """Whether ``train`` takes the static-shape step of :mod:`invlearn.static` (README,
-    Speed) (chapters 1–5):
-    when asked to, or by default on CUDA for the methods and pool it supports."""
-    if config.step == "static":
-        return True
-    from .static import STATIC_METHODS
-
-    return (config.step == "auto" and model is None and config.method in STATIC_METHODS
-            and config.pool == "random" and pick_device(config.device).type == "cuda")
+    """Whether ``train`` takes the static-shape engine of :mod:`invlearn.static`: only when
+    asked to (``step="static"``). ``"auto"`` and the default are the eager engine on every
+    device until the CUDA tests pass on a GPU (README, Speed)."""
+    return config.step == "static"

@@ -3,8 +3,9 @@
 Both backbones keep sparse embedding tables, so a backward pass yields, for each table, the rows
 of the batch and their gradients (with repeats). :func:`coalesce_rows` sums the repeats with
 fixed-size tensor operations (no host synchronisation on a GPU), and :class:`Adam` applies the
-Adam update to those rows only ("lazy" Adam, as ``torch.optim.SparseAdam``), and the ordinary
-Adam update to dense parameters. The inverse-gradient meta-step (``invlearn.methods``) uses the
+Adam update to those rows only ("lazy" Adam, as ``torch.optim.SparseAdam``; with
+``lazy=False`` to every row, as ``torch.optim.Adam`` on a dense table), and the ordinary Adam
+update to dense parameters. The inverse-gradient meta-step (``invlearn.methods``) uses the
 same row view to perturb and restore only the rows it touched, so its cost does not grow with
 the catalogue (book chapter 5).
 """
@@ -51,22 +52,27 @@ def row_gradient(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class Adam:
-    """Adam on dense parameters and lazy (row-wise) Adam on sparse embedding gradients (chapter 5).
+    """Adam on dense parameters and, on sparse embedding gradients, lazy (row-wise) or dense
+    Adam (chapter 5).
 
     The dense part does what ``torch.optim.Adam`` does, in the same order of operations (so the
-    same numbers), without its per-call overhead; the sparse part keeps full-size moment tables but
-    reads and writes only the rows of each step, with the global step count for bias correction
-    (the semantics of ``torch.optim.SparseAdam``).
+    same numbers), without its per-call overhead. With ``lazy`` (the default) the sparse part
+    keeps full-size moment tables but reads and writes only the rows of each step, with the
+    global step count for bias correction (the semantics of ``torch.optim.SparseAdam``). With
+    ``lazy=False`` a table's sparse gradient is made dense (zero on the rows the batch did not
+    use) and the table gets the dense update: every row moves at every step, the rows a batch
+    did not use by their momentum — ``torch.optim.Adam`` on a dense table.
     """
 
     def __init__(self, model: torch.nn.Module, lr: float,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 lazy: bool = True):
         self.params = [p for p in model.parameters() if p.requires_grad]
         sparse = {id(m.weight) for m in model.modules()
-                  if isinstance(m, torch.nn.Embedding) and m.sparse}
+                  if isinstance(m, torch.nn.Embedding) and m.sparse} if lazy else set()
         self.sparse = [p for p in self.params if id(p) in sparse]
         dense = [p for p in self.params if id(p) not in sparse]
-        self.lr, self.betas, self.eps = lr, betas, eps
+        self.lr, self.betas, self.eps, self.lazy = lr, betas, eps, lazy
         self.dense = dense
         self.state = {id(p): (torch.zeros_like(p), torch.zeros_like(p)) for p in self.params}
         self.steps = 0
@@ -83,9 +89,10 @@ class Adam:
         for p in self.dense:  # the arithmetic of torch.optim.Adam, without its per-call overhead
             if p.grad is None:
                 continue
+            grad = p.grad.to_dense() if p.grad.is_sparse else p.grad  # dense: every row
             m, v = self.state[id(p)]
-            m.lerp_(p.grad, 1 - b1)
-            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            m.lerp_(grad, 1 - b1)
+            v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
             p.addcdiv_(m, (v.sqrt() / c2 ** 0.5).add_(self.eps), value=-(self.lr / c1))
         for p in self.sparse:
             if p.grad is None:

@@ -149,8 +149,9 @@ def annotation_by_distance(history: Any, truth: Any, epoch: int | None = None,
     dist = np.asarray(truth.affinity(users, items), dtype=np.float64) - float(truth.threshold)
     if not signed:
         dist = np.abs(dist)
-    positive = np.asarray(rec["w1"]) > 0.5
-    true = np.asarray(truth.true_label(users, items)) == 1
+    from .runs import annotation
+
+    positive, true = annotation(rec, truth, recorded=False)
     if isinstance(bins, (int, np.integer)):
         edges = np.unique(np.quantile(dist, np.linspace(0.0, 1.0, int(bins) + 1)))
     else:

@@ -11,7 +11,7 @@ import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ from . import losses
 from .config import TrainConfig, check_device
 from .data import Split
 from .errors import InvlearnError
-from .ig import DIRECTIONS
+from .ig import DIRECTIONS, is_tie
 from .metrics import full_ranking_metrics, labeled_metrics
 
 
@@ -59,15 +59,25 @@ class History:
         ``truth.true_label(users, items)`` (the simulated feed)."""
         acc = {}
         for epoch, rec in self.weights.items():
-            if "true" in rec:
-                true = rec["true"]
-            elif truth is not None:
-                true = truth.true_label(rec["user"], rec["item"])
-            else:
-                raise InvlearnError("annotation accuracy needs the true labels: this run's "
-                                    "pool has none, so pass truth= (e.g. the simulated feed)")
-            acc[epoch] = float(np.mean((rec["w1"] > 0.5) == (true == 1)))
+            called, true = annotation(rec, truth)
+            acc[epoch] = float(np.mean(called == true))
         return pd.Series(acc, name="annotation_accuracy", dtype=float).rename_axis("epoch")
+
+
+def annotation(rec: dict, truth: Any = None,
+               recorded: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """IDL's annotation of one epoch's recorded unlabeled rows, against the truth (chapter 3):
+    which rows it calls positive (``w1 > 0.5``) and which are truly positive — from the pool's
+    labels recorded with the rows (``recorded``), else ``truth.true_label(users, items)`` (the
+    simulated feed). Every annotation accuracy of the package is computed from these two."""
+    if recorded and "true" in rec:
+        true = rec["true"]
+    elif truth is not None:
+        true = truth.true_label(rec["user"], rec["item"])
+    else:
+        raise InvlearnError("annotation accuracy needs the true labels: this run's "
+                            "pool has none, so pass truth= (e.g. the simulated feed)")
+    return np.asarray(rec["w1"]) > 0.5, np.asarray(true) == 1
 
 
 @dataclass
@@ -132,6 +142,33 @@ def meta_summary(meta: pd.DataFrame) -> dict:
             "n_meta_steps": len(meta)}
 
 
+def meta_frame(epoch: int, candidates: torch.Tensor, kept: torch.Tensor, changed: torch.Tensor,
+               relative_move: torch.Tensor) -> pd.DataFrame:
+    """One epoch's IG meta-steps as rows of ``History.meta`` (chapter 5), from one entry per
+    meta-step: the three candidate losses (``[n, 3]``), the kept index, the entries the kept
+    move changed and its relative size. Both engines record their meta-steps with it."""
+    cand, kept = candidates.cpu().numpy(), kept.cpu().numpy()
+    return pd.DataFrame({
+        "epoch": epoch, "step": np.arange(len(kept)),
+        "direction": np.array(DIRECTIONS)[kept],
+        "loss_direct": cand[:, 0], "loss_pass": cand[:, 1], "loss_inverse": cand[:, 2],
+        "tie": is_tie(torch.as_tensor(cand)).numpy(),
+        "changed": changed.cpu().numpy(), "relative_move": relative_move.cpu().numpy()})
+
+
+class TrainingRun(Protocol):
+    """What the shared epoch loop (:func:`fit`) and :func:`test_best` need from a run of either
+    engine: :class:`invlearn.methods.Run` (eager) and :class:`invlearn.static.StaticRun`."""
+
+    cfg: TrainConfig
+    data: Split
+    model: nn.Module
+    device: torch.device
+    history: History
+    seconds: list[float]  # of every epoch, validated or not
+    meta_log: list[pd.DataFrame]  # IG's meta-steps, one frame per epoch (empty otherwise)
+
+
 def pick_device(device: str | None = None) -> torch.device:
     """``device`` if given (checked), else CUDA when available, else the CPU (chapters 1–5)."""
     if device:
@@ -140,7 +177,19 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _tensors(table: pd.DataFrame, device: torch.device) -> tuple[torch.Tensor, ...]:
+def random_streams(seed: int) -> tuple[np.random.Generator, torch.Generator]:
+    """A run's random streams from its seed (chapter 1): a numpy generator (unlabeled draws,
+    IG's split) and a torch generator (batch orders); torch's global seed is set as well
+    (model initialisation). Both engines start from them."""
+    seeds = np.random.SeedSequence(seed).spawn(3)
+    rng = np.random.default_rng(seeds[0])
+    gen = torch.Generator().manual_seed(int(seeds[1].generate_state(1)[0]))
+    torch.manual_seed(seed)
+    return rng, gen
+
+
+def row_tensors(table: pd.DataFrame, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The ``user``, ``item`` (int64) and ``label`` (float32) columns of a table on ``device``."""
     return tuple(torch.as_tensor(table[col].to_numpy(dtype, copy=True), device=device)
                  for col, dtype in (("user", np.int64), ("item", np.int64),
                                     ("label", np.float32)))
@@ -159,7 +208,7 @@ def predict(model: nn.Module, users: torch.Tensor, items: torch.Tensor,
 
 def evaluate(model: nn.Module, table: pd.DataFrame, device: torch.device) -> dict:
     """Labeled metrics (AUC, GAUC, NDCG@10, MRR; chapter 6) and BCE of ``model`` on a table."""
-    u, i, y = _tensors(table, device)
+    u, i, y = row_tensors(table, device)
     logits = predict(model, u, i)
     out = labeled_metrics(table["user"].to_numpy(), table["label"].to_numpy(),
                           logits.float().cpu().numpy())
@@ -212,7 +261,7 @@ def ranking_metrics(model: nn.Module, data: Split, device: torch.device,
     return out
 
 
-def _check_model(model: nn.Module, data: Split) -> None:
+def check_model(model: nn.Module, data: Split) -> None:
     """Clear error when ``data``'s ids do not fit the model's embedding tables."""
     for attr, n, what in (("n_users", data.n_users, "users"), ("n_items", data.n_items, "items")):
         size = getattr(model, attr, None)
@@ -221,7 +270,7 @@ def _check_model(model: nn.Module, data: Split) -> None:
                                 f"ids up to {n - 1} do not fit")
 
 
-def _merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+def merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     """``config`` with keyword ``overrides`` of its fields, checked (chapter 1)."""
     if config is not None and not isinstance(config, TrainConfig):
         raise InvlearnError(f"config must be a TrainConfig, got {type(config).__name__} "
@@ -231,7 +280,8 @@ def _merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     return TrainConfig.from_dict(settings)
 
 
-def _check_inputs(data: Split, model: nn.Module | None) -> None:
+def check_inputs(data: Split, model: nn.Module | None) -> None:
+    """Clear error unless ``data`` is a Split and ``model`` (if given) a torch module."""
     if not isinstance(data, Split):
         raise InvlearnError(f"data must be an invlearn Split, got {type(data).__name__}")
     if model is not None and not isinstance(model, nn.Module):
@@ -260,12 +310,13 @@ def epoch_budget(config: TrainConfig) -> tuple[int, int]:
     return math.ceil(config.epochs * scale), math.ceil(config.eval_every * scale)
 
 
-def fit(run: Any, epoch_fn: Callable[[int], float], progress: bool) -> tuple[int, dict, dict]:
+def fit(run: TrainingRun, epoch_fn: Callable[[int], float],
+        progress: bool) -> tuple[int, dict, dict]:
     """The epoch loop every trainer shares (chapters 1 and 6): ``epoch_fn(epoch)`` trains one
     epoch and returns its loss; the model is validated every ``eval_every`` epochs and at the
     last, the best validation epoch's state is kept, and training stops after ``patience``
-    validations without improvement. ``run`` has ``cfg``, ``data``, ``model``, ``device``,
-    ``history`` and ``seconds``. Returns the best epoch, its validation metrics and its state."""
+    validations without improvement. Returns the best epoch, its validation metrics and its
+    state."""
     cfg, data = run.cfg, run.data
     epochs, every = epoch_budget(cfg)
     best, best_state, best_valid, stale = None, None, {}, 0
@@ -297,10 +348,10 @@ def fit(run: Any, epoch_fn: Callable[[int], float], progress: bool) -> tuple[int
     return best[1], best_valid, best_state
 
 
-def test_best(run: Any, best_state: dict) -> dict:
+def test_best(run: TrainingRun, best_state: dict) -> dict:
     """Collect IG's meta-steps into the history, load the best validation epoch's state and
     test it once: labeled metrics and, with ``full_ranking``, Recall@K / NDCG@K (chapter 6)."""
-    if getattr(run, "meta_log", None):
+    if run.meta_log:
         run.history.meta = pd.concat(run.meta_log, ignore_index=True)
     run.model.load_state_dict(best_state)
     metrics = evaluate(run.model, run.data.test, run.device)

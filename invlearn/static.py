@@ -7,7 +7,10 @@ so IG-GMF runs slower on an H100 than on one CPU core. This module is the GPU pa
 * **dense embeddings** (``build_model(..., sparse=False)``) and ``torch.optim.Adam`` — fused and
   ``capturable`` on CUDA, plain on the CPU. Dense Adam updates every row at every step (the
   moments of untouched rows decay); lazy Adam (:class:`invlearn.optim.Adam`) only the rows of
-  the batch. They agree exactly when every row is touched (``tests/unit/test_static.py``);
+  the batch. They agree exactly when every row is touched (``tests/unit/test_static.py``).
+  This path runs ``optimizer="dense"`` only and refuses ``"lazy"`` with an error (the eager
+  step runs both), so a setting means the same update on either path. It is opt-in
+  (``step="static"``): ``auto`` and the default are the eager step on every device;
 * **device-side sampling** of the ``random`` pool (:class:`DeviceSampler`): uniform items,
   rejected when ``(user, item)`` is a training pair — a dense bitmap when ``n_users · n_items``
   is small, else a sorted key tensor and ``torch.searchsorted`` — redrawn for a *fixed* number
@@ -29,7 +32,7 @@ so IG-GMF runs slower on an H100 than on one CPU core. This module is the GPU pa
 
 :func:`train_static` returns the same :class:`invlearn.methods.TrainResult` as ``train`` (with
 a ``static`` dict of the path's settings) for methods ``none``, ``ns`` and ``ig``, GMF and NeuMF,
-with the ``random`` pool.
+with the ``random`` pool and ``optimizer="dense"``.
 """
 from __future__ import annotations
 
@@ -46,26 +49,28 @@ from . import losses
 from .config import TrainConfig
 from .data import Split
 from .errors import InvlearnError
-from .ig import DIRECTIONS, PASS, alpha_step, choose, is_tie, meta_steps_per_epoch
+from .ig import MetaStep, alpha_step, keep_best, meta_split, meta_steps_per_epoch, next_window
 from .models import build_model
 from .runs import (
     History,
     TrainResult,
-    _check_inputs,
-    _check_model,
-    _merge_config,
+    check_inputs,
+    check_model,
     fit,
+    merge_config,
+    meta_frame,
     pick_device,
+    random_streams,
+    row_tensors,
     test_best,
     with_label_fraction,
 )
+from .sampling import BITMAP_LIMIT, pair_keys
 
 STATIC_METHODS = ("none", "ns", "ig")
 LAST_BATCH = ("pad", "drop")
 #: Redraw rounds of the device sampler; rows still colliding after them get weight 0.
 REDRAW_ROUNDS = 8
-#: Largest ``n_users · n_items`` for which the sampler keeps a dense bitmap of training pairs.
-BITMAP_LIMIT = 1 << 27
 
 
 # -- sampling on the device -----------------------------------------------------------------
@@ -74,15 +79,16 @@ class DeviceSampler:
     shapes (chapters 1 and 5).
 
     Membership is a gather from a dense boolean bitmap of ``n_users · n_items`` entries when
-    that is at most ``bitmap_limit``, else a ``torch.searchsorted`` in the sorted int64 keys
-    ``user · n_items + item``. Draws use torch's default generator of the device (what CUDA
+    that is at most ``bitmap_limit`` (by default :data:`invlearn.sampling.BITMAP_LIMIT`, the
+    limit of the eager engine's :class:`invlearn.sampling.PairSet`), else a
+    ``torch.searchsorted`` in the sorted int64 keys ``user · n_items + item``. Draws use torch's default generator of the device (what CUDA
     graph capture supports)."""
 
     def __init__(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int,
                  device: torch.device, rounds: int = REDRAW_ROUNDS,
                  bitmap_limit: int = BITMAP_LIMIT):
         self.n_items, self.rounds, self.device = n_items, rounds, device
-        keys = np.unique(np.asarray(users, np.int64) * n_items + np.asarray(items, np.int64))
+        keys = pair_keys(np.asarray(users), np.asarray(items), n_items)  # as PairSet's
         self.bitmap = self.keys = None
         if n_users * n_items <= bitmap_limit:
             self.bitmap = torch.zeros(n_users * n_items, dtype=torch.bool, device=device)
@@ -167,21 +173,9 @@ def adam_step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) 
     opt.step()
 
 
-@dataclass
-class StaticMeta:
-    """What one static meta-step did (device tensors, as
-    :class:`invlearn.ig.MetaStep`) (chapters 1 and 5)."""
-
-    losses: torch.Tensor
-    kept: torch.Tensor
-    changed: torch.Tensor
-    relative_move: torch.Tensor
-    w1: torch.Tensor
-
-
 def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
                      labeled: tuple[torch.Tensor, ...], alpha: float, rule: str = "sign",
-                     saved: list[torch.Tensor] | None = None) -> StaticMeta:
+                     saved: list[torch.Tensor] | None = None) -> MetaStep:
     """Lines 9–20 of Algorithm 1 on dense parameters, with tensor arithmetic
     only (chapters 1 and 5).
 
@@ -207,16 +201,16 @@ def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
         else:
             torch._foreach_copy_(saved, [p.detach() for p in params])
         lu, li, y, w_lab = labeled
-        scores = []
-        for sign in (-1.0, 0.0, 1.0):
+
+        def move_to(sign: float | torch.Tensor) -> None:
             torch._foreach_copy_(params, [s + sign * m for s, m in zip(saved, moves)])
+
+        def labeled_loss() -> torch.Tensor:
             terms = F.binary_cross_entropy_with_logits(model(lu, li).double(), y.double(),
                                                        reduction="none")
-            scores.append((w_lab.double() * terms).sum() / w_lab.double().sum())
-        cand = torch.stack(scores)
-        kept = choose(cand)
-        factor = (kept - PASS).to(params[0].dtype)
-        torch._foreach_copy_(params, [s + factor * m for s, m in zip(saved, moves)])
+            return (w_lab.double() * terms).sum() / w_lab.double().sum()
+
+        cand, kept = keep_best(move_to, labeled_loss, params[0].dtype)
         changed = torch.zeros((), dtype=torch.int64, device=cand.device)
         moved = torch.zeros((), dtype=torch.float64, device=cand.device)
         size = torch.zeros((), dtype=torch.float64, device=cand.device)
@@ -229,7 +223,7 @@ def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
             moved = moved + ((p.double() - s.double()).square() * touched).sum()
             size = size + (s.double().square() * touched).sum()
         relative = moved.sqrt() / size.sqrt().clamp(min=1e-300)
-    return StaticMeta(cand, kept, changed, relative, losses.idl_weights(logits.detach())[0])
+    return MetaStep(cand, kept, changed, relative, losses.idl_weights(logits.detach())[0])
 
 
 def _is_table(p: torch.Tensor) -> bool:
@@ -415,13 +409,10 @@ class StaticRun:
         if self.use_graphs and self.device.type != "cuda":
             raise InvlearnError("graphs=True needs a CUDA device; on the CPU the static steps "
                                 "run eagerly (graphs=None or False)")
-        seeds = np.random.SeedSequence(cfg.seed).spawn(3)
-        self.rng = np.random.default_rng(seeds[0])
-        self.gen = torch.Generator().manual_seed(int(seeds[1].generate_state(1)[0]))
-        torch.manual_seed(cfg.seed)
+        self.rng, self.gen = random_streams(cfg.seed)
         if model is None:
             model = build_model(cfg.backbone, data.n_users, data.n_items, cfg.dim, sparse=False)
-        _check_model(model, data)
+        check_model(model, data)
         if any(isinstance(m, nn.Embedding) and m.sparse for m in model.modules()):
             raise InvlearnError("train_static needs dense embedding tables: build the model "
                                 "with build_model(..., sparse=False)")
@@ -429,17 +420,13 @@ class StaticRun:
         mark_tables(self.model)
         self.opt = make_optimizer(self.model, cfg.lr, self.device)
         t = data.train
-        self.users = torch.as_tensor(t["user"].to_numpy(np.int64, copy=True), device=self.device)
-        self.items = torch.as_tensor(t["item"].to_numpy(np.int64, copy=True), device=self.device)
-        self.labels = torch.as_tensor(t["label"].to_numpy(np.float32, copy=True),
-                                      device=self.device)
+        self.users, self.items, self.labels = row_tensors(t, self.device)
         self.sampler = DeviceSampler(t["user"].to_numpy(), t["item"].to_numpy(), data.n_users,
                                      data.n_items, self.device, redraw_rounds)
         n = len(self.users)
         if cfg.method == "ig":
-            perm = torch.as_tensor(self.rng.permutation(n), device=self.device)
-            n_meta = max(1, round(cfg.meta_fraction * n))
-            self.meta_rows, self.fit_rows = perm[:n_meta], perm[n_meta:]
+            self.meta_rows, self.fit_rows = meta_split(n, cfg.meta_fraction, self.rng,
+                                                       self.device)
         else:
             self.fit_rows = torch.arange(n, device=self.device)
         self.trainer = StaticTrainer(self)
@@ -470,7 +457,7 @@ class StaticRun:
     def _fill_meta(self) -> None:
         """This epoch's training-test batches (reshuffled when drawn again) and unlabeled
         users: the training rows' users in a random order, ``sampling_rate`` each, handed out
-        ``n_unl`` at a time, restarting at the top when a window would run past the end (as
+        ``n_unl`` at a time, each window where :func:`invlearn.ig.next_window` starts it (as
         :meth:`invlearn.methods.Run.stream`)."""
         tr, cfg = self.trainer, self.cfg
         B = cfg.batch_size
@@ -492,7 +479,7 @@ class StaticRun:
             total = n
         starts, pos = [], 0
         for _ in range(tr.n_meta):
-            start = pos if pos + n <= total else 0
+            start = next_window(pos, n, total)
             starts.append(start)
             pos = start + n
         index = torch.as_tensor(starts, device=self.device)[:, None] + torch.arange(
@@ -501,15 +488,8 @@ class StaticRun:
 
     def _log_meta(self, epoch: int) -> None:
         tr = self.trainer
-        cand = tr.log_losses.cpu().numpy()
-        kept = tr.log_kept.cpu().numpy()
-        self.meta_log.append(pd.DataFrame({
-            "epoch": epoch, "step": np.arange(tr.n_meta),
-            "direction": np.array(DIRECTIONS)[kept],
-            "loss_direct": cand[:, 0], "loss_pass": cand[:, 1], "loss_inverse": cand[:, 2],
-            "tie": is_tie(torch.as_tensor(cand)).numpy(),
-            "changed": tr.log_changed.cpu().numpy(),
-            "relative_move": tr.log_relative.cpu().numpy()}))
+        self.meta_log.append(meta_frame(epoch, tr.log_losses, tr.log_kept, tr.log_changed,
+                                        tr.log_relative))
         n = self.cfg.record_rows
         self.history.weights[epoch] = {
             "user": tr.meta_users.reshape(-1)[:n].cpu().numpy(),
@@ -536,11 +516,12 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
     """Train with static-shape steps (CUDA graphs on CUDA, eager on the CPU) and test the best
     validation epoch, as :func:`invlearn.methods.train` does (chapters 1 and 5).
 
-    Supports methods ``none``, ``ns`` and ``ig`` with the ``random`` pool, any backbone (or a
-    ``model`` with dense embeddings). ``last_batch``: ``"pad"`` (weight-0 rows) or ``"drop"``.
+    Supports methods ``none``, ``ns`` and ``ig`` with the ``random`` pool and dense Adam
+    (``optimizer="dense"``; lazy Adam is refused), any backbone (or a ``model`` with dense
+    embeddings). ``last_batch``: ``"pad"`` (weight-0 rows) or ``"drop"``.
     ``graphs``: default CUDA graphs exactly when the device is CUDA."""
-    config = _merge_config(config, overrides)
-    _check_inputs(data, model)
+    config = merge_config(config, {**overrides, "step": "static"})  # checked as what it runs
+    check_inputs(data, model)
     if config.method not in STATIC_METHODS:
         raise InvlearnError(f"the static step supports methods {', '.join(STATIC_METHODS)}, "
                             f"got {config.method!r}: use invlearn.train (the eager step)")

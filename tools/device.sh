@@ -23,9 +23,13 @@ fi
 left=$(( total - (SECONDS - start) - 20 ))
 if [ "$left" -gt 30 ]; then
   echo "study $study: $left s"
-  timeout "$left" python3 -m invlearn grid --spec "book/results/$study/spec.json" --out "book/results/$study" --jobs 16 --engine python --quiet > "$out/grid.log" 2>&1
+  # the grid runs in a process group of its own (setsid: its id is the group's id), so that
+  # afterwards exactly it and its workers are ended, whatever their names, and nothing else
+  setsid timeout "$left" python3 -m invlearn grid --spec "book/results/$study/spec.json" --out "book/results/$study" --jobs 16 --engine python --quiet > "$out/grid.log" 2>&1 &
+  grid=$!
+  wait "$grid"
   echo "grid exit $?"
-  pkill -9 -f "invlearn grid"; pkill -9 -f "multiprocessing"; sleep 1
+  kill -9 -- "-$grid" 2>/dev/null; sleep 1
   tail -c 3000 "$out/grid.log" | grep -v InvlearnWarning | tail -8
   tar czf "$out/$study.tgz" --exclude="*.tmp" "book/results/$study"
   echo "records: $(find "book/results/$study" -name '*.json' -path '*runs*' | wc -l)"

@@ -38,6 +38,7 @@ def test_train_record_is_the_grid_record(tmp_path):
          "full_ranking": False, "method": "ig"})))
     timing = {"seconds_load", "seconds_total", "seconds_per_epoch", "peak_memory_mb", "history"}
     assert set(written) == set(again)
+    assert written["optimizer"] == "lazy"  # recorded even when left to its default
     assert {k: v for k, v in written.items() if k not in timing} == {
         k: v for k, v in again.items() if k not in timing}
 

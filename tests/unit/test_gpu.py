@@ -44,7 +44,7 @@ def _static_run(split, method, graphs, backbone="gmf", fixed_items=True):
     from invlearn.static import StaticRun
 
     cfg = TrainConfig(method=method, backbone=backbone, epochs=2, batch_size=64, lr=1e-2,
-                      device="cuda", full_ranking=False)
+                      device="cuda", full_ranking=False, optimizer="dense")
     run = StaticRun(split, cfg, None, "pad", graphs, 8)
 
     def fixed(users):  # no randomness, so captured and eager runs see the same items
@@ -93,7 +93,8 @@ def test_cuda_graph_replay_has_no_host_synchronisation(toy_split):
 def test_train_static_on_cuda_uses_graphs(toy_split):
     from invlearn.static import train_static
 
-    result = train_static(toy_split, method="ig", epochs=2, batch_size=64, full_ranking=False)
+    result = train_static(toy_split, method="ig", optimizer="dense", epochs=2, batch_size=64,
+                          full_ranking=False)
     assert result.static["graphs"] is True and result.static["unfixed_collisions"] == 0
     assert next(result.model.parameters()).device.type == "cuda"
     assert 0 <= result.metrics["auc"] <= 1

@@ -221,6 +221,58 @@ def test_dense_part_is_torch_adam_to_the_last_bit():
             assert torch.equal(p, q), f"step {step}"
 
 
+def _two_steps(lazy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Item table after one step on items 0 and 1, and after a second step on item 2 only."""
+    torch.manual_seed(1)
+    model = GMF(3, 4, 2)
+    opt = Adam(model, lr=0.1, lazy=lazy)
+    for items in ([0, 1], [2]):
+        opt.zero_grad()
+        users = torch.zeros(len(items), dtype=torch.long)
+        losses.bce(model(users, torch.tensor(items)), torch.ones(len(items))).backward()
+        opt.step()
+        if items == [0, 1]:
+            first = model.item.weight.detach().clone()
+    return first, model.item.weight.detach().clone()
+
+
+def test_dense_adam_moves_unused_rows_by_momentum_lazy_does_not():
+    first, second = _two_steps(lazy=False)
+    assert not torch.equal(first[0], second[0]) and not torch.equal(first[1], second[1])
+    assert torch.equal(first[3], second[3])  # never used: zero moments, no move
+    first, second = _two_steps(lazy=True)
+    assert torch.equal(first[:2], second[:2]) and not torch.equal(first[2], second[2])
+
+
+def test_dense_adam_on_sparse_tables_is_torch_adam_bit_for_bit():
+    torch.manual_seed(0)
+    ours, ref = NeuMF(20, 30, 4, 8, (8, 4)), NeuMF(20, 30, 4, 8, (8, 4), sparse=False)
+    ref.load_state_dict(ours.state_dict())
+    opt, ref_opt = Adam(ours, lr=0.01, lazy=False), torch.optim.Adam(ref.parameters(), lr=0.01)
+    gen = torch.Generator().manual_seed(0)
+    for step in range(6):  # batches of distinct rows, a few of the tables' rows each
+        u = torch.randperm(20, generator=gen)[:7]
+        i = torch.randperm(30, generator=gen)[:7]
+        y = torch.randint(0, 2, (7,), generator=gen).float()
+        for model, o in ((ours, opt), (ref, ref_opt)):
+            o.zero_grad()
+            losses.bce(model(u, i), y).backward()
+            o.step()
+        for p, q in zip(ours.parameters(), ref.parameters()):
+            assert torch.equal(p, q), f"step {step}"
+
+
+def test_the_optimizer_setting_reaches_the_run(toy_split):
+    settings = {"method": "ns", "epochs": 1, "batch_size": 64, "full_ranking": False,
+                "device": "cpu"}
+    lazy, dense = (train(toy_split, optimizer=o, progress=False, **settings)
+                   for o in ("lazy", "dense"))
+    assert lazy.config.optimizer == "lazy" and dense.config.optimizer == "dense"
+    assert lazy.metrics["auc"] != dense.metrics["auc"]
+    with pytest.raises(InvlearnError, match="optimizer must be one of lazy, dense"):
+        train(toy_split, optimizer="sgd", **settings)
+
+
 # -- the unlabeled sampler ----------------------------------------------------------------
 def test_sampler_avoids_training_pairs_and_is_seeded():
     rng = np.random.default_rng(0)
@@ -262,3 +314,48 @@ def test_neumf_score_all_in_chunks_equals_forward(chunk):
     grid = model(users.repeat_interleave(11), torch.arange(11).repeat(5)).view(5, 11)
     with torch.no_grad():
         torch.testing.assert_close(model.score_all(users, chunk=chunk), grid.detach())
+
+
+def test_one_annotation_function_for_every_accuracy():
+    from invlearn.runs import History, annotation
+
+    class Truth:  # item 1 is the only true positive
+        def true_label(self, users, items):
+            return (np.asarray(items) == 1).astype(np.float32)
+
+    rec = {"user": np.array([0, 1, 2]), "item": np.array([1, 1, 5]),
+           "w1": np.array([0.9, 0.2, 0.6], np.float32), "true": np.array([1, 0, 0], np.float32)}
+    called, true = annotation(rec, Truth())
+    assert called.tolist() == [True, False, True] and true.tolist() == [True, False, False]
+    assert annotation(rec, Truth(), recorded=False)[1].tolist() == [True, True, False]
+    history = History(weights={1: rec, 2: {k: v for k, v in rec.items() if k != "true"}})
+    assert history.annotation_accuracy(Truth()).tolist() == [2 / 3, 1 / 3]
+    with pytest.raises(InvlearnError, match="truth="):
+        annotation({k: v for k, v in rec.items() if k != "true"})
+
+
+def _members(protocol: type) -> set[str]:
+    return set(protocol.__annotations__) | {
+        name for name, value in vars(protocol).items()
+        if callable(value) and not name.startswith("_")}
+
+
+def test_both_engines_have_the_declared_run_interfaces(toy_split):
+    from invlearn.config import TrainConfig
+    from invlearn.ig import IGRun
+    from invlearn.methods import METHOD_TABLE, Run
+    from invlearn.runs import TrainingRun
+    from invlearn.static import StaticRun
+
+    config = TrainConfig(method="ig", device="cpu").check()
+    run = Run(toy_split, config, None)
+    METHOD_TABLE["ig"].setup(run)
+    assert {"cfg", "model", "batches", "step", "stream", "log_meta", "fit_rows"} <= _members(IGRun)
+    assert all(hasattr(run, name) for name in _members(IGRun) | _members(TrainingRun))
+    static = StaticRun(toy_split, TrainConfig(method="ig", device="cpu", step="static",
+                                               optimizer="dense").check(), None, "pad", None, 8)
+    assert all(hasattr(static, name) for name in _members(TrainingRun))
+    # one meta split (Algorithm 1, line 1) from the same seed: the same rows on both engines
+    assert torch.equal(run.meta_rows, static.meta_rows)
+    assert torch.equal(run.fit_rows, static.fit_rows)
+    assert len(run.meta_rows) + len(run.fit_rows) == len(toy_split.train)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from invlearn import InvlearnError, ig_meta_step, losses
+from invlearn import InvlearnError, TrainConfig, ig_meta_step, losses
 from invlearn.models import build_model
 from invlearn.optim import Adam
 from invlearn.static import (
@@ -145,8 +145,9 @@ def test_static_meta_step_can_pick_each_direction():
 @pytest.mark.parametrize("method", ["none", "ns", "ig"])
 @pytest.mark.parametrize("backbone", ["gmf", "neumf"])
 def test_train_static_on_the_toy_split(toy_split, method, backbone):
-    result = train_static(toy_split, method=method, backbone=backbone, epochs=3, batch_size=64,
-                          lr=1e-2, full_ranking=False, threads=1, device="cpu")
+    result = train_static(toy_split, optimizer="dense", method=method, backbone=backbone,
+                          epochs=3, batch_size=64, lr=1e-2, full_ranking=False, threads=1,
+                          device="cpu")
     assert 0 <= result.metrics["auc"] <= 1
     assert np.isfinite([e["loss"] for e in result.history.epochs]).all()
     assert result.static == {"step": "static", "graphs": False, "last_batch": "pad",
@@ -161,29 +162,41 @@ def test_train_static_on_the_toy_split(toy_split, method, backbone):
 
 
 def test_train_static_learns_the_toy_structure(toy_split):
-    result = train_static(toy_split, method="ns", epochs=30, batch_size=64, lr=1e-2,
-                          full_ranking=False, threads=1, device="cpu")
+    result = train_static(toy_split, optimizer="dense", method="ns", epochs=30, batch_size=64,
+                          lr=1e-2, full_ranking=False, threads=1, device="cpu")
     assert result.metrics["auc"] > 0.8
 
 
 def test_train_static_drop_and_seeds(toy_split):
-    a = train_static(toy_split, method="ig", epochs=2, batch_size=64, full_ranking=False,
-                     device="cpu", last_batch="drop")
-    b = train_static(toy_split, method="ig", epochs=2, batch_size=64, full_ranking=False,
-                     device="cpu", last_batch="drop")
+    a = train_static(toy_split, optimizer="dense", method="ig", epochs=2, batch_size=64,
+                     full_ranking=False, device="cpu", last_batch="drop")
+    b = train_static(toy_split, optimizer="dense", method="ig", epochs=2, batch_size=64,
+                     full_ranking=False, device="cpu", last_batch="drop")
     assert a.static["last_batch"] == "drop"
     assert a.metrics == b.metrics  # same seed, same run on the CPU
 
 
+def test_the_static_engine_is_opt_in_only():
+    from invlearn.methods import uses_static_step
+
+    assert TrainConfig().step == "eager"
+    assert not uses_static_step(TrainConfig(step="auto"), None)
+    assert uses_static_step(TrainConfig(step="static", optimizer="dense"), None)
+
+
 def test_train_static_rejects_what_it_does_not_support(toy_split):
+    with pytest.raises(InvlearnError, match="set optimizer dense"):
+        train_static(toy_split, method="ns", epochs=1)  # lazy Adam: the eager step only
+    with pytest.raises(InvlearnError, match="step static has dense Adam only"):
+        TrainConfig(step="static").check()  # refused with the settings, before any data
     with pytest.raises(InvlearnError, match="none, ns, ig"):
-        train_static(toy_split, method="tce", epochs=1)
+        train_static(toy_split, optimizer="dense", method="tce", epochs=1)
     with pytest.raises(InvlearnError, match="last_batch"):
-        train_static(toy_split, method="ns", epochs=1, last_batch="keep")
+        train_static(toy_split, optimizer="dense", method="ns", epochs=1, last_batch="keep")
     with pytest.raises(InvlearnError, match="CUDA"):
-        train_static(toy_split, method="ns", epochs=1, device="cpu", graphs=True)
+        train_static(toy_split, optimizer="dense", method="ns", epochs=1, device="cpu", graphs=True)
     with pytest.raises(InvlearnError, match="sparse=False"):
-        train_static(toy_split, method="ns", epochs=1, device="cpu",
+        train_static(toy_split, optimizer="dense", method="ns", epochs=1, device="cpu",
                      model=build_model("gmf", toy_split.n_users, toy_split.n_items))
 
 

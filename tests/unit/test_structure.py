@@ -3,19 +3,22 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "invlearn"
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module → the package modules it imports anywhere (module level or inside functions)."""
+def import_graph(type_only: bool = True) -> dict[str, set[str]]:
+    """Module → the package modules it imports anywhere (module level or inside functions),
+    the imports under ``if TYPE_CHECKING:`` included unless ``type_only`` is False: a cycle
+    through a type hint is still a cycle of the design."""
     graph = {}
     for path in PACKAGE.glob("*.py"):
         tree = ast.parse(path.read_text())
-        typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
-                       and "TYPE_CHECKING" in ast.unparse(block.test)
-                       for n in ast.walk(block)}  # imports for type hints never run
+        typing_only = set() if type_only else {
+            id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+            and "TYPE_CHECKING" in ast.unparse(block.test) for n in ast.walk(block)}
         edges = set()
         for node in ast.walk(tree):
             if id(node) in typing_only:
@@ -57,15 +60,73 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or around a loop (the strongly
+    connected components of more than one module, or a module importing itself), sorted."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in order:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], order[nxt])
+        if low[node] == order[node]:
+            group = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+            if len(group) > 1 or node in graph.get(node, ()):
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in order:
+            visit(node)
+    return sorted(found)
+
+
+def test_the_cycle_counter_counts_cycles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"e"}, "e": {"d", "a"}, "f": {"f"}}
+    assert cycles(graph) == [["a", "b", "c"], ["d", "e"], ["f"]]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_the_import_graph_sees_type_only_imports(tmp_path, monkeypatch):
+    (tmp_path / "one.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                     "    from .two import Thing\n")
+    (tmp_path / "two.py").write_text("from .one import x\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path)
+    assert cycles(import_graph()) == [["one", "two"]]
+    assert cycles(import_graph(type_only=False)) == []
+
+
 def test_the_cycle_finder_finds_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 
 
 def test_the_package_has_no_import_cycle():
-    graph = import_graph()
+    graph = import_graph()  # type-only imports included
     assert {"methods", "ig", "config", "data"} <= set(graph)
+    assert cycles(graph) == []
     assert find_cycle(graph) is None
+    # Algorithm 1's module knows no trainer: only the losses, the row view and the settings
+    assert graph["ig"] <= {"losses", "optim", "config", "errors"}
+
+
+def test_no_private_name_crosses_a_module():
+    for path in PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or "invlearn" in (
+                    node.module or "")):
+                private = [a.name for a in node.names if a.name.startswith("_")
+                           and not a.name.startswith("__")]
+                assert not private, (path.name, node.module, private)
 
 
 def test_no_module_refers_to_the_book_by_path():
