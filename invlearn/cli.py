@@ -187,33 +187,108 @@ def _probe_folder(folder: Path, option: str) -> None:
     os.unlink(probe)
 
 
-def check_out_file(text: str | None, option: str, inputs: Sequence[str | None] = ()) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` names a file that can be written: not
-    empty, not a folder, in an existing writable folder, and none of the
-    ``inputs`` (chapters 6–7)."""
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def data_files(home: str | os.PathLike | None, whole: bool) -> list[Path]:
+    """What an output must never replace in the data home ``home`` (``None``: the default one):
+    the home itself when ``whole`` (the run reads from it), else the archives and extracted
+    folders of the data sets the package knows (chapters 6–7)."""
+    from .movielens import MOVIELENS, PAPER_SPLIT_FOLDER, data_home
+
+    folder = data_home(home).resolve()
+    if whole:
+        return [folder]
+    return [folder / n for name in MOVIELENS for n in (name, f"{name}.zip")] + [
+        folder / PAPER_SPLIT_FOLDER]
+
+
+def _inside(path: Path, guarded: Path) -> bool:
+    return path == guarded or guarded in path.parents
+
+
+def check_out_file(text: str | None, option: str, inputs: Sequence[str | None] = (),
+                   guarded: Sequence[Path] = ()) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` names a regular file or a
+    new one that can be written: not empty, not a folder (nor ending with ``/``), not a link,
+    FIFO or device, a name the file system accepts, in an existing writable folder, none of the
+    ``inputs`` and not inside any ``guarded`` path (the data home's files, :func:`data_files`)
+    (chapters 6–7)."""
     if text is None:
         return
     if not text.strip():
         raise InvlearnError(f"{option} must name a file, got {text!r}")
-    path = Path(text)
-    if path.is_dir():
+    try:
+        _check_out_path(Path(text), text, option, inputs, guarded)
+    except OSError as err:  # e.g. a folder name over the limit on the way
+        raise InvlearnError(f"{option} {text}: {err.strerror}") from None
+
+
+def _check_out_path(path: Path, text: str, option: str, inputs: Sequence[str | None],
+                    guarded: Sequence[Path]) -> None:
+    limit = _name_max(path.parent)
+    if len(os.fsencode(path.name)) > limit:
+        raise InvlearnError(f"{option}: the file name is {len(os.fsencode(path.name))} bytes "
+                            f"long, over this file system's limit of {limit}")
+    if path.is_dir() or text.endswith(("/", os.sep)):
         raise InvlearnError(f"{option} {text} is a folder; name a file")
+    if path.is_symlink():
+        raise InvlearnError(f"{option} {text} is a symbolic link; name a regular file or a "
+                            f"new one")
+    if path.exists() and not path.is_file():
+        raise InvlearnError(f"{option} {text} is not a regular file (a FIFO, device or "
+                            f"socket); name a regular file or a new one")
     resolved = path.resolve()
     for source in inputs:
         if source is not None and Path(source).resolve() == resolved:
             raise InvlearnError(f"{option} {text} is one of the input files")
+    for place in guarded:
+        if _inside(resolved, place):
+            raise InvlearnError(f"{option} {text} is in the data home ({place}): it would "
+                                f"replace data; write elsewhere")
     _probe_folder(resolved.parent, option)
 
 
-def check_out_folder(text: str, option: str) -> None:
+def check_out_folder(text: str, option: str, inputs: Sequence[str | None] = (),
+                     guarded: Sequence[Path] = ()) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` is a writable folder or can be made
-    one (chapters 6–7)."""
+    one, whose study files would replace none of the ``inputs`` and which is not inside any
+    ``guarded`` path (chapters 6–7)."""
+    from .experiments import STUDY_OUTPUTS
+
     if not text.strip():
         raise InvlearnError(f"{option} must name a folder, got {text!r}")
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise InvlearnError(f"{option} {text} is a file, not a folder")
-    _probe_folder(path if path.exists() else path.resolve().parent, option)
+    resolved = path.resolve()
+    for place in guarded:
+        if _inside(resolved, place):
+            raise InvlearnError(f"{option} {text} is in the data home ({place}): it would "
+                                f"mix results with data; write elsewhere")
+    for source in inputs:
+        if source is None:
+            continue
+        source = Path(source).resolve()
+        if any(_inside(source, resolved / name) for name in STUDY_OUTPUTS):
+            raise InvlearnError(f"{option} {text}: the study would write over its input "
+                                f"{source}")
+    _probe_folder(path if path.exists() else resolved.parent, option)
+
+
+def _guarded(params: Sequence[dict]) -> list[Path]:
+    """The data-home paths no output of runs with these parameters may replace."""
+    from .movielens import MOVIELENS
+
+    readers = (*MOVIELENS, "ml-1m-paper")
+    places: list[Path] = []
+    for p in params:
+        places += data_files(p.get("data_home"), whole=p.get("dataset", "sim") in readers)
+    return sorted(set(places))
 
 
 def _data_params(args: argparse.Namespace, default: str) -> dict[str, Any]:
@@ -270,7 +345,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     params = train_params(args)
     check_params(params)
-    check_out_file(args.out, "--out", [args.train, args.valid, args.test])
+    check_out_file(args.out, "--out", [args.train, args.valid, args.test], _guarded([params]))
     record, result = run_experiment(params, progress=not args.quiet, return_result=True)
     print(f"{result.config.method} / {result.config.backbone} on {record['data']['name']}: "
           f"best epoch {result.best_epoch} of {record['epochs_run']}, "
@@ -319,7 +394,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_device(args.device)
     params = {**_data_params(args, "ml-1m"), "seed": args.seed}
     check_params(params)
-    check_out_file(args.out, "--out")
+    check_out_file(args.out, "--out", guarded=_guarded([params]))
     if args.threads:
         torch.set_num_threads(args.threads)
     if "ns" not in methods:
@@ -358,14 +433,15 @@ def read_spec(path: str):
 
 def cmd_grid(args: argparse.Namespace) -> int:
     """Check the spec, the output folder and the notebook, then run the study (chapters 6–7)."""
-    from .experiments import check_grid_call, run_study
+    from .experiments import check_grid_call, grid_cells, run_study
 
     if args.scheduler is not None and args.executor != "dask":
         raise InvlearnError("--scheduler applies only to --executor dask")
     study = read_spec(args.spec)
-    check_out_folder(args.out, "--out")
-    jobs = args.jobs or max(1, os.cpu_count() or 1)
     notebook = args.notebook if args.engine == "papermill" else None
+    check_out_folder(args.out, "--out", [args.spec, notebook],
+                     _guarded([{**study.base, **c} for c in grid_cells(study.grid)]))
+    jobs = args.jobs or max(1, os.cpu_count() or 1)
     if notebook is not None and not Path(notebook).is_file():
         raise InvlearnError(f"--notebook {notebook} does not exist; run from the book's "
                             f"repository, pass --notebook PATH, or use --engine python")

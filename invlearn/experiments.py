@@ -51,6 +51,9 @@ from .io import read_json_record, write_csv_atomic, write_json_atomic, write_tex
 DATA_KEYS = ("dataset", "sim_size", "data_home", "train", "valid", "test")
 FILE_KEYS = ("train", "valid", "test")
 ENGINES = ("python", "papermill")
+#: What a study writes in its folder (files and sub-folders).
+STUDY_OUTPUTS = ("results.csv", "search.csv", "chosen.csv", "failures.json", "spec.json",
+                 "search", "final")
 #: Where runs execute: this machine's process / thread pool, or a Dask cluster.
 EXECUTORS = ("local", "dask")
 
