@@ -120,6 +120,7 @@ class TrainConfig:
             _check_field(f, getattr(self, f.name))
         if self.device is not None:
             check_device(self.device)
+        _check_epoch_budget(self)
         return self
 
     @classmethod
@@ -194,6 +195,23 @@ def _check_range(name: str, value: float, meta: dict) -> None:
         raise InvlearnError(f"{name} must be below {meta['below']}, got {value!r}")
 
 
+#: The most epochs ``equal_steps`` may imply (⌈epochs / label_fraction⌉).
+MAX_EPOCHS = 1_000_000
+
+
+def _check_epoch_budget(config: TrainConfig) -> None:
+    """With ``equal_steps`` at ``label_fraction`` f < 1, ⌈epochs / f⌉ and ⌈eval_every / f⌉
+    must stay at most :data:`MAX_EPOCHS`."""
+    if not config.equal_steps or config.label_fraction >= 1:
+        return
+    for name in ("epochs", "eval_every"):
+        implied = getattr(config, name) / config.label_fraction
+        if not implied <= MAX_EPOCHS:  # also catches inf
+            raise InvlearnError(f"equal_steps at label_fraction {config.label_fraction!r} "
+                                f"means {name} / label_fraction = {implied:.3g}, over "
+                                f"{MAX_EPOCHS}; raise label_fraction or drop equal_steps")
+
+
 def check_device(device: str) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` unless torch knows ``device`` and this machine has
     it (chapters 1–8)."""
@@ -209,5 +227,9 @@ def check_device(device: str) -> None:
         if (dev.index or 0) >= count:
             raise InvlearnError(f"device {device!r} is not available: this machine has "
                                 f"{count} CUDA device(s)")
-    elif dev.type not in ("cpu", "mps", "meta"):
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InvlearnError(f"device {device!r} is not available: this machine has no "
+                                f"Apple GPU (MPS); use 'cpu' or 'cuda'")
+    elif dev.type != "cpu":
         raise InvlearnError(f"device {device!r} is not supported: use 'cpu' or 'cuda'")

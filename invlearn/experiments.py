@@ -310,11 +310,34 @@ def check_grid_call(cells: list[dict], jobs: int, engine: str,
         if not Path(notebook).is_file():
             raise InvlearnError(f"notebook {notebook} does not exist (the papermill engine "
                                 f"runs it once per cell; or use the python engine)")
-    for cell in cells:
+    if not isinstance(cells, list):
+        raise InvlearnError(f"cells must be a list of run parameter dicts, got "
+                            f"{type(cells).__name__}")
+    for k, cell in enumerate(cells):
+        if not isinstance(cell, Mapping):
+            raise InvlearnError(f"cells[{k}] must be a dict of run parameters, got "
+                                f"{type(cell).__name__} {cell!r:.60}")
         try:
             check_params(cell)
         except InvlearnError as err:
             raise InvlearnError(f"run {run_id(cell)}: {err}") from None
+
+
+def make_out_dir(out_dir: str | os.PathLike, subs: Iterable[str] = ()) -> Path:
+    """Create the results folder ``out_dir`` and its ``subs``; raise
+    :class:`~invlearn.errors.InvlearnError` naming it when it is a file or cannot be made
+    (chapters 6–7)."""
+    if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir).strip():
+        raise InvlearnError(f"out_dir must name a folder, got {out_dir!r}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InvlearnError(f"out_dir {out} is a file, not a folder")
+    try:
+        for sub in (".", *subs):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InvlearnError(f"cannot create the results folder {out}: {err.strerror}") from None
+    return out
 
 
 def _error_text(err: BaseException) -> str:
@@ -452,9 +475,7 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
     here, so no shared file system is needed. Resume, failures and results are the same.
     """
     check_grid_call(cells, jobs, engine, notebook, executor, scheduler)
-    out = Path(out_dir)
-    for sub in ("runs", "notebooks") if engine == "papermill" else ("runs",):
-        (out / sub).mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out_dir, ("runs", "notebooks") if engine == "papermill" else ("runs",))
     bar = tqdm(total=len(cells), desc="grid", disable=not progress, file=sys.stderr)
     todo = _finished(out, cells, lambda text: bar.write(text, file=sys.stderr))
     bar.update(len(cells) - len(todo))
@@ -720,10 +741,11 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
     study = spec if isinstance(spec, StudySpec) else parse_spec(spec)
     check_spec(study)
     check_grid_call([], jobs, engine, notebook, executor, scheduler)
-    out = Path(out_dir)
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise InvlearnError(f"out_dir {out_dir} is a file, not a folder")
     with (dask_scheduler(jobs, scheduler) if executor == "dask"
           else contextlib.nullcontext(scheduler)) as address:
-        out.mkdir(parents=True, exist_ok=True)
+        out = make_out_dir(out_dir)
         return _study(study, out, jobs, engine, notebook, progress, executor, address)
 
 

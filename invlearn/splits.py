@@ -27,6 +27,21 @@ COLUMNS = ("user", "item", "label")
 
 
 PARTS = ("train", "valid", "test")
+#: The most users or items a split may declare: 2**31 - 1, int32's largest value.
+MAX_IDS = 2**31 - 1
+
+
+def _need_split(split: Any, what: str) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` unless ``split`` is a :class:`Split`."""
+    if not isinstance(split, Split):
+        raise InvlearnError(f"{what} needs an invlearn Split, got {type(split).__name__}")
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+            0 <= seed < 2**63):
+        raise InvlearnError(f"seed must be a non-negative integer below 2**63, got {seed!r}")
+    return int(seed)
 
 @dataclass
 class Split:
@@ -95,6 +110,9 @@ def check_split(split: Split) -> None:
     for what, value in (("n_users", split.n_users), ("n_items", split.n_items)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise InvlearnError(f"{name}: {what} must be a positive integer, got {value!r}")
+        if value > MAX_IDS:
+            raise InvlearnError(f"{name}: {what} must be at most {MAX_IDS} (an embedding table "
+                                f"that long does not fit in memory), got {value!r}")
     keys = {}
     for part in PARTS:
         table = getattr(split, part)
@@ -208,11 +226,9 @@ def _warn_unseen(split: Split) -> None:
     found = []
     for part in ("valid", "test"):
         table = getattr(split, part)
-        for col, bound in (("user", split.n_users), ("item", split.n_items)):
-            seen = np.zeros(bound, dtype=bool)
-            seen[split.train[col].to_numpy()] = True
+        for col in ("user", "item"):
             ids = table[col].to_numpy()
-            unseen = ~seen[ids]
+            unseen = ~np.isin(ids, split.train[col].to_numpy())
             if unseen.any():
                 found.append(f"{part} {np.unique(ids[unseen]).size} {col}s "
                              f"({int(unseen.sum())} rows)")
@@ -273,7 +289,11 @@ def random_split(
     and ``label`` columns. ``n_users`` / ``n_items`` default to the length of
     ``table.attrs["user_ids"]`` / ``["item_ids"]`` when present, else the largest id + 1.
     """
+    if not isinstance(table, pd.DataFrame):
+        raise InvlearnError(f"random_split needs a pandas DataFrame with columns user, item and "
+                            f"label, got {type(table).__name__}")
     values = _check_fractions(fractions)
+    seed = _check_seed(seed)
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise InvlearnError(f"table lacks column(s) {missing}; binarize the ratings first")
@@ -360,9 +380,9 @@ def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
     unlabeled interactions; validation and test are untouched. ``fraction=1`` keeps every row
     and leaves ``hidden`` empty. Rows already hidden by an earlier call stay hidden.
     """
+    _need_split(split, "label_fraction")
     fraction = _check_fraction(fraction)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvlearnError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = _check_seed(seed)
     n = len(split.train)
     keep_count = max(1, math.ceil(round(fraction * n, 9)))
     order = np.random.default_rng(seed).permutation(n)
@@ -385,6 +405,7 @@ def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
     (:func:`invlearn.sampling.sample_unlabeled`). A pool the split lacks, or an empty one,
     raises :class:`~invlearn.errors.InvlearnError` that says why.
     """
+    _need_split(split, "unlabeled_pool")
     if pool not in POOLS:
         raise InvlearnError(f"unknown unlabeled pool {pool!r}; choose one of {', '.join(POOLS)}")
     if pool == "random":
