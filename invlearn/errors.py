@@ -1,4 +1,12 @@
-"""The one exception type the package raises for bad input."""
+"""The one exception type the package raises for bad input, and its warning."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import warnings
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class InvlearnError(ValueError):
@@ -15,3 +23,21 @@ class InvlearnWarning(UserWarning):
     For example validation users never seen in training, or a (user, item) pair both in
     train and in test. ``warnings.simplefilter("error", InvlearnWarning)`` makes them errors.
     """
+
+
+def warn(message: str) -> None:
+    """Issue an :class:`InvlearnWarning` that points at the first caller outside the package
+    (the user's line, not ``return Split(``); a dataclass's generated ``__init__`` between a
+    ``__post_init__`` and its caller, and :func:`dataclasses.replace`, are passed over too
+    (chapter 1)."""
+    frame, level, below = sys._getframe(1), 2, ""
+    while frame is not None:
+        name, code = frame.f_code.co_filename, frame.f_code.co_name
+        if name.startswith("<"):
+            inside = code == "__init__" and below == "__post_init__"
+        else:
+            inside = os.path.abspath(name).startswith(_PACKAGE) or name == dataclasses.__file__
+        if not inside:
+            break
+        frame, level, below = frame.f_back, level + 1, code
+    warnings.warn(message, InvlearnWarning, stacklevel=level)

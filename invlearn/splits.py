@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .config import POOLS
-from .errors import InvlearnError, InvlearnWarning
+from .errors import InvlearnError, warn
 from .movielens import binarize, read_ratings
 
 COLUMNS = ("user", "item", "label")
@@ -194,10 +193,9 @@ def _check_duplicates(name: str, part: str, keys: np.ndarray, labels: np.ndarray
             f"{name}: the {part} part has {int(np.unique(keys[1:][conflicting]).size)} "
             "(user, item) pair(s) with both labels 0 and 1; keep one row per pair"
         )
-    warnings.warn(
+    warn(
         f"{name}: the {part} part repeats {int(np.unique(keys[1:][repeated]).size)} (user, item) "
-        f"pair(s) with the same label ({int(repeated.sum())} extra row(s)); they weigh double",
-        InvlearnWarning, stacklevel=5)
+        f"pair(s) with the same label ({int(repeated.sum())} extra row(s)); they weigh double")
 
 
 def _same_rows(a: pd.DataFrame, b: pd.DataFrame, n_items: int) -> bool:
@@ -215,10 +213,9 @@ def _warn_overlaps(name: str, keys: dict[str, np.ndarray]) -> None:
     for first, second in (("train", "valid"), ("train", "test"), ("valid", "test")):
         shared = np.isin(keys[second], keys[first])
         if shared.any():
-            warnings.warn(
+            warn(
                 f"{name}: {int(shared.sum())} (user, item) pair(s) of the {second} part are also "
-                f"in the {first} part; scores on them are not held out",
-                InvlearnWarning, stacklevel=5)
+                f"in the {first} part; scores on them are not held out")
 
 
 def _warn_unseen(split: Split) -> None:
@@ -233,8 +230,8 @@ def _warn_unseen(split: Split) -> None:
                 found.append(f"{part} {np.unique(ids[unseen]).size} {col}s "
                              f"({int(unseen.sum())} rows)")
     if found:
-        warnings.warn(f"{split.name}: never in train: {', '.join(found)}; the model scores "
-                      "them from their initial embeddings", InvlearnWarning, stacklevel=5)
+        warn(f"{split.name}: never in train: {', '.join(found)}; the model scores "
+             "them from their initial embeddings")
 
 
 def _contiguous(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
