@@ -15,17 +15,22 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import InvlearnError
+from .errors import InvlearnError, TrainingDiverged
 
 METRIC_ORDER = ("auc", "gauc", "gauc_unweighted", "ndcg@10", "mrr",
                 "recall@20", "ndcg@20", "recall@50", "ndcg@50", "bce")
 DEFAULT_NOTEBOOK = Path("book") / "experiment.ipynb"
 EXIT_BAD_INPUT = 2
 EXIT_RUNS_FAILED = 1
+#: The most processes (--jobs) or torch threads (--threads) a command takes.
+MAX_WORKERS = 1024
+#: The largest catalogue ``bench --catalogues`` times a meta-step at (about 8 GB).
+MAX_CATALOGUE = 10_000_000
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,15 +42,23 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer ≥ 1 (chapters 6–7)."""
+def positive_int(text: str, maximum: int | None = None) -> int:
+    """An argparse type: an integer ≥ 1, and ≤ ``maximum`` when given (chapters 6–7)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r:.40}") \
+            from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r:.40}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
     return value
+
+
+def workers(text: str) -> int:
+    """An argparse type: processes or threads, 1 to :data:`MAX_WORKERS` (chapters 6–7)."""
+    return positive_int(text, MAX_WORKERS)
 
 
 def _config_options(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +130,7 @@ def _bench_parser(sub: Any, datasets: Sequence[str]) -> None:
     be.add_argument("--catalogues", default="10000,131690",
                     help="comma-separated item counts at which one IG meta-step is timed "
                     "(default: 10000,131690)")
-    be.add_argument("--threads", type=positive_int, default=None,
+    be.add_argument("--threads", type=workers, default=None,
                     help="torch intra-op threads (default: torch's own)")
     be.add_argument("--device", default=None,
                     help="torch device, e.g. cpu or cuda (default: cuda when available)")
@@ -139,7 +152,7 @@ def _grid_parser(sub: Any) -> None:
     gr.add_argument("--out", required=True, metavar="DIR",
                     help="results folder, created if absent (its parent must exist); "
                     "finished runs in it are not run again")
-    gr.add_argument("--jobs", type=positive_int, default=None,
+    gr.add_argument("--jobs", type=workers, default=None,
                     help="runs at a time, or the LocalCluster's workers with --executor dask "
                     "(default: one per CPU core; not used with --scheduler)")
     gr.add_argument("--engine", default="papermill", choices=("papermill", "python"),
@@ -374,6 +387,9 @@ def _catalogues(text: str) -> list[int]:
         raise InvlearnError(f"--catalogues must be positive integers, got {text!r}") from None
     if not sizes or min(sizes) < 1:
         raise InvlearnError(f"--catalogues must be positive integers, got {text!r}")
+    if max(sizes) > MAX_CATALOGUE:
+        raise InvlearnError(f"--catalogues must be at most {MAX_CATALOGUE} items (one "
+                            f"meta-step's feed and model must fit in memory), got {max(sizes)}")
     return sizes
 
 
@@ -414,6 +430,8 @@ def read_spec(path: str):
     settings) (chapters 6–7)."""
     from .experiments import check_spec, parse_spec
 
+    if Path(path).exists() and not Path(path).is_file():  # a FIFO would block forever
+        raise InvlearnError(f"cannot read --spec {path}: not a regular file")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -458,6 +476,12 @@ def cmd_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` of the command line: one line ``invlearn: warning: …``."""
+    print(f"invlearn: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 COMMANDS = {"train": cmd_train, "bench": cmd_bench, "grid": cmd_grid}
 
 
@@ -469,10 +493,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:
         return int(done.code or 0)
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return COMMANDS[args.command](args)
     except InvlearnError as err:
         print(f"invlearn: error: {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except TrainingDiverged as err:
+        print(f"invlearn: run failed: {' '.join(str(err).split())}", file=sys.stderr)
+        return EXIT_RUNS_FAILED
     except KeyboardInterrupt:
         print("invlearn: interrupted", file=sys.stderr)
         return 130

@@ -17,6 +17,12 @@ class InvlearnError(ValueError):
     """
 
 
+class TrainingDiverged(RuntimeError):
+    """A run whose model's scores became NaN: the input was valid, training blew up (usually
+    a learning rate far too large). Not bad input, so not an :class:`InvlearnError` (chapter 1).
+    """
+
+
 class InvlearnWarning(UserWarning):
     """Data that is probably fine but may mislead: the message says what and how many (chapter 1).
 

@@ -348,7 +348,10 @@ def _local_results(fn, todo: list[dict], out: Path, jobs: int, engine: str,
                    notebook: str | None) -> Iterator[tuple[dict, Any]]:
     """The local executor: ``jobs`` threads (papermill) or worker processes (python) on this
     machine, each writing its run's record into ``out``; yield ``(cell, record or exception)``
-    as runs finish, cells started in order."""
+    as runs finish, cells started in order; never more workers than runs."""
+    if not todo:
+        return
+    jobs = min(jobs, len(todo))
     if engine == "papermill":
         pool = ThreadPoolExecutor(max_workers=jobs)
     else:

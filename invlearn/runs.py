@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import losses
 from .config import TrainConfig, check_device
 from .data import Split
-from .errors import InvlearnError
+from .errors import InvlearnError, TrainingDiverged
 from .ig import DIRECTIONS
 from .metrics import full_ranking_metrics, labeled_metrics
 
@@ -162,8 +162,12 @@ def evaluate(model: nn.Module, table: pd.DataFrame, device: torch.device) -> dic
     """Labeled metrics (AUC, GAUC, NDCG@10, MRR; chapter 6) and BCE of ``model`` on a table."""
     u, i, y = _tensors(table, device)
     logits = predict(model, u, i)
-    out = labeled_metrics(table["user"].to_numpy(), table["label"].to_numpy(),
-                          logits.float().cpu().numpy())
+    scores = logits.float().cpu().numpy()
+    if np.isnan(scores).any():
+        raise TrainingDiverged(f"training diverged: the model's scores are NaN on "
+                               f"{int(np.isnan(scores).sum())} of {len(scores)} rows; try a "
+                               f"smaller lr")
+    out = labeled_metrics(table["user"].to_numpy(), table["label"].to_numpy(), scores)
     out["bce"] = float(losses.bce(logits.float(), y))
     return out
 
