@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import InvlearnError, TrainingDiverged
+from .errors import InvlearnError, TrainingDiverged, warn
 
 METRIC_ORDER = ("auc", "gauc", "gauc_unweighted", "ndcg@10", "mrr",
                 "recall@20", "ndcg@20", "recall@50", "ndcg@50", "bce")
@@ -353,11 +353,16 @@ def _write(path: str, obj: Any, option: str) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """Check everything, train one run, print its metrics, write its record
     (``--out``) (chapters 6–7)."""
+    from .config import ignored_settings
     from .experiments import check_params, run_experiment
     from .runs import history_record
 
     params = train_params(args)
-    check_params(params)
+    _, config = check_params(params)
+    for name, why in ignored_settings(config, params).items():
+        warn(f"--{name.replace('_', '-')} is ignored: {why}")
+    if args.histories and not args.out:
+        warn("--histories is ignored: it adds to the record that --out writes")
     check_out_file(args.out, "--out", [args.train, args.valid, args.test], _guarded([params]))
     record, result = run_experiment(params, progress=not args.quiet, return_result=True)
     print(f"{result.config.method} / {result.config.backbone} on {record['data']['name']}: "
@@ -401,6 +406,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_report, run_benchmark
     from .config import BACKBONES, METHODS, TrainConfig, check_device
     from .experiments import check_params, load_data
+    from .runs import pick_device
 
     methods = _names(args.methods, METHODS, "--methods")
     backbones = _names(args.backbones, BACKBONES, "--backbones")
@@ -411,6 +417,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     params = {**_data_params(args, "ml-1m"), "seed": args.seed}
     check_params(params)
     check_out_file(args.out, "--out", guarded=_guarded([params]))
+    if args.no_cpu_baseline and pick_device(args.device).type != "cuda":
+        warn("--no-cpu-baseline is ignored: the CPU baseline is timed only on CUDA")
     if args.threads:
         torch.set_num_threads(args.threads)
     if "ns" not in methods:
