@@ -166,7 +166,7 @@ def _grid_parser(sub: Any) -> None:
                     help="address of a running Dask scheduler, e.g. tcp://host:8786, whose "
                     "workers have invlearn installed; --executor dask only (default: start "
                     "a LocalCluster)")
-    gr.add_argument("--notebook", default=str(DEFAULT_NOTEBOOK), metavar="PATH",
+    gr.add_argument("--notebook", default=None, metavar="PATH",
                     help="notebook the papermill engine runs (default: book/experiment.ipynb "
                     "in the current folder)")
     gr.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -433,6 +433,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict; a key given twice is an error, not the last one kept."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"key {key!r} appears twice in one object")
+        seen[key] = value
+    return seen
+
+
 def read_spec(path: str):
     """The study spec in the JSON file ``path``, parsed and checked (every run's
     settings) (chapters 6–7)."""
@@ -446,7 +456,7 @@ def read_spec(path: str):
         reason = getattr(err, "strerror", None) or "not UTF-8 text"
         raise InvlearnError(f"cannot read --spec {path}: {reason}") from None
     try:
-        spec = json.loads(text)
+        spec = json.loads(text, object_pairs_hook=_unique_keys)
     except ValueError as err:
         raise InvlearnError(f"--spec {path} is not valid JSON: {err}") from None
     try:
@@ -464,7 +474,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
     if args.scheduler is not None and args.executor != "dask":
         raise InvlearnError("--scheduler applies only to --executor dask")
     study = read_spec(args.spec)
-    notebook = args.notebook if args.engine == "papermill" else None
+    if args.notebook is not None and args.engine != "papermill":
+        warn("--notebook is ignored: the python engine runs no notebook")
+    notebook = (args.notebook or str(DEFAULT_NOTEBOOK)) if args.engine == "papermill" else None
     check_out_folder(args.out, "--out", [args.spec, notebook],
                      _guarded([{**study.base, **c} for c in grid_cells(study.grid)]))
     jobs = args.jobs or max(1, os.cpu_count() or 1)

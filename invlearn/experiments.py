@@ -52,7 +52,7 @@ DATA_KEYS = ("dataset", "sim_size", "data_home", "train", "valid", "test")
 FILE_KEYS = ("train", "valid", "test")
 ENGINES = ("python", "papermill")
 #: What a study writes in its folder (files and sub-folders).
-STUDY_OUTPUTS = ("results.csv", "search.csv", "chosen.csv", "failures.json", "spec.json",
+STUDY_OUTPUTS = ("results.csv", "search.csv", "chosen.csv", "failures.json", "study.json",
                  "search", "final")
 #: Where runs execute: this machine's process / thread pool, or a Dask cluster.
 EXECUTORS = ("local", "dask")
@@ -98,6 +98,13 @@ def check_data_keys(keys: Mapping[str, Any]) -> None:
     if name == "files" and missing:
         raise InvlearnError(f"dataset files needs train, valid and test; missing "
                             f"{', '.join(missing)}")
+    for part in given:
+        path = keys[part]
+        if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+            raise InvlearnError(f"{part} must be a file path, got {path!r:.60}")
+        if not Path(path).is_file():
+            what = "is not a regular file" if Path(path).exists() else "does not exist"
+            raise InvlearnError(f"{part} file {path} {what}")
 
 
 def check_params(params: Mapping[str, Any]):
@@ -115,7 +122,34 @@ def check_params(params: Mapping[str, Any]):
                             f"{', '.join(DATA_KEYS)} and the TrainConfig fields")
     keys = {k: params[k] for k in DATA_KEYS if k in params}
     check_data_keys(keys)
-    return keys, TrainConfig.from_dict({k: v for k, v in params.items() if k in fields})
+    config = TrainConfig.from_dict({k: v for k, v in params.items() if k in fields})
+    check_runnable(keys.get("dataset", "sim"), config)
+    return keys, config
+
+
+def check_runnable(dataset: str, config: Any) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` for a setting that every run on the data
+    set named ``dataset`` (never thinned before) would fail on: a pool the method cannot draw
+    from, the hidden pool at label fraction 1, the ambiguous pool off the simulated feed, the
+    static step for a method or pool it does not support (chapters 6–8)."""
+    from .methods import METHOD_TABLE
+    from .static import STATIC_METHODS
+
+    pools = METHOD_TABLE[config.method].pools
+    if config.pool not in pools:
+        raise InvlearnError(f"method {config.method} draws from the pool(s) {', '.join(pools)}, "
+                            f"not {config.pool!r}")
+    if config.pool == "hidden" and config.label_fraction >= 1:
+        raise InvlearnError("pool 'hidden' needs label_fraction below 1: at 1 no training "
+                            "label is withheld, so the pool is empty")
+    if config.pool == "ambiguous" and dataset != "sim":
+        raise InvlearnError(f"pool 'ambiguous' needs dataset sim (the simulated feed's "
+                            f"unlabeled impressions), not {dataset!r}")
+    if config.step == "static" and (config.method not in STATIC_METHODS
+                                    or config.pool != "random"):
+        raise InvlearnError(f"step 'static' supports methods {', '.join(STATIC_METHODS)} with "
+                            f"the random pool, not {config.method} with pool {config.pool!r}; "
+                            f"use step 'eager' or 'auto'")
 
 
 def load_data(params: Mapping[str, Any]):
@@ -574,7 +608,7 @@ def _values(value: Any, where: str) -> list:
     for v in value:
         if isinstance(v, (list, dict)):
             raise InvlearnError(f"spec {where} must hold plain values, got {_kind(v)} {v!r:.60}")
-    if len({json.dumps(v, sort_keys=True) for v in value}) < len(value):
+    if len({(isinstance(v, bool), v) for v in value}) < len(value):  # 1 and 1.0 are one
         raise InvlearnError(f"spec {where} lists a value twice: {value!r:.80}")
     return value
 
@@ -585,25 +619,39 @@ def _known(key: Any, where: str) -> None:
                             f"{', '.join(DATA_KEYS)} and the TrainConfig fields")
 
 
+def _not_seed(key: str, where: str) -> None:
+    if key == "seed":
+        raise InvlearnError(f"spec {where}: \"seed\" would be replaced by each run's seed; "
+                            f"put seeds in \"seeds\" and \"search_seed\"")
+
+
 def _seed(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise InvlearnError(f"spec {where} must be a non-negative integer, got {value!r:.60}")
     return value
 
 
-def _parse_search(search: Any) -> dict[str, dict[str, list]]:
-    from .config import METHODS
+def _parse_search(search: Any, grid: Mapping[str, list]) -> dict[str, dict[str, list]]:
+    from .config import METHOD_SETTINGS, METHODS
 
     _need(search, dict, '"search"', "an object: method or \"*\" → {setting: [values]}")
     for method, space in search.items():
         if method != "*" and method not in METHODS:
             raise InvlearnError(f"spec \"search\": {method!r} is not a method or \"*\"; "
                                 f"methods: {', '.join(METHODS)}")
+        if method != "*" and method not in grid["method"]:
+            raise InvlearnError(f"spec \"search\": {method!r} is not a method of \"grid\"")
         _need(space, dict, f'"search"."{method}"', "an object: setting → [values]")
         for key, values in space.items():
             _known(key, f'"search"."{method}"')
             if key in ("method", "seed") or key in DATA_KEYS:
                 raise InvlearnError(f"spec \"search\".\"{method}\": {key!r} cannot be searched")
+            if key in grid:
+                raise InvlearnError(f"spec \"search\".\"{method}\": {key!r} is also a key of "
+                                    f"\"grid\"; vary it in one of them")
+            if method != "*" and method not in METHOD_SETTINGS.get(key, (method,)):
+                raise InvlearnError(f"spec \"search\".\"{method}\": {method} does not read "
+                                    f"{key!r}, so every value would give the same run")
             _values(values, f'"search"."{method}"."{key}"')
     return search
 
@@ -631,6 +679,7 @@ def parse_spec(spec: Any) -> StudySpec:
     base = _need(spec.get("base", {}), dict, '"base"', "an object: parameter → value")
     for key in base:
         _known(key, '"base"')
+        _not_seed(key, '"base"')
     scope = _need(spec.get("search_on", {}), dict, '"search_on"', "an object: grid key → value")
     for key in scope:
         if key not in grid:
@@ -648,13 +697,17 @@ def parse_spec(spec: Any) -> StudySpec:
         _need(settings, dict, f'"ablate"."{method}"', "an object: setting → value")
         for key in settings:
             _known(key, f'"ablate"."{method}"')
+            _not_seed(key, f'"ablate"."{method}"')
     exclude = _need(spec.get("exclude", []), list, '"exclude"', "a list of partial cells")
     for k, part in enumerate(exclude):
         _need(part, dict, f'"exclude"[{k}]', "an object: grid key → value")
-        for key in part:
+        for key, value in part.items():
             if key not in grid:
                 raise InvlearnError(f"spec \"exclude\"[{k}]: {key!r} is not a key of \"grid\"")
-    return StudySpec(grid=grid, base=base, search=_parse_search(spec.get("search", {})),
+            if value not in grid[key]:
+                raise InvlearnError(f"spec \"exclude\"[{k}]: {key}={value!r:.40} is not a value "
+                                    f"of \"grid\".\"{key}\", so it excludes nothing")
+    return StudySpec(grid=grid, base=base, search=_parse_search(spec.get("search", {}), grid),
                      search_on=scope, search_seed=_seed(spec.get("search_seed", 0),
                                                         '"search_seed"'),
                      seeds=seeds, ablate=ablate, exclude=exclude)
@@ -682,6 +735,8 @@ def search_cells(spec: StudySpec) -> list[dict]:
 def check_spec(spec: StudySpec) -> None:
     """Check every run the study could make (all search settings on every cell and
     seed) (chapters 6–7)."""
+    if not study_cells(spec):
+        raise InvlearnError("spec \"exclude\" removes every grid cell; nothing would run")
     if not search_cells(spec):
         raise InvlearnError(f"spec \"search_on\" {spec.search_on!r} matches no grid cell")
     for cell in study_cells(spec):
