@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import InvlearnError, TrainingDiverged, warn
+from .errors import InvlearnError, OutputError, TrainingDiverged, warn
 
 METRIC_ORDER = ("auc", "gauc", "gauc_unweighted", "ndcg@10", "mrr",
                 "recall@20", "ndcg@20", "recall@50", "ndcg@50", "bce")
@@ -341,13 +341,10 @@ def metrics_table(metrics: dict) -> str:
     return "\n".join(f"{n:<{width}}  {metrics[n]:.4f}" for n in names)
 
 
-def _write(path: str, obj: Any, option: str) -> None:
+def _write(path: str, obj: Any) -> None:
     from .io import write_json_atomic
 
-    try:
-        write_json_atomic(path, obj)
-    except OSError as err:
-        raise InvlearnError(f"cannot write {option} {path}: {err.strerror}") from None
+    write_json_atomic(path, obj)  # an OutputError names the file
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -372,7 +369,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out:
         if args.histories:
             record.update(history_record(result.history))
-        _write(args.out, record, "--out")
+        _write(args.out, record)
         print(f"wrote {args.out}")
     return 0
 
@@ -428,7 +425,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            cpu_baseline=not args.no_cpu_baseline)
     print(format_report(report))
     if args.out:
-        _write(args.out, {**report, "epochs": report["epochs"].to_dict("records")}, "--out")
+        _write(args.out, {**report, "epochs": report["epochs"].to_dict("records")})
         print(f"wrote {args.out}")
     return 0
 
@@ -519,6 +516,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvlearnError as err:
         print(f"invlearn: error: {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OutputError as err:
+        print(f"invlearn: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return EXIT_RUNS_FAILED
     except TrainingDiverged as err:
         print(f"invlearn: run failed: {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_RUNS_FAILED

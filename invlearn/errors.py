@@ -23,6 +23,14 @@ class TrainingDiverged(RuntimeError):
     """
 
 
+class OutputError(OSError):
+    """An output file that could not be written (a full disk, a file size limit, a folder
+    gone): the message names the file; the previous file, if any, is left as it was."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 class InvlearnWarning(UserWarning):
     """Data that is probably fine but may mislead: the message says what and how many (chapter 1).
 

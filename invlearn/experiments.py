@@ -32,6 +32,7 @@ import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import (
     FIRST_COMPLETED,
+    BrokenExecutor,
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
@@ -44,7 +45,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .errors import InvlearnError
+from .errors import InvlearnError, OutputError
 from .io import read_json_record, write_csv_atomic, write_json_atomic, write_text_atomic
 
 #: Parameters that choose the data (the rest are TrainConfig fields).
@@ -54,6 +55,8 @@ ENGINES = ("python", "papermill")
 #: What a study writes in its folder (files and sub-folders).
 STUDY_OUTPUTS = ("results.csv", "search.csv", "chosen.csv", "failures.json", "study.json",
                  "search", "final")
+#: The columns of a table of no runs when no cell tells them (a CSV needs a header).
+EMPTY_COLUMNS = ("dataset", "backbone", "method", "seed")
 #: Where runs execute: this machine's process / thread pool, or a Dask cluster.
 EXECUTORS = ("local", "dask")
 
@@ -386,20 +389,38 @@ def _local_results(fn, todo: list[dict], out: Path, jobs: int, engine: str,
     if not todo:
         return
     jobs = min(jobs, len(todo))
-    if engine == "papermill":
-        pool = ThreadPoolExecutor(max_workers=jobs)
-    else:
-        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent)
-    with pool:
-        running: dict[Future, dict] = {}
-        queue = list(todo)
-        while queue or running:
-            while queue and len(running) < jobs:
-                cell = queue.pop(0)
-                running[pool.submit(fn, cell, str(out), notebook)] = cell
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                yield running.pop(fut), fut.exception() or fut.result()
+    queue = list(todo)
+    while queue:  # a new pool after a worker died (BrokenExecutor), for the runs not yet started
+        if engine == "papermill":
+            pool: Any = ThreadPoolExecutor(max_workers=jobs)
+        else:
+            pool = ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent)
+        with pool:
+            running: dict[Future, dict] = {}
+            broken = False
+            while (queue and not broken) or running:
+                while queue and not broken and len(running) < jobs:
+                    try:
+                        running[pool.submit(fn, queue[0], str(out), notebook)] = queue[0]
+                    except BrokenExecutor:
+                        broken = True
+                        break
+                    queue.pop(0)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    cell, error = running.pop(fut), fut.exception()
+                    if isinstance(error, BrokenExecutor):
+                        broken = True
+                        error = WorkerDied(f"the worker process of this run ended abruptly "
+                                           f"(killed, e.g. by the out-of-memory killer) while "
+                                           f"{len(running) + 1} run(s) were in flight; run the "
+                                           f"grid again to retry it")
+                    yield cell, error or fut.result()
+
+
+class WorkerDied(RuntimeError):
+    """A run whose worker process ended abruptly (a signal, the out-of-memory killer): recorded
+    as a failure; the grid goes on in a new pool of workers (chapters 6–7)."""
 
 
 def _in_scratch(fn, params: dict, notebook: str | None) -> dict[str, str]:
@@ -467,8 +488,12 @@ def _dask_results(fn, todo: list[dict], out: Path, jobs: int, engine: str,
                 if fut.status != "finished":  # the run's own error, sent back by Dask
                     yield cell, fut.exception()
                     continue
-                for name, text in fut.result().items():
-                    write_text_atomic(out / name, text)
+                try:
+                    for name, text in fut.result().items():
+                        write_text_atomic(out / name, text)
+                except OutputError as err:  # a full disk: this run failed, the others go on
+                    yield cell, err
+                    continue
                 yield cell, read_json_record(_record_path(out, cell))
         finally:
             client.cancel(list(running))
@@ -538,7 +563,11 @@ def collect(out_dir: str | os.PathLike, cells: list[dict] | None = None) -> pd.D
     paths = ([_record_path(out_dir, c) for c in cells] if cells is not None
              else sorted(runs.glob("*.json")))
     records = (read_json_record(p) for p in paths)
-    return pd.DataFrame([flat_row(r) for r in records if r is not None])
+    rows = [flat_row(r) for r in records if r is not None]
+    if rows:
+        return pd.DataFrame(rows)
+    columns = dict.fromkeys(k for c in cells or [] for k in c) or dict.fromkeys(EMPTY_COLUMNS)
+    return pd.DataFrame(columns=list(columns))  # a header, so that the CSV can be read back
 
 
 def choose_best(table: pd.DataFrame, group: list[str], searched: list[str],
