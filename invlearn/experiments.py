@@ -377,6 +377,57 @@ def make_out_dir(out_dir: str | os.PathLike, subs: Iterable[str] = ()) -> Path:
     return out
 
 
+LOCK_NAME = ".invlearn.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock (:func:`fcntl.flock` on ``out/.invlearn.lock``) while a grid or
+    study writes into ``out``; raise :class:`~invlearn.errors.InvlearnError` at once when another
+    process holds it, so that two grids never run the same cells into one folder. The kernel
+    drops the lock when the process ends, even by ``kill -9`` (chapters 6–7)."""
+    import fcntl
+
+    path = out / LOCK_NAME
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the end
+    except OSError as err:
+        raise InvlearnError(f"cannot lock the results folder {out}: {err.strerror}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise InvlearnError(f"the results folder {out} is in use by another grid (process "
+                                f"{holder}); wait for it to end or choose another folder") \
+                from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _same_study(out: Path, study: StudySpec) -> None:
+    """Keep the study's spec in ``out/study.json``; raise :class:`~invlearn.errors.InvlearnError`
+    when the folder already holds a different study (its tables would be replaced)."""
+    mine = json.loads(json.dumps(dataclasses.asdict(study), sort_keys=True))
+    path = out / "study.json"
+    if path.exists():
+        theirs = read_json_record(path)
+        if theirs != mine:
+            keys = sorted(k for k in mine if theirs is None or theirs.get(k) != mine[k])
+            raise InvlearnError(f"the results folder {out} holds another study (its "
+                                f"{path.name} differs in {', '.join(keys) or 'its form'}); "
+                                f"choose another folder, or remove it to start over")
+        return
+    write_json_atomic(path, mine)
+
+
 def _error_text(err: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(err), err)).strip()[-2000:]
 
@@ -537,7 +588,16 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
     here, so no shared file system is needed. Resume, failures and results are the same.
     """
     check_grid_call(cells, jobs, engine, notebook, executor, scheduler)
-    out = make_out_dir(out_dir, ("runs", "notebooks") if engine == "papermill" else ("runs",))
+    out = make_out_dir(out_dir)
+    with folder_lock(out):
+        make_out_dir(out, ("runs", "notebooks") if engine == "papermill" else ("runs",))
+        return _grid(cells, out, jobs, engine, notebook, progress, executor, scheduler)
+
+
+def _grid(cells: list[dict], out: Path, jobs: int, engine: str,
+          notebook: str | os.PathLike | None, progress: bool, executor: str,
+          scheduler: str | None) -> pd.DataFrame:
+    """:func:`run_grid` once its folder is made and locked."""
     bar = tqdm(total=len(cells), desc="grid", disable=not progress, file=sys.stderr)
     todo = _finished(out, cells, lambda text: bar.write(text, file=sys.stderr))
     bar.update(len(cells) - len(todo))
@@ -822,7 +882,10 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
     an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv``,
     ``results.csv`` (final runs) and ``failures.json`` (failed runs, and ``failed_cells``:
     cells whose search runs all failed) in ``out_dir``. The returned table's
-    ``attrs["failed"]`` counts failed runs and cells. ``executor`` and ``scheduler`` are
+    ``attrs["failed"]`` counts failed runs and cells. While it runs, ``out_dir`` is locked
+    (:func:`folder_lock`: a second grid into it is refused), and its ``study.json`` keeps the
+    spec, so a later call with a different spec is refused rather than replacing the first
+    study's tables; the same spec resumes. ``executor`` and ``scheduler`` are
     :func:`run_grid`'s; a LocalCluster (dask without a scheduler) serves search and final runs.
     """
     study = spec if isinstance(spec, StudySpec) else parse_spec(spec)
@@ -833,7 +896,9 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
     with (dask_scheduler(jobs, scheduler) if executor == "dask"
           else contextlib.nullcontext(scheduler)) as address:
         out = make_out_dir(out_dir)
-        return _study(study, out, jobs, engine, notebook, progress, executor, address)
+        with folder_lock(out):
+            _same_study(out, study)
+            return _study(study, out, jobs, engine, notebook, progress, executor, address)
 
 
 def _study(study: StudySpec, out: Path, jobs: int, engine: str,
