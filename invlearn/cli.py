@@ -5,7 +5,10 @@ Every :class:`~invlearn.config.TrainConfig` field is an option of ``train`` (``-
 Bad input — an unknown or malformed argument, a value out of range, an output that cannot be
 written, a malformed grid spec — ends with ONE line ``invlearn: error: …`` on stderr and exit
 status 2, before any data is loaded; no traceback, and no output file is created or touched.
-A grid in which some run failed finishes the others and exits with status 1.
+``--out`` is never a link, FIFO, device, input or file of the data home. An option the run
+would not read gets one ``invlearn: warning: …`` line (every warning is one line). A grid in
+which some run failed finishes the others and exits with status 1; so does a run that diverged
+or an output that could not be written (a full disk), each with one line.
 """
 from __future__ import annotations
 

@@ -575,7 +575,9 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
     """Run every cell (skipping those with a readable record in ``out_dir/runs``), ``jobs`` at
     a time, and write ``out_dir/results.csv`` with one row per finished run (chapters 6–7).
 
-    Every cell is checked before any run starts. ``engine="papermill"`` executes ``notebook``
+    Every cell is checked before any run starts, and ``out_dir`` is locked while the grid runs
+    (:func:`folder_lock`). A worker killed mid-run (e.g. out of memory) fails the runs it had
+    in flight and the grid goes on in new workers. ``engine="papermill"`` executes ``notebook``
     (required; the book's ``experiment.ipynb``) once per cell. A failed run is reported with
     its error in ``out_dir/failures.json`` and the others go on; the returned table's
     ``attrs["failures"]`` holds the failures by run id.
