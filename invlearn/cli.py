@@ -359,11 +359,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     params = train_params(args)
     _, config = check_params(params)
-    for name, why in ignored_settings(config, params).items():
+    check_out_file(args.out, "--out", [args.train, args.valid, args.test], _guarded([params]))
+    for name, why in ignored_settings(config, params).items():  # once all is checked
         warn(f"--{name.replace('_', '-')} is ignored: {why}")
     if args.histories and not args.out:
         warn("--histories is ignored: it adds to the record that --out writes")
-    check_out_file(args.out, "--out", [args.train, args.valid, args.test], _guarded([params]))
     record, result = run_experiment(params, progress=not args.quiet, return_result=True)
     print(f"{result.config.method} / {result.config.backbone} on {record['data']['name']}: "
           f"best epoch {result.best_epoch} of {record['epochs_run']}, "
@@ -474,8 +474,6 @@ def cmd_grid(args: argparse.Namespace) -> int:
     if args.scheduler is not None and args.executor != "dask":
         raise InvlearnError("--scheduler applies only to --executor dask")
     study = read_spec(args.spec)
-    if args.notebook is not None and args.engine != "papermill":
-        warn("--notebook is ignored: the python engine runs no notebook")
     notebook = (args.notebook or str(DEFAULT_NOTEBOOK)) if args.engine == "papermill" else None
     check_out_folder(args.out, "--out", [args.spec, notebook],
                      _guarded([{**study.base, **c} for c in grid_cells(study.grid)]))
@@ -484,6 +482,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
         raise InvlearnError(f"--notebook {notebook} does not exist; run from the book's "
                             f"repository, pass --notebook PATH, or use --engine python")
     check_grid_call([], jobs, args.engine, notebook, args.executor, args.scheduler)
+    if args.notebook is not None and args.engine != "papermill":
+        warn("--notebook is ignored: the python engine runs no notebook")
     table = run_study(study, args.out, jobs=jobs, engine=args.engine, notebook=notebook,
                       progress=not args.quiet, executor=args.executor,
                       scheduler=args.scheduler)

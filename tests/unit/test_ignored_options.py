@@ -88,3 +88,11 @@ def test_a_real_run_warns_in_one_line(capsys, tmp_path, monkeypatch):
     assert [line for line in err if "--alpha-ratio" in line] == [
         "invlearn: warning: --alpha-ratio is ignored: only ig read it, not ns"]
     assert all(line.startswith("invlearn: warning: ") for line in err)
+
+
+def test_bad_input_stays_one_line_even_with_an_ignored_option(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--quiet", *TOY, "--method", "ns", "--alpha-ratio", "5",
+                 "--out", "missing/r.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("invlearn: error: --out")
