@@ -402,6 +402,9 @@ def folder_lock(out: Path) -> Iterator[None]:
             raise InvlearnError(f"the results folder {out} is in use by another grid (process "
                                 f"{holder}); wait for it to end or choose another folder") \
                 from None
+        except OSError as err:  # a file system without locks
+            raise InvlearnError(f"cannot lock the results folder {out}: {err.strerror}") \
+                from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
