@@ -5,7 +5,10 @@ Every :class:`~invlearn.config.TrainConfig` field is an option of ``train`` (``-
 Bad input — an unknown or malformed argument, a value out of range, an output that cannot be
 written, a malformed grid spec — ends with ONE line ``invlearn: error: …`` on stderr and exit
 status 2, before any data is loaded; no traceback, and no output file is created or touched.
-A grid in which some run failed finishes the others and exits with status 1.
+``--out`` is never a link, FIFO, device, input or file of the data home. An option the run
+would not read gets one ``invlearn: warning: …`` line (every warning is one line). A grid in
+which some run failed finishes the others and exits with status 1; so does a run that diverged
+or an output that could not be written (a full disk), each with one line.
 """
 from __future__ import annotations
 
@@ -15,17 +18,22 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import InvlearnError
+from .errors import InvlearnError, OutputError, TrainingDiverged, warn
 
 METRIC_ORDER = ("auc", "gauc", "gauc_unweighted", "ndcg@10", "mrr",
                 "recall@20", "ndcg@20", "recall@50", "ndcg@50", "bce")
 DEFAULT_NOTEBOOK = Path("book") / "experiment.ipynb"
 EXIT_BAD_INPUT = 2
 EXIT_RUNS_FAILED = 1
+#: The most processes (--jobs) or torch threads (--threads) a command takes.
+MAX_WORKERS = 1024
+#: The largest catalogue ``bench --catalogues`` times a meta-step at (about 8 GB).
+MAX_CATALOGUE = 10_000_000
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,15 +45,23 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer ≥ 1 (chapters 6–7)."""
+def positive_int(text: str, maximum: int | None = None) -> int:
+    """An argparse type: an integer ≥ 1, and ≤ ``maximum`` when given (chapters 6–7)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r:.40}") \
+            from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r:.40}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
     return value
+
+
+def workers(text: str) -> int:
+    """An argparse type: processes or threads, 1 to :data:`MAX_WORKERS` (chapters 6–7)."""
+    return positive_int(text, MAX_WORKERS)
 
 
 def _config_options(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +133,7 @@ def _bench_parser(sub: Any, datasets: Sequence[str]) -> None:
     be.add_argument("--catalogues", default="10000,131690",
                     help="comma-separated item counts at which one IG meta-step is timed "
                     "(default: 10000,131690)")
-    be.add_argument("--threads", type=positive_int, default=None,
+    be.add_argument("--threads", type=workers, default=None,
                     help="torch intra-op threads (default: torch's own)")
     be.add_argument("--device", default=None,
                     help="torch device, e.g. cpu or cuda (default: cuda when available)")
@@ -139,7 +155,7 @@ def _grid_parser(sub: Any) -> None:
     gr.add_argument("--out", required=True, metavar="DIR",
                     help="results folder, created if absent (its parent must exist); "
                     "finished runs in it are not run again")
-    gr.add_argument("--jobs", type=positive_int, default=None,
+    gr.add_argument("--jobs", type=workers, default=None,
                     help="runs at a time, or the LocalCluster's workers with --executor dask "
                     "(default: one per CPU core; not used with --scheduler)")
     gr.add_argument("--engine", default="papermill", choices=("papermill", "python"),
@@ -153,7 +169,7 @@ def _grid_parser(sub: Any) -> None:
                     help="address of a running Dask scheduler, e.g. tcp://host:8786, whose "
                     "workers have invlearn installed; --executor dask only (default: start "
                     "a LocalCluster)")
-    gr.add_argument("--notebook", default=str(DEFAULT_NOTEBOOK), metavar="PATH",
+    gr.add_argument("--notebook", default=None, metavar="PATH",
                     help="notebook the papermill engine runs (default: book/experiment.ipynb "
                     "in the current folder)")
     gr.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -187,33 +203,108 @@ def _probe_folder(folder: Path, option: str) -> None:
     os.unlink(probe)
 
 
-def check_out_file(text: str | None, option: str, inputs: Sequence[str | None] = ()) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` names a file that can be written: not
-    empty, not a folder, in an existing writable folder, and none of the
-    ``inputs`` (chapters 6–7)."""
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def data_files(home: str | os.PathLike | None, whole: bool) -> list[Path]:
+    """What an output must never replace in the data home ``home`` (``None``: the default one):
+    the home itself when ``whole`` (the run reads from it), else the archives and extracted
+    folders of the data sets the package knows (chapters 6–7)."""
+    from .movielens import MOVIELENS, PAPER_SPLIT_FOLDER, data_home
+
+    folder = data_home(home).resolve()
+    if whole:
+        return [folder]
+    return [folder / n for name in MOVIELENS for n in (name, f"{name}.zip")] + [
+        folder / PAPER_SPLIT_FOLDER]
+
+
+def _inside(path: Path, guarded: Path) -> bool:
+    return path == guarded or guarded in path.parents
+
+
+def check_out_file(text: str | None, option: str, inputs: Sequence[str | None] = (),
+                   guarded: Sequence[Path] = ()) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` names a regular file or a
+    new one that can be written: not empty, not a folder (nor ending with ``/``), not a link,
+    FIFO or device, a name the file system accepts, in an existing writable folder, none of the
+    ``inputs`` and not inside any ``guarded`` path (the data home's files, :func:`data_files`)
+    (chapters 6–7)."""
     if text is None:
         return
     if not text.strip():
         raise InvlearnError(f"{option} must name a file, got {text!r}")
-    path = Path(text)
-    if path.is_dir():
+    try:
+        _check_out_path(Path(text), text, option, inputs, guarded)
+    except OSError as err:  # e.g. a folder name over the limit on the way
+        raise InvlearnError(f"{option} {text}: {err.strerror}") from None
+
+
+def _check_out_path(path: Path, text: str, option: str, inputs: Sequence[str | None],
+                    guarded: Sequence[Path]) -> None:
+    limit = _name_max(path.parent)
+    if len(os.fsencode(path.name)) > limit:
+        raise InvlearnError(f"{option}: the file name is {len(os.fsencode(path.name))} bytes "
+                            f"long, over this file system's limit of {limit}")
+    if path.is_dir() or text.endswith(("/", os.sep)):
         raise InvlearnError(f"{option} {text} is a folder; name a file")
+    if path.is_symlink():
+        raise InvlearnError(f"{option} {text} is a symbolic link; name a regular file or a "
+                            f"new one")
+    if path.exists() and not path.is_file():
+        raise InvlearnError(f"{option} {text} is not a regular file (a FIFO, device or "
+                            f"socket); name a regular file or a new one")
     resolved = path.resolve()
     for source in inputs:
         if source is not None and Path(source).resolve() == resolved:
             raise InvlearnError(f"{option} {text} is one of the input files")
+    for place in guarded:
+        if _inside(resolved, place):
+            raise InvlearnError(f"{option} {text} is in the data home ({place}): it would "
+                                f"replace data; write elsewhere")
     _probe_folder(resolved.parent, option)
 
 
-def check_out_folder(text: str, option: str) -> None:
+def check_out_folder(text: str, option: str, inputs: Sequence[str | None] = (),
+                     guarded: Sequence[Path] = ()) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` is a writable folder or can be made
-    one (chapters 6–7)."""
+    one, whose study files would replace none of the ``inputs`` and which is not inside any
+    ``guarded`` path (chapters 6–7)."""
+    from .experiments import STUDY_OUTPUTS
+
     if not text.strip():
         raise InvlearnError(f"{option} must name a folder, got {text!r}")
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise InvlearnError(f"{option} {text} is a file, not a folder")
-    _probe_folder(path if path.exists() else path.resolve().parent, option)
+    resolved = path.resolve()
+    for place in guarded:
+        if _inside(resolved, place):
+            raise InvlearnError(f"{option} {text} is in the data home ({place}): it would "
+                                f"mix results with data; write elsewhere")
+    for source in inputs:
+        if source is None:
+            continue
+        source = Path(source).resolve()
+        if any(_inside(source, resolved / name) for name in STUDY_OUTPUTS):
+            raise InvlearnError(f"{option} {text}: the study would write over its input "
+                                f"{source}")
+    _probe_folder(path if path.exists() else resolved.parent, option)
+
+
+def _guarded(params: Sequence[dict]) -> list[Path]:
+    """The data-home paths no output of runs with these parameters may replace."""
+    from .movielens import MOVIELENS
+
+    readers = (*MOVIELENS, "ml-1m-paper")
+    places: list[Path] = []
+    for p in params:
+        places += data_files(p.get("data_home"), whole=p.get("dataset", "sim") in readers)
+    return sorted(set(places))
 
 
 def _data_params(args: argparse.Namespace, default: str) -> dict[str, Any]:
@@ -249,24 +340,26 @@ def metrics_table(metrics: dict) -> str:
     return "\n".join(f"{n:<{width}}  {metrics[n]:.4f}" for n in names)
 
 
-def _write(path: str, obj: Any, option: str) -> None:
+def _write(path: str, obj: Any) -> None:
     from .io import write_json_atomic
 
-    try:
-        write_json_atomic(path, obj)
-    except OSError as err:
-        raise InvlearnError(f"cannot write {option} {path}: {err.strerror}") from None
+    write_json_atomic(path, obj)  # an OutputError names the file
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Check everything, train one run, print its metrics, write its record
     (``--out``) (chapters 6–7)."""
+    from .config import ignored_settings
     from .experiments import check_params, run_experiment
     from .runs import history_record
 
     params = train_params(args)
-    check_params(params)
-    check_out_file(args.out, "--out", [args.train, args.valid, args.test])
+    _, config = check_params(params)
+    check_out_file(args.out, "--out", [args.train, args.valid, args.test], _guarded([params]))
+    for name, why in ignored_settings(config, params).items():  # once all is checked
+        warn(f"--{name.replace('_', '-')} is ignored: {why}")
+    if args.histories and not args.out:
+        warn("--histories is ignored: it adds to the record that --out writes")
     record, result = run_experiment(params, progress=not args.quiet, return_result=True)
     print(f"{result.config.method} / {result.config.backbone} on {record['data']['name']}: "
           f"best epoch {result.best_epoch} of {record['epochs_run']}, "
@@ -275,7 +368,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out:
         if args.histories:
             record.update(history_record(result.history))
-        _write(args.out, record, "--out")
+        _write(args.out, record)
         print(f"wrote {args.out}")
     return 0
 
@@ -295,6 +388,9 @@ def _catalogues(text: str) -> list[int]:
         raise InvlearnError(f"--catalogues must be positive integers, got {text!r}") from None
     if not sizes or min(sizes) < 1:
         raise InvlearnError(f"--catalogues must be positive integers, got {text!r}")
+    if max(sizes) > MAX_CATALOGUE:
+        raise InvlearnError(f"--catalogues must be at most {MAX_CATALOGUE} items (one "
+                            f"meta-step's feed and model must fit in memory), got {max(sizes)}")
     return sizes
 
 
@@ -306,6 +402,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_report, run_benchmark
     from .config import BACKBONES, METHODS, TrainConfig, check_device
     from .experiments import check_params, load_data
+    from .runs import pick_device
 
     methods = _names(args.methods, METHODS, "--methods")
     backbones = _names(args.backbones, BACKBONES, "--backbones")
@@ -315,7 +412,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_device(args.device)
     params = {**_data_params(args, "ml-1m"), "seed": args.seed}
     check_params(params)
-    check_out_file(args.out, "--out")
+    check_out_file(args.out, "--out", guarded=_guarded([params]))
+    if args.no_cpu_baseline and pick_device(args.device).type != "cuda":
+        warn("--no-cpu-baseline is ignored: the CPU baseline is timed only on CUDA")
     if args.threads:
         torch.set_num_threads(args.threads)
     if "ns" not in methods:
@@ -325,9 +424,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            cpu_baseline=not args.no_cpu_baseline)
     print(format_report(report))
     if args.out:
-        _write(args.out, {**report, "epochs": report["epochs"].to_dict("records")}, "--out")
+        _write(args.out, {**report, "epochs": report["epochs"].to_dict("records")})
         print(f"wrote {args.out}")
     return 0
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict; a key given twice is an error, not the last one kept."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"key {key!r} appears twice in one object")
+        seen[key] = value
+    return seen
 
 
 def read_spec(path: str):
@@ -335,13 +444,15 @@ def read_spec(path: str):
     settings) (chapters 6–7)."""
     from .experiments import check_spec, parse_spec
 
+    if Path(path).exists() and not Path(path).is_file():  # a FIFO would block forever
+        raise InvlearnError(f"cannot read --spec {path}: not a regular file")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         reason = getattr(err, "strerror", None) or "not UTF-8 text"
         raise InvlearnError(f"cannot read --spec {path}: {reason}") from None
     try:
-        spec = json.loads(text)
+        spec = json.loads(text, object_pairs_hook=_unique_keys)
     except ValueError as err:
         raise InvlearnError(f"--spec {path} is not valid JSON: {err}") from None
     try:
@@ -354,18 +465,21 @@ def read_spec(path: str):
 
 def cmd_grid(args: argparse.Namespace) -> int:
     """Check the spec, the output folder and the notebook, then run the study (chapters 6–7)."""
-    from .experiments import check_grid_call, run_study
+    from .experiments import check_grid_call, grid_cells, run_study
 
     if args.scheduler is not None and args.executor != "dask":
         raise InvlearnError("--scheduler applies only to --executor dask")
     study = read_spec(args.spec)
-    check_out_folder(args.out, "--out")
+    notebook = (args.notebook or str(DEFAULT_NOTEBOOK)) if args.engine == "papermill" else None
+    check_out_folder(args.out, "--out", [args.spec, notebook],
+                     _guarded([{**study.base, **c} for c in grid_cells(study.grid)]))
     jobs = args.jobs or max(1, os.cpu_count() or 1)
-    notebook = args.notebook if args.engine == "papermill" else None
     if notebook is not None and not Path(notebook).is_file():
         raise InvlearnError(f"--notebook {notebook} does not exist; run from the book's "
                             f"repository, pass --notebook PATH, or use --engine python")
     check_grid_call([], jobs, args.engine, notebook, args.executor, args.scheduler)
+    if args.notebook is not None and args.engine != "papermill":
+        warn("--notebook is ignored: the python engine runs no notebook")
     table = run_study(study, args.out, jobs=jobs, engine=args.engine, notebook=notebook,
                       progress=not args.quiet, executor=args.executor,
                       scheduler=args.scheduler)
@@ -376,6 +490,12 @@ def cmd_grid(args: argparse.Namespace) -> int:
               f"{Path(args.out) / 'failures.json'}", file=sys.stderr)
         return EXIT_RUNS_FAILED
     return 0
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` of the command line: one line ``invlearn: warning: …``."""
+    print(f"invlearn: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 COMMANDS = {"train": cmd_train, "bench": cmd_bench, "grid": cmd_grid}
@@ -389,10 +509,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:
         return int(done.code or 0)
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return COMMANDS[args.command](args)
     except InvlearnError as err:
         print(f"invlearn: error: {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OutputError as err:
+        print(f"invlearn: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return EXIT_RUNS_FAILED
+    except TrainingDiverged as err:
+        print(f"invlearn: run failed: {' '.join(str(err).split())}", file=sys.stderr)
+        return EXIT_RUNS_FAILED
     except KeyboardInterrupt:
         print("invlearn: interrupted", file=sys.stderr)
         return 130

@@ -130,6 +130,7 @@ class TrainConfig:
             raise InvlearnError("step static has dense Adam only (every row moves at every "
                                 f"step), got optimizer {self.optimizer!r}: set optimizer dense, "
                                 "or use step eager for lazy Adam")
+        _check_epoch_budget(self)
         return self
 
     @classmethod
@@ -204,6 +205,51 @@ def _check_range(name: str, value: float, meta: dict) -> None:
         raise InvlearnError(f"{name} must be below {meta['below']}, got {value!r}")
 
 
+#: The most epochs ``equal_steps`` may imply (⌈epochs / label_fraction⌉).
+MAX_EPOCHS = 1_000_000
+
+
+def _check_epoch_budget(config: TrainConfig) -> None:
+    """With ``equal_steps`` at ``label_fraction`` f < 1, ⌈epochs / f⌉ and ⌈eval_every / f⌉
+    must stay at most :data:`MAX_EPOCHS`."""
+    if not config.equal_steps or config.label_fraction >= 1:
+        return
+    for name in ("epochs", "eval_every"):
+        implied = getattr(config, name) / config.label_fraction
+        if not implied <= MAX_EPOCHS:  # also catches inf
+            raise InvlearnError(f"equal_steps at label_fraction {config.label_fraction!r} "
+                                f"means {name} / label_fraction = {implied:.3g}, over "
+                                f"{MAX_EPOCHS}; raise label_fraction or drop equal_steps")
+
+
+#: The settings that only some methods read, with those methods: given to another method
+#: they would change nothing, so the command line says so (chapters 1–5).
+METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
+    "tce_eps_max": ("tce",), "tce_eps_n": ("tce",), "rce_beta": ("rce",),
+    "dns_k": ("dns", "srns"), "srns_memory": ("srns",), "srns_history": ("srns",),
+    "srns_std_weight": ("srns",), "alpha_ratio": ("ig",), "alpha_rule": ("ig",),
+    "meta_steps": ("ig",), "meta_fraction": ("ig",), "record_rows": ("tce", "idl", "ig"),
+    "sampling_rate": ("ns", "tce", "rce", "idl", "ig"),
+    "pool": tuple(m for m in METHODS if m != "none"),
+}
+
+
+def ignored_settings(config: TrainConfig, given: Any) -> dict[str, str]:
+    """Of the setting names ``given``, those ``config``'s run would not read, each with the
+    reason: a setting of other methods (:data:`METHOD_SETTINGS`), ``ranking_mask`` without
+    full ranking, ``equal_steps`` at label fraction 1 (chapters 1–8)."""
+    why = {}
+    for name in given:
+        readers = METHOD_SETTINGS.get(name)
+        if readers is not None and config.method not in readers:
+            why[name] = f"only {', '.join(readers)} read it, not {config.method}"
+    if "ranking_mask" in given and not config.full_ranking:
+        why["ranking_mask"] = "it applies only with full ranking"
+    if "equal_steps" in given and config.equal_steps and config.label_fraction >= 1:
+        why["equal_steps"] = "at label_fraction 1 it changes nothing"
+    return why
+
+
 def check_device(device: str) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` unless torch knows ``device`` and this machine has
     it (chapters 1–8)."""
@@ -219,5 +265,9 @@ def check_device(device: str) -> None:
         if (dev.index or 0) >= count:
             raise InvlearnError(f"device {device!r} is not available: this machine has "
                                 f"{count} CUDA device(s)")
-    elif dev.type not in ("cpu", "mps", "meta"):
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InvlearnError(f"device {device!r} is not available: this machine has no "
+                                f"Apple GPU (MPS); use 'cpu' or 'cuda'")
+    elif dev.type != "cpu":
         raise InvlearnError(f"device {device!r} is not supported: use 'cpu' or 'cuda'")

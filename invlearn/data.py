@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import movielens
@@ -83,6 +84,15 @@ def check_data_keys(keys: dict[str, Any], flags: bool = False) -> None:
     if name == "files" and missing:
         raise InvlearnError(f"{say('dataset')} files needs {', '.join(map(say, FILE_KEYS))}; "
                             f"missing: {', '.join(missing)}")
+    for part in FILE_KEYS:
+        path = keys.get(part)
+        if path is None or name != "files":
+            continue
+        if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+            raise InvlearnError(f"{say(part)} must be a file path, got {path!r:.60}")
+        if not Path(path).is_file():
+            what = "is not a regular file" if Path(path).exists() else "does not exist"
+            raise InvlearnError(f"{say(part)} file {path} {what}")
 
 
 def dataset_arguments(keys: dict[str, Any]) -> tuple[str, dict[str, Any]]:

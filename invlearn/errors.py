@@ -1,4 +1,12 @@
-"""The one exception type the package raises for bad input."""
+"""The one exception type the package raises for bad input, and its warning."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import warnings
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class InvlearnError(ValueError):
@@ -9,9 +17,41 @@ class InvlearnError(ValueError):
     """
 
 
+class TrainingDiverged(RuntimeError):
+    """A run whose model's scores became NaN: the input was valid, training blew up (usually
+    a learning rate far too large). Not bad input, so not an :class:`InvlearnError` (chapter 1).
+    """
+
+
+class OutputError(OSError):
+    """An output file that could not be written (a full disk, a file size limit, a folder
+    gone): the message names the file; the previous file, if any, is left as it was."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 class InvlearnWarning(UserWarning):
     """Data that is probably fine but may mislead: the message says what and how many (chapter 1).
 
     For example validation users never seen in training, or a (user, item) pair both in
     train and in test. ``warnings.simplefilter("error", InvlearnWarning)`` makes them errors.
     """
+
+
+def warn(message: str) -> None:
+    """Issue an :class:`InvlearnWarning` that points at the first caller outside the package
+    (the user's line, not ``return Split(``); a dataclass's generated ``__init__`` between a
+    ``__post_init__`` and its caller, and :func:`dataclasses.replace`, are passed over too
+    (chapter 1)."""
+    frame, level, below = sys._getframe(1), 2, ""
+    while frame is not None:
+        name, code = frame.f_code.co_filename, frame.f_code.co_name
+        if name.startswith("<"):
+            inside = code == "__init__" and below == "__post_init__"
+        else:
+            inside = os.path.abspath(name).startswith(_PACKAGE) or name == dataclasses.__file__
+        if not inside:
+            break
+        frame, level, below = frame.f_back, level + 1, code
+    warnings.warn(message, InvlearnWarning, stacklevel=level)

@@ -32,6 +32,7 @@ import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import (
     FIRST_COMPLETED,
+    BrokenExecutor,
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
@@ -45,10 +46,15 @@ import pandas as pd
 from tqdm import tqdm
 
 from .data import DATA_KEYS, check_data_keys, dataset_arguments
-from .errors import InvlearnError
+from .errors import InvlearnError, OutputError
 from .io import read_json_record, write_csv_atomic, write_json_atomic, write_text_atomic
 
 ENGINES = ("python", "papermill")
+#: What a study writes in its folder (files and sub-folders).
+STUDY_OUTPUTS = ("results.csv", "search.csv", "chosen.csv", "failures.json", "study.json",
+                 "search", "final")
+#: The columns of a table of no runs when no cell tells them (a CSV needs a header).
+EMPTY_COLUMNS = ("dataset", "backbone", "method", "seed")
 #: Where runs execute: this machine's process / thread pool, or a Dask cluster.
 EXECUTORS = ("local", "dask")
 
@@ -84,7 +90,34 @@ def check_params(params: Mapping[str, Any]):
                             f"{', '.join(DATA_KEYS)} and the TrainConfig fields")
     keys = {k: params[k] for k in DATA_KEYS if k in params}
     check_data_keys(keys)
-    return keys, TrainConfig.from_dict({k: v for k, v in params.items() if k in fields})
+    config = TrainConfig.from_dict({k: v for k, v in params.items() if k in fields})
+    check_runnable(keys.get("dataset", "sim"), config)
+    return keys, config
+
+
+def check_runnable(dataset: str, config: Any) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` for a setting that every run on the data
+    set named ``dataset`` (never thinned before) would fail on: a pool the method cannot draw
+    from, the hidden pool at label fraction 1, the ambiguous pool off the simulated feed, the
+    static step for a method or pool it does not support (chapters 6–8)."""
+    from .methods import METHOD_TABLE
+    from .static import STATIC_METHODS
+
+    pools = METHOD_TABLE[config.method].pools
+    if config.pool not in pools:
+        raise InvlearnError(f"method {config.method} draws from the pool(s) {', '.join(pools)}, "
+                            f"not {config.pool!r}")
+    if config.pool == "hidden" and config.label_fraction >= 1:
+        raise InvlearnError("pool 'hidden' needs label_fraction below 1: at 1 no training "
+                            "label is withheld, so the pool is empty")
+    if config.pool == "ambiguous" and dataset != "sim":
+        raise InvlearnError(f"pool 'ambiguous' needs dataset sim (the simulated feed's "
+                            f"unlabeled impressions), not {dataset!r}")
+    if config.step == "static" and (config.method not in STATIC_METHODS
+                                    or config.pool != "random"):
+        raise InvlearnError(f"step 'static' supports methods {', '.join(STATIC_METHODS)} with "
+                            f"the random pool, not {config.method} with pool {config.pool!r}; "
+                            f"use step 'eager' or 'auto'")
 
 
 def load_data(params: Mapping[str, Any]):
@@ -279,11 +312,88 @@ def check_grid_call(cells: list[dict], jobs: int, engine: str,
         if not Path(notebook).is_file():
             raise InvlearnError(f"notebook {notebook} does not exist (the papermill engine "
                                 f"runs it once per cell; or use the python engine)")
-    for cell in cells:
+    if not isinstance(cells, list):
+        raise InvlearnError(f"cells must be a list of run parameter dicts, got "
+                            f"{type(cells).__name__}")
+    for k, cell in enumerate(cells):
+        if not isinstance(cell, Mapping):
+            raise InvlearnError(f"cells[{k}] must be a dict of run parameters, got "
+                                f"{type(cell).__name__} {cell!r:.60}")
         try:
             check_params(cell)
         except InvlearnError as err:
             raise InvlearnError(f"run {run_id(cell)}: {err}") from None
+
+
+def make_out_dir(out_dir: str | os.PathLike, subs: Iterable[str] = ()) -> Path:
+    """Create the results folder ``out_dir`` and its ``subs``; raise
+    :class:`~invlearn.errors.InvlearnError` naming it when it is a file or cannot be made
+    (chapters 6–7)."""
+    if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir).strip():
+        raise InvlearnError(f"out_dir must name a folder, got {out_dir!r}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InvlearnError(f"out_dir {out} is a file, not a folder")
+    try:
+        for sub in (".", *subs):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InvlearnError(f"cannot create the results folder {out}: {err.strerror}") from None
+    return out
+
+
+LOCK_NAME = ".invlearn.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock (:func:`fcntl.flock` on ``out/.invlearn.lock``) while a grid or
+    study writes into ``out``; raise :class:`~invlearn.errors.InvlearnError` at once when another
+    process holds it, so that two grids never run the same cells into one folder. The kernel
+    drops the lock when the process ends, even by ``kill -9`` (chapters 6–7)."""
+    import fcntl
+
+    path = out / LOCK_NAME
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the end
+    except OSError as err:
+        raise InvlearnError(f"cannot lock the results folder {out}: {err.strerror}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise InvlearnError(f"the results folder {out} is in use by another grid (process "
+                                f"{holder}); wait for it to end or choose another folder") \
+                from None
+        except OSError as err:  # a file system without locks
+            raise InvlearnError(f"cannot lock the results folder {out}: {err.strerror}") \
+                from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _same_study(out: Path, study: StudySpec) -> None:
+    """Keep the study's spec in ``out/study.json``; raise :class:`~invlearn.errors.InvlearnError`
+    when the folder already holds a different study (its tables would be replaced)."""
+    mine = json.loads(json.dumps(dataclasses.asdict(study), sort_keys=True))
+    path = out / "study.json"
+    if path.exists():
+        theirs = read_json_record(path)
+        if theirs != mine:
+            keys = sorted(k for k in mine if theirs is None or theirs.get(k) != mine[k])
+            raise InvlearnError(f"the results folder {out} holds another study (its "
+                                f"{path.name} differs in {', '.join(keys) or 'its form'}); "
+                                f"choose another folder, or remove it to start over")
+        return
+    write_json_atomic(path, mine)
 
 
 def _error_text(err: BaseException) -> str:
@@ -294,21 +404,42 @@ def _local_results(fn, todo: list[dict], out: Path, jobs: int, engine: str,
                    notebook: str | None) -> Iterator[tuple[dict, Any]]:
     """The local executor: ``jobs`` threads (papermill) or worker processes (python) on this
     machine, each writing its run's record into ``out``; yield ``(cell, record or exception)``
-    as runs finish, cells started in order."""
-    if engine == "papermill":
-        pool = ThreadPoolExecutor(max_workers=jobs)
-    else:
-        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent)
-    with pool:
-        running: dict[Future, dict] = {}
-        queue = list(todo)
-        while queue or running:
-            while queue and len(running) < jobs:
-                cell = queue.pop(0)
-                running[pool.submit(fn, cell, str(out), notebook)] = cell
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                yield running.pop(fut), fut.exception() or fut.result()
+    as runs finish, cells started in order; never more workers than runs."""
+    if not todo:
+        return
+    jobs = min(jobs, len(todo))
+    queue = list(todo)
+    while queue:  # a new pool after a worker died (BrokenExecutor), for the runs not yet started
+        if engine == "papermill":
+            pool: Any = ThreadPoolExecutor(max_workers=jobs)
+        else:
+            pool = ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent)
+        with pool:
+            running: dict[Future, dict] = {}
+            broken = False
+            while (queue and not broken) or running:
+                while queue and not broken and len(running) < jobs:
+                    try:
+                        running[pool.submit(fn, queue[0], str(out), notebook)] = queue[0]
+                    except BrokenExecutor:
+                        broken = True
+                        break
+                    queue.pop(0)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    cell, error = running.pop(fut), fut.exception()
+                    if isinstance(error, BrokenExecutor):
+                        broken = True
+                        error = WorkerDied(f"the worker process of this run ended abruptly "
+                                           f"(killed, e.g. by the out-of-memory killer) while "
+                                           f"{len(running) + 1} run(s) were in flight; run the "
+                                           f"grid again to retry it")
+                    yield cell, error or fut.result()
+
+
+class WorkerDied(RuntimeError):
+    """A run whose worker process ended abruptly (a signal, the out-of-memory killer): recorded
+    as a failure; the grid goes on in a new pool of workers (chapters 6–7)."""
 
 
 def _in_scratch(fn, params: dict, notebook: str | None) -> dict[str, str]:
@@ -376,8 +507,12 @@ def _dask_results(fn, todo: list[dict], out: Path, jobs: int, engine: str,
                 if fut.status != "finished":  # the run's own error, sent back by Dask
                     yield cell, fut.exception()
                     continue
-                for name, text in fut.result().items():
-                    write_text_atomic(out / name, text)
+                try:
+                    for name, text in fut.result().items():
+                        write_text_atomic(out / name, text)
+                except OutputError as err:  # a full disk: this run failed, the others go on
+                    yield cell, err
+                    continue
                 yield cell, read_json_record(_record_path(out, cell))
         finally:
             client.cancel(list(running))
@@ -408,7 +543,9 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
     """Run every cell (skipping those with a readable record in ``out_dir/runs``), ``jobs`` at
     a time, and write ``out_dir/results.csv`` with one row per finished run (chapters 6–7).
 
-    Every cell is checked before any run starts. ``engine="papermill"`` executes ``notebook``
+    Every cell is checked before any run starts, and ``out_dir`` is locked while the grid runs
+    (:func:`folder_lock`). A worker killed mid-run (e.g. out of memory) fails the runs it had
+    in flight and the grid goes on in new workers. ``engine="papermill"`` executes ``notebook``
     (required; the book's ``experiment.ipynb``) once per cell. A failed run is reported with
     its error in ``out_dir/failures.json`` and the others go on; the returned table's
     ``attrs["failures"]`` holds the failures by run id.
@@ -421,9 +558,16 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
     here, so no shared file system is needed. Resume, failures and results are the same.
     """
     check_grid_call(cells, jobs, engine, notebook, executor, scheduler)
-    out = Path(out_dir)
-    for sub in ("runs", "notebooks") if engine == "papermill" else ("runs",):
-        (out / sub).mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out_dir)
+    with folder_lock(out):
+        make_out_dir(out, ("runs", "notebooks") if engine == "papermill" else ("runs",))
+        return _grid(cells, out, jobs, engine, notebook, progress, executor, scheduler)
+
+
+def _grid(cells: list[dict], out: Path, jobs: int, engine: str,
+          notebook: str | os.PathLike | None, progress: bool, executor: str,
+          scheduler: str | None) -> pd.DataFrame:
+    """:func:`run_grid` once its folder is made and locked."""
     bar = tqdm(total=len(cells), desc="grid", disable=not progress, file=sys.stderr)
     todo = _finished(out, cells, lambda text: bar.write(text, file=sys.stderr))
     bar.update(len(cells) - len(todo))
@@ -449,7 +593,11 @@ def collect(out_dir: str | os.PathLike, cells: list[dict] | None = None) -> pd.D
     paths = ([_record_path(out_dir, c) for c in cells] if cells is not None
              else sorted(runs.glob("*.json")))
     records = (read_json_record(p) for p in paths)
-    return pd.DataFrame([flat_row(r) for r in records if r is not None])
+    rows = [flat_row(r) for r in records if r is not None]
+    if rows:
+        return pd.DataFrame(rows)
+    columns = dict.fromkeys(k for c in cells or [] for k in c) or dict.fromkeys(EMPTY_COLUMNS)
+    return pd.DataFrame(columns=list(columns))  # a header, so that the CSV can be read back
 
 
 def choose_best(table: pd.DataFrame, group: list[str], searched: list[str],
@@ -519,7 +667,7 @@ def _values(value: Any, where: str) -> list:
     for v in value:
         if isinstance(v, (list, dict)):
             raise InvlearnError(f"spec {where} must hold plain values, got {_kind(v)} {v!r:.60}")
-    if len({json.dumps(v, sort_keys=True) for v in value}) < len(value):
+    if len({(isinstance(v, bool), v) for v in value}) < len(value):  # 1 and 1.0 are one
         raise InvlearnError(f"spec {where} lists a value twice: {value!r:.80}")
     return value
 
@@ -530,25 +678,39 @@ def _known(key: Any, where: str) -> None:
                             f"{', '.join(DATA_KEYS)} and the TrainConfig fields")
 
 
+def _not_seed(key: str, where: str) -> None:
+    if key == "seed":
+        raise InvlearnError(f"spec {where}: \"seed\" would be replaced by each run's seed; "
+                            f"put seeds in \"seeds\" and \"search_seed\"")
+
+
 def _seed(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise InvlearnError(f"spec {where} must be a non-negative integer, got {value!r:.60}")
     return value
 
 
-def _parse_search(search: Any) -> dict[str, dict[str, list]]:
-    from .config import METHODS
+def _parse_search(search: Any, grid: Mapping[str, list]) -> dict[str, dict[str, list]]:
+    from .config import METHOD_SETTINGS, METHODS
 
     _need(search, dict, '"search"', "an object: method or \"*\" → {setting: [values]}")
     for method, space in search.items():
         if method != "*" and method not in METHODS:
             raise InvlearnError(f"spec \"search\": {method!r} is not a method or \"*\"; "
                                 f"methods: {', '.join(METHODS)}")
+        if method != "*" and method not in grid["method"]:
+            raise InvlearnError(f"spec \"search\": {method!r} is not a method of \"grid\"")
         _need(space, dict, f'"search"."{method}"', "an object: setting → [values]")
         for key, values in space.items():
             _known(key, f'"search"."{method}"')
             if key in ("method", "seed") or key in DATA_KEYS:
                 raise InvlearnError(f"spec \"search\".\"{method}\": {key!r} cannot be searched")
+            if key in grid:
+                raise InvlearnError(f"spec \"search\".\"{method}\": {key!r} is also a key of "
+                                    f"\"grid\"; vary it in one of them")
+            if method != "*" and method not in METHOD_SETTINGS.get(key, (method,)):
+                raise InvlearnError(f"spec \"search\".\"{method}\": {method} does not read "
+                                    f"{key!r}, so every value would give the same run")
             _values(values, f'"search"."{method}"."{key}"')
     return search
 
@@ -576,6 +738,7 @@ def parse_spec(spec: Any) -> StudySpec:
     base = _need(spec.get("base", {}), dict, '"base"', "an object: parameter → value")
     for key in base:
         _known(key, '"base"')
+        _not_seed(key, '"base"')
     scope = _need(spec.get("search_on", {}), dict, '"search_on"', "an object: grid key → value")
     for key in scope:
         if key not in grid:
@@ -593,13 +756,17 @@ def parse_spec(spec: Any) -> StudySpec:
         _need(settings, dict, f'"ablate"."{method}"', "an object: setting → value")
         for key in settings:
             _known(key, f'"ablate"."{method}"')
+            _not_seed(key, f'"ablate"."{method}"')
     exclude = _need(spec.get("exclude", []), list, '"exclude"', "a list of partial cells")
     for k, part in enumerate(exclude):
         _need(part, dict, f'"exclude"[{k}]', "an object: grid key → value")
-        for key in part:
+        for key, value in part.items():
             if key not in grid:
                 raise InvlearnError(f"spec \"exclude\"[{k}]: {key!r} is not a key of \"grid\"")
-    return StudySpec(grid=grid, base=base, search=_parse_search(spec.get("search", {})),
+            if value not in grid[key]:
+                raise InvlearnError(f"spec \"exclude\"[{k}]: {key}={value!r:.40} is not a value "
+                                    f"of \"grid\".\"{key}\", so it excludes nothing")
+    return StudySpec(grid=grid, base=base, search=_parse_search(spec.get("search", {}), grid),
                      search_on=scope, search_seed=_seed(spec.get("search_seed", 0),
                                                         '"search_seed"'),
                      seeds=seeds, ablate=ablate, exclude=exclude)
@@ -627,6 +794,8 @@ def search_cells(spec: StudySpec) -> list[dict]:
 def check_spec(spec: StudySpec) -> None:
     """Check every run the study could make (all search settings on every cell and
     seed) (chapters 6–7)."""
+    if not study_cells(spec):
+        raise InvlearnError("spec \"exclude\" removes every grid cell; nothing would run")
     if not search_cells(spec):
         raise InvlearnError(f"spec \"search_on\" {spec.search_on!r} matches no grid cell")
     for cell in study_cells(spec):
@@ -683,17 +852,23 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
     an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv``,
     ``results.csv`` (final runs) and ``failures.json`` (failed runs, and ``failed_cells``:
     cells whose search runs all failed) in ``out_dir``. The returned table's
-    ``attrs["failed"]`` counts failed runs and cells. ``executor`` and ``scheduler`` are
+    ``attrs["failed"]`` counts failed runs and cells. While it runs, ``out_dir`` is locked
+    (:func:`folder_lock`: a second grid into it is refused), and its ``study.json`` keeps the
+    spec, so a later call with a different spec is refused rather than replacing the first
+    study's tables; the same spec resumes. ``executor`` and ``scheduler`` are
     :func:`run_grid`'s; a LocalCluster (dask without a scheduler) serves search and final runs.
     """
     study = spec if isinstance(spec, StudySpec) else parse_spec(spec)
     check_spec(study)
     check_grid_call([], jobs, engine, notebook, executor, scheduler)
-    out = Path(out_dir)
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise InvlearnError(f"out_dir {out_dir} is a file, not a folder")
     with (dask_scheduler(jobs, scheduler) if executor == "dask"
           else contextlib.nullcontext(scheduler)) as address:
-        out.mkdir(parents=True, exist_ok=True)
-        return _study(study, out, jobs, engine, notebook, progress, executor, address)
+        out = make_out_dir(out_dir)
+        with folder_lock(out):
+            _same_study(out, study)
+            return _study(study, out, jobs, engine, notebook, progress, executor, address)
 
 
 def _study(study: StudySpec, out: Path, jobs: int, engine: str,

@@ -2,7 +2,8 @@
 
 Every file the command line and the grid runner write goes to a temporary name in the same folder
 and is renamed into place with :func:`os.replace`, so an interrupted or failed write leaves the
-previous file as it was and never a half-written one. JSON is always valid JSON: NaN and ±inf,
+previous file as it was and never a half-written one; a failed write raises :class:`OutputError`
+(an :class:`OSError`) naming the file. JSON is always valid JSON: NaN and ±inf,
 which :mod:`json` would write as the non-standard ``NaN`` / ``Infinity``, become ``null``.
 """
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from .errors import OutputError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -25,8 +28,11 @@ os.umask(_UMASK)
 def _write_atomic(path: str | os.PathLike, write: Callable[[IO[str]], None]) -> Path:
     """Call ``write`` on a temporary file beside ``path``, then rename it to ``path``."""
     target = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                         dir=target.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                             dir=target.parent)
+    except OSError as err:
+        raise OutputError(err.errno, f"cannot write {target}: {err.strerror}") from err
     try:
         os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from others
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
@@ -34,8 +40,10 @@ def _write_atomic(path: str | os.PathLike, write: Callable[[IO[str]], None]) -> 
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as err:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(err, OSError) and not isinstance(err, OutputError):  # full disk, ulimit
+            raise OutputError(err.errno, f"cannot write {target}: {err.strerror}") from err
         raise
     return target
 
@@ -76,7 +84,12 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def write_csv_atomic(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
-    """Write ``frame`` as CSV without its index, whole or not at all (chapter 6)."""
+    """Write ``frame`` as CSV without its index, whole or not at all (chapter 6). A frame with
+    no columns must not be written: its CSV would be a bare newline that ``pd.read_csv``
+    cannot read."""
+    if len(frame.columns) == 0:
+        raise ValueError(f"{path}: a table without columns has no readable CSV; give it a "
+                         "header (the columns it would have)")
     return _write_atomic(path, lambda stream: frame.to_csv(stream, index=False))
 
 

@@ -19,6 +19,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -94,14 +95,27 @@ def _movielens_entry(name: str) -> dict[str, Any]:
     return MOVIELENS[name]
 
 
-def _make_home(home: pathlib.Path) -> None:
+def _make_home(home: pathlib.Path) -> list[pathlib.Path]:
+    """Create ``home`` and its missing parents; return the folders created, deepest first."""
+    created = [p for p in (home, *home.parents) if not p.exists()]
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        _remove_empty(created)
         raise InvlearnError(
             f"cannot create the data home {home}: {err}; set INVLEARN_DATA or pass data_home= "
             "to a writable folder"
         ) from err
+    return created
+
+
+def _remove_empty(folders: list[pathlib.Path]) -> None:
+    """Remove ``folders`` (deepest first) that are still empty; keep any that are not."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _extract(archive: pathlib.Path, name: str, home: pathlib.Path, source: str) -> pathlib.Path:
@@ -123,7 +137,7 @@ def _extract(archive: pathlib.Path, name: str, home: pathlib.Path, source: str) 
                         f"{source} is not a {name} archive: it lacks {entry['ratings']}"
                     )
                 zf.extractall(tmp)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as err:
             raise InvlearnError(f"{source} is not a valid zip archive: {err}") from err
         except OSError as err:
             raise InvlearnError(f"cannot extract {source} into {home}: {err}") from err
@@ -255,7 +269,19 @@ def fetch_movielens(
     if unknown:
         raise InvlearnError(f"expected has unknown key(s) {sorted(unknown)}; use sha256, md5, size")
     url = url or entry["url"]
-    _make_home(home)
+    created = _make_home(home)
+    try:
+        _fetch_into(home, name, url, expected, checksum, archive)
+    except BaseException:
+        _remove_empty(created)  # a failed fetch leaves no new folders behind
+        raise
+    return folder
+
+
+def _fetch_into(home: pathlib.Path, name: str, url: str, expected: Mapping[str, Any],
+                checksum: bool, archive: pathlib.Path) -> None:
+    """Download ``url`` into the existing ``home``, verify it, extract it and keep the
+    archive as ``archive`` (:func:`fetch_movielens`, step 3)."""
     _remove_stale_parts(home, name)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-{os.getpid()}-", suffix=".zip.part",
@@ -282,7 +308,6 @@ def fetch_movielens(
         os.replace(tmp, archive)
     finally:
         tmp.unlink(missing_ok=True)
-    return folder
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,9 +367,9 @@ def _first_bad_integer(text: pd.Series) -> tuple[int, str]:
     """The first row of ``text`` that is not an integer that fits int64, and what is wrong."""
     stripped = text.str.strip()
     integer = stripped.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool, na_value=False)
-    long = integer & (stripped.str.lstrip("+-").str.lstrip("0").str.len().to_numpy() >= 19)
-    too_big = np.zeros(len(text), dtype=bool)
-    for row in np.flatnonzero(long):
+    digits = stripped.str.lstrip("+-").str.lstrip("0").str.len().to_numpy()
+    too_big = integer & (digits > 19)  # int64 has 19 digits; int() of 4,300 digits would fail
+    for row in np.flatnonzero(integer & (digits == 19)):
         too_big[row] = abs(int(stripped.iloc[row])) > _INT64_MAX
     row = int(np.argmax(~integer | too_big))
     if too_big[row]:
@@ -355,6 +380,17 @@ def _first_bad_integer(text: pd.Series) -> tuple[int, str]:
     header = row == 0 and word.replace("_", "").isalpha() and word not in not_words
     hint = " (a header line? the file must have none)" if header else ""
     return row, f"{text.iloc[row]!r} is not an integer{hint}"
+
+
+def _check_encoding(data: bytes, source: str) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` for a UTF-16 / UTF-32 file (a byte-order
+    mark, or a NUL among the first two bytes) or a UTF-8 byte-order mark: ratings files are
+    plain ASCII text."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:2]:
+        raise InvlearnError(f"{source} is not plain text: it looks UTF-16 or UTF-32 encoded "
+                            f"(a byte-order mark or NUL bytes); save it as ASCII or UTF-8")
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise InvlearnError(f"{source} starts with a UTF-8 byte-order mark; save it without one")
 
 
 def _parse_ratings(
@@ -369,6 +405,7 @@ def _parse_ratings(
     names = tuple(names)
     if not sep:
         raise InvlearnError("sep must be a non-empty string")
+    _check_encoding(data, source)
     first = _first_line(data)  # the first non-blank line tells the number of fields
     if first is None:
         raise InvlearnError(f"{source} is empty; expected lines of {' '.join(names)}")
@@ -463,6 +500,9 @@ def read_ratings(
     :class:`~invlearn.errors.InvlearnError` naming the file and, where there is one, the line.
     """
     path = pathlib.Path(path)
+    if path.exists() and not path.is_file():  # a FIFO would block the read forever
+        what = "a folder" if path.is_dir() else "not a regular file (a FIFO, device or socket)"
+        raise InvlearnError(f"ratings file {path} is {what}")
     try:
         data = path.read_bytes()
     except FileNotFoundError as err:
@@ -511,7 +551,7 @@ def load_movielens(name: str, data_home: str | os.PathLike | None = None) -> pd.
         except KeyError as err:
             raise InvlearnError(f"{archive} is not a {name} archive: it lacks {entry['ratings']}") \
                 from err
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as err:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, OSError) as err:
             raise InvlearnError(f"{archive} is not a valid zip archive: {err}") from err
         table = _parse_ratings(data, source, entry["sep"], entry["columns"], (1, 5),
                                len(entry["columns"]))

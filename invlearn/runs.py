@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,7 +23,7 @@ from tqdm import tqdm
 from . import losses
 from .config import TrainConfig, check_device
 from .data import Split
-from .errors import InvlearnError
+from .errors import InvlearnError, TrainingDiverged
 from .ig import DIRECTIONS, is_tie
 from .metrics import full_ranking_metrics, labeled_metrics
 
@@ -210,8 +211,12 @@ def evaluate(model: nn.Module, table: pd.DataFrame, device: torch.device) -> dic
     """Labeled metrics (AUC, GAUC, NDCG@10, MRR; chapter 6) and BCE of ``model`` on a table."""
     u, i, y = row_tensors(table, device)
     logits = predict(model, u, i)
-    out = labeled_metrics(table["user"].to_numpy(), table["label"].to_numpy(),
-                          logits.float().cpu().numpy())
+    scores = logits.float().cpu().numpy()
+    if np.isnan(scores).any():
+        raise TrainingDiverged(f"training diverged: the model's scores are NaN on "
+                               f"{int(np.isnan(scores).sum())} of {len(scores)} rows; try a "
+                               f"smaller lr")
+    out = labeled_metrics(table["user"].to_numpy(), table["label"].to_numpy(), scores)
     out["bce"] = float(losses.bce(logits.float(), y))
     return out
 
@@ -288,6 +293,31 @@ def check_inputs(data: Split, model: nn.Module | None) -> None:
         raise InvlearnError(f"model must be a torch.nn.Module mapping (users, items) to logits, "
                             f"got {type(model).__name__} (to choose GMF or NeuMF, pass "
                             f"backbone='gmf' or backbone='neumf')")
+    if model is not None:
+        _try_model(model)
+
+
+def _try_model(model: nn.Module) -> None:
+    """Call ``model`` once on two (user 0, item 0) rows in eval mode, without gradients, and
+    raise :class:`~invlearn.errors.InvlearnError` unless it returns two logits."""
+    param = next(itertools.chain(model.parameters(), model.buffers()), None)
+    device = param.device if param is not None else torch.device("cpu")
+    ids = torch.zeros(2, dtype=torch.long, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(ids, ids)
+    except (TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+        raise InvlearnError(f"model must map (users, items), two id tensors, to one logit "
+                            f"per row; calling it on two rows failed: {type(err).__name__}: "
+                            f"{str(err)[:200]}") from None
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2,):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise InvlearnError(f"model must map (users, items) to one logit per row, a tensor "
+                            f"of shape (2,) for two rows; it returned {shape}")
 
 
 def with_label_fraction(data: Split, config: TrainConfig) -> Split:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .config import POOLS
-from .errors import InvlearnError, InvlearnWarning
+from .errors import InvlearnError, warn
 from .movielens import binarize, read_ratings
 
 COLUMNS = ("user", "item", "label")
@@ -27,6 +26,21 @@ COLUMNS = ("user", "item", "label")
 
 
 PARTS = ("train", "valid", "test")
+#: The most users or items a split may declare: 2**31 - 1, int32's largest value.
+MAX_IDS = 2**31 - 1
+
+
+def _need_split(split: Any, what: str) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` unless ``split`` is a :class:`Split`."""
+    if not isinstance(split, Split):
+        raise InvlearnError(f"{what} needs an invlearn Split, got {type(split).__name__}")
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+            0 <= seed < 2**63):
+        raise InvlearnError(f"seed must be a non-negative integer below 2**63, got {seed!r}")
+    return int(seed)
 
 @dataclass
 class Split:
@@ -95,6 +109,9 @@ def check_split(split: Split) -> None:
     for what, value in (("n_users", split.n_users), ("n_items", split.n_items)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise InvlearnError(f"{name}: {what} must be a positive integer, got {value!r}")
+        if value > MAX_IDS:
+            raise InvlearnError(f"{name}: {what} must be at most {MAX_IDS} (an embedding table "
+                                f"that long does not fit in memory), got {value!r}")
     keys = {}
     for part in PARTS:
         table = getattr(split, part)
@@ -176,10 +193,9 @@ def _check_duplicates(name: str, part: str, keys: np.ndarray, labels: np.ndarray
             f"{name}: the {part} part has {int(np.unique(keys[1:][conflicting]).size)} "
             "(user, item) pair(s) with both labels 0 and 1; keep one row per pair"
         )
-    warnings.warn(
+    warn(
         f"{name}: the {part} part repeats {int(np.unique(keys[1:][repeated]).size)} (user, item) "
-        f"pair(s) with the same label ({int(repeated.sum())} extra row(s)); they weigh double",
-        InvlearnWarning, stacklevel=5)
+        f"pair(s) with the same label ({int(repeated.sum())} extra row(s)); they weigh double")
 
 
 def _same_rows(a: pd.DataFrame, b: pd.DataFrame, n_items: int) -> bool:
@@ -197,10 +213,9 @@ def _warn_overlaps(name: str, keys: dict[str, np.ndarray]) -> None:
     for first, second in (("train", "valid"), ("train", "test"), ("valid", "test")):
         shared = np.isin(keys[second], keys[first])
         if shared.any():
-            warnings.warn(
+            warn(
                 f"{name}: {int(shared.sum())} (user, item) pair(s) of the {second} part are also "
-                f"in the {first} part; scores on them are not held out",
-                InvlearnWarning, stacklevel=5)
+                f"in the {first} part; scores on them are not held out")
 
 
 def _warn_unseen(split: Split) -> None:
@@ -208,17 +223,15 @@ def _warn_unseen(split: Split) -> None:
     found = []
     for part in ("valid", "test"):
         table = getattr(split, part)
-        for col, bound in (("user", split.n_users), ("item", split.n_items)):
-            seen = np.zeros(bound, dtype=bool)
-            seen[split.train[col].to_numpy()] = True
+        for col in ("user", "item"):
             ids = table[col].to_numpy()
-            unseen = ~seen[ids]
+            unseen = ~np.isin(ids, split.train[col].to_numpy())
             if unseen.any():
                 found.append(f"{part} {np.unique(ids[unseen]).size} {col}s "
                              f"({int(unseen.sum())} rows)")
     if found:
-        warnings.warn(f"{split.name}: never in train: {', '.join(found)}; the model scores "
-                      "them from their initial embeddings", InvlearnWarning, stacklevel=5)
+        warn(f"{split.name}: never in train: {', '.join(found)}; the model scores "
+             "them from their initial embeddings")
 
 
 def _contiguous(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -273,7 +286,11 @@ def random_split(
     and ``label`` columns. ``n_users`` / ``n_items`` default to the length of
     ``table.attrs["user_ids"]`` / ``["item_ids"]`` when present, else the largest id + 1.
     """
+    if not isinstance(table, pd.DataFrame):
+        raise InvlearnError(f"random_split needs a pandas DataFrame with columns user, item and "
+                            f"label, got {type(table).__name__}")
     values = _check_fractions(fractions)
+    seed = _check_seed(seed)
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise InvlearnError(f"table lacks column(s) {missing}; binarize the ratings first")
@@ -360,9 +377,9 @@ def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
     unlabeled interactions; validation and test are untouched. ``fraction=1`` keeps every row
     and leaves ``hidden`` empty. Rows already hidden by an earlier call stay hidden.
     """
+    _need_split(split, "label_fraction")
     fraction = _check_fraction(fraction)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvlearnError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = _check_seed(seed)
     n = len(split.train)
     keep_count = max(1, math.ceil(round(fraction * n, 9)))
     order = np.random.default_rng(seed).permutation(n)
@@ -385,6 +402,7 @@ def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
     (:func:`invlearn.sampling.sample_unlabeled`). A pool the split lacks, or an empty one,
     raises :class:`~invlearn.errors.InvlearnError` that says why.
     """
+    _need_split(split, "unlabeled_pool")
     if pool not in POOLS:
         raise InvlearnError(f"unknown unlabeled pool {pool!r}; choose one of {', '.join(POOLS)}")
     if pool == "random":

@@ -39,3 +39,84 @@ def test_errors_are_value_errors_and_from_dict_checks_keys():
         TrainConfig.from_dict({"methd": "ns"})
     with pytest.raises(InvlearnError, match="settings must be a dict"):
         TrainConfig.from_dict([("method", "ns")])
+
+
+# -- the second fuzz: ten calls that raised something else ------------------------------------
+
+def _table(split):
+    import pandas as pd
+
+    return pd.concat([split.train, split.valid, split.test], ignore_index=True)
+
+
+def _misuse_calls():
+    from torch import nn
+
+    from invlearn.data import Split, label_fraction, random_split, unlabeled_pool
+    from invlearn.experiments import run_grid
+
+    return {
+        "a model that does not take (users, items)": (
+            lambda s, tmp: train(s, model=nn.Linear(2, 1), progress=False), "model must map"),
+        "a model returning the wrong shape": (
+            lambda s, tmp: train(s, model=nn.Embedding(60, 3), progress=False), "model must map"),
+        "n_users=10**13": (
+            lambda s, tmp: Split(s.train, s.valid, s.test, n_users=10**13, n_items=s.n_items),
+            "n_users must be at most"),
+        "label_fraction of text": (lambda s, tmp: label_fraction("x", 0.5), "needs an invlearn"),
+        "unlabeled_pool of None": (lambda s, tmp: unlabeled_pool(None, "hidden"),
+                                   "needs an invlearn"),
+        "random_split seed -1": (lambda s, tmp: random_split(_table(s), seed=-1), "seed"),
+        "random_split of text": (lambda s, tmp: random_split("x"), "DataFrame"),
+        "run_grid of text cells": (lambda s, tmp: run_grid(["x"], tmp / "g", progress=False),
+                                   r"cells\[0\] must be a dict"),
+        "run_grid into a file": (
+            lambda s, tmp: run_grid([{"method": "ns", "dataset": "sim", "sim_size": "toy"}],
+                                    tmp / "file", progress=False), "is a file"),
+        "device meta": (lambda s, tmp: train(s, device="meta", progress=False), "'meta'"),
+        "equal steps at f=1e-320": (
+            lambda s, tmp: train(s, label_fraction=1e-320, equal_steps=True, progress=False),
+            "equal_steps"),
+        "equal steps at f=1e-9": (
+            lambda s, tmp: train(s, label_fraction=1e-9, equal_steps=True, progress=False),
+            "over 1000000"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_misuse_calls()))
+def test_misuse_raises_invlearn_error(case, toy_split, tmp_path):
+    call, match = _misuse_calls()[case]
+    (tmp_path / "file").write_text("kept\n")
+    with pytest.raises(InvlearnError, match=match):
+        call(toy_split, tmp_path)
+    assert (tmp_path / "file").read_text() == "kept\n"
+    assert not (tmp_path / "g").exists()
+
+
+def test_mps_is_refused_where_absent():
+    from invlearn.config import check_device
+
+    if torch.backends.mps.is_available():
+        pytest.skip("this machine has an Apple GPU")
+    with pytest.raises(InvlearnError, match="not available"):
+        check_device("mps")
+
+
+def test_a_custom_model_is_called_in_eval_mode_without_gradients(toy_split):
+    from torch import nn
+
+    calls = []
+
+    class Dot(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.user = nn.Embedding(toy_split.n_users, 4)
+            self.item = nn.Embedding(toy_split.n_items, 4)
+
+        def forward(self, users, items):
+            calls.append((self.training, torch.is_grad_enabled()))
+            return (self.user(users) * self.item(items)).sum(-1)
+
+    model = Dot()
+    train(toy_split, model=model, epochs=1, progress=False, full_ranking=False)
+    assert calls[0] == (False, False) and (True, True) in calls and model.training

@@ -73,7 +73,7 @@ def test_study_chooses_on_validation_and_runs_seeds(tmp_path):
 def test_study_searches_on_one_scope_and_applies_it_everywhere(tmp_path):
     spec = {"base": BASE, "grid": {"sim_size": ["toy"], "backbone": ["gmf", "neumf"],
                                    "method": ["rce"]},
-            "search": {"rce": {"rce_beta": [0.1, 0.5], "dns_k": [3, 5]}},
+            "search": {"rce": {"rce_beta": [0.1, 0.5], "batch_size": [48, 64]}},
             "search_on": {"backbone": "gmf"},
             "seeds": [0]}
     final = run_study(spec, tmp_path, jobs=2, engine="python", progress=False)
@@ -82,7 +82,7 @@ def test_study_searches_on_one_scope_and_applies_it_everywhere(tmp_path):
     assert len(chosen) == 1
     assert sorted(final["backbone"]) == ["gmf", "neumf"]
     assert set(final["rce_beta"]) == {chosen["rce_beta"].iloc[0]}
-    assert final["dns_k"].dtype.kind == "i"  # integer settings stay integers
+    assert final["batch_size"].dtype.kind == "i"  # integer settings stay integers
 
 
 def test_choose_best_ignores_test_metrics():

@@ -171,7 +171,7 @@ def test_plot_against_paper_differences_to_a_baseline():
     ours = axes[0].lines[0].get_ydata()  # first data set's markers: None, then IG
     assert np.allclose(ours, [0.0, 0.01])
     paper = paper_table().set_index(["dataset", "backbone", "method"])["auc"]
-    crosses = [line for line in axes[0].lines if line.get_marker() == "x"][0].get_ydata()
+    crosses = next(line for line in axes[0].lines if line.get_marker() == "x").get_ydata()
     assert np.allclose(crosses, [0.0, paper["ml-1m", "gmf", "ig"] - paper["ml-1m", "gmf", "none"]])
     with pytest.raises(InvlearnError, match="baseline 'ns'"):
         plot_against_paper(pd.DataFrame(rows), "auc", "", axes, baseline="ns")

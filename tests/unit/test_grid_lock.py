@@ -1,0 +1,97 @@
+"""Two grids, one folder: a folder in use by another grid is refused at once, and a folder that
+holds another study is refused rather than replaced; the same spec resumes (chapters 6–7)."""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_bad_input import assert_rejected, snapshot
+
+from invlearn.cli import main
+from invlearn.errors import InvlearnError
+from invlearn.experiments import LOCK_NAME, folder_lock, run_grid
+
+BASE = {"dataset": "sim", "sim_size": "toy", "epochs": 1, "full_ranking": False,
+        "device": "cpu", "threads": 1}
+HOLD = ("import fcntl, sys, time\n"
+        "f = open(sys.argv[1], 'a+')\n"
+        "fcntl.flock(f, fcntl.LOCK_EX)\n"
+        "f.seek(0); f.truncate(); f.write('4242\\n'); f.flush()\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n")
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_spec(folder: Path, name: str, **keys) -> str:
+    spec = {"grid": {"method": ["ns"]}, "base": BASE, "seeds": [0], **keys}
+    (folder / name).write_text(json.dumps(spec))
+    return name
+
+
+def grid(spec: str) -> list[str]:
+    return ["grid", "--spec", spec, "--out", "out", "--engine", "python", "--jobs", "1",
+            "--quiet"]
+
+
+def test_a_folder_in_use_is_refused_at_once(workdir, capsys):
+    (workdir / "out").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(workdir / "out" / LOCK_NAME)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start = time.perf_counter()
+        assert_rejected(grid(write_spec(workdir, "spec.json")), capsys, workdir,
+                        "in use by another grid (process 4242)")
+        assert time.perf_counter() - start < 30
+        with pytest.raises(InvlearnError, match="in use"):
+            run_grid([{**BASE, "method": "ns"}], workdir / "out", progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == [LOCK_NAME]
+
+
+def test_the_lock_is_exclusive_and_released(tmp_path):
+    second = folder_lock(tmp_path)
+    with folder_lock(tmp_path), pytest.raises(InvlearnError, match="in use by another grid"):
+        second.__enter__()
+    with folder_lock(tmp_path):  # released on leaving
+        assert (tmp_path / LOCK_NAME).read_text().strip().isdigit()
+
+
+def test_another_study_in_the_folder_is_refused_and_the_same_resumes(workdir, capsys):
+    assert main(grid(write_spec(workdir, "first.json"))) == 0
+    capsys.readouterr()
+    first = snapshot(workdir / "out")
+    assert json.loads((workdir / "out" / "study.json").read_text())["seeds"] == [0]
+    assert_rejected(grid(write_spec(workdir, "second.json", seeds=[1])), capsys, workdir,
+                    "holds another study (its study.json differs in seeds)")
+    assert snapshot(workdir / "out") == first
+    assert main(grid("first.json")) == 0  # the same spec: resumed, nothing run again
+    assert "1 final runs" in capsys.readouterr().out
+    assert len(list((workdir / "out" / "final" / "runs").iterdir())) == 1
+
+
+
+def test_the_same_spec_twice_at_once_is_refused(workdir, capsys, monkeypatch):
+    from invlearn import experiments
+
+    spec = write_spec(workdir, "spec.json", seeds=[0, 1])
+    real_study, seen = experiments._study, []
+
+    def study_with_a_second_grid(*args, **kwargs):
+        seen.append(main(grid(spec)))  # a second grid while the first holds the folder
+        seen.append(capsys.readouterr().err)
+        return real_study(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "_study", study_with_a_second_grid)
+    assert main(grid(spec)) == 0
+    assert seen[0] == 2 and "in use by another grid" in seen[1] and seen[1].count("\n") == 1
+    assert len(list((workdir / "out").rglob("runs/*.json"))) == 3  # 1 search + 2 final runs
