@@ -82,6 +82,30 @@ class TrainResult:
     history: History
     model: nn.Module
     data_name: str = ""
+    #: The id maps and seen pairs of the data (:class:`invlearn.serving.Catalogue`), set by
+    #: ``train``: what ``predict``, ``recommend`` and ``save`` need for your original ids.
+    catalogue: Any = field(default=None, repr=False)
+
+    def predict(self, users: Any, items: Any) -> np.ndarray:
+        """Probability of a positive for each (user, item) pair, original ids in (or one user
+        and several items); see :func:`invlearn.serving.predict`."""
+        from .serving import predict
+
+        return predict(self, users, items)
+
+    def recommend(self, user: Any, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+        """The top ``k`` items for ``user`` as a table ``item`` (original ids), ``score``,
+        leaving out the items the user already has; see :func:`invlearn.serving.recommend`."""
+        from .serving import recommend
+
+        return recommend(self, user, k, exclude_seen)
+
+    def save(self, path: Any) -> Any:
+        """Write weights, config, id maps and metrics to one file, atomically; read it back with
+        :func:`invlearn.load` (:func:`invlearn.serving.save`)."""
+        from .serving import save
+
+        return save(self, path)
 
     def to_dict(self, histories: bool = False) -> dict:
         """The JSON-ready record of the run: metrics by name, parameters, per-epoch table and,
@@ -130,6 +154,13 @@ def meta_summary(meta: pd.DataFrame) -> dict:
             "median_changed": float(meta["changed"].median()),
             "median_relative_move": float(meta["relative_move"].median()),
             "n_meta_steps": len(meta)}
+
+
+def catalogue_of(data: Split) -> Any:
+    """The id maps and seen pairs of ``data`` (:func:`invlearn.serving.catalogue_of`)."""
+    from .serving import catalogue_of as of
+
+    return of(data)
 
 
 def pick_device(device: str | None = None) -> torch.device:

@@ -43,6 +43,8 @@ class Split:
     labels :func:`label_fraction` withheld (``user``, ``item`` and their true ``label``), and
     ``ambiguous`` the simulated feed's impressions that its labelling rule leaves unlabeled
     (``user``, ``item``, ``finish`` and the true ``label``). Both are ``None`` when absent.
+    ``unlabeled`` holds your own unlabeled interactions (``user``, ``item``; no label), the pool
+    ``"unlabeled"`` (:mod:`invlearn.owndata`).
 
     Construction checks the tables (:func:`~invlearn.splits.check_split`): what would silently mislead raises
     :class:`~invlearn.errors.InvlearnError`, what a user may mean gives an :class:`~invlearn.errors.InvlearnWarning` with counts.
@@ -60,6 +62,7 @@ class Split:
     info: dict = field(default_factory=dict)
     hidden: pd.DataFrame | None = None
     ambiguous: pd.DataFrame | None = None
+    unlabeled: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         check_split(self)
@@ -116,11 +119,26 @@ def check_split(split: Split) -> None:
             )
     _warn_overlaps(name, keys)
     _warn_unseen(split)
-    for pool, columns in (("hidden", COLUMNS), ("ambiguous", (*COLUMNS, "finish"))):
+    for pool, columns in (("hidden", COLUMNS), ("ambiguous", (*COLUMNS, "finish")),
+                          ("unlabeled", ("user", "item"))):
         table = getattr(split, pool)
         if table is not None and not set(columns) <= set(getattr(table, "columns", ())):
             raise InvlearnError(f"{name}: the {pool} pool must be a table with columns "
                                 f"{', '.join(columns)}")
+    _check_pool_ids(split)
+
+
+def _check_pool_ids(split: Split) -> None:
+    """The unlabeled pool's ids must be contiguous ids of the split (chapter 8)."""
+    table = split.unlabeled
+    if table is None:
+        return
+    for col, bound in (("user", split.n_users), ("item", split.n_items)):
+        ids = table[col].to_numpy()
+        if len(ids) and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= bound):
+            raise InvlearnError(f"{split.name}: the unlabeled pool's {col} ids must be integers "
+                                f"in [0, {bound}); map original ids with "
+                                f"invlearn.owndata.own_split or train(..., unlabeled=table)")
 
 
 def _check_table(name: str, part: str, table: Any, n_users: int, n_items: int) -> None:
@@ -380,7 +398,8 @@ def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
     """The (user, item) rows of an unlabeled pool of :data:`~invlearn.splits.POOLS` (book chapter 8).
 
     ``"hidden"``: the training rows whose labels :func:`label_fraction` withheld;
-    ``"ambiguous"``: the simulated feed's impressions with a finish rate in [0.2, 0.8].
+    ``"ambiguous"``: the simulated feed's impressions with a finish rate in [0.2, 0.8];
+    ``"unlabeled"``: your own unlabeled interactions (:mod:`invlearn.owndata`).
     ``"random"`` returns ``None``: its pairs are drawn afresh every epoch by the trainer
     (:func:`invlearn.sampling.sample_unlabeled`). A pool the split lacks, or an empty one,
     raises :class:`~invlearn.errors.InvlearnError` that says why.
@@ -391,12 +410,17 @@ def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
         return None
     table = getattr(split, pool)
     if table is None:
-        why = ("needs label_fraction(split, fraction) first: no training labels are withheld"
-               if pool == "hidden" else
-               "needs the simulated feed: MovieLens and file splits have no ambiguous impressions")
+        why = {"hidden": "needs label_fraction(split, fraction) first: no training labels are "
+                         "withheld",
+               "ambiguous": "needs the simulated feed: MovieLens and file splits have no "
+                            "ambiguous impressions",
+               "unlabeled": "needs your unlabeled interactions: train(..., unlabeled=table) "
+                            "or --unlabeled PATH"}[pool]
         raise InvlearnError(f"pool {pool!r} {why}")
     if len(table) == 0:
-        why = ("is empty at fraction 1: every training label is kept" if pool == "hidden" else
-               "is empty: the feed has no impression with a finish rate in [0.2, 0.8]")
+        why = {"hidden": "is empty at fraction 1: every training label is kept",
+               "ambiguous": "is empty: the feed has no impression with a finish rate in "
+                            "[0.2, 0.8]",
+               "unlabeled": "is empty"}[pool]
         raise InvlearnError(f"pool {pool!r} of {split.name} {why}")
     return table[["user", "item"]].reset_index(drop=True)
