@@ -82,8 +82,38 @@ def _data_options(parser: argparse.ArgumentParser, datasets: Sequence[str], defa
     if files:
         for part in ("train", "valid", "test"):
             parser.add_argument(f"--{part}", default=None, metavar="PATH",
-                                help=f"{part} file, tab-separated user item rating "
-                                "(implies --dataset files)")
+                                help=f"{part} file of your interactions (implies --dataset "
+                                "files; format as for --data)")
+        _own_data_options(parser)
+
+
+def _own_data_options(parser: argparse.ArgumentParser) -> None:
+    """The options of your own files (:mod:`invlearn.owndata`)."""
+    from .owndata import LABEL_RULE
+
+    own = parser.add_argument_group(
+        "your own data", "A file holds user, item [, rating or label [, timestamp]] per line; "
+        "ids may be any text (u123, video_9). Label rule: " + LABEL_RULE + ".")
+    own.add_argument("--data", default=None, metavar="PATH",
+                     help="one interactions file, split by --split with --seed (implies "
+                     "--dataset files)")
+    own.add_argument("--split", default=None, metavar="F,F,F",
+                     help="train, valid, test fractions of --data (default: 0.6,0.2,0.2)")
+    own.add_argument("--sep", default=None, metavar="SEP",
+                     help="field separator, e.g. , or tab (default: guessed from line 1: "
+                     "tab, ::, comma, semicolon, | or space)")
+    own.add_argument("--header", default=None, action=argparse.BooleanOptionalAction,
+                     help="whether line 1 names the columns (user, item, rating, label, "
+                     "timestamp) (default: detected)")
+    own.add_argument("--rating-threshold", default=None, type=float, metavar="X",
+                     help="label = rating >= X for a rating column (default: 3)")
+    own.add_argument("--unlabeled", default=None, metavar="PATH",
+                     help="your unlabeled interactions, user item per line (no label): the "
+                     "pool IDL, IG and the negative-sampling methods draw from (sets --pool "
+                     "unlabeled)")
+    own.add_argument("--eval-negatives", default=None, type=int, metavar="N",
+                     help="positive-only data: sampled negatives per validation / test "
+                     "positive (default: 1)")
 
 
 def _train_parser(sub: Any, datasets: Sequence[str]) -> None:
@@ -93,6 +123,9 @@ def _train_parser(sub: Any, datasets: Sequence[str]) -> None:
     _data_options(tr, datasets, "sim", files=True)
     tr.add_argument("--out", default=None, metavar="PATH",
                     help="write the run record (JSON) to this file; its folder must exist")
+    tr.add_argument("--save-model", default=None, metavar="PATH",
+                    help="save the trained model (weights, config, id maps) to this file, "
+                    "for invlearn.load(PATH); its folder must exist")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--histories", action="store_true",
                     help="also write IG's meta-steps and the IDL weight histograms per epoch "
@@ -220,9 +253,11 @@ def _data_params(args: argparse.Namespace, default: str) -> dict[str, Any]:
     """The data keys given on the command line; ``--train/--valid/--test`` imply files."""
     files = {k: getattr(args, k, None) for k in ("train", "valid", "test")}
     dataset = args.dataset
-    if any(v is not None for v in files.values()):
+    own = own_data_params(args)
+    if any(v is not None for v in files.values()) or own.get("data") is not None:
         if dataset not in (None, "files"):
-            raise InvlearnError(f"--train/--valid/--test need --dataset files, not {dataset}")
+            raise InvlearnError(f"--train/--valid/--test and --data need --dataset files, "
+                                f"not {dataset}")
         dataset = "files"
     dataset = dataset or default
     if args.sim_size is not None and dataset != "sim":
@@ -230,10 +265,33 @@ def _data_params(args: argparse.Namespace, default: str) -> dict[str, Any]:
     if args.data_home is not None and dataset in ("sim", "files"):
         raise InvlearnError(f"--data-home applies only to the MovieLens data sets, not {dataset}")
     missing = [f"--{k}" for k, v in files.items() if v is None]
-    if dataset == "files" and missing:
-        raise InvlearnError(f"--dataset files needs --train, --valid and --test; missing "
-                            f"{', '.join(missing)}")
-    keys = {"dataset": dataset, "sim_size": args.sim_size, "data_home": args.data_home, **files}
+    if own.get("data") is not None and len(missing) < 3:
+        raise InvlearnError("give either --data (one file, split by --split) or --train, "
+                            "--valid and --test, not both")
+    if dataset == "files" and missing and own.get("data") is None:
+        raise InvlearnError(f"--dataset files needs --train, --valid and --test (or --data); "
+                            f"missing {', '.join(missing)}")
+    if own.get("split") is not None and own.get("data") is None:
+        raise InvlearnError("--split applies only to --data (one interactions file)")
+    keys = {"dataset": dataset, "sim_size": args.sim_size, "data_home": args.data_home, **files,
+            **own}
+    return {k: v for k, v in keys.items() if v is not None}
+
+
+def own_data_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The own-data options given (``--data``, ``--split``, ``--sep``, …) as data keys."""
+    keys = {k: getattr(args, k, None) for k in ("data", "split", "sep", "header",
+                                                "rating_threshold", "unlabeled",
+                                                "eval_negatives")}
+    if keys["sep"] is not None:
+        keys["sep"] = {"tab": "\t", "\\t": "\t", "space": " "}.get(keys["sep"], keys["sep"])
+    if keys["split"] is not None:
+        from .owndata import parse_fractions
+
+        try:
+            keys["split"] = list(parse_fractions(keys["split"], "--split"))
+        except InvlearnError as err:
+            raise InvlearnError(str(err)) from None
     return {k: v for k, v in keys.items() if v is not None}
 
 
@@ -243,6 +301,11 @@ def train_params(args: argparse.Namespace) -> dict[str, Any]:
     from .experiments import config_fields
 
     given = {k: getattr(args, k) for k in config_fields() if getattr(args, k) is not None}
+    if getattr(args, "unlabeled", None) is not None:
+        if given.get("pool", "unlabeled") != "unlabeled":
+            raise InvlearnError(f"--unlabeled gives the pool unlabeled; drop --pool "
+                                f"{given['pool']}")
+        given["pool"] = "unlabeled"
     return {**_data_params(args, "sim"), **given}
 
 
@@ -251,6 +314,12 @@ def metrics_table(metrics: dict) -> str:
     names = [m for m in METRIC_ORDER if m in metrics]
     width = max(len(n) for n in names)
     return "\n".join(f"{n:<{width}}  {metrics[n]:.4f}" for n in names)
+
+
+#: What the two kinds of metric are computed on (printed under the table by ``train``).
+METRIC_NOTE = ("auc, gauc, ndcg@10, mrr, bce: on the labeled test rows (each user's labeled "
+               "items ranked); recall@K, ndcg@K (K = 20, 50): full ranking of every item the "
+               "user has no training interaction with")
 
 
 def _write(path: str, obj: Any, option: str) -> None:
@@ -270,12 +339,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     params = train_params(args)
     check_params(params)
-    check_out_file(args.out, "--out", [args.train, args.valid, args.test])
+    inputs = [args.train, args.valid, args.test, args.data, args.unlabeled]
+    check_out_file(args.out, "--out", inputs)
+    check_out_file(args.save_model, "--save-model", inputs + [args.out])
     record, result = run_experiment(params, progress=not args.quiet, return_result=True)
     print(f"{result.config.method} / {result.config.backbone} on {record['data']['name']}: "
           f"best epoch {result.best_epoch} of {record['epochs_run']}, "
           f"{result.seconds_per_epoch:.2f} s per epoch")
+    if "evaluation" in record["data"]:
+        print(f"evaluation: {record['data']['evaluation']}")
     print(metrics_table(result.metrics))
+    print(f"({METRIC_NOTE})")
+    if args.save_model:
+        result.save(args.save_model)
+        print(f"saved the model to {args.save_model} (invlearn.load)")
     if args.out:
         if args.histories:
             record.update(history_record(result.history))

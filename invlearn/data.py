@@ -68,8 +68,12 @@ def load_dataset(
       :func:`random_split`; options ``fractions`` and ``rating_threshold``.
     * ``"ml-1m-paper"``: the paper's own split, read by :func:`load_split_files` from
       ``<home>/ml-1m-paper-split/`` (files :data:`~invlearn.movielens.PAPER_SPLIT_FILES`); ``rating_threshold``.
-    * ``"files"``: :func:`load_split_files` on the options ``train``, ``valid``, ``test``
-      (required), ``sep``, ``rating_threshold``, ``rating_range``.
+    * ``"files"``: your own files (:mod:`invlearn.owndata`): ``train``, ``valid`` and ``test``
+      (:func:`~invlearn.owndata.files_split`), or one file ``data`` cut by ``split``
+      (fractions, default 0.6, 0.2, 0.2) with ``seed`` (:func:`~invlearn.owndata.data_split`);
+      options ``sep`` (default: guessed), ``header`` (default: detected),
+      ``rating_threshold``, ``rating_range``, ``unlabeled`` (a file or table of unlabeled
+      interactions) and ``eval_negatives`` (positive-only data). Ids may be any text.
     * ``"sim"``: the simulated passive feed, ``simulate_feed(size="small", seed=seed,
       **kwargs).to_split(seed=seed)`` from :mod:`invlearn.simfeed` (chapters 1 and 7); its
       ``ambiguous`` impressions are the unlabeled pool of chapter 8.
@@ -92,13 +96,20 @@ def load_dataset(
         return load_split_files(*paths, rating_threshold=opts.get("rating_threshold", 3),
                                 name=name)
     if name == "files":
+        from .owndata import data_split, files_split, parse_fractions
+
         opts = _checked_options(kwargs, name, ("train", "valid", "test", "sep", "rating_threshold",
-                                    "rating_range"))
+                                    "rating_range", "data", "split", "header", "unlabeled",
+                                    "eval_negatives"))
+        if opts.get("data") is not None:
+            fractions = parse_fractions(opts.pop("split", None) or (0.6, 0.2, 0.2), "split")
+            opts.pop("rating_range", None)
+            return data_split(opts.pop("data"), fractions, seed=seed, **opts)
         absent = [k for k in ("train", "valid", "test") if opts.get(k) is None]
         if absent:
             raise InvlearnError(f"data set 'files' needs the paths train, valid and test; "
                                 f"missing: {', '.join(absent)}")
-        return load_split_files(**opts, name=name)
+        return files_split(**opts, name=name, seed=seed)
     if name == "sim":
         opts = dict(kwargs)
         size = opts.pop("size", "small")

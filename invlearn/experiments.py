@@ -48,8 +48,13 @@ from .errors import InvlearnError
 from .io import read_json_record, write_csv_atomic, write_json_atomic, write_text_atomic
 
 #: Parameters that choose the data (the rest are TrainConfig fields).
-DATA_KEYS = ("dataset", "sim_size", "data_home", "train", "valid", "test")
+DATA_KEYS = ("dataset", "sim_size", "data_home", "train", "valid", "test", "data", "split",
+             "unlabeled", "sep", "header", "rating_threshold", "eval_negatives")
 FILE_KEYS = ("train", "valid", "test")
+#: Data keys that read your own files (dataset files): how to read them (:mod:`invlearn.owndata`).
+OWN_KEYS = ("data", "split", "sep", "header", "rating_threshold", "eval_negatives")
+#: Data keys that are paths (a grid spec's relative paths are relative to the spec's folder).
+PATH_KEYS = ("train", "valid", "test", "data", "unlabeled", "data_home")
 ENGINES = ("python", "papermill")
 #: Where runs execute: this machine's process / thread pool, or a Dask cluster.
 EXECUTORS = ("local", "dask")
@@ -88,13 +93,44 @@ def check_data_keys(keys: Mapping[str, Any]) -> None:
                                 f"got {keys['sim_size']!r}")
     if keys.get("data_home") is not None and name in ("sim", "files"):
         raise InvlearnError(f"data_home applies only to the MovieLens data sets, not {name!r}")
-    given = [k for k in FILE_KEYS if keys.get(k) is not None]
+    given = [k for k in (*FILE_KEYS, *OWN_KEYS) if keys.get(k) is not None]
     if given and name != "files":
         raise InvlearnError(f"{', '.join(given)} apply only to dataset files, not {name!r}")
     missing = [k for k in FILE_KEYS if keys.get(k) is None]
-    if name == "files" and missing:
-        raise InvlearnError(f"dataset files needs train, valid and test; missing "
+    if name == "files" and keys.get("data") is not None:
+        both = [k for k in FILE_KEYS if keys.get(k) is not None]
+        if both:
+            raise InvlearnError(f"dataset files takes either data (one file, split by split) "
+                                f"or train, valid and test, not both; got data and "
+                                f"{', '.join(both)}")
+    elif name == "files" and missing:
+        raise InvlearnError(f"dataset files needs train, valid and test (or data); missing "
                             f"{', '.join(missing)}")
+    elif keys.get("split") is not None:
+        raise InvlearnError("split applies only to data (one interactions file)")
+    _check_own_keys(keys)
+
+
+def _check_own_keys(keys: Mapping[str, Any]) -> None:
+    """The options of your own files: fractions, separator, header, threshold, negatives."""
+    from .owndata import parse_fractions
+
+    if keys.get("split") is not None:
+        parse_fractions(keys["split"], "split")
+    sep = keys.get("sep")
+    if sep is not None and (not isinstance(sep, str) or not sep):
+        raise InvlearnError(f"sep must be a non-empty string, got {sep!r}")
+    if keys.get("header") is not None and not isinstance(keys["header"], bool):
+        raise InvlearnError(f"header must be true or false, got {keys['header']!r}")
+    threshold = keys.get("rating_threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(
+            threshold, (int, float)) or not np.isfinite(threshold)):
+        raise InvlearnError(f"rating_threshold must be a finite number, got {threshold!r}")
+    negatives = keys.get("eval_negatives")
+    if negatives is not None and (isinstance(negatives, bool) or not isinstance(negatives, int)
+                                  or not 1 <= negatives <= 1000):
+        raise InvlearnError(f"eval_negatives must be an integer in [1, 1000], "
+                            f"got {negatives!r}")
 
 
 def check_params(params: Mapping[str, Any]):
@@ -112,7 +148,11 @@ def check_params(params: Mapping[str, Any]):
                             f"{', '.join(DATA_KEYS)} and the TrainConfig fields")
     keys = {k: params[k] for k in DATA_KEYS if k in params}
     check_data_keys(keys)
-    return keys, TrainConfig.from_dict({k: v for k, v in params.items() if k in fields})
+    config = TrainConfig.from_dict({k: v for k, v in params.items() if k in fields})
+    if config.pool == "unlabeled" and keys.get("unlabeled") is None:
+        raise InvlearnError("pool unlabeled needs your unlabeled interactions: give the file "
+                            "(--unlabeled PATH, or the key unlabeled)")
+    return keys, config
 
 
 def load_data(params: Mapping[str, Any]):
@@ -122,10 +162,18 @@ def load_data(params: Mapping[str, Any]):
 
     keys, config = check_params(params)
     name = keys.get("dataset", "sim")
-    extra: dict[str, Any] = {k: keys[k] for k in FILE_KEYS if keys.get(k) is not None}
+    extra: dict[str, Any] = {k: keys[k] for k in (*FILE_KEYS, *OWN_KEYS)
+                             if keys.get(k) is not None}
     if name == "sim":
         extra["size"] = keys.get("sim_size") or "small"
-    return load_dataset(name, seed=config.seed, data_home=keys.get("data_home"), **extra)
+    if name == "files" and keys.get("unlabeled") is not None:
+        extra["unlabeled"] = keys["unlabeled"]
+    data = load_dataset(name, seed=config.seed, data_home=keys.get("data_home"), **extra)
+    if name != "files" and keys.get("unlabeled") is not None:
+        from .owndata import with_unlabeled
+
+        data = with_unlabeled(data, keys["unlabeled"])
+    return data
 
 
 def peak_memory_mb() -> float | None:
@@ -152,7 +200,9 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
               **seconds, "peak_memory_mb": peak_memory_mb(),
               "data": {"name": data.name, "users": data.n_users, "items": data.n_items,
                        "train_rows": len(data.train), "valid_rows": len(data.valid),
-                       "test_rows": len(data.test)}}
+                       "test_rows": len(data.test),
+                       **({"evaluation": data.info["evaluation"]}
+                          if "evaluation" in data.info else {})}}
     record.setdefault("dataset", summary.get("dataset"))
     record.update(annotation_columns(result, data))
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in record.items()}

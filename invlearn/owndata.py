@@ -512,3 +512,16 @@ def with_unlabeled(data: Any, unlabeled: Any) -> Any:
                       stacklevel=3)
     pool = pd.DataFrame({"user": users[known], "item": items[known]})
     return dataclasses.replace(data, unlabeled=pool)
+
+
+def parse_fractions(value: Any, option: str = "split") -> tuple[float, float, float]:
+    """Three fractions (train, valid, test) from ``"0.6,0.2,0.2"`` or a sequence, checked: three
+    positive numbers that sum to 1."""
+    from .splits import _check_fractions
+
+    if isinstance(value, str):
+        value = [v for v in value.replace(" ", "").split(",") if v]
+    try:
+        return _check_fractions(value)
+    except InvlearnError as err:
+        raise InvlearnError(f"{option}: {err}") from None

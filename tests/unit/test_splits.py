@@ -195,7 +195,7 @@ def test_unavailable_pools_say_why(sim):
     with pytest.raises(InvlearnError, match="unknown unlabeled pool 'noise'"):
         unlabeled_pool(sim, "noise")
     assert unlabeled_pool(sim, "random") is None
-    assert POOLS == ("random", "hidden", "ambiguous")
+    assert POOLS == ("random", "hidden", "ambiguous", "unlabeled")
 
 
 def test_text_labels_are_an_error_even_when_they_read_as_numbers():
