@@ -212,3 +212,14 @@ def check_device(device: str) -> None:
                                 f"{count} CUDA device(s)")
     elif dev.type not in ("cpu", "mps", "meta"):
         raise InvlearnError(f"device {device!r} is not supported: use 'cpu' or 'cuda'")
+
+
+def _field_docs() -> str:
+    """The fields of :class:`TrainConfig` with their help lines, for its docstring."""
+    lines = ["", "", "    Fields (name: help (default)):", ""]
+    for f in dataclasses.fields(TrainConfig):
+        lines.append(f"    * ``{f.name}``: {field_help(f.name)}")
+    return "\n".join(lines) + "\n"
+
+
+TrainConfig.__doc__ = (TrainConfig.__doc__ or "").rstrip() + _field_docs()
