@@ -18,8 +18,8 @@ the method up there and runs the same loop for all of them (IG's epoch is Algori
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -184,7 +184,7 @@ class Run:
 
 
 # -- how each method draws its unlabeled rows (once per epoch) ------------------------------
-RowsOf = Callable[[torch.Tensor, torch.Tensor], Optional[tuple]]
+RowsOf = Callable[[torch.Tensor, torch.Tensor], tuple | None]
 
 
 def no_rows(run: Run) -> RowsOf:

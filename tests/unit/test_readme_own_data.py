@@ -11,7 +11,7 @@ def section_blocks() -> list[tuple[str, str]]:
     """The (language, code) blocks between the section's own-data markers in README.md."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     start, end = text.index("<!-- own-data:start"), text.index("<!-- own-data:end -->")
-    return re.findall(r"```(python|bash)\n(.*?)```", text[start:end], flags=re.S)
+    return re.findall(r"```(python|bash)\n(.*?)```", text[start:end], flags=re.DOTALL)
 
 
 def test_the_section_has_python_and_shell_blocks():
