@@ -168,16 +168,19 @@ def _grid_parser(sub: Any) -> None:
                         "resume; exit status 1 when a run failed.")
     gr.add_argument("--spec", required=True, metavar="JSON",
                     help='study spec: {"grid": {"method": [...], ...}, "base": {...}, '
-                    '"search": {...}, "search_on": {...}, "search_seed": 0, "seeds": [...]}')
+                    '"search": {...}, "search_on": {...}, "search_seed": 0, "seeds": [...]}; '
+                    "relative file paths in it (data, train, unlabeled, ...) are relative to "
+                    "the spec's folder (README: a commented example)")
     gr.add_argument("--out", required=True, metavar="DIR",
                     help="results folder, created if absent (its parent must exist); "
                     "finished runs in it are not run again")
     gr.add_argument("--jobs", type=positive_int, default=None,
                     help="runs at a time, or the LocalCluster's workers with --executor dask "
                     "(default: one per CPU core; not used with --scheduler)")
-    gr.add_argument("--engine", default="papermill", choices=("papermill", "python"),
+    gr.add_argument("--engine", default=None, choices=("papermill", "python"),
                     help="what a run is: papermill, --notebook executed once per run; python, "
-                    "the training function called directly (default: papermill)")
+                    "the training function called directly (default: papermill inside the "
+                    "book's repository, where book/experiment.ipynb exists, else python)")
     gr.add_argument("--executor", default="local", choices=("local", "dask"),
                     help="where runs execute: local, a pool of --jobs processes here; dask, "
                     "a Dask cluster (--scheduler, or a LocalCluster of --jobs worker "
@@ -426,11 +429,54 @@ def read_spec(path: str):
     except ValueError as err:
         raise InvlearnError(f"--spec {path} is not valid JSON: {err}") from None
     try:
-        study = parse_spec(spec)
+        study = parse_spec(spec_paths_resolved(spec, Path(path).resolve().parent))
         check_spec(study)
     except InvlearnError as err:
         raise InvlearnError(f"--spec {path}: {err}") from None
     return study
+
+
+def spec_paths_resolved(spec: Any, folder: Path) -> Any:
+    """``spec`` with the relative paths of its ``base`` and ``grid`` (the data keys that name
+    files or folders) made relative to ``folder``, the spec's own; each file must exist."""
+    from .experiments import PATH_KEYS
+
+    if not isinstance(spec, dict):
+        return spec
+
+    def resolved(key: str, value: Any, where: str) -> Any:
+        if key not in PATH_KEYS or not isinstance(value, str) or not value:
+            return value
+        full = Path(value).expanduser()
+        full = full if full.is_absolute() else folder / full
+        if key != "data_home" and not full.is_file():
+            raise InvlearnError(f"{where}.{key}: file {value} does not exist (relative paths "
+                                f"are relative to the spec's folder {folder})")
+        return str(full)
+
+    out = dict(spec)
+    if isinstance(spec.get("base"), dict):
+        out["base"] = {k: resolved(k, v, '"base"') for k, v in spec["base"].items()}
+    if isinstance(spec.get("grid"), dict):
+        out["grid"] = {k: [resolved(k, v, '"grid"') for v in values]
+                       if isinstance(values, list) else values
+                       for k, values in spec["grid"].items()}
+    return out
+
+
+def summary_text(table: Any, study: Any) -> str:
+    """The final runs as mean ± std over seeds, one row per grid cell (chapters 6–7)."""
+    from .report import format_summary, summarize
+
+    metrics = [m for m in ("auc", "gauc", "ndcg@10", "recall@20", "ndcg@20")
+               if m in getattr(table, "columns", ())]
+    group = [k for k in study.grid if k in table.columns and table[k].nunique() > 1]
+    group = group or ["method"]
+    if table.empty or not metrics:
+        return ""
+    frame = format_summary(summarize(table, group, metrics), metrics)
+    frame["runs"] = summarize(table, group, metrics[:1])["n"].to_numpy()
+    return f"test metrics, mean ± std over seeds:\n{frame.to_string()}"
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
@@ -442,6 +488,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
     study = read_spec(args.spec)
     check_out_folder(args.out, "--out")
     jobs = args.jobs or max(1, os.cpu_count() or 1)
+    if args.engine is None:
+        args.engine = "papermill" if Path(args.notebook).is_file() else "python"
     notebook = args.notebook if args.engine == "papermill" else None
     if notebook is not None and not Path(notebook).is_file():
         raise InvlearnError(f"--notebook {notebook} does not exist; run from the book's "
@@ -450,6 +498,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
     table = run_study(study, args.out, jobs=jobs, engine=args.engine, notebook=notebook,
                       progress=not args.quiet, executor=args.executor,
                       scheduler=args.scheduler)
+    summary = summary_text(table, study)
+    if summary:
+        print(summary)
     print(f"{len(table)} final runs in {Path(args.out) / 'results.csv'}")
     failed = table.attrs.get("failed", 0)
     if failed:

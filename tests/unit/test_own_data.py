@@ -264,3 +264,29 @@ def test_cli_bad_own_data_input_is_one_line(files, capsys, args, needle):
     assert main([*base, *args]) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_grid_spec_paths_are_relative_to_the_spec_and_checked_first(files, tmp_path, capsys,
+                                                                    monkeypatch):
+    import json
+
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    spec = {"base": {"dataset": "files", "data": "../feed.csv", "epochs": 1, "threads": 1},
+            "grid": {"method": ["ns"]}, "seeds": [0, 1]}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no book/experiment.ipynb here: the python engine
+    assert main(["grid", "--spec", str(folder / "spec.json"), "--out", "out", "--jobs", "1",
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "mean ± std over seeds" in printed and "2 final runs" in printed
+    results = pd.read_csv(elsewhere / "out" / "results.csv")
+    assert results["auc"].notna().all() and len(results) == 2
+    spec["base"]["unlabeled"] = "absent.csv"
+    (folder / "bad.json").write_text(json.dumps(spec))
+    assert main(["grid", "--spec", str(folder / "bad.json"), "--out", "out2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "absent.csv does not exist" in err and err.count("\n") == 1
+    assert not (elsewhere / "out2").exists()

@@ -41,3 +41,4 @@ def test_the_section_runs_as_written(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "model.pt").is_file() and (tmp_path / "ig.pt").is_file()
     assert "ig / gmf on feed" in shell_output and "ns / gmf on clicks" in shell_output
     assert "evaluation: positive-only" in shell_output
+    assert "mean ± std over seeds" in shell_output and (tmp_path / "study" / "results.csv").is_file()
