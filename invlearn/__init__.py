@@ -39,7 +39,7 @@ from .ig import ig_meta_step
 from .methods import History, TrainResult, train
 from .models import GMF, NeuMF, build_model
 from .owndata import data_split, own_split, read_interactions
-from .serving import load
+from .runs import load
 
 __all__ = ["GMF", "METHODS", "History", "InvlearnError", "NeuMF", "Split", "TrainConfig",
            "TrainResult", "build_model", "data_split", "ig_meta_step", "load", "load_dataset",

@@ -26,6 +26,7 @@ from .data import Split
 from .errors import InvlearnError
 from .ig import DIRECTIONS
 from .metrics import full_ranking_metrics, labeled_metrics
+from .serving import catalogue_of, predict, score_function  # noqa: F401 - re-exported
 
 
 @dataclass
@@ -89,17 +90,17 @@ class TrainResult:
 
     def predict(self, users: Any, items: Any) -> np.ndarray:
         """Probability of a positive for each (user, item) pair, original ids in (or one user
-        and several items); see :func:`invlearn.serving.predict`."""
-        from .serving import predict
+        and several items); see :func:`invlearn.serving.predict_ids`."""
+        from .serving import predict_ids
 
-        return predict(self, users, items)
+        return predict_ids(self.model, self.catalogue, users, items)
 
     def recommend(self, user: Any, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """The top ``k`` items for ``user`` as a table ``item`` (original ids), ``score``,
         leaving out the items the user already has; see :func:`invlearn.serving.recommend`."""
         from .serving import recommend
 
-        return recommend(self, user, k, exclude_seen)
+        return recommend(self.model, self.catalogue, user, k, exclude_seen)
 
     def save(self, path: Any) -> Any:
         """Write weights, config, id maps and metrics to one file, atomically; read it back with
@@ -157,11 +158,19 @@ def meta_summary(meta: pd.DataFrame) -> dict:
             "n_meta_steps": len(meta)}
 
 
-def catalogue_of(data: Split) -> Any:
-    """The id maps and seen pairs of ``data`` (:func:`invlearn.serving.catalogue_of`)."""
-    from .serving import catalogue_of as of
+def load(path: Any, device: str | None = None) -> TrainResult:
+    """A model saved by ``result.save(path)``, as a :class:`TrainResult` with the same weights,
+    config, id maps and test metrics (its history is empty): ``predict`` and ``recommend`` give
+    exactly the saved result's scores (:func:`invlearn.serving.read_saved`)."""
+    from .serving import read_saved
 
-    return of(data)
+    saved = read_saved(path, device)
+    result = TrainResult(metrics=saved["metrics"], valid=saved["valid"],
+                         best_epoch=saved["best_epoch"],
+                         seconds_per_epoch=saved["seconds_per_epoch"], config=saved["config"],
+                         history=History(), model=saved["model"], data_name=saved["data_name"])
+    result.catalogue = saved["catalogue"]
+    return result
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -178,17 +187,6 @@ def _tensors(table: pd.DataFrame, device: torch.device) -> tuple[torch.Tensor, .
                                     ("label", np.float32)))
 
 
-@torch.no_grad()
-def predict(model: nn.Module, users: torch.Tensor, items: torch.Tensor,
-            batch: int = 1 << 16) -> torch.Tensor:
-    """Logits of ``model`` on the pairs, in evaluation mode, batched (chapters 1–5)."""
-    was_training = model.training
-    model.eval()
-    out = torch.cat([model(u, i) for u, i in zip(users.split(batch), items.split(batch))])
-    model.train(was_training)
-    return out
-
-
 def evaluate(model: nn.Module, table: pd.DataFrame, device: torch.device) -> dict:
     """Labeled metrics (AUC, GAUC, NDCG@10, MRR; chapter 6) and BCE of ``model`` on a table."""
     u, i, y = _tensors(table, device)
@@ -197,20 +195,6 @@ def evaluate(model: nn.Module, table: pd.DataFrame, device: torch.device) -> dic
                           logits.float().cpu().numpy())
     out["bce"] = float(losses.bce(logits.float(), y))
     return out
-
-
-def score_function(model: nn.Module, n_items: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Scores of a batch of users against all items: ``model.score_all`` when the model has
-    one, else ``model(users, items)`` on the full grid (chapters 1–5)."""
-    if hasattr(model, "score_all"):
-        return model.score_all
-
-    def score_all(users: torch.Tensor) -> torch.Tensor:
-        items = torch.arange(n_items, device=users.device)
-        grid = model(users.repeat_interleave(n_items), items.repeat(len(users)))
-        return grid.view(len(users), n_items)
-
-    return score_all
 
 
 def ranking_mask_pairs(data: Split, mask: str = "train") -> tuple[np.ndarray, np.ndarray]:

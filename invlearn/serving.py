@@ -3,14 +3,17 @@
 :func:`invlearn.train` attaches a :class:`Catalogue` to its result — the id maps of the split and
 the (user, item) pairs each user has already interacted with — so that
 ``result.predict(users, items)``, ``result.recommend(user, k)`` and ``result.save(path)`` work
-with the ids of your own data (``u123``, ``video_9``). :func:`load` reads a saved model back
-into a :class:`~invlearn.runs.TrainResult` that scores exactly as the one saved.
+with the ids of your own data (``u123``, ``video_9``). ``invlearn.load`` (:func:`read_saved`)
+reads a saved model back into a :class:`~invlearn.runs.TrainResult` that scores exactly as the
+one saved. The model-level scoring every trainer uses lives here too: :func:`predict` (logits
+of pairs) and :func:`score_function` (a user against every item).
 """
 from __future__ import annotations
 
 import dataclasses
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from .errors import InvlearnError
 
-#: What :func:`load` accepts: the format name and version a saved file carries.
+#: What :func:`read_saved` accepts: the format name and version a saved file carries.
 FORMAT = ("invlearn-model", 1)
 
 
@@ -71,49 +75,72 @@ def catalogue_of(data: Any) -> Catalogue:
     return Catalogue(data.n_users, data.n_items, data.user_ids, data.item_ids, seen)
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
+@torch.no_grad()
+def predict(model: nn.Module, users: torch.Tensor, items: torch.Tensor,
+            batch: int = 1 << 16) -> torch.Tensor:
+    """Logits of ``model`` on the pairs, in evaluation mode, batched (chapters 1–5)."""
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(u, i) for u, i in zip(users.split(batch), items.split(batch))])
+    model.train(was_training)
+    return out
+
+
+def score_function(model: nn.Module, n_items: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Scores of a batch of users against all items: ``model.score_all`` when the model has
+    one, else ``model(users, items)`` on the full grid (chapters 1–5)."""
+    if hasattr(model, "score_all"):
+        return model.score_all
+
+    def score_all(users: torch.Tensor) -> torch.Tensor:
+        items = torch.arange(n_items, device=users.device)
+        grid = model(users.repeat_interleave(n_items), items.repeat(len(users)))
+        return grid.view(len(users), n_items)
+
+    return score_all
+
+
+def _model_device(model: nn.Module) -> torch.device:
     first = next(iter(model.parameters()), None)
     return first.device if first is not None else torch.device("cpu")
 
 
-def _catalogue(result: Any) -> Catalogue:
-    catalogue = getattr(result, "catalogue", None)
-    if catalogue is None:
-        model = result.model
-        catalogue = Catalogue(getattr(model, "n_users", 0), getattr(model, "n_items", 0))
-    return catalogue
+def _or_default(catalogue: Catalogue | None, model: nn.Module) -> Catalogue:
+    """``catalogue``, or for a result made without one, the model's contiguous ids."""
+    if catalogue is not None:
+        return catalogue
+    return Catalogue(getattr(model, "n_users", 0), getattr(model, "n_items", 0))
 
 
-def predict(result: Any, users: Any, items: Any) -> np.ndarray:
+def predict_ids(model: nn.Module, catalogue: Catalogue | None, users: Any,
+                items: Any) -> np.ndarray:
     """The model's probability that each ``(users[j], items[j])`` is a positive, with original
-    ids in (``sigmoid`` of the logit, float32). A single user and a list of items also work."""
-    cat = _catalogue(result)
-    items_list = np.atleast_1d(np.asarray(pd.Series(np.atleast_1d(items), dtype=object)))
-    users_list = np.atleast_1d(np.asarray(pd.Series(np.atleast_1d(users), dtype=object)))
+    ids in (``sigmoid`` of the logit, float32). One user and a list of items also work."""
+    cat = _or_default(catalogue, model)
+    items_list = np.asarray(pd.Series(np.atleast_1d(np.asarray(items, dtype=object)),
+                                      dtype=object))
+    users_list = np.asarray(pd.Series(np.atleast_1d(np.asarray(users, dtype=object)),
+                                      dtype=object))
     if len(users_list) == 1 and len(items_list) > 1:
         users_list = np.repeat(users_list, len(items_list))
     if len(users_list) != len(items_list):
         raise InvlearnError(f"predict needs as many users as items (or one user), got "
                             f"{len(users_list)} and {len(items_list)}")
-    from .runs import predict as logits_of
-
-    device = _model_device(result.model)
+    device = _model_device(model)
     u = torch.as_tensor(cat.users(users_list), device=device)
     i = torch.as_tensor(cat.items(items_list), device=device)
-    return torch.sigmoid(logits_of(result.model, u, i).float()).cpu().numpy()
+    return torch.sigmoid(predict(model, u, i).float()).cpu().numpy()
 
 
-def recommend(result: Any, user: Any, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+def recommend(model: nn.Module, catalogue: Catalogue | None, user: Any, k: int = 10,
+              exclude_seen: bool = True) -> pd.DataFrame:
     """The ``k`` items with the highest scores for the original ``user``: a table ``item``
     (original ids) and ``score`` (probability), best first. ``exclude_seen`` leaves out the
     items the user already interacted with in the data the model was trained on."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InvlearnError(f"k must be a positive integer, got {k!r}")
-    cat = _catalogue(result)
+    cat = _or_default(catalogue, model)
     (u,) = cat.users([user])
-    from .runs import score_function
-
-    model = result.model
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -151,13 +178,13 @@ def _ids_array(values: list | None) -> np.ndarray | None:
 
 def save(result: Any, path: str | os.PathLike) -> Path:
     """Write the model's weights, its config, its id maps and seen pairs, and the test metrics
-    to ``path`` (one file, read by :func:`load`), whole or not at all (:mod:`invlearn.io`).
+    to ``path`` (one file, read by ``invlearn.load``), whole or not at all (:mod:`invlearn.io`).
     The model must be a backbone ``train`` builds (GMF, NeuMF), rebuilt from the config."""
     from .io import json_ready, write_bytes_atomic
     from .models import build_model
 
     config, model = result.config, result.model
-    cat = _catalogue(result)
+    cat = _or_default(getattr(result, "catalogue", None), model)
     rebuilt = build_model(config.backbone, cat.n_users, cat.n_items, config.dim)
     if type(rebuilt) is not type(model):
         raise InvlearnError(f"cannot save a {type(model).__name__}: save() rebuilds the backbone "
@@ -183,21 +210,21 @@ def save(result: Any, path: str | os.PathLike) -> Path:
         raise InvlearnError(f"cannot write the model to {path}: {err.strerror}") from None
 
 
-def load(path: str | os.PathLike, device: str | None = None) -> Any:
-    """A model saved by ``result.save(path)`` as a :class:`~invlearn.runs.TrainResult` with the
-    same weights, config, id maps and test metrics (its history is empty): ``predict`` and
-    ``recommend`` give exactly the scores of the saved result. Only plain data is unpickled
-    (``torch.load(weights_only=True)``)."""
+def read_saved(path: str | os.PathLike, device: str | None = None) -> dict:
+    """What ``result.save(path)`` wrote: ``config`` (a TrainConfig), ``model`` (rebuilt, weights
+    loaded, in evaluation mode), ``catalogue``, ``metrics``, ``valid``, ``best_epoch``,
+    ``seconds_per_epoch`` and ``data_name``. Only plain data is unpickled
+    (``torch.load(weights_only=True)``); ``invlearn.load`` makes a TrainResult of it."""
     from .config import TrainConfig
     from .models import build_model
-    from .runs import History, TrainResult
 
     try:
         payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InvlearnError(f"model file {path} does not exist") from None
     except Exception as err:  # noqa: BLE001 - any unreadable file is bad input
-        raise InvlearnError(f"{path} is not a model saved by invlearn: {err}") from None
+        raise InvlearnError(f"{path} is not a model saved by invlearn: "
+                            f"{' '.join(str(err).split())[:200]}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT[0]:
         raise InvlearnError(f"{path} is not a model saved by invlearn (result.save)")
     if payload.get("version") != FORMAT[1]:
@@ -209,12 +236,9 @@ def load(path: str | os.PathLike, device: str | None = None) -> Any:
     if device is not None:
         model = model.to(device)
     model.eval()
-    result = TrainResult(metrics=payload["metrics"], valid=payload["valid"],
-                         best_epoch=payload["best_epoch"],
-                         seconds_per_epoch=payload["seconds_per_epoch"], config=config,
-                         history=History(), model=model, data_name=payload["data_name"])
-    result.catalogue = Catalogue(payload["n_users"], payload["n_items"],
-                                 _ids_array(payload["user_ids"]),
-                                 _ids_array(payload["item_ids"]),
-                                 payload["seen"].numpy())
-    return result
+    catalogue = Catalogue(payload["n_users"], payload["n_items"],
+                          _ids_array(payload["user_ids"]), _ids_array(payload["item_ids"]),
+                          payload["seen"].numpy())
+    keys = ("metrics", "valid", "best_epoch", "seconds_per_epoch", "data_name")
+    return {"config": config, "model": model, "catalogue": catalogue,
+            **{k: payload[k] for k in keys}}
