@@ -407,6 +407,9 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
     """
     if unlabeled is not None:
         _check_inputs(data, model)
+        if overrides.get("pool", "unlabeled") != "unlabeled":
+            raise InvlearnError(f"unlabeled= makes the pool 'unlabeled'; drop "
+                                f"pool={overrides['pool']!r}")
         from .owndata import with_unlabeled
 
         data = with_unlabeled(data, unlabeled)

@@ -295,6 +295,11 @@ def random_split(
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise InvlearnError(f"table lacks column(s) {missing}; binarize the ratings first")
+    for col in ("user", "item"):
+        if table[col].dtype.kind not in "iu":
+            raise InvlearnError(f"{name}: {col} ids are not integers (first {table[col].iloc[0]!r}"
+                                f"); invlearn.own_split(table, fractions, seed) maps ids of any "
+                                f"kind and keeps the maps")
     n = len(table)
     n_train, n_valid = round(values[0] * n), round(values[1] * n)
     sizes = {"train": n_train, "valid": n_valid, "test": n - n_train - n_valid}

@@ -290,3 +290,16 @@ def test_grid_spec_paths_are_relative_to_the_spec_and_checked_first(files, tmp_p
     err = capsys.readouterr().err
     assert "absent.csv does not exist" in err and err.count("\n") == 1
     assert not (elsewhere / "out2").exists()
+
+
+def test_misuse_says_what_to_do_instead(files):
+    table = feed().assign(label=1)
+    with pytest.raises(InvlearnError, match="not integers.*own_split"):
+        invlearn.data.random_split(table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InvlearnWarning)
+        data = invlearn.data_split(files["feed"], seed=0)
+    with pytest.raises(InvlearnError, match="drop pool='random'"):
+        invlearn.train(data, method="ns", pool="random", unlabeled=unlabeled_pairs(), **FAST)
+    with pytest.raises(InvlearnError, match="srns draws from the pool"):
+        invlearn.train(data, method="srns", unlabeled=unlabeled_pairs(), **FAST)
