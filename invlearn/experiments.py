@@ -51,7 +51,7 @@ from .io import read_json_record, write_csv_atomic, write_json_atomic, write_tex
 DATA_KEYS = ("dataset", "sim_size", "data_home", "train", "valid", "test", "data", "split",
              "unlabeled", "sep", "header", "rating_threshold", "eval_negatives")
 FILE_KEYS = ("train", "valid", "test")
-#: Data keys that read your own files (dataset files): how to read them (:mod:`invlearn.owndata`).
+#: Data keys that say how to read your own files, dataset files only (:mod:`invlearn.owndata`).
 OWN_KEYS = ("data", "split", "sep", "header", "rating_threshold", "eval_negatives")
 #: Data keys that are paths (a grid spec's relative paths are relative to the spec's folder).
 PATH_KEYS = ("train", "valid", "test", "data", "unlabeled", "data_home")

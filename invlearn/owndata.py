@@ -44,7 +44,7 @@ HEADER_NAMES = {
     "timestamp": ("timestamp", "time", "ts"),
 }
 _SEPARATORS = ("\t", "::", ",", ";", "|", " ")
-_INTEGER = re.compile(r"[+-]?\d{1,18}")
+_INTEGER = re.compile(r"-?(0|[1-9]\d{0,17})")  # no leading zeros: "007" stays text
 #: The evaluation used for positive-only data, as said in ``Split.info["evaluation"]``.
 SAMPLED_EVALUATION = ("positive-only data: each validation / test positive gets {n} sampled "
                       "negative(s), items drawn uniformly (seed {seed}) among those the user "
@@ -111,7 +111,8 @@ def _positional_columns(n: int, source: str) -> dict[str, int]:
 
 
 def _ids(values: pd.Series) -> np.ndarray:
-    """Integer ids as int64 when every value is an integer, else the stripped text."""
+    """Integer ids as int64 when every value is a plain integer (no sign, no leading zero), else
+    the stripped text, so that ``007`` and ``7`` stay two ids."""
     text = values.str.strip()
     if text.str.fullmatch(_INTEGER).all():
         return text.astype(np.int64).to_numpy()

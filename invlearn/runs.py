@@ -104,7 +104,7 @@ class TrainResult:
 
     def save(self, path: Any) -> Any:
         """Write weights, config, id maps and metrics to one file, atomically; read it back with
-        :func:`invlearn.load` (:func:`invlearn.serving.save`)."""
+        :func:`invlearn.runs.load` (:func:`invlearn.serving.save`)."""
         from .serving import save
 
         return save(self, path)

@@ -66,6 +66,9 @@ def test_read_label_column_separators_and_integer_ids(tmp_path):
     tab = tmp_path / "t.tsv"
     tab.write_text("1\t2\t5\n3\t4\t1\n")
     assert read_interactions(tab)["label"].tolist() == [1, 0]  # headerless, guessed tab
+    padded = tmp_path / "p.csv"
+    padded.write_text("007,1,5\n7,1,1\n")
+    assert read_interactions(padded)["user"].tolist() == ["007", "7"]  # two ids, kept as text
     forced = read_interactions(tab, header=True, rating_threshold=3)  # line 1 as a header
     assert forced["label"].tolist() == [0]
 
