@@ -291,10 +291,7 @@ def own_data_params(args: argparse.Namespace) -> dict[str, Any]:
     if keys["split"] is not None:
         from .owndata import parse_fractions
 
-        try:
-            keys["split"] = list(parse_fractions(keys["split"], "--split"))
-        except InvlearnError as err:
-            raise InvlearnError(str(err)) from None
+        keys["split"] = list(parse_fractions(keys["split"], "--split"))
     return {k: v for k, v in keys.items() if v is not None}
 
 
@@ -322,7 +319,7 @@ def metrics_table(metrics: dict) -> str:
 #: What the two kinds of metric are computed on (printed under the table by ``train``).
 METRIC_NOTE = ("auc, gauc, ndcg@10, mrr, bce: on the labeled test rows (each user's labeled "
                "items ranked); recall@K, ndcg@K (K = 20, 50): full ranking of every item the "
-               "user has no training interaction with")
+               "user has no training interaction with (see --ranking-mask)")
 
 
 def _write(path: str, obj: Any, option: str) -> None:
