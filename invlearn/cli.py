@@ -98,8 +98,38 @@ def _data_options(parser: argparse.ArgumentParser, datasets: Sequence[str], defa
     if files:
         for part in ("train", "valid", "test"):
             parser.add_argument(f"--{part}", default=None, metavar="PATH",
-                                help=f"{part} file, tab-separated user item rating "
-                                "(implies --dataset files)")
+                                help=f"{part} file of your interactions (implies --dataset "
+                                "files; format as for --data)")
+        _own_data_options(parser)
+
+
+def _own_data_options(parser: argparse.ArgumentParser) -> None:
+    """The options of your own files (:mod:`invlearn.owndata`)."""
+    from .owndata import LABEL_RULE
+
+    own = parser.add_argument_group(
+        "your own data", "A file holds user, item [, rating or label [, timestamp]] per line; "
+        "ids may be any text (u123, video_9). Label rule: " + LABEL_RULE + ".")
+    own.add_argument("--data", default=None, metavar="PATH",
+                     help="one interactions file, split by --split with --seed (implies "
+                     "--dataset files)")
+    own.add_argument("--split", default=None, metavar="F,F,F",
+                     help="train, valid, test fractions of --data (default: 0.6,0.2,0.2)")
+    own.add_argument("--sep", default=None, metavar="SEP",
+                     help="field separator, e.g. , or tab (default: guessed from line 1: "
+                     "tab, ::, comma, semicolon, | or space)")
+    own.add_argument("--header", default=None, action=argparse.BooleanOptionalAction,
+                     help="whether line 1 names the columns (user, item, rating, label, "
+                     "timestamp) (default: detected)")
+    own.add_argument("--rating-threshold", default=None, type=float, metavar="X",
+                     help="label = rating >= X for a rating column (default: 3)")
+    own.add_argument("--unlabeled", default=None, metavar="PATH",
+                     help="your unlabeled interactions, user item per line (no label): the "
+                     "pool IDL, IG and the negative-sampling methods draw from (sets --pool "
+                     "unlabeled)")
+    own.add_argument("--eval-negatives", default=None, type=int, metavar="N",
+                     help="positive-only data: sampled negatives per validation / test "
+                     "positive (default: 1)")
 
 
 def _train_parser(sub: Any, datasets: Sequence[str]) -> None:
@@ -109,6 +139,9 @@ def _train_parser(sub: Any, datasets: Sequence[str]) -> None:
     _data_options(tr, datasets, "sim", files=True)
     tr.add_argument("--out", default=None, metavar="PATH",
                     help="write the run record (JSON) to this file; its folder must exist")
+    tr.add_argument("--save-model", default=None, metavar="PATH",
+                    help="save the trained model (weights, config, id maps) to this file, "
+                    "for invlearn.load(PATH); its folder must exist")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--histories", action="store_true",
                     help="also write IG's meta-steps and the IDL weight histograms per epoch "
@@ -151,16 +184,19 @@ def _grid_parser(sub: Any) -> None:
                         "resume; exit status 1 when a run failed.")
     gr.add_argument("--spec", required=True, metavar="JSON",
                     help='study spec: {"grid": {"method": [...], ...}, "base": {...}, '
-                    '"search": {...}, "search_on": {...}, "search_seed": 0, "seeds": [...]}')
+                    '"search": {...}, "search_on": {...}, "search_seed": 0, "seeds": [...]}; '
+                    "relative file paths in it (data, train, unlabeled, ...) are relative to "
+                    "the spec's folder (README: a commented example)")
     gr.add_argument("--out", required=True, metavar="DIR",
                     help="results folder, created if absent (its parent must exist); "
                     "finished runs in it are not run again")
     gr.add_argument("--jobs", type=workers, default=None,
                     help="runs at a time, or the LocalCluster's workers with --executor dask "
                     "(default: one per CPU core; not used with --scheduler)")
-    gr.add_argument("--engine", default="papermill", choices=("papermill", "python"),
+    gr.add_argument("--engine", default=None, choices=("papermill", "python"),
                     help="what a run is: papermill, --notebook executed once per run; python, "
-                    "the training function called directly (default: papermill)")
+                    "the training function called directly (default: papermill inside the "
+                    "book's repository, where book/experiment.ipynb exists, else python)")
     gr.add_argument("--executor", default="local", choices=("local", "dask"),
                     help="where runs execute: local, a pool of --jobs processes here; dask, "
                     "a Dask cluster (--scheduler, or a LocalCluster of --jobs worker "
@@ -311,17 +347,33 @@ def _data_params(args: argparse.Namespace, default: str) -> dict[str, Any]:
     """The data keys given on the command line; ``--train/--valid/--test`` imply files."""
     files = {k: getattr(args, k, None) for k in ("train", "valid", "test")}  # data.FILE_KEYS
     dataset = args.dataset
-    if any(v is not None for v in files.values()):
+    own = own_data_params(args)
+    if any(v is not None for v in files.values()) or own.get("data") is not None:
         if dataset not in (None, "files"):
-            raise InvlearnError(f"--train/--valid/--test need --dataset files, not {dataset}")
+            raise InvlearnError(f"--train/--valid/--test and --data need --dataset files, "
+                                f"not {dataset}")
         dataset = "files"
     from .data import check_data_keys
 
     keys = {"dataset": dataset or default, "sim_size": args.sim_size,
-            "data_home": args.data_home, **files}
+            "data_home": args.data_home, **files, **own}
     keys = {k: v for k, v in keys.items() if v is not None}
     check_data_keys(keys, flags=True)
     return keys
+
+
+def own_data_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The own-data options given (``--data``, ``--split``, ``--sep``, …) as data keys."""
+    keys = {k: getattr(args, k, None) for k in ("data", "split", "sep", "header",
+                                                "rating_threshold", "unlabeled",
+                                                "eval_negatives")}
+    if keys["sep"] is not None:
+        keys["sep"] = {"tab": "\t", "\\t": "\t", "space": " "}.get(keys["sep"], keys["sep"])
+    if keys["split"] is not None:
+        from .owndata import parse_fractions
+
+        keys["split"] = list(parse_fractions(keys["split"], "--split"))
+    return {k: v for k, v in keys.items() if v is not None}
 
 
 def train_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -330,6 +382,11 @@ def train_params(args: argparse.Namespace) -> dict[str, Any]:
     from .experiments import config_fields
 
     given = {k: getattr(args, k) for k in config_fields() if getattr(args, k) is not None}
+    if getattr(args, "unlabeled", None) is not None:
+        if given.get("pool", "unlabeled") != "unlabeled":
+            raise InvlearnError(f"--unlabeled gives the pool unlabeled; drop --pool "
+                                f"{given['pool']}")
+        given["pool"] = "unlabeled"
     return {**_data_params(args, "sim"), **given}
 
 
@@ -338,6 +395,12 @@ def metrics_table(metrics: dict) -> str:
     names = [m for m in METRIC_ORDER if m in metrics]
     width = max(len(n) for n in names)
     return "\n".join(f"{n:<{width}}  {metrics[n]:.4f}" for n in names)
+
+
+#: What the two kinds of metric are computed on (printed under the table by ``train``).
+METRIC_NOTE = ("auc, gauc, ndcg@10, mrr, bce: on the labeled test rows (each user's labeled "
+               "items ranked); recall@K, ndcg@K (K = 20, 50): full ranking of every item the "
+               "user has no training interaction with (see --ranking-mask)")
 
 
 def _write(path: str, obj: Any) -> None:
@@ -355,7 +418,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     params = train_params(args)
     _, config = check_params(params)
-    check_out_file(args.out, "--out", [args.train, args.valid, args.test], _guarded([params]))
+    inputs = [args.train, args.valid, args.test, args.data, args.unlabeled]
+    check_out_file(args.out, "--out", inputs, _guarded([params]))
+    check_out_file(args.save_model, "--save-model", inputs + [args.out], _guarded([params]))
     for name, why in ignored_settings(config, params).items():  # once all is checked
         warn(f"--{name.replace('_', '-')} is ignored: {why}")
     if args.histories and not args.out:
@@ -364,7 +429,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{result.config.method} / {result.config.backbone} on {record['data']['name']}: "
           f"best epoch {result.best_epoch} of {record['epochs_run']}, "
           f"{result.seconds_per_epoch:.2f} s per epoch")
+    if "evaluation" in record["data"]:
+        print(f"evaluation: {record['data']['evaluation']}")
     print(metrics_table(result.metrics))
+    print(f"({METRIC_NOTE})")
+    if args.save_model:
+        result.save(args.save_model)
+        print(f"saved the model to {args.save_model} (invlearn.load)")
     if args.out:
         if args.histories:
             record.update(history_record(result.history))
@@ -456,11 +527,54 @@ def read_spec(path: str):
     except ValueError as err:
         raise InvlearnError(f"--spec {path} is not valid JSON: {err}") from None
     try:
-        study = parse_spec(spec)
+        study = parse_spec(spec_paths_resolved(spec, Path(path).resolve().parent))
         check_spec(study)
     except InvlearnError as err:
         raise InvlearnError(f"--spec {path}: {err}") from None
     return study
+
+
+def spec_paths_resolved(spec: Any, folder: Path) -> Any:
+    """``spec`` with the relative paths of its ``base`` and ``grid`` (the data keys that name
+    files or folders) made relative to ``folder``, the spec's own; each file must exist."""
+    from .data import PATH_KEYS
+
+    if not isinstance(spec, dict):
+        return spec
+
+    def resolved(key: str, value: Any, where: str) -> Any:
+        if key not in PATH_KEYS or not isinstance(value, str) or not value:
+            return value
+        full = Path(value).expanduser()
+        full = full if full.is_absolute() else folder / full
+        if key != "data_home" and not full.is_file():
+            raise InvlearnError(f"{where}.{key}: file {value} does not exist (relative paths "
+                                f"are relative to the spec's folder {folder})")
+        return str(full)
+
+    out = dict(spec)
+    if isinstance(spec.get("base"), dict):
+        out["base"] = {k: resolved(k, v, '"base"') for k, v in spec["base"].items()}
+    if isinstance(spec.get("grid"), dict):
+        out["grid"] = {k: [resolved(k, v, '"grid"') for v in values]
+                       if isinstance(values, list) else values
+                       for k, values in spec["grid"].items()}
+    return out
+
+
+def summary_text(table: Any, study: Any) -> str:
+    """The final runs as mean ± std over seeds, one row per grid cell (chapters 6–7)."""
+    from .report import format_summary, summarize
+
+    metrics = [m for m in ("auc", "gauc", "ndcg@10", "recall@20", "ndcg@20")
+               if m in getattr(table, "columns", ())]
+    group = [k for k in study.grid if k in table.columns and table[k].nunique() > 1]
+    group = group or ["method"]
+    if table.empty or not metrics:
+        return ""
+    frame = format_summary(summarize(table, group, metrics), metrics)
+    frame["runs"] = summarize(table, group, metrics[:1])["n"].to_numpy()
+    return f"test metrics, mean ± std over seeds:\n{frame.to_string()}"
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
@@ -470,6 +584,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
     if args.scheduler is not None and args.executor != "dask":
         raise InvlearnError("--scheduler applies only to --executor dask")
     study = read_spec(args.spec)
+    if args.engine is None:  # papermill inside the book's repository, python elsewhere
+        given = Path(args.notebook or DEFAULT_NOTEBOOK)
+        args.engine = "papermill" if given.is_file() else "python"
     notebook = (args.notebook or str(DEFAULT_NOTEBOOK)) if args.engine == "papermill" else None
     check_out_folder(args.out, "--out", [args.spec, notebook],
                      _guarded([{**study.base, **c} for c in grid_cells(study.grid)]))
@@ -483,6 +600,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
     table = run_study(study, args.out, jobs=jobs, engine=args.engine, notebook=notebook,
                       progress=not args.quiet, executor=args.executor,
                       scheduler=args.scheduler)
+    summary = summary_text(table, study)
+    if summary:
+        print(summary)
     print(f"{len(table)} final runs in {Path(args.out) / 'results.csv'}")
     failed = table.attrs.get("failed", 0)
     if failed:

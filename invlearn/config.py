@@ -30,7 +30,7 @@ META_STEPS = ("per-test-batch", "per-train-batch")
 #: training and validation items (what DenoisingRec's code does); see chapter 6.
 RANKING_MASKS = ("train", "train+valid")
 #: Where the unlabeled rows of IDL, IG and the negative-sampling family come from (chapter 8).
-POOLS = ("random", "hidden", "ambiguous")
+POOLS = ("random", "hidden", "ambiguous", "unlabeled")
 SELECTIONS = ("auc", "loss")
 #: How Adam updates the embedding tables: only the rows of the batch (lazy) or every row (dense).
 OPTIMIZERS = ("lazy", "dense")
@@ -65,8 +65,9 @@ class TrainConfig:
     label_fraction: float = _setting(1.0, "share f of the labeled training rows kept, in "
                                      "(0, 1]; nested for one seed (chapter 8)", fraction=True)
     pool: str = _setting("random", "where unlabeled rows come from: random pairs, the "
-                         "withheld labels (hidden) or the simulator's ambiguous impressions "
-                         "(chapter 8)", choices=POOLS)
+                         "withheld labels (hidden), the simulator's ambiguous impressions "
+                         "(chapter 8) or your own unlabeled interactions (unlabeled)",
+                         choices=POOLS)
     tce_eps_max: float = _setting(0.2, "T-CE: ε_max, the largest drop rate (Wang et al. "
                                   "eq. 4)", minimum=0.0, below=1.0)
     tce_eps_n: int = _setting(3000, "T-CE: ε_N, iterations to reach ε_max", minimum=1)
@@ -271,3 +272,14 @@ def check_device(device: str) -> None:
                                 f"Apple GPU (MPS); use 'cpu' or 'cuda'")
     elif dev.type != "cpu":
         raise InvlearnError(f"device {device!r} is not supported: use 'cpu' or 'cuda'")
+
+
+def _field_docs() -> str:
+    """The fields of :class:`TrainConfig` with their help lines, for its docstring."""
+    lines = ["", "", "    Fields (name: help (default)):", ""]
+    for f in dataclasses.fields(TrainConfig):
+        lines.append(f"    * ``{f.name}``: {field_help(f.name)}")
+    return "\n".join(lines) + "\n"
+
+
+TrainConfig.__doc__ = (TrainConfig.__doc__ or "").rstrip() + _field_docs()

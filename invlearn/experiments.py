@@ -92,6 +92,9 @@ def check_params(params: Mapping[str, Any]):
     check_data_keys(keys)
     config = TrainConfig.from_dict({k: v for k, v in params.items() if k in fields})
     check_runnable(keys.get("dataset", "sim"), config)
+    if config.pool == "unlabeled" and keys.get("unlabeled") is None:
+        raise InvlearnError("pool unlabeled needs your unlabeled interactions: give the file "
+                            "(--unlabeled PATH, or the key unlabeled)")
     return keys, config
 
 
@@ -127,7 +130,12 @@ def load_data(params: Mapping[str, Any]):
 
     keys, config = check_params(params)
     name, arguments = dataset_arguments(keys)
-    return load_dataset(name, seed=config.seed, **arguments)
+    data = load_dataset(name, seed=config.seed, **arguments)
+    if name != "files" and keys.get("unlabeled") is not None:
+        from .owndata import with_unlabeled
+
+        data = with_unlabeled(data, keys["unlabeled"])
+    return data
 
 
 def peak_memory_mb() -> float | None:
@@ -155,7 +163,9 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
               **seconds, "peak_memory_mb": peak_memory_mb(),
               "data": {"name": data.name, "users": data.n_users, "items": data.n_items,
                        "train_rows": len(data.train), "valid_rows": len(data.valid),
-                       "test_rows": len(data.test)}}
+                       "test_rows": len(data.test),
+                       **({"evaluation": data.info["evaluation"]}
+                          if "evaluation" in data.info else {})}}
     record.setdefault("dataset", summary.get("dataset"))
     record.setdefault("optimizer", result.config.optimizer)  # lazy or dense Adam, always said
     record.update(annotation_columns(result, data))

@@ -25,8 +25,10 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def _write_atomic(path: str | os.PathLike, write: Callable[[IO[str]], None]) -> Path:
-    """Call ``write`` on a temporary file beside ``path``, then rename it to ``path``."""
+def _write_atomic(path: str | os.PathLike, write: Callable[[IO], None],
+                  binary: bool = False) -> Path:
+    """Call ``write`` on a temporary file beside ``path`` (text, or bytes with ``binary``), then
+    rename it to ``path``."""
     target = Path(path)
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
@@ -35,7 +37,8 @@ def _write_atomic(path: str | os.PathLike, write: Callable[[IO[str]], None]) -> 
         raise OutputError(err.errno, f"cannot write {target}: {err.strerror}") from err
     try:
         os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from others
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        text = {} if binary else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(handle, "wb" if binary else "w", **text) as stream:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
@@ -51,6 +54,11 @@ def _write_atomic(path: str | os.PathLike, write: Callable[[IO[str]], None]) -> 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` whole or not at all; return the path (chapter 6)."""
     return _write_atomic(path, lambda stream: stream.write(text))
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` whole or not at all; return the path (a saved model)."""
+    return _write_atomic(path, lambda stream: stream.write(data), binary=True)
 
 
 def json_ready(value: Any) -> Any:

@@ -19,8 +19,8 @@ the method up there and runs the same loop for all of them (IG's epoch is Algori
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ from .optim import Adam
 from .runs import (
     History,
     TrainResult,
+    catalogue_of,
     check_inputs,
     check_model,
     fit,
@@ -57,7 +58,7 @@ class Pool:
     """The unlabeled rows of a run (chapter 8): uniform random non-training pairs for each
     labeled row's user (``"random"``), or rows of a table of pairs — the withheld labels
     (``"hidden"``) or the simulator's ambiguous impressions (``"ambiguous"``) — whose true
-    labels are known."""
+    labels are known — or your own unlabeled interactions (``"unlabeled"``), whose are not."""
 
     def __init__(self, data: Split, name: str, rng: np.random.Generator):
         self.name, self.rng, self.n_items = name, rng, data.n_items
@@ -73,19 +74,22 @@ class Pool:
             items = sample_unlabeled(users, self.n_items, self.keys, rate, self.rng)
             return np.repeat(np.asarray(users)[:, None], rate, axis=1), items, None
         pick = self.rng.integers(0, len(self.table[0]), size=(len(users), rate))
-        return tuple(column[pick] for column in self.table)
+        return tuple(None if column is None else column[pick] for column in self.table)
 
 
 def _pool_table(data: Split, name: str) -> tuple[np.ndarray, ...]:
     """The (users, items, labels) arrays of a named pool of ``data``; a clear error if empty."""
     table = getattr(data, name, None)
     if table is None or len(table) == 0:
-        why = ("the simulated feed's impressions with finish rate in [0.2, 0.8]; this data has "
-               "none" if name == "ambiguous" else
-               "training rows whose labels were withheld; keep label_fraction below 1")
+        why = {"ambiguous": "the simulated feed's impressions with finish rate in [0.2, 0.8]; "
+                            "this data has none",
+               "hidden": "training rows whose labels were withheld; keep label_fraction below 1",
+               "unlabeled": "your own unlabeled interactions; pass train(..., unlabeled=table) "
+                            "or --unlabeled PATH"}[name]
         raise InvlearnError(f"pool {name!r} is empty: it holds {why}")
-    return tuple(table[c].to_numpy(dtype) for c, dtype in
-                 (("user", np.int64), ("item", np.int64), ("label", np.float32)))
+    users, items = (table[c].to_numpy(np.int64) for c in ("user", "item"))
+    labels = table["label"].to_numpy(np.float32) if "label" in table.columns else None
+    return users, items, labels  # your own unlabeled interactions have no true label
 
 
 # -- one run --------------------------------------------------------------------------------
@@ -164,7 +168,7 @@ class Run:
 
 
 # -- how each method draws its unlabeled rows (once per epoch) ------------------------------
-RowsOf = Callable[[torch.Tensor, torch.Tensor], Optional[tuple]]
+RowsOf = Callable[[torch.Tensor, torch.Tensor], tuple | None]
 
 
 def no_rows(run: Run) -> RowsOf:
@@ -380,15 +384,37 @@ def _close_epoch(run: Run, epoch: int) -> None:
 
 
 def train(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
-          progress: bool = True, **overrides) -> TrainResult:
+          progress: bool = True, unlabeled: pd.DataFrame | None = None,
+          **overrides) -> TrainResult:
     """Train one method on ``data`` and test the best validation epoch (chapters 1–8).
 
     ``config`` (or keyword ``overrides`` of its fields) chooses the method, backbone and
     settings; ``model`` may be any module mapping ``(users, items)`` to logits (default: the
-    backbone named in the config). All randomness comes from ``config.seed``.
+    backbone named in the config). All randomness comes from ``config.seed``. ``unlabeled``:
+    your own unlabeled interactions (a table ``user``, ``item`` with the split's original ids),
+    which IDL, IG and the negative-sampling family then draw from as their pool (``pool`` is
+    set to ``"unlabeled"``; see :mod:`invlearn.owndata`). The result can ``predict``,
+    ``recommend`` and ``save`` with the original ids.
     """
+    if unlabeled is not None:
+        check_inputs(data, model)
+        if overrides.get("pool", "unlabeled") != "unlabeled":
+            raise InvlearnError(f"unlabeled= makes the pool 'unlabeled'; drop "
+                                f"pool={overrides['pool']!r}")
+        from .owndata import with_unlabeled
+
+        data = with_unlabeled(data, unlabeled)
+        overrides = {**overrides, "pool": "unlabeled"}
     config = merge_config(config, overrides)
     check_inputs(data, model)
+    result = _train(data, config, model, progress)
+    result.catalogue = catalogue_of(data)
+    return result
+
+
+def _train(data: Split, config: TrainConfig, model: nn.Module | None,
+           progress: bool) -> TrainResult:
+    """:func:`train` once its inputs are checked."""
     if config.threads:
         torch.set_num_threads(config.threads)
     data = with_label_fraction(data, config)

@@ -13,14 +13,13 @@ Functions return Python floats; a metric with no row or user to average over is 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Union
 
 import numpy as np
 import torch
 
 from .errors import InvlearnError
 
-ArrayLike = Union[np.ndarray, Sequence, torch.Tensor]
+ArrayLike = np.ndarray | Sequence | torch.Tensor
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ import dataclasses
 import itertools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from .data import Split
 from .errors import InvlearnError, TrainingDiverged
 from .ig import DIRECTIONS, is_tie
 from .metrics import full_ranking_metrics, labeled_metrics
+from .serving import catalogue_of, predict, score_function  # noqa: F401 - re-exported
 
 
 @dataclass
@@ -93,6 +95,30 @@ class TrainResult:
     history: History
     model: nn.Module
     data_name: str = ""
+    #: The id maps and seen pairs of the data (:class:`invlearn.serving.Catalogue`), set by
+    #: ``train``: what ``predict``, ``recommend`` and ``save`` need for your original ids.
+    catalogue: Any = field(default=None, repr=False)
+
+    def predict(self, users: Any, items: Any) -> np.ndarray:
+        """Probability of a positive for each (user, item) pair, original ids in (or one user
+        and several items); see :func:`invlearn.serving.predict_ids`."""
+        from .serving import predict_ids
+
+        return predict_ids(self.model, self.catalogue, users, items)
+
+    def recommend(self, user: Any, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+        """The top ``k`` items for ``user`` as a table ``item`` (original ids), ``score``,
+        leaving out the items the user already has; see :func:`invlearn.serving.recommend`."""
+        from .serving import recommend
+
+        return recommend(self.model, self.catalogue, user, k, exclude_seen)
+
+    def save(self, path: Any) -> Any:
+        """Write weights, config, id maps and metrics to one file, atomically; read it back with
+        :func:`invlearn.runs.load` (:func:`invlearn.serving.save`)."""
+        from .serving import save
+
+        return save(self, path)
 
     def to_dict(self, histories: bool = False) -> dict:
         """The JSON-ready record of the run: metrics by name, parameters, per-epoch table and,
@@ -170,6 +196,21 @@ class TrainingRun(Protocol):
     meta_log: list[pd.DataFrame]  # IG's meta-steps, one frame per epoch (empty otherwise)
 
 
+def load(path: Any, device: str | None = None) -> TrainResult:
+    """A model saved by ``result.save(path)``, as a :class:`TrainResult` with the same weights,
+    config, id maps and test metrics (its history is empty): ``predict`` and ``recommend`` give
+    exactly the saved result's scores (:func:`invlearn.serving.read_saved`)."""
+    from .serving import read_saved
+
+    saved = read_saved(path, device)
+    result = TrainResult(metrics=saved["metrics"], valid=saved["valid"],
+                         best_epoch=saved["best_epoch"],
+                         seconds_per_epoch=saved["seconds_per_epoch"], config=saved["config"],
+                         history=History(), model=saved["model"], data_name=saved["data_name"])
+    result.catalogue = saved["catalogue"]
+    return result
+
+
 def pick_device(device: str | None = None) -> torch.device:
     """``device`` if given (checked), else CUDA when available, else the CPU (chapters 1–5)."""
     if device:
@@ -196,17 +237,6 @@ def row_tensors(table: pd.DataFrame, device: torch.device) -> tuple[torch.Tensor
                                     ("label", np.float32)))
 
 
-@torch.no_grad()
-def predict(model: nn.Module, users: torch.Tensor, items: torch.Tensor,
-            batch: int = 1 << 16) -> torch.Tensor:
-    """Logits of ``model`` on the pairs, in evaluation mode, batched (chapters 1–5)."""
-    was_training = model.training
-    model.eval()
-    out = torch.cat([model(u, i) for u, i in zip(users.split(batch), items.split(batch))])
-    model.train(was_training)
-    return out
-
-
 def evaluate(model: nn.Module, table: pd.DataFrame, device: torch.device) -> dict:
     """Labeled metrics (AUC, GAUC, NDCG@10, MRR; chapter 6) and BCE of ``model`` on a table."""
     u, i, y = row_tensors(table, device)
@@ -219,20 +249,6 @@ def evaluate(model: nn.Module, table: pd.DataFrame, device: torch.device) -> dic
     out = labeled_metrics(table["user"].to_numpy(), table["label"].to_numpy(), scores)
     out["bce"] = float(losses.bce(logits.float(), y))
     return out
-
-
-def score_function(model: nn.Module, n_items: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Scores of a batch of users against all items: ``model.score_all`` when the model has
-    one, else ``model(users, items)`` on the full grid (chapters 1–5)."""
-    if hasattr(model, "score_all"):
-        return model.score_all
-
-    def score_all(users: torch.Tensor) -> torch.Tensor:
-        items = torch.arange(n_items, device=users.device)
-        grid = model(users.repeat_interleave(n_items), items.repeat(len(users)))
-        return grid.view(len(users), n_items)
-
-    return score_all
 
 
 def ranking_mask_pairs(data: Split, mask: str = "train") -> tuple[np.ndarray, np.ndarray]:

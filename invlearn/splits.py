@@ -57,6 +57,8 @@ class Split:
     labels :func:`label_fraction` withheld (``user``, ``item`` and their true ``label``), and
     ``ambiguous`` the simulated feed's impressions that its labelling rule leaves unlabeled
     (``user``, ``item``, ``finish`` and the true ``label``). Both are ``None`` when absent.
+    ``unlabeled`` holds your own unlabeled interactions (``user``, ``item``; no label), the pool
+    ``"unlabeled"`` (:mod:`invlearn.owndata`).
 
     Construction checks the tables (:func:`~invlearn.splits.check_split`): what would silently mislead raises
     :class:`~invlearn.errors.InvlearnError`, what a user may mean gives an :class:`~invlearn.errors.InvlearnWarning` with counts.
@@ -74,6 +76,7 @@ class Split:
     info: dict = field(default_factory=dict)
     hidden: pd.DataFrame | None = None
     ambiguous: pd.DataFrame | None = None
+    unlabeled: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         check_split(self)
@@ -133,11 +136,26 @@ def check_split(split: Split) -> None:
             )
     _warn_overlaps(name, keys)
     _warn_unseen(split)
-    for pool, columns in (("hidden", COLUMNS), ("ambiguous", (*COLUMNS, "finish"))):
+    for pool, columns in (("hidden", COLUMNS), ("ambiguous", (*COLUMNS, "finish")),
+                          ("unlabeled", ("user", "item"))):
         table = getattr(split, pool)
         if table is not None and not set(columns) <= set(getattr(table, "columns", ())):
             raise InvlearnError(f"{name}: the {pool} pool must be a table with columns "
                                 f"{', '.join(columns)}")
+    _check_pool_ids(split)
+
+
+def _check_pool_ids(split: Split) -> None:
+    """The unlabeled pool's ids must be contiguous ids of the split (chapter 8)."""
+    table = split.unlabeled
+    if table is None:
+        return
+    for col, bound in (("user", split.n_users), ("item", split.n_items)):
+        ids = table[col].to_numpy()
+        if len(ids) and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= bound):
+            raise InvlearnError(f"{split.name}: the unlabeled pool's {col} ids must be integers "
+                                f"in [0, {bound}); map original ids with "
+                                f"invlearn.owndata.own_split or train(..., unlabeled=table)")
 
 
 def _check_table(name: str, part: str, table: Any, n_users: int, n_items: int) -> None:
@@ -240,7 +258,7 @@ def _contiguous(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return ids, [np.searchsorted(ids, col).astype(np.int64) for col in columns]
 
 
-def _check_fractions(fractions: Any) -> tuple[float, float, float]:
+def check_fractions(fractions: Any) -> tuple[float, float, float]:
     try:
         values = tuple(float(f) for f in fractions)
     except (TypeError, ValueError) as err:
@@ -289,11 +307,16 @@ def random_split(
     if not isinstance(table, pd.DataFrame):
         raise InvlearnError(f"random_split needs a pandas DataFrame with columns user, item and "
                             f"label, got {type(table).__name__}")
-    values = _check_fractions(fractions)
+    values = check_fractions(fractions)
     seed = _check_seed(seed)
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise InvlearnError(f"table lacks column(s) {missing}; binarize the ratings first")
+    for col in ("user", "item"):
+        if table[col].dtype.kind not in "iu":
+            raise InvlearnError(f"{name}: {col} ids are not integers (first {table[col].iloc[0]!r}"
+                                f"); invlearn.own_split(table, fractions, seed) maps ids of any "
+                                f"kind and keeps the maps")
     n = len(table)
     n_train, n_valid = round(values[0] * n), round(values[1] * n)
     sizes = {"train": n_train, "valid": n_valid, "test": n - n_train - n_valid}
@@ -397,7 +420,8 @@ def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
     """The (user, item) rows of an unlabeled pool of :data:`~invlearn.splits.POOLS` (book chapter 8).
 
     ``"hidden"``: the training rows whose labels :func:`label_fraction` withheld;
-    ``"ambiguous"``: the simulated feed's impressions with a finish rate in [0.2, 0.8].
+    ``"ambiguous"``: the simulated feed's impressions with a finish rate in [0.2, 0.8];
+    ``"unlabeled"``: your own unlabeled interactions (:mod:`invlearn.owndata`).
     ``"random"`` returns ``None``: its pairs are drawn afresh every epoch by the trainer
     (:func:`invlearn.sampling.sample_unlabeled`). A pool the split lacks, or an empty one,
     raises :class:`~invlearn.errors.InvlearnError` that says why.
@@ -409,12 +433,17 @@ def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
         return None
     table = getattr(split, pool)
     if table is None:
-        why = ("needs label_fraction(split, fraction) first: no training labels are withheld"
-               if pool == "hidden" else
-               "needs the simulated feed: MovieLens and file splits have no ambiguous impressions")
+        why = {"hidden": "needs label_fraction(split, fraction) first: no training labels are "
+                         "withheld",
+               "ambiguous": "needs the simulated feed: MovieLens and file splits have no "
+                            "ambiguous impressions",
+               "unlabeled": "needs your unlabeled interactions: train(..., unlabeled=table) "
+                            "or --unlabeled PATH"}[pool]
         raise InvlearnError(f"pool {pool!r} {why}")
     if len(table) == 0:
-        why = ("is empty at fraction 1: every training label is kept" if pool == "hidden" else
-               "is empty: the feed has no impression with a finish rate in [0.2, 0.8]")
+        why = {"hidden": "is empty at fraction 1: every training label is kept",
+               "ambiguous": "is empty: the feed has no impression with a finish rate in "
+                            "[0.2, 0.8]",
+               "unlabeled": "is empty"}[pool]
         raise InvlearnError(f"pool {pool!r} of {split.name} {why}")
     return table[["user", "item"]].reset_index(drop=True)

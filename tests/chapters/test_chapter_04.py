@@ -1,4 +1,5 @@
 """Chapter 4 (Theorem 1, with logistic regression) runs end to end at toy size."""
+import itertools
 import math
 
 from conftest import run_chapter
@@ -21,7 +22,7 @@ def test_chapter_04_toy(tmp_path):
     for n in (8, 64):
         rates = [numbers[f"hold_rate_b{n}_alpha_{a}"] for a in alphas]
         assert rates[0] > 0.97 and rates[-1] < 0.2
-        assert all(x >= y for x, y in zip(rates, rates[1:]))
+        assert all(x >= y for x, y in itertools.pairwise(rates))
     # logistic regression is convex: every failure has θ as the minimum (IG's pass)
     assert numbers["logistic_failures"] > 0
     assert numbers["logistic_failure_share_theta_min"] == 1.0

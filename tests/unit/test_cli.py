@@ -65,7 +65,7 @@ def test_train_on_split_files_writes_json(tmp_path, capsys, method):
 def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys):
     p = write_files(tmp_path)
     bad = tmp_path / "bad.tsv"
-    bad.write_text("1,2,5\n3,4,1\n")
+    bad.write_text("1\t2\t5\n3\t4\tfive\n")  # a comma-separated file is fine: sep is guessed
     cases = [
         (["--dataset", "files", "--train", str(tmp_path / "missing.tsv"), "--valid",
           str(p["valid"]), "--test", str(p["test"])], "missing.tsv"),

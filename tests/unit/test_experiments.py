@@ -100,7 +100,8 @@ def test_cli_grid_rejects_bad_spec(tmp_path, capsys):
 
 def test_package_without_book_folder_runs_a_python_grid(tmp_path):
     """A non-editable install has no book/ beside the package: import and engine python work,
-    and the papermill engine says which notebook is missing."""
+    python is the default engine there, and the papermill engine says which notebook is
+    missing."""
     import shutil
     import subprocess
     import sys
@@ -119,7 +120,13 @@ def test_package_without_book_folder_runs_a_python_grid(tmp_path):
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert len(pd.read_csv(work / "out" / "results.csv")) == 1
-    proc = subprocess.run(run, cwd=work, env=env, capture_output=True, text=True, check=False)
+    default = [*run[:run.index("out")], "out2", *run[run.index("out") + 1:]]
+    proc = subprocess.run(default, cwd=work, env=env, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr  # no book/experiment.ipynb here: engine python
+    assert len(pd.read_csv(work / "out2" / "results.csv")) == 1
+    proc = subprocess.run([*run, "--engine", "papermill"], cwd=work, env=env,
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "--notebook book/experiment.ipynb does not exist" in proc.stderr
 
 

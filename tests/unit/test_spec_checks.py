@@ -29,7 +29,7 @@ SPECS = {
     "missing train file": (
         {"grid": {"method": ["ns"]}, "base": {"dataset": "files", "train": "absent.tsv",
                                               "valid": "valid.tsv", "test": "test.tsv"}},
-        "train file absent.tsv does not exist"),
+        "train: file absent.tsv does not exist"),
     "hidden pool at f=1": (spec({"method": ["ns"], "pool": ["hidden"]}), "label_fraction below 1"),
     "srns with the hidden pool": (
         spec({"method": ["srns"], "pool": ["hidden"], "label_fraction": [0.5]}),

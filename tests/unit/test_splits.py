@@ -1,6 +1,7 @@
 """Tests of invlearn.splits: checks of a Split, label sparsity, unlabeled pools (chapters 1, 8)."""
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -132,7 +133,7 @@ def test_label_fraction_keeps_nested_subsets():
         warnings.simplefilter("ignore", InvlearnWarning)
         thinned = [label_fraction(split, f, seed=7) for f in (0.01, 0.03, 0.1, 0.5, 1)]
     assert [len(s.train) for s in thinned] == [12, 36, 120, 600, n]
-    for small, large in zip(thinned, thinned[1:]):
+    for small, large in itertools.pairwise(thinned):
         assert keys(small.train) < keys(large.train)
     assert len(thinned[-1].hidden) == 0
     assert keys(thinned[-1].train) == keys(split.train)
@@ -195,7 +196,7 @@ def test_unavailable_pools_say_why(sim):
     with pytest.raises(InvlearnError, match="unknown unlabeled pool 'noise'"):
         unlabeled_pool(sim, "noise")
     assert unlabeled_pool(sim, "random") is None
-    assert POOLS == ("random", "hidden", "ambiguous")
+    assert POOLS == ("random", "hidden", "ambiguous", "unlabeled")
 
 
 def test_text_labels_are_an_error_even_when_they_read_as_numbers():
