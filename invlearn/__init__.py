@@ -16,8 +16,8 @@ from .data import Split, load_dataset
 from .errors import InvlearnError
 from .ig import ig_meta_step
 from .methods import History, TrainResult, train
-from .models import GMF, NeuMF, build_model
+from .models import GMF, BiasedGMF, NeuMF, build_model
 
-__all__ = ["GMF", "METHODS", "History", "InvlearnError", "NeuMF", "Split", "TrainConfig",
-           "TrainResult", "build_model", "ig_meta_step", "load_dataset", "train"]
+__all__ = ["GMF", "METHODS", "BiasedGMF", "History", "InvlearnError", "NeuMF", "Split",
+           "TrainConfig", "TrainResult", "build_model", "ig_meta_step", "load_dataset", "train"]
 __version__ = "0.1.0"
