@@ -164,7 +164,9 @@ def annotation_columns(result: Any, data: Any) -> dict:
     withheld labels of the ``hidden`` pool (chapters 7–8): ``annotation_first`` / ``_last`` (the
     first and last epoch), ``annotation_accuracy`` (the best validation epoch, whose model is
     kept) and ``pool_positive_share`` (the share of true positives among that epoch's rows: the
-    all-positive annotator's accuracy; one minus it is the all-negative one's). Empty for other
+    all-positive annotator's accuracy; one minus it is the all-negative one's), and on the
+    simulated feed ``pool_truth_share`` (that share by the simulator's truth: the hidden pool's
+    labels are observed labels, noisy like every label). Empty for other
     methods and for pools with no truth (uniform random pairs of MovieLens)."""
     weights = result.history.weights
     if not weights or (data.truth is None and not all("true" in r for r in weights.values())):
@@ -173,10 +175,14 @@ def annotation_columns(result: Any, data: Any) -> dict:
     epoch = result.best_epoch if result.best_epoch in weights else max(weights)
     rec = weights[epoch]
     true = rec["true"] if "true" in rec else data.truth.true_label(rec["user"], rec["item"])
-    return {"annotation_first": float(accuracy.iloc[0]),
-            "annotation_last": float(accuracy.iloc[-1]),
-            "annotation_accuracy": float(accuracy.loc[epoch]),
-            "pool_positive_share": float(np.mean(np.asarray(true) == 1))}
+    out = {"annotation_first": float(accuracy.iloc[0]),
+           "annotation_last": float(accuracy.iloc[-1]),
+           "annotation_accuracy": float(accuracy.loc[epoch]),
+           "pool_positive_share": float(np.mean(np.asarray(true) == 1))}
+    if data.truth is not None:  # the simulator: the pool's liked share by the truth itself
+        liked = data.truth.true_label(rec["user"], rec["item"])
+        out["pool_truth_share"] = float(np.mean(np.asarray(liked) == 1))
+    return out
 
 
 def run_experiment(params: Mapping[str, Any], progress: bool = False,
@@ -565,7 +571,7 @@ def _seed(value: Any, where: str) -> int:
 
 
 def _parse_search(search: Any) -> dict[str, dict[str, list]]:
-    from .config import METHODS
+    from .config import ALL_METHODS as METHODS
 
     _need(search, dict, '"search"', "an object: method or \"*\" → {setting: [values]}")
     for method, space in search.items():

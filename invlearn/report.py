@@ -24,14 +24,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import METHOD_LABELS, METHODS
+from .config import METHOD_LABELS, METHODS, SCORES
 from .errors import InvlearnError
 
 #: The eight methods in the order of the paper's tables, then IG with its move switched off
-#: (``"ig0"``: IG at ``alpha_ratio`` 0, see :func:`split_variants`), and their printed names.
-METHOD_ORDER = (*METHODS, "ig0")
+#: (``"ig0"``: IG at ``alpha_ratio`` 0, see :func:`split_variants`), then the two scores that
+#: learn nothing (chapter 8), and their printed names.
+METHOD_ORDER = (*METHODS, "ig0", *SCORES)
 METHOD_NAMES = {**METHOD_LABELS, "ig0": "IG (α = 0)"}
-BACKBONE_NAMES = {"gmf": "GMF", "neumf": "NeuMF"}
+BACKBONE_NAMES = {"gmf": "GMF", "neumf": "NeuMF", "gmf_bias": "Biased GMF"}
 
 # The paper's Tables 1 and 2 (Lin et al., WSDM 2024; NDCG@10, AUC, GAUC; single runs). Table 1
 # holds None, NS, T-CE, R-CE, IDL, IG; Table 2 repeats None, NS, IDL, IG and adds DNS, SRNS.
@@ -298,7 +299,8 @@ def method_label(method: str, alpha_ratio: Any = None) -> str:
 
 
 def backbone_label(backbone: str) -> str:
-    """``"gmf"`` → ``"GMF"``, ``"neumf"`` → ``"NeuMF"`` (chapters 6–7)."""
+    """``"gmf"`` → ``"GMF"``, ``"neumf"`` → ``"NeuMF"``, ``"gmf_bias"`` → ``"Biased GMF"``
+    (chapters 6–8)."""
     return BACKBONE_NAMES.get(backbone, backbone)
 
 
