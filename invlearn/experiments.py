@@ -522,7 +522,12 @@ class StudySpec:
     each final run of that method gets a twin at the chosen settings overridden by these —
     ``{"ig": {"alpha_ratio": 0}}`` puts IG beside itself with its move switched off (chapter 5).
     ``exclude``: partial cells (grid key → value) left out of the grid, e.g.
-    ``{"label_fraction": 1.0, "pool": "hidden"}`` (chapter 8). Build it with :func:`parse_spec`.
+    ``{"label_fraction": 1.0, "pool": "hidden"}`` (chapter 8). ``tuning``: equal tuning (chapter
+    8), ``{"settings": N, "seed": S}``: every learned method gets exactly N searched settings in
+    every searched cell (N ≥ 6, ``lr`` among the searched keys; a larger grid of a method's
+    settings is subsampled with seed S), and ``search_seed`` must not be a final seed. The
+    scores that learn nothing (popularity, item_mean) are never searched: they run once per
+    searched cell. Build it with :func:`parse_spec`.
     """
 
     grid: dict[str, list]
@@ -533,6 +538,11 @@ class StudySpec:
     seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
     ablate: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     exclude: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    tuning: dict[str, int] | None = None
+
+
+#: Equal tuning: the fewest settings each learned method may get (chapter 8).
+MIN_TUNED_SETTINGS = 6
 
 
 def _kind(value: Any) -> str:
@@ -589,9 +599,10 @@ def _parse_search(search: Any) -> dict[str, dict[str, list]]:
 
 def parse_spec(spec: Any) -> StudySpec:
     """Check a study spec's shape against :class:`StudySpec`; every error names the
-    key (chapters 6–7)."""
+    key (chapters 6–8)."""
     _need(spec, dict, "", "a JSON object with \"grid\" (and \"base\", \"search\", "
-          "\"search_on\", \"search_seed\", \"seeds\", \"ablate\", \"exclude\")")
+          "\"search_on\", \"search_seed\", \"seeds\", \"ablate\", \"exclude\", "
+          "\"tuning\")")
     names = [f.name for f in dataclasses.fields(StudySpec)]
     unknown = sorted(set(spec) - set(names))
     if unknown:
@@ -633,10 +644,75 @@ def parse_spec(spec: Any) -> StudySpec:
         for key in part:
             if key not in grid:
                 raise InvlearnError(f"spec \"exclude\"[{k}]: {key!r} is not a key of \"grid\"")
-    return StudySpec(grid=grid, base=base, search=_parse_search(spec.get("search", {})),
-                     search_on=scope, search_seed=_seed(spec.get("search_seed", 0),
-                                                        '"search_seed"'),
-                     seeds=seeds, ablate=ablate, exclude=exclude)
+    study = StudySpec(grid=grid, base=base, search=_parse_search(spec.get("search", {})),
+                      search_on=scope, search_seed=_seed(spec.get("search_seed", 0),
+                                                         '"search_seed"'),
+                      seeds=seeds, ablate=ablate, exclude=exclude)
+    if "tuning" in spec:
+        study = dataclasses.replace(study, tuning=_parse_tuning(spec["tuning"], study))
+    return study
+
+
+def _parse_tuning(tuning: Any, study: StudySpec) -> dict[str, int]:
+    """Check ``"tuning"`` (equal tuning, chapter 8) against the study it belongs to."""
+    _need(tuning, dict, '"tuning"', 'an object {"settings": N, "seed": S}')
+    unknown = sorted(set(tuning) - {"settings", "seed"})
+    missing = sorted({"settings", "seed"} - set(tuning))
+    if unknown or missing:
+        raise InvlearnError(f"spec \"tuning\" takes exactly \"settings\" and \"seed\"; "
+                            f"unknown {unknown}, missing {missing}")
+    n = _seed(tuning["settings"], '"tuning"."settings"')
+    if n < MIN_TUNED_SETTINGS:
+        raise InvlearnError(f"spec \"tuning\".\"settings\" must be at least "
+                            f"{MIN_TUNED_SETTINGS}, got {n}")
+    _seed(tuning["seed"], '"tuning"."seed"')
+    if study.search_seed in study.seeds:
+        raise InvlearnError(f"spec \"search_seed\" {study.search_seed} is also a final seed in "
+                            f"\"seeds\": with equal tuning the settings must be chosen on a seed "
+                            f"no final run uses")
+    for method in study.grid["method"]:
+        if method in _scores():
+            continue
+        space = _space(study, method)
+        if "lr" not in space:
+            raise InvlearnError(f"spec \"tuning\": the method {method!r} does not search "
+                                f"\"lr\"; equal tuning searches the learning rate of every "
+                                f"learned method (put it in \"search\".\"*\")")
+        count = len(grid_cells(space))
+        if count < n:
+            raise InvlearnError(f"spec \"tuning\": the method {method!r} has {count} settings "
+                                f"in \"search\", fewer than the {n} every method gets")
+    return {"settings": n, "seed": tuning["seed"]}
+
+
+def _scores() -> tuple[str, ...]:
+    from .config import SCORES
+
+    return SCORES
+
+
+def _space(study: StudySpec, method: str) -> dict[str, list]:
+    """The search space of one method: ``"*"``'s settings overridden by the method's own."""
+    return {**study.search.get("*", {}), **study.search.get(method, {})}
+
+
+def method_settings(study: StudySpec, method: str) -> list[dict]:
+    """The settings searched for ``method`` (chapters 6–8): every combination of its search
+    space; with equal tuning (``study.tuning``) exactly ``settings`` of them, drawn without
+    replacement with the tuning seed (the same draw in every cell, kept in grid order). The
+    scores that learn nothing (popularity, item_mean) have one empty setting: they search
+    nothing (item_mean chooses its prior strength on validation itself)."""
+    if method in _scores():
+        return [{}]
+    space = _space(study, method)
+    options = grid_cells(space) if space else [{}]
+    if study.tuning is not None:
+        from .config import ALL_METHODS
+
+        n, seed = study.tuning["settings"], study.tuning["seed"]
+        rng = np.random.default_rng([seed, ALL_METHODS.index(method)])
+        options = [options[k] for k in np.sort(rng.choice(len(options), n, replace=False))]
+    return options
 
 
 def study_cells(spec: StudySpec) -> list[dict]:
@@ -652,8 +728,7 @@ def search_cells(spec: StudySpec) -> list[dict]:
     for cell in study_cells(spec):
         if any(cell.get(k) != v for k, v in spec.search_on.items()):
             continue
-        space = {**spec.search.get("*", {}), **spec.search.get(cell["method"], {})}
-        for option in (grid_cells(space) if space else [{}]):
+        for option in method_settings(spec, cell["method"]):
             cells.append({**cell, **option, "seed": spec.search_seed})
     return cells
 
@@ -664,8 +739,7 @@ def check_spec(spec: StudySpec) -> None:
     if not search_cells(spec):
         raise InvlearnError(f"spec \"search_on\" {spec.search_on!r} matches no grid cell")
     for cell in study_cells(spec):
-        space = {**spec.search.get("*", {}), **spec.search.get(cell["method"], {})}
-        for option in (grid_cells(space) if space else [{}]):
+        for option in method_settings(spec, cell["method"]):
             twin = spec.ablate.get(cell["method"], {})
             for seed in [spec.search_seed, *spec.seeds]:
                 try:
