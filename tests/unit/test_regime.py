@@ -129,3 +129,17 @@ def test_two_maps_choose_rivals_on_validation_and_apply_the_decision_rule():
     assert (every["verdict"] == "rival better").all() and (every["n"] == 5).all()
     assert {"q", "p_t", "wins", "losses", "p_sign"} <= set(every.columns)
     assert (every["q"] >= every["p_t"]).all()
+
+
+def test_a_second_edition_map_draws_with_q_values_and_rivals():
+    from invlearn.plots import plot_regime_map
+    from invlearn.regime import regime_maps
+
+    fig = plot_regime_map(regime_maps(second_edition_table())["everything"], value="gap",
+                          p_value="q")
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert len(texts) == 3 and all("\nq = " in t for t in texts)
+    assert sum("vs Popularity" in t for t in texts) == 2
+    assert any("vs Item mean" in t for t in texts)
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "Biased GMF, random" in ticks
