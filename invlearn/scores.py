@@ -43,7 +43,7 @@ class ItemScore(nn.Module):
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of ``users`` against every item, ``[len(users), n_items]`` (chapter 8)."""
-        return self.table.expand(len(users), -1)
+        return self.table.repeat(len(users), 1)  # its own memory, like any score_all
 
 
 def popularity(data: Split, pool: str = "random") -> np.ndarray:
