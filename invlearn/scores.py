@@ -24,6 +24,7 @@ from .config import SCORES, TrainConfig
 from .data import Split
 from .errors import InvlearnError
 from .runs import History, TrainResult, evaluate, final_metrics, pick_device
+from .splits import unlabeled_pool
 
 #: The prior strengths ``k`` item_mean chooses among on validation AUC (chapter 8).
 PRIOR_STRENGTHS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
@@ -51,10 +52,9 @@ def popularity(data: Split, pool: str = "random") -> np.ndarray:
     labeled training rows, plus the rows of the ``hidden`` or ``ambiguous`` pool (a method
     drawing from the ``random`` pool sees no other interaction). Labels are not used."""
     parts = [data.train["item"].to_numpy()]
-    if pool != "random":
-        from .methods import _pool_table  # the pool's rows, with its clear error when empty
-
-        parts.append(_pool_table(data, pool)[1])
+    rows = unlabeled_pool(data, pool)  # None for random pairs; a clear error when empty
+    if rows is not None:
+        parts.append(rows["item"].to_numpy())
     return np.bincount(np.concatenate(parts).astype(np.int64),
                        minlength=data.n_items).astype(np.float64)
 
