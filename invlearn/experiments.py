@@ -789,7 +789,8 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
     search runs only on the grid cells matching it and each method's chosen settings are used
     for every cell; without it, every cell gets its own search. Final runs go seed by seed, so
     an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv``,
-    ``results.csv`` (final runs) and ``failures.json`` (failed runs, and ``failed_cells``:
+    ``results.csv`` (final runs, with a ``search_seed`` column: the seed their settings were
+    chosen on) and ``failures.json`` (failed runs, and ``failed_cells``:
     cells whose search runs all failed) in ``out_dir``. The returned table's
     ``attrs["failed"]`` counts failed runs and cells. ``executor`` and ``scheduler`` are
     :func:`run_grid`'s; a LocalCluster (dask without a scheduler) serves search and final runs.
@@ -822,6 +823,8 @@ def _study(study: StudySpec, out: Path, jobs: int, engine: str,
     for cell in failed_cells:
         print(f"cell {cell}: every search run failed; no final runs", file=sys.stderr)
     final = run_grid(finals, out / "final", jobs, engine, notebook, progress, **where)
+    if not final.empty:  # the seed the settings were chosen on, beside each final run's own
+        final["search_seed"] = study.search_seed
     write_csv_atomic(out / "results.csv", final)
     failures = {"search": table.attrs["failures"], "final": final.attrs["failures"],
                 "failed_cells": failed_cells}

@@ -83,5 +83,6 @@ def test_a_tuned_study_runs_scores_and_never_tests_on_its_search_seed(tmp_path):
     searched = pd.read_csv(tmp_path / "search.csv")
     assert Counter(searched["method"]) == {"none": 6, "item_mean": 1}
     assert set(searched["seed"]) == {9} and set(final["seed"]) == {1, 2}
+    assert set(final["search_seed"]) == {9}
     assert Counter(final["method"]) == {"none": 2, "item_mean": 2}
     assert final.loc[final["method"] == "item_mean", "prior_strength"].notna().all()
