@@ -37,11 +37,11 @@ from .data import Split, load_dataset
 from .errors import InvlearnError
 from .ig import ig_meta_step
 from .methods import History, TrainResult, train
-from .models import GMF, NeuMF, build_model
+from .models import GMF, BiasedGMF, NeuMF, build_model
 from .owndata import data_split, own_split, read_interactions
 from .runs import load
 
-__all__ = ["GMF", "METHODS", "History", "InvlearnError", "NeuMF", "Split", "TrainConfig",
-           "TrainResult", "build_model", "data_split", "ig_meta_step", "load", "load_dataset",
-           "own_split", "read_interactions", "train"]
+__all__ = ["GMF", "METHODS", "BiasedGMF", "History", "InvlearnError", "NeuMF", "Split",
+           "TrainConfig", "TrainResult", "build_model", "data_split", "ig_meta_step", "load",
+           "load_dataset", "own_split", "read_interactions", "train"]
 __version__ = "0.1.0"

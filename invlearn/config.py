@@ -17,9 +17,15 @@ from .errors import InvlearnError
 
 #: The eight methods of the paper's Tables 1 and 2, in the order the book's tables use.
 METHODS = ("none", "ns", "tce", "rce", "dns", "srns", "idl", "ig")
+#: Scores that learn nothing (chapter 8): an item's interaction count and its mean kept label.
+#: ``train`` accepts them as methods; they train no model (:mod:`invlearn.scores`).
+SCORES = ("popularity", "item_mean")
+#: Every name ``train``'s ``method`` accepts: the eight methods, then the two scores.
+ALL_METHODS = (*METHODS, *SCORES)
 #: Each method's name in the book's tables.
 METHOD_LABELS = {"none": "None", "ns": "NS", "tce": "T-CE", "rce": "R-CE", "dns": "DNS",
-                 "srns": "SRNS", "idl": "IDL", "ig": "IG"}
+                 "srns": "SRNS", "idl": "IDL", "ig": "IG", "popularity": "Popularity",
+                 "item_mean": "Item mean"}
 #: How IG applies its step size α to the IDL gradient g (chapter 5, section "Two readings").
 ALPHA_RULES = ("sgd", "sign")
 #: The two readings of how many meta-steps IG takes per epoch, one per training-test batch
@@ -34,7 +40,8 @@ POOLS = ("random", "hidden", "ambiguous", "unlabeled")
 SELECTIONS = ("auc", "loss")
 #: How Adam updates the embedding tables: only the rows of the batch (lazy) or every row (dense).
 OPTIMIZERS = ("lazy", "dense")
-BACKBONES = ("gmf", "neumf")
+#: GMF, NeuMF and GMF with a global, a user and an item bias (chapter 8).
+BACKBONES = ("gmf", "neumf", "gmf_bias")
 
 _MAX_SEED = 2**63 - 1
 _MAX_DIM = 4096
@@ -51,8 +58,10 @@ class TrainConfig:
     ``alpha_ratio · lr``. Defaults: chapter 6 explains how they were chosen on validation data.
     """
 
-    method: str = _setting("ns", "training method (chapters 1–5)", choices=METHODS)
-    backbone: str = _setting("gmf", "model: GMF or NeuMF (chapter 1)", choices=BACKBONES)
+    method: str = _setting("ns", "training method (chapters 1–5), or a score that learns "
+                           "nothing: popularity or item_mean (chapter 8)", choices=ALL_METHODS)
+    backbone: str = _setting("gmf", "model: GMF, NeuMF (chapter 1) or gmf_bias, GMF with a "
+                             "global, a user and an item bias (chapter 8)", choices=BACKBONES)
     epochs: int = _setting(10, "passes over the labeled training rows", minimum=1)
     batch_size: int = _setting(1024, "labeled rows per batch", minimum=1, maximum=1 << 24)
     lr: float = _setting(1e-3, "γ, Adam's learning rate (Algorithm 1)", positive=True)

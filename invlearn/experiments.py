@@ -103,10 +103,11 @@ def check_runnable(dataset: str, config: Any) -> None:
     set named ``dataset`` (never thinned before) would fail on: a pool the method cannot draw
     from, the hidden pool at label fraction 1, the ambiguous pool off the simulated feed, the
     static step for a method or pool it does not support (chapters 6–8)."""
+    from .config import POOLS
     from .methods import METHOD_TABLE
     from .static import STATIC_METHODS
 
-    pools = METHOD_TABLE[config.method].pools
+    pools = METHOD_TABLE[config.method].pools if config.method in METHOD_TABLE else POOLS
     if config.pool not in pools:
         raise InvlearnError(f"method {config.method} draws from the pool(s) {', '.join(pools)}, "
                             f"not {config.pool!r}")
@@ -178,7 +179,9 @@ def annotation_columns(result: Any, data: Any) -> dict:
     withheld labels of the ``hidden`` pool (chapters 7–8): ``annotation_first`` / ``_last`` (the
     first and last epoch), ``annotation_accuracy`` (the best validation epoch, whose model is
     kept) and ``pool_positive_share`` (the share of true positives among that epoch's rows: the
-    all-positive annotator's accuracy; one minus it is the all-negative one's). Empty for other
+    all-positive annotator's accuracy; one minus it is the all-negative one's), and on the
+    simulated feed ``pool_truth_share`` (that share by the simulator's truth: the hidden pool's
+    labels are observed labels, noisy like every label). Empty for other
     methods and for pools with no truth (uniform random pairs of MovieLens)."""
     from .runs import annotation
 
@@ -187,11 +190,16 @@ def annotation_columns(result: Any, data: Any) -> dict:
         return {}
     accuracy = result.history.annotation_accuracy(data.truth)
     epoch = result.best_epoch if result.best_epoch in weights else max(weights)
-    true = annotation(weights[epoch], data.truth)[1]
-    return {"annotation_first": float(accuracy.iloc[0]),
-            "annotation_last": float(accuracy.iloc[-1]),
-            "annotation_accuracy": float(accuracy.loc[epoch]),
-            "pool_positive_share": float(np.mean(true))}
+    rec = weights[epoch]
+    true = annotation(rec, data.truth)[1]
+    out = {"annotation_first": float(accuracy.iloc[0]),
+           "annotation_last": float(accuracy.iloc[-1]),
+           "annotation_accuracy": float(accuracy.loc[epoch]),
+           "pool_positive_share": float(np.mean(true))}
+    if data.truth is not None:  # the simulator: the pool's liked share by the truth itself
+        liked = data.truth.true_label(rec["user"], rec["item"])
+        out["pool_truth_share"] = float(np.mean(np.asarray(liked) == 1))
+    return out
 
 
 def run_experiment(params: Mapping[str, Any], progress: bool = False,
@@ -646,7 +654,12 @@ class StudySpec:
     each final run of that method gets a twin at the chosen settings overridden by these —
     ``{"ig": {"alpha_ratio": 0}}`` puts IG beside itself with its move switched off (chapter 5).
     ``exclude``: partial cells (grid key → value) left out of the grid, e.g.
-    ``{"label_fraction": 1.0, "pool": "hidden"}`` (chapter 8). Build it with :func:`parse_spec`.
+    ``{"label_fraction": 1.0, "pool": "hidden"}`` (chapter 8). ``tuning``: equal tuning (chapter
+    8), ``{"settings": N, "seed": S}``: every learned method gets exactly N searched settings in
+    every searched cell (N ≥ 6, ``lr`` among the searched keys; a larger grid of a method's
+    settings is subsampled with seed S), and ``search_seed`` must not be a final seed. The
+    scores that learn nothing (popularity, item_mean) are never searched: they run once per
+    searched cell. Build it with :func:`parse_spec`.
     """
 
     grid: dict[str, list]
@@ -657,6 +670,11 @@ class StudySpec:
     seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
     ablate: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     exclude: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    tuning: dict[str, int] | None = None
+
+
+#: Equal tuning: the fewest settings each learned method may get (chapter 8).
+MIN_TUNED_SETTINGS = 6
 
 
 def _kind(value: Any) -> str:
@@ -701,7 +719,8 @@ def _seed(value: Any, where: str) -> int:
 
 
 def _parse_search(search: Any, grid: Mapping[str, list]) -> dict[str, dict[str, list]]:
-    from .config import METHOD_SETTINGS, METHODS
+    from .config import ALL_METHODS as METHODS
+    from .config import METHOD_SETTINGS
 
     _need(search, dict, '"search"', "an object: method or \"*\" → {setting: [values]}")
     for method, space in search.items():
@@ -727,9 +746,10 @@ def _parse_search(search: Any, grid: Mapping[str, list]) -> dict[str, dict[str, 
 
 def parse_spec(spec: Any) -> StudySpec:
     """Check a study spec's shape against :class:`StudySpec`; every error names the
-    key (chapters 6–7)."""
+    key (chapters 6–8)."""
     _need(spec, dict, "", "a JSON object with \"grid\" (and \"base\", \"search\", "
-          "\"search_on\", \"search_seed\", \"seeds\", \"ablate\", \"exclude\")")
+          "\"search_on\", \"search_seed\", \"seeds\", \"ablate\", \"exclude\", "
+          "\"tuning\")")
     names = [f.name for f in dataclasses.fields(StudySpec)]
     unknown = sorted(set(spec) - set(names))
     if unknown:
@@ -776,10 +796,75 @@ def parse_spec(spec: Any) -> StudySpec:
             if value not in grid[key]:
                 raise InvlearnError(f"spec \"exclude\"[{k}]: {key}={value!r:.40} is not a value "
                                     f"of \"grid\".\"{key}\", so it excludes nothing")
-    return StudySpec(grid=grid, base=base, search=_parse_search(spec.get("search", {}), grid),
-                     search_on=scope, search_seed=_seed(spec.get("search_seed", 0),
-                                                        '"search_seed"'),
-                     seeds=seeds, ablate=ablate, exclude=exclude)
+    study = StudySpec(grid=grid, base=base, search=_parse_search(spec.get("search", {}), grid),
+                      search_on=scope, search_seed=_seed(spec.get("search_seed", 0),
+                                                         '"search_seed"'),
+                      seeds=seeds, ablate=ablate, exclude=exclude)
+    if "tuning" in spec:
+        study = dataclasses.replace(study, tuning=_parse_tuning(spec["tuning"], study))
+    return study
+
+
+def _parse_tuning(tuning: Any, study: StudySpec) -> dict[str, int]:
+    """Check ``"tuning"`` (equal tuning, chapter 8) against the study it belongs to."""
+    _need(tuning, dict, '"tuning"', 'an object {"settings": N, "seed": S}')
+    unknown = sorted(set(tuning) - {"settings", "seed"})
+    missing = sorted({"settings", "seed"} - set(tuning))
+    if unknown or missing:
+        raise InvlearnError(f"spec \"tuning\" takes exactly \"settings\" and \"seed\"; "
+                            f"unknown {unknown}, missing {missing}")
+    n = _seed(tuning["settings"], '"tuning"."settings"')
+    if n < MIN_TUNED_SETTINGS:
+        raise InvlearnError(f"spec \"tuning\".\"settings\" must be at least "
+                            f"{MIN_TUNED_SETTINGS}, got {n}")
+    _seed(tuning["seed"], '"tuning"."seed"')
+    if study.search_seed in study.seeds:
+        raise InvlearnError(f"spec \"search_seed\" {study.search_seed} is also a final seed in "
+                            f"\"seeds\": with equal tuning the settings must be chosen on a seed "
+                            f"no final run uses")
+    for method in study.grid["method"]:
+        if method in _scores():
+            continue
+        space = _space(study, method)
+        if "lr" not in space:
+            raise InvlearnError(f"spec \"tuning\": the method {method!r} does not search "
+                                f"\"lr\"; equal tuning searches the learning rate of every "
+                                f"learned method (put it in \"search\".\"*\")")
+        count = len(grid_cells(space))
+        if count < n:
+            raise InvlearnError(f"spec \"tuning\": the method {method!r} has {count} settings "
+                                f"in \"search\", fewer than the {n} every method gets")
+    return {"settings": n, "seed": tuning["seed"]}
+
+
+def _scores() -> tuple[str, ...]:
+    from .config import SCORES
+
+    return SCORES
+
+
+def _space(study: StudySpec, method: str) -> dict[str, list]:
+    """The search space of one method: ``"*"``'s settings overridden by the method's own."""
+    return {**study.search.get("*", {}), **study.search.get(method, {})}
+
+
+def method_settings(study: StudySpec, method: str) -> list[dict]:
+    """The settings searched for ``method`` (chapters 6–8): every combination of its search
+    space; with equal tuning (``study.tuning``) exactly ``settings`` of them, drawn without
+    replacement with the tuning seed (the same draw in every cell, kept in grid order). The
+    scores that learn nothing (popularity, item_mean) have one empty setting: they search
+    nothing (item_mean chooses its prior strength on validation itself)."""
+    if method in _scores():
+        return [{}]
+    space = _space(study, method)
+    options = grid_cells(space) if space else [{}]
+    if study.tuning is not None:
+        from .config import ALL_METHODS
+
+        n, seed = study.tuning["settings"], study.tuning["seed"]
+        rng = np.random.default_rng([seed, ALL_METHODS.index(method)])
+        options = [options[k] for k in np.sort(rng.choice(len(options), n, replace=False))]
+    return options
 
 
 def study_cells(spec: StudySpec) -> list[dict]:
@@ -795,8 +880,7 @@ def search_cells(spec: StudySpec) -> list[dict]:
     for cell in study_cells(spec):
         if any(cell.get(k) != v for k, v in spec.search_on.items()):
             continue
-        space = {**spec.search.get("*", {}), **spec.search.get(cell["method"], {})}
-        for option in (grid_cells(space) if space else [{}]):
+        for option in method_settings(spec, cell["method"]):
             cells.append({**cell, **option, "seed": spec.search_seed})
     return cells
 
@@ -809,8 +893,7 @@ def check_spec(spec: StudySpec) -> None:
     if not search_cells(spec):
         raise InvlearnError(f"spec \"search_on\" {spec.search_on!r} matches no grid cell")
     for cell in study_cells(spec):
-        space = {**spec.search.get("*", {}), **spec.search.get(cell["method"], {})}
-        for option in (grid_cells(space) if space else [{}]):
+        for option in method_settings(spec, cell["method"]):
             twin = spec.ablate.get(cell["method"], {})
             for seed in [spec.search_seed, *spec.seeds]:
                 try:
@@ -860,7 +943,8 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
     search runs only on the grid cells matching it and each method's chosen settings are used
     for every cell; without it, every cell gets its own search. Final runs go seed by seed, so
     an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv``,
-    ``results.csv`` (final runs) and ``failures.json`` (failed runs, and ``failed_cells``:
+    ``results.csv`` (final runs, with a ``search_seed`` column: the seed their settings were
+    chosen on) and ``failures.json`` (failed runs, and ``failed_cells``:
     cells whose search runs all failed) in ``out_dir``. The returned table's
     ``attrs["failed"]`` counts failed runs and cells. While it runs, ``out_dir`` is locked
     (:func:`folder_lock`: a second grid into it is refused), and its ``study.json`` keeps the
@@ -899,6 +983,8 @@ def _study(study: StudySpec, out: Path, jobs: int, engine: str,
     for cell in failed_cells:
         print(f"cell {cell}: every search run failed; no final runs", file=sys.stderr)
     final = run_grid(finals, out / "final", jobs, engine, notebook, progress, **where)
+    if not final.empty:  # the seed the settings were chosen on, beside each final run's own
+        final["search_seed"] = study.search_seed
     write_csv_atomic(out / "results.csv", final)
     failures = {"search": table.attrs["failures"], "final": final.attrs["failures"],
                 "failed_cells": failed_cells}

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from . import losses
-from .config import METHOD_LABELS, METHODS, POOLS, TrainConfig
+from .config import METHOD_LABELS, METHODS, POOLS, SCORES, TrainConfig
 from .data import Split
 from .errors import InvlearnError
 from .ig import MetaStep, ig_epoch, meta_split, next_window
@@ -386,7 +386,9 @@ def _close_epoch(run: Run, epoch: int) -> None:
 def train(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
           progress: bool = True, unlabeled: pd.DataFrame | None = None,
           **overrides) -> TrainResult:
-    """Train one method on ``data`` and test the best validation epoch (chapters 1–8).
+    """Train one method on ``data`` and test the best validation epoch (chapters 1–8); for
+    the scores that learn nothing (``popularity``, ``item_mean``), score and test them
+    (:mod:`invlearn.scores`).
 
     ``config`` (or keyword ``overrides`` of its fields) chooses the method, backbone and
     settings; ``model`` may be any module mapping ``(users, items)`` to logits (default: the
@@ -418,6 +420,10 @@ def _train(data: Split, config: TrainConfig, model: nn.Module | None,
     if config.threads:
         torch.set_num_threads(config.threads)
     data = with_label_fraction(data, config)
+    if config.method in SCORES:  # popularity, item_mean: nothing to train (chapter 8)
+        from .scores import train_score
+
+        return train_score(data, config, model)
     if uses_static_step(config, model):
         from .static import train_static  # static imports this module
 

@@ -1,4 +1,5 @@
-"""Backbones: GMF and NeuMF (He et al., 2017), as used in the paper's Tables 1 and 2 (chapter 1).
+"""Backbones: GMF and NeuMF (He et al., 2017), as used in the paper's Tables 1 and 2 (chapter 1),
+and GMF with biases (chapter 8).
 
 The training methods never look inside a model: any ``torch.nn.Module`` that maps
 ``(users, items)`` (two int64 tensors) to a tensor of logits works. The two backbones here keep
@@ -38,6 +39,30 @@ class GMF(nn.Module):
         ranking) (chapter 1)."""
         weighted = self.user(users) * self.out.weight  # fold the output layer into the users
         return weighted @ self.item.weight.T + self.out.bias
+
+
+class BiasedGMF(GMF):
+    """GMF plus a global, a user and an item bias: ``h · (p_u ⊙ q_i) + b + b_u + b_i``
+    (chapter 8), so that a model can learn popularity from few labels. All three biases start
+    at 0; the global bias is the output layer's bias (GMF's ``b``), the user and item biases are
+    one-column embedding tables (sparse like the factors)."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 32, sparse: bool = True):
+        super().__init__(n_users, n_items, dim, sparse)
+        nn.init.zeros_(self.out.bias)
+        self.user_bias = nn.Embedding(n_users, 1, sparse=sparse)
+        self.item_bias = nn.Embedding(n_items, 1, sparse=sparse)
+        nn.init.zeros_(self.user_bias.weight)
+        nn.init.zeros_(self.item_bias.weight)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return (super().forward(users, items) + self.user_bias(users).squeeze(-1)
+                + self.item_bias(items).squeeze(-1))
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
+        ranking) (chapter 8)."""
+        return super().score_all(users) + self.user_bias(users) + self.item_bias.weight.T
 
 
 class NeuMF(nn.Module):
@@ -101,9 +126,12 @@ class NeuMF(nn.Module):
 
 def build_model(backbone: str, n_users: int, n_items: int, dim: int = 32,
                 sparse: bool = True) -> nn.Module:
-    """The backbone called ``backbone`` (``"gmf"`` or ``"neumf"``) (chapter 1)."""
+    """The backbone called ``backbone`` (``"gmf"``, ``"neumf"`` or ``"gmf_bias"``, GMF with
+    biases) (chapters 1 and 8)."""
     if backbone == "gmf":
         return GMF(n_users, n_items, dim, sparse=sparse)
+    if backbone == "gmf_bias":
+        return BiasedGMF(n_users, n_items, dim, sparse=sparse)
     if backbone == "neumf":
         return NeuMF(n_users, n_items, dim, sparse=sparse)
     raise InvlearnError(f"unknown backbone {backbone!r}: expected one of {', '.join(BACKBONES)}")

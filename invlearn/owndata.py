@@ -456,6 +456,10 @@ def files_split(
     elif unlabeled is not None:
         pool = _table(unlabeled, "unlabeled", False)[["user", "item"]]
     positive_only = all(t.attrs.get("positive_only") for t in parts.values())
+    if not positive_only:  # name the file; the split's own check cannot
+        from .splits import check_evaluation_files
+
+        check_evaluation_files(parts, paths)
     mapped, user_ids, item_ids = _mapped(parts, pool)
     info = {"files": {part: str(path) for part, path in paths.items()}}
     return _finish(mapped, user_ids, item_ids, name, info, positive_only, eval_negatives, seed)

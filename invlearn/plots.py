@@ -361,11 +361,13 @@ def plot_regime_map(table: pd.DataFrame, value: str = "diff", p_value: str = "p_
     """Chapter 8's regime map: one row per backbone × pool, one column per label fraction, each
     cell coloured by ``value`` (a row of :func:`invlearn.regime.regime_map`; blue where IG is
     ahead, red where it is behind, white for zero, the colour scale symmetric) and printed with
-    its value, the paired-test p-value and the baseline it is measured against. Cells the study
-    did not run stay grey."""
+    its value, the paired-test p-value and the baseline it is measured against. A map of
+    :func:`invlearn.regime.regime_maps` draws with ``value="gap"``, ``p_value="q"`` and names its
+    rival (with the rival's backbone where it differs). Cells the study did not run stay grey."""
     from matplotlib.colors import TwoSlopeNorm
 
-    from .report import method_label
+    from .config import SCORES
+    from .report import backbone_label, method_label
 
     need = ["backbone", "pool", "label_fraction", value]
     missing = [c for c in need if c not in table.columns]
@@ -386,15 +388,18 @@ def plot_regime_map(table: pd.DataFrame, value: str = "diff", p_value: str = "p_
         i, j = rows.index((r["backbone"], r["pool"])), fractions.index(r["label_fraction"])
         text = f"{r[value]:+.3f}"
         if p_value in r and not pd.isna(r[p_value]):
-            text += f"\np = {r[p_value]:.2g}"
+            text += f"\n{'q' if p_value == 'q' else 'p'} = {r[p_value]:.2g}"
         if "baseline" in r:
             text += f"\nvs {method_label(r['baseline'])}"
+        elif "rival" in r:  # the second edition's maps (invlearn.regime.regime_maps)
+            text += f"\nvs {method_label(r['rival'])}"
+            if r.get("rival_backbone") != r["backbone"] and r["rival"] not in SCORES:
+                text += f" ({backbone_label(r['rival_backbone'])})"
         strong = abs(r[value]) > 0.6 * limit
         ax.text(j, i, text, ha="center", va="center", fontsize=8,
                 color="white" if strong else "black")
     ax.set_xticks(range(len(fractions)), [f"{100 * f:g}%" for f in fractions])
-    ax.set_yticks(range(len(rows)), [f"{'NeuMF' if b == 'neumf' else 'GMF'}, {p}"
-                                     for b, p in rows])
+    ax.set_yticks(range(len(rows)), [f"{backbone_label(b)}, {p}" for b, p in rows])
     ax.set_xlabel("labeled fraction f of the training rows")
     ax.set_ylabel("backbone, unlabeled pool")
     fig.colorbar(image, ax=ax, label=label, shrink=0.9)

@@ -9,6 +9,9 @@ differ by method and seed.
   the ``random`` pool) belong to every pool's cell of the same backbone and fraction;
 * :func:`regime_map` — per cell, IG against the baseline that *validation* picks, and against
   IG with its move switched off, with paired tests over seeds;
+* :func:`regime_maps` — the second edition's two maps: per cell, IG against the best method on
+  its own backbone, and against the best of everything (any backbone, and the scores that learn
+  nothing), both chosen on validation, judged by :func:`invlearn.report.decision_rule`;
 * :func:`annotation_table` — per cell, how often IDL's and IG's annotation of the pool matches
   the truth, beside the trivial all-negative and all-positive annotators;
 * :func:`sparsity_table` and :func:`hidden_pool_check` — what withholding labels leaves of a
@@ -21,14 +24,20 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .config import SCORES
 from .errors import InvlearnError
-from .report import paired_test, split_variants
+from .report import DECISION_GAP, DECISION_LEVEL, decision_rule, paired_test, split_variants
 from .splits import Split, label_fraction, unlabeled_pool
 
 #: The baselines IG is measured against in chapter 8 (SRNS is left out of the regime studies).
 BASELINES = ("none", "ns", "tce", "rce", "dns", "idl")
 CELL = ("backbone", "pool", "label_fraction")
 POOL_FREE = ("none",)
+#: Methods whose runs do not depend on the pool: None and item_mean (kept labels only).
+#: Popularity counts the pool's rows, so it is not among them.
+POOL_FREE_ALL = ("none", "item_mean")
+#: The two maps of the second edition (chapter 8).
+MAPS = ("own_backbone", "everything")
 
 
 def share_pool_free_runs(table: pd.DataFrame, pool_free: Sequence[str] = POOL_FREE) -> pd.DataFrame:
@@ -83,6 +92,64 @@ def regime_map(table: pd.DataFrame, metric: str = "auc", baselines: Sequence[str
     if not rows:
         raise InvlearnError("no cell holds both IG and a baseline")
     return pd.DataFrame(rows)
+
+
+def regime_maps(table: pd.DataFrame, metric: str = "auc", select_by: str = "valid_auc",
+                baselines: Sequence[str] = BASELINES, scores: Sequence[str] = SCORES,
+                gap: float = DECISION_GAP, level: float = DECISION_LEVEL
+                ) -> dict[str, pd.DataFrame]:
+    """The second edition's two maps (chapter 8), ``{"own_backbone": …, "everything": …}``.
+
+    Each row is a cell where IG ran (backbone × pool × fraction). Its rival is chosen by the
+    best mean ``select_by`` (validation, never test) among
+
+    * ``own_backbone``: the ``baselines`` on IG's backbone in the same pool and fraction;
+    * ``everything``: the ``baselines`` on *any* backbone and the ``scores`` (popularity,
+      item_mean), in the same pool and fraction.
+
+    IG and its rival are paired by seed, and :func:`invlearn.report.decision_rule` runs over all
+    cells of one map (paired t-test, Benjamini–Hochberg ``q``, ``verdict`` with ``"ig better"``
+    / ``"rival better"`` / ``"no difference"``). None and item_mean do not use the pool: their
+    runs count in every pool of their fraction. Columns: the cell, ``rival`` (method),
+    ``rival_backbone``, ``n``, ``ig``, ``rival_mean``, ``gap`` (IG − rival), ``std_gap``,
+    ``wins``, ``losses``, ``t``, ``p_t``, ``p_sign``, ``q``, ``verdict``."""
+    _need(table, [*CELL, "method", "seed", metric, select_by])
+    runs = share_pool_free_runs(table, POOL_FREE_ALL)
+    runs = runs.assign(label_fraction=runs["label_fraction"].astype(float))
+    maps = {}
+    for name in MAPS:
+        pairs, rivals = [], []
+        for cell, group in runs.groupby(list(CELL), sort=True):
+            ig = group[group["method"] == "ig"]
+            if ig.empty:
+                continue
+            backbone, pool, fraction = cell
+            around = runs[(runs["pool"] == pool) & (runs["label_fraction"] == fraction)]
+            if name == "own_backbone":
+                rows = around[(around["backbone"] == backbone)
+                              & around["method"].isin(list(baselines))]
+            else:
+                rows = around[around["method"].isin([*baselines, *scores])]
+            if rows.empty:
+                continue
+            means = rows.groupby(["method", "backbone"])[select_by].mean()
+            method, rival_backbone = means.idxmax()
+            rival = rows[(rows["method"] == method) & (rows["backbone"] == rival_backbone)]
+            matched = ig.set_index("seed")[[metric]].join(
+                rival.drop_duplicates("seed").set_index("seed")[[metric]], how="inner",
+                lsuffix="_ig", rsuffix="_rival")
+            key = dict(zip(CELL, cell))
+            rivals.append({**key, "rival": method, "rival_backbone": rival_backbone})
+            pairs.append(pd.DataFrame({**key, "seed": matched.index,
+                                       "ig": matched[f"{metric}_ig"].to_numpy(),
+                                       "rival": matched[f"{metric}_rival"].to_numpy()}))
+        if not pairs:
+            raise InvlearnError("no cell holds both IG and a rival")
+        decided = decision_rule(pd.concat(pairs, ignore_index=True), list(CELL), "ig", "rival",
+                                gap, level)
+        decided = decided.rename(columns={"mean_a": "ig", "mean_b": "rival_mean"})
+        maps[name] = pd.DataFrame(rivals).merge(decided, on=list(CELL))
+    return maps
 
 
 def _variant(run: pd.Series) -> str:

@@ -24,14 +24,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import METHOD_LABELS, METHODS
+from .config import METHOD_LABELS, METHODS, SCORES
 from .errors import InvlearnError
 
 #: The eight methods in the order of the paper's tables, then IG with its move switched off
-#: (``"ig0"``: IG at ``alpha_ratio`` 0, see :func:`split_variants`), and their printed names.
-METHOD_ORDER = (*METHODS, "ig0")
+#: (``"ig0"``: IG at ``alpha_ratio`` 0, see :func:`split_variants`), then the two scores that
+#: learn nothing (chapter 8), and their printed names.
+METHOD_ORDER = (*METHODS, "ig0", *SCORES)
 METHOD_NAMES = {**METHOD_LABELS, "ig0": "IG (α = 0)"}
-BACKBONE_NAMES = {"gmf": "GMF", "neumf": "NeuMF"}
+BACKBONE_NAMES = {"gmf": "GMF", "neumf": "NeuMF", "gmf_bias": "Biased GMF"}
 
 # The paper's Tables 1 and 2 (Lin et al., WSDM 2024; NDCG@10, AUC, GAUC; single runs). Table 1
 # holds None, NS, T-CE, R-CE, IDL, IG; Table 2 repeats None, NS, IDL, IG and adds DNS, SRNS.
@@ -211,19 +212,27 @@ def paired_test(table: pd.DataFrame, a: str, b: str, metric: str,
     ``note`` (a sentence on how much so few pairs can show). Values are NaN where a test is
     undefined (fewer than 2 pairs, or differences all equal for the t-test).
     """
-    from scipy import stats
-
     match = _columns(match)
     pairs = _matched(table, a, b, metric, match, by)
-    n = len(pairs)
-    if n == 0:
+    if len(pairs) == 0:
         raise InvlearnError(f"no matched runs of {a!r} and {b!r} on {match}")
-    diff = (pairs[a] - pairs[b]).to_numpy(float)
+    return paired_stats(pairs[a].to_numpy(float), pairs[b].to_numpy(float), a)
+
+
+def paired_stats(x: np.ndarray, y: np.ndarray, a: str = "a") -> dict[str, Any]:
+    """The statistics of :func:`paired_test` for paired values ``x`` and ``y`` (one pair per
+    seed): ``n``, means, ``mean_diff`` of ``x − y`` and its ``std_diff``, sign counts, the paired
+    t-test, the sign test and the Wilcoxon test, ``min_p_sign`` and ``note`` (chapters 6–8)."""
+    from scipy import stats
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = len(x)
+    diff = x - y
     wins, losses = int((diff > 0).sum()), int((diff < 0).sum())
     nan = float("nan")
     t = p_t = p_wilcoxon = nan
     if n >= 2 and np.ptp(diff) > 0:
-        res = stats.ttest_rel(pairs[a].to_numpy(float), pairs[b].to_numpy(float))
+        res = stats.ttest_rel(x, y)
         t, p_t = float(res.statistic), float(res.pvalue)
     if wins + losses > 0:
         p_sign = float(stats.binomtest(wins, wins + losses, 0.5).pvalue)
@@ -238,12 +247,70 @@ def paired_test(table: pd.DataFrame, a: str, b: str, metric: str,
     else:
         note = (f"{n} pairs: a sign test needs {a} to win all of them to reach p = {min_p:.2g}; "
                 "read any p-value as a rough indication, not a proof")
-    return {"n": n, "mean_a": float(pairs[a].mean()), "mean_b": float(pairs[b].mean()),
+    return {"n": n, "mean_a": float(x.mean()), "mean_b": float(y.mean()),
             "mean_diff": float(diff.mean()),
             "std_diff": float(diff.std(ddof=1)) if n > 1 else nan,
             "wins": wins, "losses": losses, "ties": n - wins - losses,
             "t": t, "p_t": p_t, "p_sign": p_sign, "p_wilcoxon": p_wilcoxon,
             "min_p_sign": min_p, "note": note}
+
+
+#: The decision rule of the regime study's second edition (chapter 8): a difference is claimed
+#: where the Benjamini–Hochberg q-value of the paired t-test is below ``DECISION_LEVEL`` and the
+#: mean gap is at least ``DECISION_GAP`` AUC.
+DECISION_LEVEL = 0.05
+DECISION_GAP = 0.005
+
+
+def bh_qvalues(p: Sequence[float]) -> np.ndarray:
+    """Benjamini–Hochberg q-values of the p-values ``p`` (chapter 8): with the ``m`` defined
+    p-values sorted, ``q_(i) = min over j ≥ i of p_(j) · m / j``, capped at 1; NaN p-values stay
+    NaN and do not count in ``m``. Equal to :func:`scipy.stats.false_discovery_control` (where
+    scipy has it) on the defined values."""
+    p = np.asarray(p, dtype=float)
+    if np.any((p < 0) | (p > 1)):
+        raise InvlearnError(f"p-values must lie in [0, 1], got {p[(p < 0) | (p > 1)][:3]}")
+    q = np.full(len(p), np.nan)
+    defined = np.flatnonzero(~np.isnan(p))
+    m = len(defined)
+    if m == 0:
+        return q
+    order = defined[np.argsort(p[defined], kind="stable")]
+    scaled = p[order] * m / np.arange(1, m + 1)
+    q[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return q
+
+
+def decision_rule(pairs: pd.DataFrame, cell: str | Sequence[str], a: str = "a", b: str = "b",
+                  gap: float = DECISION_GAP, level: float = DECISION_LEVEL) -> pd.DataFrame:
+    """The second edition's decision rule over all cells of one map (chapter 8).
+
+    ``pairs`` has one row per cell and seed, the cell's columns ``cell`` and the paired values
+    ``a`` and ``b`` (e.g. IG's test AUC and its rival's on the same seed). Per cell: the paired
+    t-test over seeds (``p_t``), the Benjamini–Hochberg q-value over all cells (``q``, cells
+    whose t-test is undefined — fewer than two seeds, or one gap on every seed — get NaN and do
+    not count), the sign-test counts beside (``wins``, ``losses``, ``p_sign``), and ``verdict``:
+    ``"a better"`` or ``"b better"`` where ``q < level`` and ``|gap| ≥ gap`` (``gap`` column: the
+    mean of ``a − b``), else ``"no difference"``."""
+    cols = _columns(cell)
+    _check(pairs, [*cols, a, b])
+    if pairs.empty:
+        raise InvlearnError("the decision rule needs at least one cell with paired values")
+    rows = []
+    for key, group in pairs.groupby(cols, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        stats_ = paired_stats(group[a].to_numpy(float), group[b].to_numpy(float), a)
+        rows.append({**dict(zip(cols, key)), "n": stats_["n"], "mean_a": stats_["mean_a"],
+                     "mean_b": stats_["mean_b"], "gap": stats_["mean_diff"],
+                     "std_gap": stats_["std_diff"], "wins": stats_["wins"],
+                     "losses": stats_["losses"], "t": stats_["t"], "p_t": stats_["p_t"],
+                     "p_sign": stats_["p_sign"]})
+    out = pd.DataFrame(rows)
+    out["q"] = bh_qvalues(out["p_t"].to_numpy())
+    found = (out["q"] < level) & (out["gap"].abs() >= gap)
+    out["verdict"] = np.where(found, np.where(out["gap"] > 0, f"{a} better", f"{b} better"),
+                              "no difference")
+    return out
 
 
 def mean_std(mean: float, std: float, digits: int = 3) -> str:
@@ -298,7 +365,8 @@ def method_label(method: str, alpha_ratio: Any = None) -> str:
 
 
 def backbone_label(backbone: str) -> str:
-    """``"gmf"`` → ``"GMF"``, ``"neumf"`` → ``"NeuMF"`` (chapters 6–7)."""
+    """``"gmf"`` → ``"GMF"``, ``"neumf"`` → ``"NeuMF"``, ``"gmf_bias"`` → ``"Biased GMF"``
+    (chapters 6–8)."""
     return BACKBONE_NAMES.get(backbone, backbone)
 
 

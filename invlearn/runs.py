@@ -400,7 +400,39 @@ def test_best(run: TrainingRun, best_state: dict) -> dict:
     if run.meta_log:
         run.history.meta = pd.concat(run.meta_log, ignore_index=True)
     run.model.load_state_dict(best_state)
-    metrics = evaluate(run.model, run.data.test, run.device)
-    if run.cfg.full_ranking:
-        metrics.update(ranking_metrics(run.model, run.data, run.device, run.cfg.ranking_mask))
+    return final_metrics(run.model, run.data, run.device, run.cfg)
+
+
+def final_metrics(model: nn.Module, data: Split, device: torch.device,
+                 config: TrainConfig) -> dict:
+    """The test metrics of a kept model (chapter 6): labeled metrics and, with
+    ``full_ranking``, Recall@K / NDCG@K. Where the data knows the truth (the simulated feed,
+    chapters 7–8), also the same metrics against the true labels of the same test rows
+    (suffix ``_truth``), the labeled metrics on the truth test set of
+    :func:`invlearn.simfeed.truth_test_set` (suffix ``_truthset``: held-out impressions and as
+    many random pairs, all labeled by the truth), and the truly liked share of the withheld
+    labels (``hidden_truth_share``, beside ``hidden_label_share`` by observed label)."""
+    metrics = evaluate(model, data.test, device)
+    if config.full_ranking:
+        metrics.update(ranking_metrics(model, data, device, config.ranking_mask))
+    truth = getattr(data, "truth", None)
+    if truth is None:
+        return metrics
+    from .simfeed import truth_test_set
+
+    test = data.test.assign(label=truth.true_label(data.test["user"].to_numpy(),
+                                                   data.test["item"].to_numpy()
+                                                   ).astype(np.float32))
+    metrics.update({f"{k}_truth": v for k, v in evaluate(model, test, device).items()})
+    if config.full_ranking:
+        truthful = dataclasses.replace(data, test=test)
+        metrics.update({f"{k}_truth": v for k, v in
+                        ranking_metrics(model, truthful, device, config.ranking_mask).items()})
+    metrics.update({f"{k}_truthset": v for k, v in
+                    evaluate(model, truth_test_set(data), device).items()})
+    hidden = getattr(data, "hidden", None)
+    if hidden is not None and len(hidden):
+        liked = truth.true_label(hidden["user"].to_numpy(), hidden["item"].to_numpy())
+        metrics["hidden_truth_share"] = float(np.mean(liked == 1))
+        metrics["hidden_label_share"] = float(np.mean(hidden["label"].to_numpy() > 0.5))
     return metrics

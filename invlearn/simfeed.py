@@ -94,7 +94,7 @@ _SLOT_CHUNK = 1 << 18  # feed slots per chunk (each with n_candidates candidates
 _MAX_ROUNDS = 8  # policy rounds before the uniform top-up of users still short of impressions
 _STATS_SAMPLE = 1_000_000
 # Independent random streams, one per stage, so a change to one stage leaves the others alone.
-_S_TASTE, _S_THRESHOLD, _S_ACTIVITY, _S_POLICY, _S_WATCH, _S_STATS = range(6)
+_S_TASTE, _S_THRESHOLD, _S_ACTIVITY, _S_POLICY, _S_WATCH, _S_STATS, _S_TRUTH_TEST = range(7)
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
@@ -268,6 +268,34 @@ class SimFeed:
             "user": users, "item": items, "finish": rows["finish_rate"].to_numpy(np.float32),
             "label": self.true_label(users, items).astype(np.float32),
         })
+
+
+def truth_test_set(split: Split, seed: int | None = None) -> pd.DataFrame:
+    """A test set scored by the truth (chapters 7–8): the split's held-out test impressions and,
+    for each of them, a random pair of the same user (an item drawn uniformly from the whole
+    catalogue, shown or not), every row labeled by ``split.truth.true_label`` — so that a metric
+    on it judges a model by what users like rather than by what the feed's policy showed and
+    the watching noise labeled.
+
+    Columns ``user``, ``item``, ``label`` (float32 0/1) and ``source`` (``"impression"`` or
+    ``"random"``). The random items are drawn with ``seed`` (default: the split's
+    ``split_seed``), so every run on one split is tested on the same rows."""
+    truth = split.truth
+    if truth is None:
+        raise InvlearnError("a truth test set needs a split whose truth is known (the "
+                            "simulated feed)")
+    users = split.test["user"].to_numpy(np.int64)
+    if seed is None:
+        seed = int((split.info or {}).get("split_seed", 0))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _S_TRUTH_TEST]))
+    items = rng.integers(0, split.n_items, len(users), dtype=np.int64)
+    table = pd.DataFrame({
+        "user": np.concatenate([users, users]),
+        "item": np.concatenate([split.test["item"].to_numpy(np.int64), items]),
+        "source": np.repeat(["impression", "random"], len(users))})
+    table["label"] = truth.true_label(table["user"].to_numpy(),
+                                      table["item"].to_numpy()).astype(np.float32)
+    return table
 
 
 # -- argument checks ---------------------------------------------------------------------------

@@ -344,6 +344,17 @@ def random_split(
     )
 
 
+def check_evaluation_files(parts: dict[str, pd.DataFrame], paths: dict[str, Any]) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` naming the file when the labeled
+    ``valid`` or ``test`` part read from it holds a single class (its AUC is undefined)."""
+    for part in ("valid", "test"):
+        labels = parts[part]["label"].unique() if "label" in parts[part] else []
+        if len(labels) == 1:
+            raise InvlearnError(f"{paths[part]}: the {part} file has a single class (every "
+                                f"label is {labels[0]:g}), so its AUC is undefined; it needs "
+                                f"positive and negative rows")
+
+
 def load_split_files(
     train: str | os.PathLike,
     valid: str | os.PathLike,
@@ -371,6 +382,7 @@ def load_split_files(
     for table, u, i in zip(tables.values(), users, items):
         table["user"], table["item"] = u, i
         parts.append(binarize(table, rating_threshold))
+    check_evaluation_files(dict(zip(paths, parts)), paths)
     return Split(*parts, n_users=len(user_ids), n_items=len(item_ids), name=name,
                  user_ids=user_ids, item_ids=item_ids,
                  info={"files": {part: str(path) for part, path in paths.items()}})

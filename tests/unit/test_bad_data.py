@@ -20,7 +20,7 @@ from invlearn.errors import InvlearnError, InvlearnWarning
 from invlearn.movielens import read_ratings
 from invlearn.splits import Split, load_split_files
 
-SETTINGS = settings(max_examples=50, deadline=None,
+SETTINGS = settings(max_examples=50, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 INT64_MAX = 2**63 - 1
@@ -99,6 +99,8 @@ def test_read_ratings_rejects_generated_bad_files(table, bad, row, col):
 def test_load_split_files_names_the_generated_bad_file(table, bad, row, col, which):
     kind, value = bad
     if kind in ("oversized", "negative", "integer") and col % 4 == 2:
+        col = 0
+    if kind == "missing" and col % 4 == 3:  # the timestamp is optional: its absence is no error
         col = 0
     good = "1\t1\t5\t10\n2\t2\t1\t11\n"
     with tempfile.TemporaryDirectory() as folder:

@@ -43,7 +43,7 @@ def test_train_record_is_the_grid_record(tmp_path):
         k: v for k, v in again.items() if k not in timing}
 
 
-@pytest.mark.parametrize("method", ["ig", "tce"])
+@pytest.mark.parametrize("method", ["ig", "tce", "popularity", "item_mean"])
 def test_train_on_split_files_writes_json(tmp_path, capsys, method):
     p = write_files(tmp_path)
     out = tmp_path / "r.json"

@@ -198,4 +198,6 @@ def test_annotation_is_scored_against_withheld_labels_without_a_simulator(toy_sp
     with_truth = annotation_columns(
         train(sim, method="idl", epochs=2, full_ranking=False, progress=False, threads=1), sim)
     assert set(with_truth) == {"annotation_first", "annotation_last", "annotation_accuracy",
-                               "pool_positive_share"}
+                               "pool_positive_share", "pool_truth_share"}
+    # random pairs: their labels come from the truth, so both shares are the same number
+    assert with_truth["pool_truth_share"] == with_truth["pool_positive_share"]

@@ -56,7 +56,7 @@ def _static_run(split, method, graphs, backbone="gmf", fixed_items=True):
 
 @cuda
 @pytest.mark.parametrize("method", ["ns", "ig"])
-@pytest.mark.parametrize("backbone", ["gmf", "neumf"])
+@pytest.mark.parametrize("backbone", ["gmf", "neumf", "gmf_bias"])
 def test_cuda_graph_replay_equals_eager_static_steps(toy_split, method, backbone):
     graph = _static_run(toy_split, method, True, backbone)
     eager = _static_run(toy_split, method, False, backbone)

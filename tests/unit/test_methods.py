@@ -6,7 +6,7 @@ from torch import nn
 
 from invlearn import InvlearnError, ig_meta_step, losses, train
 from invlearn.methods import METHODS
-from invlearn.models import GMF, NeuMF
+from invlearn.models import GMF, BiasedGMF, NeuMF
 from invlearn.optim import Adam, coalesce_rows, unique_rows
 from invlearn.sampling import is_pair, pair_keys, sample_unlabeled
 
@@ -295,8 +295,13 @@ def test_sampler_reports_users_with_no_free_items():
         sample_unlabeled(users, 5, pair_keys(users, items, 5), 0, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("model", [GMF(7, 11, 4), NeuMF(7, 11, 4, 6, (8, 4))])
+@pytest.mark.parametrize("model", [GMF(7, 11, 4), NeuMF(7, 11, 4, 6, (8, 4)),
+                                   BiasedGMF(7, 11, 4)])
 def test_score_all_equals_forward_on_the_grid(model):
+    with torch.no_grad():  # non-zero biases (BiasedGMF starts them at 0)
+        for name, p in model.named_parameters():
+            if "bias" in name:
+                p.normal_(0, 0.5)
     users = torch.tensor([0, 3, 6, 2])
     grid = model(users.repeat_interleave(11), torch.arange(11).repeat(4)).view(4, 11)
     with torch.no_grad():

@@ -101,3 +101,60 @@ def test_sparsity_table_and_hidden_pool_check(toy_split):
     check = hidden_pool_check(toy_split, 0.5, seed=0)
     assert check.loc["50%", "hidden rows"] == table.loc["50%", "hidden rows"]
     assert bool(check.loc["50%", "exactly the withheld rows"])
+
+
+def second_edition_table():
+    """Two backbones, the two scores (run once, on GMF), five seeds, two pools."""
+    rows = []
+    for s in range(5):
+        rows += [run("ig", s, 0.60 + 0.001 * s, 0.5, alpha=0.1),
+                 run("ns", s, 0.55, 0.62), run("none", s, 0.58, 0.61),
+                 run("ig", s, 0.63 + 0.002 * (s % 2), 0.5, alpha=0.1, backbone="gmf_bias"),
+                 run("ns", s, 0.64, 0.65, backbone="gmf_bias"),
+                 run("popularity", s, 0.66, 0.70), run("item_mean", s, 0.67, 0.68),
+                 # hidden pool: None and item_mean come from the random pool's runs;
+                 # popularity counts the pool's rows, so it has its own run there
+                 run("ig", s, 0.62 + 0.001 * s, 0.5, pool="hidden", alpha=0.1),
+                 run("idl", s, 0.61, 0.60, pool="hidden"),
+                 run("popularity", s, 0.90, 0.60, pool="hidden")]
+    return pd.DataFrame(rows)
+
+
+def test_two_maps_choose_rivals_on_validation_and_apply_the_decision_rule():
+    from invlearn.regime import regime_maps
+
+    maps = regime_maps(second_edition_table())
+    own = maps["own_backbone"].set_index(["backbone", "pool"])
+    assert own.loc[("gmf", "random"), "rival"] == "ns"  # best validation on GMF
+    assert own.loc[("gmf", "random"), "gap"] == pytest.approx(0.602 - 0.55)
+    assert own.loc[("gmf_bias", "random"), ["rival", "rival_backbone"]].tolist() == [
+        "ns", "gmf_bias"]
+    assert own.loc[("gmf", "hidden"), "rival"] == "none"  # shared from the random pool
+    assert own.loc[("gmf", "hidden"), "gap"] == pytest.approx(0.622 - 0.58)
+    assert (own["verdict"] == "ig better").loc[[("gmf", "random"), ("gmf", "hidden")]].all()
+    assert own.loc[("gmf_bias", "random"), "verdict"] == "rival better"
+    every = maps["everything"].set_index(["backbone", "pool"])
+    assert every.loc[("gmf", "random"), "rival"] == "popularity"
+    assert every.loc[("gmf_bias", "random"), "rival"] == "popularity"  # any backbone
+    assert every.loc[("gmf_bias", "random"), "gap"] == pytest.approx(0.6308 - 0.66)
+    # hidden: item_mean (valid .68, pool-free) beats the hidden pool's popularity (.60); the
+    # random pool's popularity (valid .70) is not shared: it counts other rows
+    assert every.loc[("gmf", "hidden"), "rival"] == "item_mean"
+    assert every.loc[("gmf", "hidden"), "gap"] == pytest.approx(0.622 - 0.67)
+    assert (every["verdict"] == "rival better").all() and (every["n"] == 5).all()
+    assert {"q", "p_t", "wins", "losses", "p_sign"} <= set(every.columns)
+    assert (every["q"] >= every["p_t"]).all()
+
+
+def test_a_second_edition_map_draws_with_q_values_and_rivals():
+    from invlearn.plots import plot_regime_map
+    from invlearn.regime import regime_maps
+
+    fig = plot_regime_map(regime_maps(second_edition_table())["everything"], value="gap",
+                          p_value="q")
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert len(texts) == 3 and all("\nq = " in t for t in texts)
+    assert sum("vs Popularity" in t for t in texts) == 2
+    assert any("vs Item mean" in t for t in texts)
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "Biased GMF, random" in ticks

@@ -41,7 +41,7 @@ def _full_batch(n_users, n_items, seed=0):
     return users, items, labels
 
 
-@pytest.mark.parametrize("backbone", ["gmf", "neumf"])
+@pytest.mark.parametrize("backbone", ["gmf", "neumf", "gmf_bias"])
 def test_dense_static_step_equals_lazy_eager_step_when_every_row_is_touched(backbone):
     sparse, dense = _pair(backbone, 7, 11)
     users, items, labels = _full_batch(7, 11)
@@ -104,7 +104,7 @@ def test_device_sampler_reports_rows_it_cannot_fix():
     assert not ok[20:].any()
 
 
-@pytest.mark.parametrize("backbone", ["gmf", "neumf"])
+@pytest.mark.parametrize("backbone", ["gmf", "neumf", "gmf_bias"])
 @pytest.mark.parametrize("rule", ["sign", "sgd"])
 @pytest.mark.parametrize("alpha", [1e-4, 0.5])
 def test_static_meta_step_equals_ig_meta_step(backbone, rule, alpha):
@@ -143,7 +143,7 @@ def test_static_meta_step_can_pick_each_direction():
 
 
 @pytest.mark.parametrize("method", ["none", "ns", "ig"])
-@pytest.mark.parametrize("backbone", ["gmf", "neumf"])
+@pytest.mark.parametrize("backbone", ["gmf", "neumf", "gmf_bias"])
 def test_train_static_on_the_toy_split(toy_split, method, backbone):
     result = train_static(toy_split, optimizer="dense", method=method, backbone=backbone,
                           epochs=3, batch_size=64, lr=1e-2, full_ranking=False, threads=1,
