@@ -32,6 +32,28 @@ RANKING_MASKS = ("train", "train+valid")
 #: Where the unlabeled rows of IDL, IG and the negative-sampling family come from (chapter 8).
 POOLS = ("random", "hidden", "ambiguous")
 SELECTIONS = ("auc", "loss")
+#: Which reading of the paper a run follows by default: ours (Algorithm 1 as written) or the one
+#: the authors' released code implements; the switches below left at None follow it.
+READINGS = ("ours", "released")
+#: How IG's meta-step builds its candidates: from this step's IDL gradient with ``alpha_rule``
+#: (Algorithm 1), or as the released code does (candidate gradients summed over the whole run,
+#: each candidate one fresh-Adam step at α).
+META_MOVES = ("algorithm", "released")
+#: Which labeled training rows IG holds out as training-test data: a seeded random share, or
+#: the last rows in file order (the released code).
+META_SPLITS = ("random", "file-order")
+#: The loss of IG's supervised phase: BCE on the labeled rows (Algorithm 1), or IDL with
+#: unlabeled rows in the same batches (the paper's "IG includes the IDL method").
+IG_SUPERVISED = ("bce", "idl")
+#: The value each switch takes under each reading (a switch set explicitly wins).
+READING_PRESETS: dict[str, dict[str, Any]] = {
+    "ours": {"accumulate_grads": False, "meta_move": "algorithm", "meta_split": "random",
+             "select": "auc", "ig_supervised": "bce"},
+    "released": {"accumulate_grads": True, "meta_move": "released", "meta_split": "file-order",
+                 "select": "loss", "ig_supervised": "idl", "optimizer": "dense"},
+}
+# ``optimizer`` (lazy or dense Adam) is set by the preset only where TrainConfig has that field
+# and it is left at None.
 BACKBONES = ("gmf", "neumf")
 
 _MAX_SEED = 2**63 - 1
@@ -95,8 +117,27 @@ class TrainConfig:
     equal_steps: bool = _setting(False, "with label_fraction f < 1, train ⌈epochs / f⌉ epochs "
                                  "and validate every ⌈eval_every / f⌉, so every fraction gets the "
                                  "same optimizer steps and validations (chapter 8)")
-    select: str = _setting("auc", "validation metric choosing the epoch tested: auc or loss "
-                           "(BCE)", choices=SELECTIONS)
+    reading: str = _setting("ours", "preset of the switches left unset: ours (Algorithm 1 as "
+                            "written) or released (what the authors' released code does; "
+                            "chapter 6)", choices=READINGS)
+    select: str | None = _setting(None, "validation metric choosing the epoch tested: auc or "
+                                  "loss (BCE); unset: as reading says (auc / loss)",
+                                  choices=SELECTIONS)
+    accumulate_grads: bool | None = _setting(None, "never zero the gradients of the supervised "
+                                             "steps within an epoch: each Adam step uses the "
+                                             "running sum of the epoch's gradients; unset: as "
+                                             "reading says (off / on)", boolean=True)
+    meta_move: str | None = _setting(None, "IG: candidates from this step's IDL gradient with "
+                                     "alpha_rule (algorithm), or the released code's (candidate "
+                                     "gradients summed over the run, each move one fresh-Adam "
+                                     "step at α, the γ step after it too); unset: as reading "
+                                     "says", choices=META_MOVES)
+    meta_split: str | None = _setting(None, "IG: training-test rows are a seeded random share "
+                                      "(random) or the last rows in file order (file-order); "
+                                      "unset: as reading says", choices=META_SPLITS)
+    ig_supervised: str | None = _setting(None, "IG: loss of the supervised phase, bce or idl "
+                                         "(with sampling_rate unlabeled rows per labeled row); "
+                                         "unset: as reading says", choices=IG_SUPERVISED)
     patience: int | None = _setting(None, "stop after this many epochs without a better "
                                     "validation score (default: never)", minimum=1)
     full_ranking: bool = _setting(True, "also compute full-ranking Recall@K / NDCG@K")
@@ -122,6 +163,16 @@ class TrainConfig:
             check_device(self.device)
         return self
 
+    def resolved(self) -> TrainConfig:
+        """This config with every switch left at None set as :attr:`reading` says
+        (:data:`READING_PRESETS`; chapter 6). Explicit switches win, so ``reading="released",
+        accumulate_grads=False`` is the released reading with one switch off."""
+        preset = READING_PRESETS[self.reading]
+        names = {f.name for f in dataclasses.fields(self)}
+        fill = {k: v for k, v in preset.items() if k in names and getattr(self, k) is None
+                and v is not None}
+        return dataclasses.replace(self, **fill) if fill else self
+
     @classmethod
     def from_dict(cls, settings: dict[str, Any]) -> TrainConfig:
         """A checked config from a mapping of field names; unknown names are an
@@ -135,6 +186,17 @@ class TrainConfig:
             raise InvlearnError(f"unknown setting(s) {', '.join(map(repr, unknown))}: "
                                 f"TrainConfig has {', '.join(sorted(names))}")
         return cls(**settings).check()
+
+
+#: The switches only the eager engine (:func:`invlearn.methods.train`) implements.
+EAGER_ONLY_SWITCHES = ("accumulate_grads", "meta_move", "meta_split", "ig_supervised")
+
+
+def eager_only_switches(config: TrainConfig) -> list[str]:
+    """The switches of a resolved ``config`` that differ from our reading and that only the
+    eager engine implements (chapter 6)."""
+    ours = READING_PRESETS["ours"]
+    return [k for k in EAGER_ONLY_SWITCHES if getattr(config, k) != ours[k]]
 
 
 def field_help(name: str) -> str:
@@ -162,7 +224,7 @@ def _check_field(f: dataclasses.Field, value: Any) -> None:
             raise InvlearnError(f"{name} must be one of {', '.join(meta['choices'])}, "
                                 f"got {value!r}")
         return
-    if isinstance(f.default, bool):
+    if isinstance(f.default, bool) or meta.get("boolean"):
         if not isinstance(value, bool):
             raise InvlearnError(f"{name} must be True or False, got {value!r}")
         return

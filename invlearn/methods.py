@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from . import losses
-from .config import METHOD_LABELS, METHODS, POOLS, TrainConfig
+from .config import METHOD_LABELS, METHODS, POOLS, TrainConfig, eager_only_switches
 from .data import Split
 from .errors import InvlearnError
 from .ig import DIRECTIONS, MetaStep, ig_epoch, ig_split, is_tie
@@ -112,7 +112,7 @@ class Run:
             model = build_model(config.backbone, data.n_users, data.n_items, config.dim)
         _check_model(model, data)
         self.model = model.to(self.device)
-        self.opt = Adam(self.model, config.lr)
+        self.opt = self.new_optimizer()
         self.pool = Pool(data, config.pool, self.rng)
         self.train_users = data.train["user"].to_numpy(np.int64, copy=True)
         self.users, self.items, self.labels = _tensors(data.train, self.device)
@@ -121,6 +121,10 @@ class Run:
         self.meta_log: list[pd.DataFrame] = []
         self.seconds: list[float] = []  # of every epoch (validated or not)
         self.state: dict = {}  # a method's own state across epochs (SRNS's memory)
+
+    def new_optimizer(self) -> Adam:
+        """A fresh optimizer for the run's model at γ = ``lr`` (chapters 1–5)."""
+        return Adam(self.model, self.cfg.lr)
 
     def batches(self, n: int) -> list[torch.Tensor]:
         """A fresh random order of ``n`` rows, cut into batches of ``batch_size`` (chapters 1–5)."""
@@ -151,11 +155,17 @@ class Run:
             return users[window], items[window], None if true is None else true[window]
         return take
 
-    def step(self, loss: torch.Tensor) -> None:
-        """One Adam step on ``loss`` (γ = ``lr``) (chapters 1–5)."""
-        self.opt.zero_grad()
+    def step(self, loss: torch.Tensor, accumulate: bool = False) -> None:
+        """One Adam step on ``loss`` (γ = ``lr``); with ``accumulate`` the gradients are not
+        zeroed first, so the step uses their running sum (``accumulate_grads``, chapter 6)."""
+        if not accumulate:
+            self.opt.zero_grad()
         loss.backward()
         self.opt.step()
+        if accumulate:  # keep a sparse running sum at most one entry per row
+            for p in self.opt.params:
+                if p.grad is not None and p.grad.is_sparse:
+                    p.grad = p.grad.coalesce()
         self.iteration += 1
 
     def record(self, store: dict, epoch: int, columns: dict[str, list]) -> None:
@@ -354,9 +364,24 @@ def supervised_epoch(run: Run, epoch: int) -> float:
     the method draws for it, one Adam step on the method's loss. Returns the mean
     loss (chapters 1–5)."""
     method = METHOD_TABLE[run.cfg.method]
-    rows_of = method.rows(run)
-    total, count = 0.0, 0
-    for idx in run.batches(len(run.users)):
+    total, count, _ = supervised_pass(run, method.loss, method.rows(run))
+    _close_epoch(run, epoch)
+    return float(total) / count
+
+
+def supervised_pass(run: Run, loss_of: Callable, rows_of: RowsOf,
+                    subset: torch.Tensor | None = None) -> tuple:
+    """One pass over the labeled training rows (or the ``subset`` of their indices, IG's
+    training-train rows) in random batches, each with the unlabeled rows ``rows_of`` draws for
+    it, one Adam step on ``loss_of`` per batch; with ``accumulate_grads`` the gradients are
+    zeroed once, before the pass. Returns the loss summed over rows (a tensor), the rows and
+    the steps (chapters 1–5)."""
+    accumulate = run.cfg.accumulate_grads
+    if accumulate:
+        run.opt.zero_grad()
+    total, count, steps = 0.0, 0, 0
+    for batch_rows in run.batches(len(run.users) if subset is None else len(subset)):
+        idx = batch_rows if subset is None else subset[batch_rows]
         u, i, y = run.users[idx], run.items[idx], run.labels[idx]
         extra = rows_of(idx, u)
         if extra is None:
@@ -365,12 +390,12 @@ def supervised_epoch(run: Run, epoch: int) -> float:
             batch = Batch(torch.cat([u, extra[0]]), torch.cat([i, extra[1]]),
                           torch.cat([y, torch.zeros(len(extra[0]), dtype=y.dtype,
                                                     device=y.device)]), len(u), extra[2])
-        loss = method.loss(run, batch, run.model(batch.users, batch.items))
-        run.step(loss)
+        loss = loss_of(run, batch, run.model(batch.users, batch.items))
+        run.step(loss, accumulate)
         total = total + loss.detach() * len(idx)  # a tensor: no host sync per batch
         count += len(idx)
-    _close_epoch(run, epoch)
-    return float(total) / count
+        steps += 1
+    return total, count, steps
 
 
 def _close_epoch(run: Run, epoch: int) -> None:
@@ -430,4 +455,5 @@ def uses_static_step(config: TrainConfig, model: nn.Module | None) -> bool:
     from .static import STATIC_METHODS
 
     return (config.step == "auto" and model is None and config.method in STATIC_METHODS
-            and config.pool == "random" and pick_device(config.device).type == "cuda")
+            and config.pool == "random" and not eager_only_switches(config)
+            and pick_device(config.device).type == "cuda")
