@@ -206,3 +206,33 @@ def test_released_reading_trains_ig_and_none(toy_split):
         assert result.config.accumulate_grads and result.config.select == "loss"
         assert 0.0 <= result.metrics["auc"] <= 1.0
     assert result.history.meta is None
+
+
+# -- the ablation's spec ---------------------------------------------------------------------
+def test_the_ablation_spec_holds_both_readings_and_each_switch_flipped_alone():
+    import json
+    from pathlib import Path
+
+    from invlearn.experiments import check_spec, parse_spec, search_cells, study_cells
+
+    path = Path(__file__).resolve().parents[2] / "book/results/released/spec.json"
+    spec = parse_spec(json.loads(path.read_text()))
+    check_spec(spec)
+    assert len(search_cells(spec)) == 1 and spec.seeds == [0, 1, 2]
+    cells = study_cells(spec)
+    variants = {}
+    for cell in cells:
+        set_ = tuple(k for k in SWITCHES if cell[k] is not None)
+        assert len(set_) <= 1  # (a), (b), or one switch flipped from its reading
+        if set_:
+            preset = READING_PRESETS[cell["reading"]]
+            assert cell[set_[0]] != preset[set_[0]]  # never a no-op
+        variants.setdefault((cell["backbone"], cell["method"]), set()).add(
+            (cell["reading"], *set_))
+    flipped = {(r, s) for r in ("ours", "released") for s in SWITCHES}
+    for backbone in ("gmf", "neumf"):
+        assert variants[(backbone, "ig")] == {("ours",), ("released",)} | flipped
+        for method in ("none", "ns", "idl"):  # IG's own switches are left out
+            assert variants[(backbone, method)] == {("ours",), ("released",)} | {
+                (r, s) for r, s in flipped if s in ("accumulate_grads", "select")}
+    assert len(cells) == 60
