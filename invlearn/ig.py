@@ -180,11 +180,9 @@ def ig_epoch(run: Run, epoch: int) -> float:
     :func:`meta_steps_per_epoch` meta-steps, each on a training-test batch with
     ``sampling_rate`` unlabeled rows per labeled row from the run's pool, followed by one γ
     step on that batch (line 21). Returns the mean supervised loss (chapter 5)."""
-    from .methods import METHOD_TABLE, supervised_pass  # methods imports this module
-
     cfg, test = run.cfg, run.meta_rows
-    method = METHOD_TABLE["idl" if cfg.ig_supervised == "idl" else "none"]
-    total, count, supervised = supervised_pass(run, method.loss, method.rows(run), run.fit_rows)
+    total, count, supervised = run.supervised_pass(
+        "idl" if cfg.ig_supervised == "idl" else "none", run.fit_rows)
     run.state.pop("weights", None)  # IG records the meta phase's weights, not these
     released = cfg.meta_move == "released"
     take_unlabeled = None if released else run.stream()

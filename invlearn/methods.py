@@ -168,6 +168,12 @@ class Run:
                     p.grad = p.grad.coalesce()
         self.iteration += 1
 
+    def supervised_pass(self, method: str, subset: torch.Tensor | None = None) -> tuple:
+        """:func:`supervised_pass` with the unlabeled rows and the loss of ``method`` (a name
+        of :data:`METHOD_TABLE`): IG's supervised phase, BCE or IDL (chapters 1–5)."""
+        entry = METHOD_TABLE[method]
+        return supervised_pass(self, entry.loss, entry.rows(self), subset)
+
     def record(self, store: dict, epoch: int, columns: dict[str, list]) -> None:
         """Keep the first ``record_rows`` rows of each recorded column of an
         epoch (chapters 1–5)."""
