@@ -74,7 +74,7 @@ def _config_options(parser: argparse.ArgumentParser) -> None:
         common = {"default": None, "help": field_help(f.name).replace("%", "%%")}
         if "choices" in f.metadata:
             parser.add_argument(flag, choices=f.metadata["choices"], **common)
-        elif isinstance(f.default, bool):
+        elif isinstance(f.default, bool) or f.metadata.get("boolean"):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
         elif f.name == "device":
             parser.add_argument(flag, metavar="DEVICE", **common)

@@ -42,6 +42,26 @@ SELECTIONS = ("auc", "loss")
 OPTIMIZERS = ("lazy", "dense")
 #: GMF, NeuMF and GMF with a global, a user and an item bias (chapter 8).
 BACKBONES = ("gmf", "neumf", "gmf_bias")
+#: Which reading of the paper a run follows by default: ours (Algorithm 1 as written) or the one
+#: the authors' released code implements; the switches below left at None follow it.
+READINGS = ("ours", "released")
+#: How IG's meta-step builds its candidates: from this step's IDL gradient with ``alpha_rule``
+#: (Algorithm 1), or as the released code does (candidate gradients summed over the whole run,
+#: each candidate one fresh-Adam step at α).
+META_MOVES = ("algorithm", "released")
+#: Which labeled training rows IG holds out as training-test data: a seeded random share, or
+#: the last rows in file order (the released code).
+META_SPLITS = ("random", "file-order")
+#: The loss of IG's supervised phase: BCE on the labeled rows (Algorithm 1), or IDL with
+#: unlabeled rows in the same batches (the paper's "IG includes the IDL method").
+IG_SUPERVISED = ("bce", "idl")
+#: The value each switch takes under each reading (a switch set explicitly wins).
+READING_PRESETS: dict[str, dict[str, Any]] = {
+    "ours": {"accumulate_grads": False, "meta_move": "algorithm", "meta_split": "random",
+             "select": "auc", "ig_supervised": "bce", "optimizer": "lazy"},
+    "released": {"accumulate_grads": True, "meta_move": "released", "meta_split": "file-order",
+                 "select": "loss", "ig_supervised": "idl", "optimizer": "dense"},
+}
 
 _MAX_SEED = 2**63 - 1
 _MAX_DIM = 4096
@@ -107,8 +127,27 @@ class TrainConfig:
     equal_steps: bool = _setting(False, "with label_fraction f < 1, train ⌈epochs / f⌉ epochs "
                                  "and validate every ⌈eval_every / f⌉, so every fraction gets the "
                                  "same optimizer steps and validations (chapter 8)")
-    select: str = _setting("auc", "validation metric choosing the epoch tested: auc or loss "
-                           "(BCE)", choices=SELECTIONS)
+    reading: str = _setting("ours", "preset of the switches left unset: ours (Algorithm 1 as "
+                            "written) or released (what the authors' released code does; "
+                            "chapter 6)", choices=READINGS)
+    select: str | None = _setting(None, "validation metric choosing the epoch tested: auc or "
+                                  "loss (BCE); unset: as reading says (auc / loss)",
+                                  choices=SELECTIONS)
+    accumulate_grads: bool | None = _setting(None, "never zero the gradients of the supervised "
+                                             "steps within an epoch: each Adam step uses the "
+                                             "running sum of the epoch's gradients; unset: as "
+                                             "reading says (off / on)", boolean=True)
+    meta_move: str | None = _setting(None, "IG: candidates from this step's IDL gradient with "
+                                     "alpha_rule (algorithm), or the released code's (candidate "
+                                     "gradients summed over the run, each move one fresh-Adam "
+                                     "step at α, the γ step after it too); unset: as reading "
+                                     "says", choices=META_MOVES)
+    meta_split: str | None = _setting(None, "IG: training-test rows are a seeded random share "
+                                      "(random) or the last rows in file order (file-order); "
+                                      "unset: as reading says", choices=META_SPLITS)
+    ig_supervised: str | None = _setting(None, "IG: loss of the supervised phase, bce or idl "
+                                         "(with sampling_rate unlabeled rows per labeled row); "
+                                         "unset: as reading says", choices=IG_SUPERVISED)
     patience: int | None = _setting(None, "stop after this many epochs without a better "
                                     "validation score (default: never)", minimum=1)
     full_ranking: bool = _setting(True, "also compute full-ranking Recall@K / NDCG@K")
@@ -118,10 +157,11 @@ class TrainConfig:
                          "static (dense tables, fused Adam, CUDA graphs; none / ns / ig with the "
                          "random pool, dense Adam only; opt-in: its CUDA tests have not passed "
                          "on a GPU yet); auto is eager", choices=("eager", "static", "auto"))
-    optimizer: str = _setting("lazy", "Adam's reading for embedding tables: lazy (only the rows "
-                              "a batch used move, as torch's SparseAdam) or dense (torch's Adam "
-                              "over every row: unused rows keep moving by momentum)",
-                              choices=OPTIMIZERS)
+    optimizer: str | None = _setting(None, "Adam's reading for embedding tables: lazy (only "
+                                     "the rows a batch used move, as torch's SparseAdam) or "
+                                     "dense (torch's Adam over every row: unused rows keep "
+                                     "moving by momentum); unset: as reading says (lazy / "
+                                     "dense)", choices=OPTIMIZERS)
     device: str | None = _setting(None, "torch device, e.g. cpu or cuda (default: cuda when "
                                   "available)")
     threads: int | None = _setting(None, "torch intra-op threads (default: torch's own)",
@@ -136,12 +176,23 @@ class TrainConfig:
             _check_field(f, getattr(self, f.name))
         if self.device is not None:
             check_device(self.device)
-        if self.step == "static" and self.optimizer != "dense":
+        optimizer = self.optimizer or READING_PRESETS[self.reading]["optimizer"]
+        if self.step == "static" and optimizer != "dense":
             raise InvlearnError("step static has dense Adam only (every row moves at every "
-                                f"step), got optimizer {self.optimizer!r}: set optimizer dense, "
+                                f"step), got optimizer {optimizer!r}: set optimizer dense, "
                                 "or use step eager for lazy Adam")
         _check_epoch_budget(self)
         return self
+
+    def resolved(self) -> TrainConfig:
+        """This config with every switch left at None set as :attr:`reading` says
+        (:data:`READING_PRESETS`; chapter 6). Explicit switches win, so ``reading="released",
+        accumulate_grads=False`` is the released reading with one switch off."""
+        preset = READING_PRESETS[self.reading]
+        names = {f.name for f in dataclasses.fields(self)}
+        fill = {k: v for k, v in preset.items() if k in names and getattr(self, k) is None
+                and v is not None}
+        return dataclasses.replace(self, **fill) if fill else self
 
     @classmethod
     def from_dict(cls, settings: dict[str, Any]) -> TrainConfig:
@@ -156,6 +207,17 @@ class TrainConfig:
             raise InvlearnError(f"unknown setting(s) {', '.join(map(repr, unknown))}: "
                                 f"TrainConfig has {', '.join(sorted(names))}")
         return cls(**settings).check()
+
+
+#: The switches only the eager engine (:func:`invlearn.methods.train`) implements.
+EAGER_ONLY_SWITCHES = ("accumulate_grads", "meta_move", "meta_split", "ig_supervised")
+
+
+def eager_only_switches(config: TrainConfig) -> list[str]:
+    """The switches of a resolved ``config`` that differ from our reading and that only the
+    eager engine implements (chapter 6)."""
+    ours = READING_PRESETS["ours"]
+    return [k for k in EAGER_ONLY_SWITCHES if getattr(config, k) != ours[k]]
 
 
 def field_help(name: str) -> str:
@@ -183,7 +245,7 @@ def _check_field(f: dataclasses.Field, value: Any) -> None:
             raise InvlearnError(f"{name} must be one of {', '.join(meta['choices'])}, "
                                 f"got {value!r}")
         return
-    if isinstance(f.default, bool):
+    if isinstance(f.default, bool) or meta.get("boolean"):
         if not isinstance(value, bool):
             raise InvlearnError(f"{name} must be True or False, got {value!r}")
         return

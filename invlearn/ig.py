@@ -21,6 +21,8 @@ The pieces, each a function of this module:
 * :func:`ig_meta_step` — lines 9–20 in place on a model, returning what happened;
 * :func:`meta_steps_per_epoch` — the two readings of how many meta-steps an epoch takes;
 * :func:`next_window` — where the next unlabeled batch starts in the epoch's stream;
+* :func:`released_meta_step` — the meta-step as the authors' released code takes it
+  (``meta_move="released"``), with :class:`CandidateGrads`, its candidates' running gradients;
 * :func:`ig_epoch` — one whole epoch of Algorithm 1 on any run with the :class:`IGRun`
   interface (the eager engine's run; the static engine replays the same pieces in CUDA graphs).
 """
@@ -191,8 +193,8 @@ def meta_steps_per_epoch(reading: str, supervised_batches: int, test_batches: in
 class IGRun(Protocol):
     """What one epoch of Algorithm 1 (:func:`ig_epoch`) needs from a run: the settings, the
     model, the labeled rows on the device split by :func:`meta_split`, fresh batch orders, one
-    γ step, the epoch's unlabeled stream and a place to log the meta-steps
-    (:class:`invlearn.methods.Run` has them)."""
+    γ step, the supervised pass, the epoch's unlabeled stream, the released code's draws and
+    state, and a place to log the meta-steps (:class:`invlearn.methods.Run` has them)."""
 
     cfg: TrainConfig
     model: nn.Module
@@ -201,31 +203,38 @@ class IGRun(Protocol):
     labels: torch.Tensor
     fit_rows: torch.Tensor  # training-train rows
     meta_rows: torch.Tensor  # training-test rows
+    train_users: np.ndarray  # the user of every labeled training row (the released draws)
+    state: dict  # what a method keeps across epochs (the released candidate gradients)
+    iteration: int  # supervised steps taken
+    opt: object  # the run's optimizer
 
     def batches(self, n: int) -> list[torch.Tensor]: ...
 
     def step(self, loss: torch.Tensor) -> None: ...
 
+    def supervised_pass(self, loss: str, rows: torch.Tensor) -> tuple: ...
+
     def stream(self) -> Callable[[int], tuple]: ...
+
+    def draw(self, users: np.ndarray, rate: int) -> tuple: ...
+
+    def new_optimizer(self) -> object: ...
 
     def log_meta(self, epoch: int, steps: list[MetaStep], rows: dict[str, list]) -> None: ...
 
 
 def ig_epoch(run: IGRun, epoch: int) -> float:
     """One epoch of Algorithm 1 on a run (:class:`IGRun`): the supervised phase on the
-    training-train rows, then the meta phase — :func:`meta_steps_per_epoch` meta-steps, each on
-    a training-test batch with ``sampling_rate`` unlabeled rows per labeled row from the run's
-    pool, followed by one γ step on that batch (line 21). Returns the mean supervised
-    BCE (chapter 5)."""
-    cfg, fit, test = run.cfg, run.fit_rows, run.meta_rows
-    total, count, supervised = 0.0, 0, 0
-    for batch in run.batches(len(fit)):
-        rows = fit[batch]
-        loss = losses.bce(run.model(run.users[rows], run.items[rows]), run.labels[rows])
-        run.step(loss)
-        total, count = total + loss.detach() * len(rows), count + len(rows)
-        supervised += 1
-    take_unlabeled = run.stream()
+    training-train rows (BCE, or IDL with ``ig_supervised="idl"``), then the meta phase —
+    :func:`meta_steps_per_epoch` meta-steps, each on a training-test batch with
+    ``sampling_rate`` unlabeled rows per labeled row from the run's pool, followed by one γ
+    step on that batch (line 21). Returns the mean supervised loss (chapter 5)."""
+    cfg, test = run.cfg, run.meta_rows
+    total, count, supervised = run.supervised_pass(
+        "idl" if cfg.ig_supervised == "idl" else "none", run.fit_rows)
+    run.state.pop("weights", None)  # IG records the meta phase's weights, not these
+    released = cfg.meta_move == "released"
+    take_unlabeled = None if released else run.stream()
     test_batches = run.batches(len(test))
     alpha = cfg.alpha_ratio * cfg.lr
     steps, recorded = [], {"user": [], "item": [], "w1": [], "true": []}
@@ -234,9 +243,16 @@ def ig_epoch(run: IGRun, epoch: int) -> float:
             test_batches = run.batches(len(test))  # reshuffled, drawn again
         rows = test[test_batches[step % len(test_batches)]]
         labeled = (run.users[rows], run.items[rows], run.labels[rows])
-        users, items, true = take_unlabeled(len(rows) * cfg.sampling_rate)
-        result = ig_meta_step(run.model, (users, items), labeled, alpha, cfg.alpha_rule)
-        run.step(losses.bce(run.model(labeled[0], labeled[1]), labeled[2]))
+        if released:  # unlabeled rows for the batch's own users, as the released code draws
+            users, items, true = run.draw(run.train_users[rows.cpu().numpy()],
+                                          cfg.sampling_rate)
+            users, items = users.reshape(-1), items.reshape(-1)
+            true = None if true is None else true.reshape(-1)
+            result = released_meta_step(run, (users, items), labeled, alpha)
+        else:
+            users, items, true = take_unlabeled(len(rows) * cfg.sampling_rate)
+            result = ig_meta_step(run.model, (users, items), labeled, alpha, cfg.alpha_rule)
+            run.step(losses.bce(run.model(labeled[0], labeled[1]), labeled[2]))
         steps.append(result)
         for key, value in (("user", users), ("item", items), ("w1", result.w1), ("true", true)):
             if value is not None:
@@ -245,13 +261,17 @@ def ig_epoch(run: IGRun, epoch: int) -> float:
     return float(total) / max(count, 1)
 
 
-def meta_split(n: int, fraction: float, rng: np.random.Generator,
-               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Algorithm 1, line 1: the seeded split of ``n`` labeled training rows into training-test
-    (``fraction``, at least one row) and training-train rows, as index tensors on ``device``
-    (chapter 5)."""
-    perm = torch.as_tensor(rng.permutation(n), device=device)
+def meta_split(n: int, fraction: float, rng: np.random.Generator, device: torch.device,
+               order: str = "random") -> tuple[torch.Tensor, torch.Tensor]:
+    """Algorithm 1, line 1: the split of ``n`` labeled training rows into training-test
+    (``fraction``, at least one row) and training-train rows, as index tensors on ``device``:
+    a seeded random share, or with ``order="file-order"`` the last rows in the data's order, as
+    the released code takes them (chapter 5)."""
     n_meta = max(1, round(fraction * n))
+    if order == "file-order":
+        rows = torch.arange(n, device=device)
+        return rows[n - n_meta:], rows[: n - n_meta]
+    perm = torch.as_tensor(rng.permutation(n), device=device)
     return perm[:n_meta], perm[n_meta:]
 
 
@@ -259,3 +279,86 @@ def next_window(position: int, n: int, total: int) -> int:
     """Where the next ``n`` unlabeled rows start in an epoch's stream of ``total``: where the
     last window ended, or the top again when the window would run past the end (chapter 5)."""
     return position if position + n <= total else 0
+
+
+# -- the released code's meta-step -----------------------------------------------------------
+class CandidateGrads:
+    """The gradients of the released code's two candidate copies, ``direct`` and ``inverse``:
+    dense running sums over the whole run, never zeroed (chapter 6). Each meta-step adds the
+    IDL gradient to ``direct`` and subtracts it from ``inverse``; the kept candidate's sum also
+    receives the labeled batch's BCE gradient taken at that candidate."""
+
+    def __init__(self, params: list[torch.Tensor]):
+        self.direct = [torch.zeros_like(p) for p in params]
+        self.inverse = [torch.zeros_like(p) for p in params]
+
+    @staticmethod
+    def add(sums: list[torch.Tensor], grads: tuple, sign: float = 1.0) -> None:
+        """Add ``sign · grads`` (dense or sparse row gradients; None: no gradient) to
+        ``sums`` (chapter 6)."""
+        for total, g in zip(sums, grads):
+            if g is not None:
+                total.add_(g, alpha=sign)
+
+
+def fresh_adam_moves(sums: list[torch.Tensor], lr: float) -> list[torch.Tensor]:
+    """What one step of a freshly created Adam at ``lr`` subtracts from each parameter whose
+    gradient is ``sums``: ``lr · g / (|g| + 1e-8)`` (:func:`alpha_step`, rule ``sign``); zero
+    where the gradient is zero (chapter 6)."""
+    return [alpha_step(g, lr, "sign") for g in sums]
+
+
+def released_meta_step(run: IGRun, unlabeled: tuple[torch.Tensor, torch.Tensor],
+                       labeled: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                       alpha: float) -> MetaStep:
+    """One meta-step and the γ step after it, as the released code takes them (chapter 6).
+
+    The IDL gradient ``g`` of the unlabeled batch is added to the direct candidate's running
+    gradient and subtracted from the inverse one's (:class:`CandidateGrads`, kept in
+    ``run.state`` for the whole run); each candidate is θ moved by one fresh-Adam step at α on
+    its running gradient (:func:`fresh_adam_moves`), so every entry any earlier meta-step
+    touched moves by about α. The candidates are compared with :func:`choose`. The γ step
+    (line 21): from a kept candidate, the batch's BCE gradient joins that candidate's running
+    gradient and one fresh-Adam step at γ is taken on the sum; on a pass, the run's optimizer
+    takes the step. Afterwards the run's optimizer is replaced by a fresh Adam, so the next
+    supervised phase starts with empty moments, as in the released code.
+    """
+    model, cfg = run.model, run.cfg
+    params = [p for p in model.parameters() if p.requires_grad]
+    sums = run.state.get("candidate_grads")
+    if sums is None:
+        sums = run.state["candidate_grads"] = CandidateGrads(params)
+    logits = model(*unlabeled)
+    grads = torch.autograd.grad(losses.inverse_dual_loss(logits), params, allow_unused=True)
+    sums.add(sums.direct, grads)
+    sums.add(sums.inverse, grads, -1.0)
+    users, items, labels = labeled
+    with torch.no_grad():
+        saved = [p.detach().clone() for p in params]
+        shift = {0: fresh_adam_moves(sums.direct, alpha), 2: fresh_adam_moves(sums.inverse,
+                                                                             alpha)}
+        scores = []
+        for k in range(3):
+            for p, base, d in zip(params, saved, shift.get(k, [None] * len(params))):
+                p.copy_(base if d is None else base - d)
+            scores.append(losses.bce(model(users, items).double(), labels.double()))
+        cand = torch.stack(scores)
+        kept = int(choose(cand))
+        for p, base, d in zip(params, saved, shift.get(kept, [None] * len(params))):
+            p.copy_(base if d is None else base - d)
+        moves = [(p, None, base, None) for p, base in zip(params, saved)]
+        changed, relative = _move_size(moves)
+    if kept == PASS:
+        run.step(losses.bce(model(users, items), labels))
+    else:
+        chosen = sums.direct if kept == 0 else sums.inverse
+        bce_grads = torch.autograd.grad(losses.bce(model(users, items), labels), params,
+                                        allow_unused=True)
+        sums.add(chosen, bce_grads)
+        with torch.no_grad():
+            for p, d in zip(params, fresh_adam_moves(chosen, cfg.lr)):
+                p.sub_(d)
+        run.iteration += 1
+    run.opt = run.new_optimizer()
+    return MetaStep(cand, torch.tensor(kept), changed, relative,
+                    losses.idl_weights(logits.detach())[0])

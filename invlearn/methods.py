@@ -106,7 +106,7 @@ class Run:
             model = build_model(config.backbone, data.n_users, data.n_items, config.dim)
         check_model(model, data)
         self.model = model.to(self.device)
-        self.opt = Adam(self.model, config.lr, lazy=config.optimizer == "lazy")
+        self.opt = self.new_optimizer()
         self.pool = Pool(data, config.pool, self.rng)
         self.train_users = data.train["user"].to_numpy(np.int64, copy=True)
         self.users, self.items, self.labels = row_tensors(data.train, self.device)
@@ -115,6 +115,10 @@ class Run:
         self.meta_log: list[pd.DataFrame] = []
         self.seconds: list[float] = []  # of every epoch (validated or not)
         self.state: dict = {}  # a method's own state across epochs (SRNS's memory)
+
+    def new_optimizer(self) -> Adam:
+        """A fresh optimizer for the run's model at γ = ``lr`` (chapters 1–5)."""
+        return Adam(self.model, self.cfg.lr, lazy=self.cfg.optimizer == "lazy")
 
     def batches(self, n: int) -> list[torch.Tensor]:
         """A fresh random order of ``n`` rows, cut into batches of ``batch_size`` (chapters 1–5)."""
@@ -145,12 +149,24 @@ class Run:
             return users[window], items[window], None if true is None else true[window]
         return take
 
-    def step(self, loss: torch.Tensor) -> None:
-        """One Adam step on ``loss`` (γ = ``lr``) (chapters 1–5)."""
-        self.opt.zero_grad()
+    def step(self, loss: torch.Tensor, accumulate: bool = False) -> None:
+        """One Adam step on ``loss`` (γ = ``lr``); with ``accumulate`` the gradients are not
+        zeroed first, so the step uses their running sum (``accumulate_grads``, chapter 6)."""
+        if not accumulate:
+            self.opt.zero_grad()
         loss.backward()
         self.opt.step()
+        if accumulate:  # keep a sparse running sum at most one entry per row
+            for p in self.opt.params:
+                if p.grad is not None and p.grad.is_sparse:
+                    p.grad = p.grad.coalesce()
         self.iteration += 1
+
+    def supervised_pass(self, method: str, subset: torch.Tensor | None = None) -> tuple:
+        """:func:`supervised_pass` with the unlabeled rows and the loss of ``method`` (a name
+        of :data:`METHOD_TABLE`): IG's supervised phase, BCE or IDL (chapters 1–5)."""
+        entry = METHOD_TABLE[method]
+        return supervised_pass(self, entry.loss, entry.rows(self), subset)
 
     def record(self, store: dict, epoch: int, columns: dict[str, list]) -> None:
         """Keep the first ``record_rows`` rows of each recorded column of an
@@ -311,7 +327,7 @@ def ig_setup(run: Run) -> None:
     """IG's run: Algorithm 1's line 1 splits the labeled training rows into training-train
     (``fit_rows``) and training-test (``meta_rows``) rows (chapter 5)."""
     run.meta_rows, run.fit_rows = meta_split(len(run.users), run.cfg.meta_fraction, run.rng,
-                                             run.device)
+                                             run.device, run.cfg.meta_split)
 
 
 # -- the table ------------------------------------------------------------------------------
@@ -349,9 +365,24 @@ def supervised_epoch(run: Run, epoch: int) -> float:
     the method draws for it, one Adam step on the method's loss. Returns the mean
     loss (chapters 1–5)."""
     method = METHOD_TABLE[run.cfg.method]
-    rows_of = method.rows(run)
-    total, count = 0.0, 0
-    for idx in run.batches(len(run.users)):
+    total, count, _ = supervised_pass(run, method.loss, method.rows(run))
+    _close_epoch(run, epoch)
+    return float(total) / count
+
+
+def supervised_pass(run: Run, loss_of: Callable, rows_of: RowsOf,
+                    subset: torch.Tensor | None = None) -> tuple:
+    """One pass over the labeled training rows (or the ``subset`` of their indices, IG's
+    training-train rows) in random batches, each with the unlabeled rows ``rows_of`` draws for
+    it, one Adam step on ``loss_of`` per batch; with ``accumulate_grads`` the gradients are
+    zeroed once, before the pass. Returns the loss summed over rows (a tensor), the rows and
+    the steps (chapters 1–5)."""
+    accumulate = run.cfg.accumulate_grads
+    if accumulate:
+        run.opt.zero_grad()
+    total, count, steps = 0.0, 0, 0
+    for batch_rows in run.batches(len(run.users) if subset is None else len(subset)):
+        idx = batch_rows if subset is None else subset[batch_rows]
         u, i, y = run.users[idx], run.items[idx], run.labels[idx]
         extra = rows_of(idx, u)
         if extra is None:
@@ -360,12 +391,12 @@ def supervised_epoch(run: Run, epoch: int) -> float:
             batch = Batch(torch.cat([u, extra[0]]), torch.cat([i, extra[1]]),
                           torch.cat([y, torch.zeros(len(extra[0]), dtype=y.dtype,
                                                     device=y.device)]), len(u), extra[2])
-        loss = method.loss(run, batch, run.model(batch.users, batch.items))
-        run.step(loss)
+        loss = loss_of(run, batch, run.model(batch.users, batch.items))
+        run.step(loss, accumulate)
         total = total + loss.detach() * len(idx)  # a tensor: no host sync per batch
         count += len(idx)
-    _close_epoch(run, epoch)
-    return float(total) / count
+        steps += 1
+    return total, count, steps
 
 
 def _close_epoch(run: Run, epoch: int) -> None:

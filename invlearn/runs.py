@@ -292,13 +292,14 @@ def check_model(model: nn.Module, data: Split) -> None:
 
 
 def merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
-    """``config`` with keyword ``overrides`` of its fields, checked (chapter 1)."""
+    """``config`` with keyword ``overrides`` of its fields, checked, its switches set as its
+    ``reading`` says (:meth:`~invlearn.config.TrainConfig.resolved`) (chapter 1)."""
     if config is not None and not isinstance(config, TrainConfig):
         raise InvlearnError(f"config must be a TrainConfig, got {type(config).__name__} "
                             f"(for a dict, use TrainConfig.from_dict(...) or train(data, "
                             f"**settings))")
     settings = {**(dataclasses.asdict(config) if config else {}), **overrides}
-    return TrainConfig.from_dict(settings)
+    return TrainConfig.from_dict(settings).resolved()
 
 
 def check_inputs(data: Split, model: nn.Module | None) -> None:

@@ -46,7 +46,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import losses
-from .config import TrainConfig
+from .config import TrainConfig, eager_only_switches
 from .data import Split
 from .errors import InvlearnError
 from .ig import MetaStep, alpha_step, keep_best, meta_split, meta_steps_per_epoch, next_window
@@ -525,6 +525,10 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
     if config.method not in STATIC_METHODS:
         raise InvlearnError(f"the static step supports methods {', '.join(STATIC_METHODS)}, "
                             f"got {config.method!r}: use invlearn.train (the eager step)")
+    switched = eager_only_switches(config)
+    if switched:
+        raise InvlearnError(f"the static step follows our reading; {', '.join(switched)} "
+                            f"need invlearn.train (the eager step)")
     if config.pool != "random":
         raise InvlearnError(f"the static step samples the 'random' pool on the device, got "
                             f"pool {config.pool!r}: use invlearn.train (the eager step)")
