@@ -19,7 +19,7 @@ from .errors import InvlearnError
 METHODS = ("none", "ns", "tce", "rce", "dns", "srns", "idl", "ig")
 #: Each method's name in the book's tables.
 METHOD_LABELS = {"none": "None", "ns": "NS", "tce": "T-CE", "rce": "R-CE", "dns": "DNS",
-                 "srns": "SRNS", "idl": "IDL", "ig": "IG"}
+                 "srns": "SRNS*", "idl": "IDL", "ig": "IG"}
 #: How IG applies its step size α to the IDL gradient g (chapter 5, section "Two readings").
 ALPHA_RULES = ("sgd", "sign")
 #: The two readings of how many meta-steps IG takes per epoch, one per training-test batch
@@ -67,6 +67,9 @@ class TrainConfig:
     pool: str = _setting("random", "where unlabeled rows come from: random pairs, the "
                          "withheld labels (hidden) or the simulator's ambiguous impressions "
                          "(chapter 8)", choices=POOLS)
+    true_labels: bool = _setting(False, "NS only, the oracle of chapter 1: each epoch's sampled "
+                                 "rows carry their true labels instead of 0 (needs data with "
+                                 "a truth, the simulated feed)")
     tce_eps_max: float = _setting(0.2, "T-CE: ε_max, the largest drop rate (Wang et al. "
                                   "eq. 4)", minimum=0.0, below=1.0)
     tce_eps_n: int = _setting(3000, "T-CE: ε_N, iterations to reach ε_max", minimum=1)
@@ -130,6 +133,10 @@ class TrainConfig:
             raise InvlearnError("step static has dense Adam only (every row moves at every "
                                 f"step), got optimizer {self.optimizer!r}: set optimizer dense, "
                                 "or use step eager for lazy Adam")
+        if self.true_labels and (self.method != "ns" or self.step == "static"):
+            raise InvlearnError("true_labels is the oracle of negative sampling: method ns with "
+                                f"step eager or auto, got method {self.method!r}, step "
+                                f"{self.step!r}")
         return self
 
     @classmethod
