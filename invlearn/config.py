@@ -32,7 +32,7 @@ RANKING_MASKS = ("train", "train+valid")
 #: Where the unlabeled rows of IDL, IG and the negative-sampling family come from (chapter 8).
 POOLS = ("random", "hidden", "ambiguous")
 SELECTIONS = ("auc", "loss")
-#: How Adam updates the embedding tables: only the rows of the batch (lazy) or every row (dense).
+#: How Adam updates the embedding tables, only the rows of the batch (lazy) or every row (dense).
 OPTIMIZERS = ("lazy", "dense")
 BACKBONES = ("gmf", "neumf")
 

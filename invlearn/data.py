@@ -3,8 +3,8 @@
 :func:`load_dataset` is the one entry point of the command line and the book (chapter 1 for the
 problem and the data, chapter 6 for MovieLens, chapter 7 for the simulated feed). The pieces live
 in :mod:`invlearn.movielens` (files, archives, downloads), :mod:`invlearn.splits` (the
-:class:`Split` and how it is made) and :mod:`invlearn.simfeed` (the simulator); this module
-re-exports their public names so that ``from invlearn.data import Split`` keeps working.
+:class:`~invlearn.splits.Split` and how it is made) and :mod:`invlearn.simfeed` (the simulator);
+this module re-exports their public names so that ``from invlearn.data import Split`` keeps working.
 """
 from __future__ import annotations
 
@@ -115,12 +115,14 @@ def load_dataset(
     Book chapter 1 (the problem and the data), chapter 6 (MovieLens), chapter 7 (the simulated
     feed). ``name`` is one of :data:`~invlearn.data.DATASETS`:
 
-    * ``"ml-1m"``, ``"ml-100k"``: :func:`load_movielens`, :func:`binarize` and a seeded
-      :func:`random_split`; options ``fractions`` and ``rating_threshold``.
-    * ``"ml-1m-paper"``: the paper's own split, read by :func:`load_split_files` from
-      ``<home>/ml-1m-paper-split/`` (files :data:`~invlearn.movielens.PAPER_SPLIT_FILES`); ``rating_threshold``.
-    * ``"files"``: :func:`load_split_files` on the options ``train``, ``valid``, ``test``
-      (required), ``sep``, ``rating_threshold``, ``rating_range``.
+    * ``"ml-1m"``, ``"ml-100k"``: :func:`~invlearn.movielens.load_movielens`,
+      :func:`~invlearn.movielens.binarize` and a seeded :func:`~invlearn.splits.random_split`;
+      options ``fractions`` and ``rating_threshold``.
+    * ``"ml-1m-paper"``: the paper's own split, read by
+      :func:`~invlearn.splits.load_split_files` from ``<home>/ml-1m-paper-split/`` (files
+      :data:`~invlearn.movielens.PAPER_SPLIT_FILES`); ``rating_threshold``.
+    * ``"files"``: :func:`~invlearn.splits.load_split_files` on the options ``train``,
+      ``valid``, ``test`` (required), ``sep``, ``rating_threshold``, ``rating_range``.
     * ``"sim"``: the simulated passive feed, ``simulate_feed(size="small", seed=seed,
       **kwargs).to_split(seed=seed)`` from :mod:`invlearn.simfeed` (chapters 1 and 7); its
       ``ambiguous`` impressions are the unlabeled pool of chapter 8.

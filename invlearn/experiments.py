@@ -49,7 +49,7 @@ from .errors import InvlearnError
 from .io import read_json_record, write_csv_atomic, write_json_atomic, write_text_atomic
 
 ENGINES = ("python", "papermill")
-#: Where runs execute: this machine's process / thread pool, or a Dask cluster.
+#: Where runs execute, this machine's process / thread pool or a Dask cluster.
 EXECUTORS = ("local", "dask")
 
 

@@ -12,10 +12,10 @@ the method up there and runs the same loop for all of them (IG's epoch is Algori
   ambiguous impressions).
 * The model kept is the one of the best validation epoch (``select``: validation AUC by default,
   or validation BCE); it is tested once.
-* ``train`` returns a :class:`TrainResult`: test metrics and a :class:`History` from which the
-  book draws its figures (per-epoch losses and validation metrics, IG's direction at every
-  meta-step with its three candidate losses and the size of the kept move, IDL weights of
-  unlabeled rows, T-CE's dropped rows).
+* ``train`` returns a :class:`~invlearn.runs.TrainResult`: test metrics and a
+  :class:`~invlearn.runs.History` from which the book draws its figures (per-epoch losses and
+  validation metrics, IG's direction at every meta-step with its three candidate losses and the
+  size of the kept move, IDL weights of unlabeled rows, T-CE's dropped rows).
 """
 from __future__ import annotations
 
