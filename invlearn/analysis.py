@@ -57,6 +57,8 @@ def oracle_split(split: Split, rate: int = 1, seed: int = 0, use_truth: bool = T
     Train it with ``method="none"``: the sampled pairs are already in its training table. The
     draw is made once, not redrawn every epoch as NS does; ``use_truth=False`` labels the same
     draw 0, which is negative sampling with that one fixed draw (the oracle's fair rival).
+    The oracle that redraws every epoch, as NS does, is ``train(split, method="ns",
+    true_labels=True)``.
     """
     truth = _truth(split)
     sampled = sample_negatives(split, rate, seed)

@@ -24,7 +24,7 @@ SCORES = ("popularity", "item_mean")
 ALL_METHODS = (*METHODS, *SCORES)
 #: Each method's name in the book's tables.
 METHOD_LABELS = {"none": "None", "ns": "NS", "tce": "T-CE", "rce": "R-CE", "dns": "DNS",
-                 "srns": "SRNS", "idl": "IDL", "ig": "IG", "popularity": "Popularity",
+                 "srns": "SRNS*", "idl": "IDL", "ig": "IG", "popularity": "Popularity",
                  "item_mean": "Item mean"}
 #: How IG applies its step size α to the IDL gradient g (chapter 5, section "Two readings").
 ALPHA_RULES = ("sgd", "sign")
@@ -38,7 +38,7 @@ RANKING_MASKS = ("train", "train+valid")
 #: Where the unlabeled rows of IDL, IG and the negative-sampling family come from (chapter 8).
 POOLS = ("random", "hidden", "ambiguous", "unlabeled")
 SELECTIONS = ("auc", "loss")
-#: How Adam updates the embedding tables: only the rows of the batch (lazy) or every row (dense).
+#: How Adam updates the embedding tables, only the rows of the batch (lazy) or every row (dense).
 OPTIMIZERS = ("lazy", "dense")
 #: GMF, NeuMF and GMF with a global, a user and an item bias (chapter 8).
 BACKBONES = ("gmf", "neumf", "gmf_bias")
@@ -97,6 +97,9 @@ class TrainConfig:
                          "withheld labels (hidden), the simulator's ambiguous impressions "
                          "(chapter 8) or your own unlabeled interactions (unlabeled)",
                          choices=POOLS)
+    true_labels: bool = _setting(False, "NS only, the oracle of chapter 1: each epoch's sampled "
+                                 "rows carry their true labels instead of 0 (needs data with "
+                                 "a truth, the simulated feed)")
     tce_eps_max: float = _setting(0.2, "T-CE: ε_max, the largest drop rate (Wang et al. "
                                   "eq. 4)", minimum=0.0, below=1.0)
     tce_eps_n: int = _setting(3000, "T-CE: ε_N, iterations to reach ε_max", minimum=1)
@@ -181,6 +184,10 @@ class TrainConfig:
             raise InvlearnError("step static has dense Adam only (every row moves at every "
                                 f"step), got optimizer {optimizer!r}: set optimizer dense, "
                                 "or use step eager for lazy Adam")
+        if self.true_labels and (self.method != "ns" or self.step == "static"):
+            raise InvlearnError("true_labels is the oracle of negative sampling: method ns with "
+                                f"step eager or auto, got method {self.method!r}, step "
+                                f"{self.step!r}")
         _check_epoch_budget(self)
         return self
 

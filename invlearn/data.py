@@ -3,8 +3,8 @@
 :func:`load_dataset` is the one entry point of the command line and the book (chapter 1 for the
 problem and the data, chapter 6 for MovieLens, chapter 7 for the simulated feed). The pieces live
 in :mod:`invlearn.movielens` (files, archives, downloads), :mod:`invlearn.splits` (the
-:class:`Split` and how it is made) and :mod:`invlearn.simfeed` (the simulator); this module
-re-exports their public names so that ``from invlearn.data import Split`` keeps working.
+:class:`~invlearn.splits.Split` and how it is made) and :mod:`invlearn.simfeed` (the simulator);
+this module re-exports their public names so that ``from invlearn.data import Split`` keeps working.
 """
 from __future__ import annotations
 
@@ -189,10 +189,12 @@ def load_dataset(
     Book chapter 1 (the problem and the data), chapter 6 (MovieLens), chapter 7 (the simulated
     feed). ``name`` is one of :data:`~invlearn.data.DATASETS`:
 
-    * ``"ml-1m"``, ``"ml-100k"``: :func:`load_movielens`, :func:`binarize` and a seeded
-      :func:`random_split`; options ``fractions`` and ``rating_threshold``.
-    * ``"ml-1m-paper"``: the paper's own split, read by :func:`load_split_files` from
-      ``<home>/ml-1m-paper-split/`` (files :data:`~invlearn.movielens.PAPER_SPLIT_FILES`); ``rating_threshold``.
+    * ``"ml-1m"``, ``"ml-100k"``: :func:`~invlearn.movielens.load_movielens`,
+      :func:`~invlearn.movielens.binarize` and a seeded :func:`~invlearn.splits.random_split`;
+      options ``fractions`` and ``rating_threshold``.
+    * ``"ml-1m-paper"``: the paper's own split, read by
+      :func:`~invlearn.splits.load_split_files` from ``<home>/ml-1m-paper-split/`` (files
+      :data:`~invlearn.movielens.PAPER_SPLIT_FILES`); ``rating_threshold``.
     * ``"files"``: your own files (:mod:`invlearn.owndata`): ``train``, ``valid`` and ``test``
       (:func:`~invlearn.owndata.files_split`), or one file ``data`` cut by ``split``
       (fractions, default 0.6, 0.2, 0.2) with ``seed`` (:func:`~invlearn.owndata.data_split`);

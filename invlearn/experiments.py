@@ -55,7 +55,7 @@ STUDY_OUTPUTS = ("results.csv", "search.csv", "chosen.csv", "failures.json", "st
                  "search", "final")
 #: The columns of a table of no runs when no cell tells them (a CSV needs a header).
 EMPTY_COLUMNS = ("dataset", "backbone", "method", "seed")
-#: Where runs execute: this machine's process / thread pool, or a Dask cluster.
+#: Where runs execute, this machine's process / thread pool or a Dask cluster.
 EXECUTORS = ("local", "dask")
 
 

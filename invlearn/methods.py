@@ -12,10 +12,10 @@ the method up there and runs the same loop for all of them (IG's epoch is Algori
   ambiguous impressions).
 * The model kept is the one of the best validation epoch (``select``: validation AUC by default,
   or validation BCE); it is tested once.
-* ``train`` returns a :class:`TrainResult`: test metrics and a :class:`History` from which the
-  book draws its figures (per-epoch losses and validation metrics, IG's direction at every
-  meta-step with its three candidate losses and the size of the kept move, IDL weights of
-  unlabeled rows, T-CE's dropped rows).
+* ``train`` returns a :class:`~invlearn.runs.TrainResult`: test metrics and a
+  :class:`~invlearn.runs.History` from which the book draws its figures (per-epoch losses and
+  validation metrics, IG's direction at every meta-step with its three candidate losses and the
+  size of the kept move, IDL weights of unlabeled rows, T-CE's dropped rows).
 """
 from __future__ import annotations
 
@@ -58,10 +58,12 @@ class Pool:
     """The unlabeled rows of a run (chapter 8): uniform random non-training pairs for each
     labeled row's user (``"random"``), or rows of a table of pairs — the withheld labels
     (``"hidden"``) or the simulator's ambiguous impressions (``"ambiguous"``) — whose true
-    labels are known — or your own unlabeled interactions (``"unlabeled"``), whose are not."""
+    labels are known — or your own unlabeled interactions (``"unlabeled"``), whose are not.
+    With ``truth`` (an object with ``true_label(users, items)``, the simulated feed), the random
+    pairs come with their true labels too: the oracle of chapter 1."""
 
-    def __init__(self, data: Split, name: str, rng: np.random.Generator):
-        self.name, self.rng, self.n_items = name, rng, data.n_items
+    def __init__(self, data: Split, name: str, rng: np.random.Generator, truth=None):
+        self.name, self.rng, self.n_items, self.truth = name, rng, data.n_items, truth
         train = data.train
         self.keys = PairSet(train["user"].to_numpy(), train["item"].to_numpy(), data.n_users,
                             data.n_items)
@@ -72,7 +74,10 @@ class Pool:
         true labels or None)``, each ``[len(users), rate]`` (chapters 1–5)."""
         if self.table is None:
             items = sample_unlabeled(users, self.n_items, self.keys, rate, self.rng)
-            return np.repeat(np.asarray(users)[:, None], rate, axis=1), items, None
+            users = np.repeat(np.asarray(users)[:, None], rate, axis=1)
+            true = (None if self.truth is None else
+                    np.asarray(self.truth.true_label(users, items), np.float32))
+            return users, items, true
         pick = self.rng.integers(0, len(self.table[0]), size=(len(users), rate))
         return tuple(None if column is None else column[pick] for column in self.table)
 
@@ -107,7 +112,11 @@ class Run:
         check_model(model, data)
         self.model = model.to(self.device)
         self.opt = self.new_optimizer()
-        self.pool = Pool(data, config.pool, self.rng)
+        if config.true_labels and data.truth is None:
+            raise InvlearnError(f"{data.name}: true_labels needs the true label of every pair "
+                                "(a simulated feed's split)")
+        self.pool = Pool(data, config.pool, self.rng,
+                         truth=data.truth if config.true_labels else None)
         self.train_users = data.train["user"].to_numpy(np.int64, copy=True)
         self.users, self.items, self.labels = row_tensors(data.train, self.device)
         self.iteration = 0
@@ -362,8 +371,8 @@ assert tuple(METHOD_TABLE) == METHODS
 
 def supervised_epoch(run: Run, epoch: int) -> float:
     """One epoch of every method but IG: each batch of labeled rows with the unlabeled rows
-    the method draws for it, one Adam step on the method's loss. Returns the mean
-    loss (chapters 1–5)."""
+    the method draws for it (labeled 0, or their true labels with ``true_labels``), one Adam
+    step on the method's loss. Returns the mean loss (chapters 1–5)."""
     method = METHOD_TABLE[run.cfg.method]
     total, count, _ = supervised_pass(run, method.loss, method.rows(run))
     _close_epoch(run, epoch)
@@ -388,9 +397,10 @@ def supervised_pass(run: Run, loss_of: Callable, rows_of: RowsOf,
         if extra is None:
             batch = Batch(u, i, y, len(u))
         else:
+            fill = (extra[2].to(y.dtype) if run.cfg.true_labels else
+                    torch.zeros(len(extra[0]), dtype=y.dtype, device=y.device))
             batch = Batch(torch.cat([u, extra[0]]), torch.cat([i, extra[1]]),
-                          torch.cat([y, torch.zeros(len(extra[0]), dtype=y.dtype,
-                                                    device=y.device)]), len(u), extra[2])
+                          torch.cat([y, fill]), len(u), extra[2])
         loss = loss_of(run, batch, run.model(batch.users, batch.items))
         run.step(loss, accumulate)
         total = total + loss.detach() * len(idx)  # a tensor: no host sync per batch

@@ -51,8 +51,8 @@ MOVIELENS: dict[str, dict[str, Any]] = {
         "columns": RATING_COLUMNS,
     },
 }
-"""The GroupLens archives: download address, official checksums (as GroupLens publishes them),
-the ratings file inside the archive, its separator and its columns."""
+"""The GroupLens archives, each with its download address, official checksums (as GroupLens
+publishes them), the ratings file inside the archive, its separator and its columns."""
 
 PAPER_SPLIT_FOLDER = "ml-1m-paper-split"
 PAPER_SPLIT_FILES = ("ml1m.train.rating", "ml1m.valid.rating", "ml1m.test.negative")
@@ -62,7 +62,7 @@ pairs despite its name."""
 _CHUNK = 1 << 16
 
 ARCHIVE_MODE = 0o644
-"""File mode of a downloaded archive: readable by the group and others, like a shared cache."""
+"""File mode of a downloaded archive, readable by the group and others, like a shared cache."""
 
 
 def data_home(data_home: str | os.PathLike | None = None) -> pathlib.Path:

@@ -1,4 +1,4 @@
-"""The book's figures, drawn from the :class:`~invlearn.methods.History` of a training run.
+"""The book's figures, drawn from the :class:`~invlearn.runs.History` of a training run.
 
 Chapters 3 and 5 introduce these figures and the result chapters reuse them:
 

@@ -35,7 +35,8 @@ METHOD_NAMES = {**METHOD_LABELS, "ig0": "IG (α = 0)"}
 BACKBONE_NAMES = {"gmf": "GMF", "neumf": "NeuMF", "gmf_bias": "Biased GMF"}
 
 # The paper's Tables 1 and 2 (Lin et al., WSDM 2024; NDCG@10, AUC, GAUC; single runs). Table 1
-# holds None, NS, T-CE, R-CE, IDL, IG; Table 2 repeats None, NS, IDL, IG and adds DNS, SRNS.
+# holds None, NS, T-CE, R-CE, IDL, IG; Table 2 repeats None, NS, IDL, IG and adds DNS, SRNS
+# (ours is a variant, printed SRNS*).
 _PAPER = {
     ("ml-1m", "gmf"): {
         "none": (.9285, .7671, .6919), "ns": (.9400, .7639, .7200), "tce": (.9349, .7612, .7163),

@@ -367,9 +367,10 @@ def load_split_files(
     """A split from a train / validation / test file triple (book chapters 1, 6 and 7).
 
     Each file is headerless ``user item rating`` or ``user item rating timestamp`` with original
-    ids (checked by :func:`read_ratings`). The ids are mapped to contiguous 0-based ids over the
-    union of the three files, numbered in the order of the original ids; ``Split.user_ids`` /
-    ``item_ids`` map them back. ``label`` is ``rating >= rating_threshold``. This reads the
+    ids (checked by :func:`~invlearn.movielens.read_ratings`). The ids are mapped to contiguous
+    0-based ids over the union of the three files, numbered in the order of the original ids;
+    ``Split.user_ids`` / ``item_ids`` map them back. ``label`` is ``rating >= rating_threshold``.
+    This reads the
     paper's own ML-1M split (``ml1m.train.rating``, ``ml1m.valid.rating`` and
     ``ml1m.test.negative``, which holds rated test pairs despite its name).
     """
@@ -429,7 +430,8 @@ def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
 
 
 def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
-    """The (user, item) rows of an unlabeled pool of :data:`~invlearn.splits.POOLS` (book chapter 8).
+    """The (user, item) rows of an unlabeled pool of :data:`~invlearn.config.POOLS` (book
+    chapter 8).
 
     ``"hidden"``: the training rows whose labels :func:`label_fraction` withheld;
     ``"ambiguous"``: the simulated feed's impressions with a finish rate in [0.2, 0.8];

@@ -24,13 +24,14 @@ so IG-GMF runs slower on an H100 than on one CPU core. This module is the GPU pa
   the choice is recorded in ``TrainResult.static``. Losses are weighted means
   ``Σ w·ℓ / Σ w`` — the plain mean when no row is padded;
 * the whole step — batch gather, sampling, forward, loss, backward, optimizer — and IG's
-  meta-step with its γ step (three candidates compared in float64 with :func:`ig.choose`, the
-  move applied as ``saved + (kept − 1)·move``, no host synchronisation) read their batch from
-  device buffers through a device step counter, so on CUDA each is captured once in a
-  ``torch.cuda.CUDAGraph`` and replayed; per epoch the host only refills the order buffers.
+  meta-step with its γ step (three candidates compared in float64 with
+  :func:`invlearn.ig.choose`, the move applied as ``saved + (kept − 1)·move``, no host
+  synchronisation) read their batch from device buffers through a device step counter, so on
+  CUDA each is captured once in a ``torch.cuda.CUDAGraph`` and replayed; per epoch the host only
+  refills the order buffers.
   On the CPU the same functions run eagerly, so the CPU tests exercise their logic.
 
-:func:`train_static` returns the same :class:`invlearn.methods.TrainResult` as ``train`` (with
+:func:`train_static` returns the same :class:`invlearn.runs.TrainResult` as ``train`` (with
 a ``static`` dict of the path's settings) for methods ``none``, ``ns`` and ``ig``, GMF and NeuMF,
 with the ``random`` pool and ``optimizer="dense"``.
 """
@@ -499,7 +500,7 @@ class StaticRun:
 
 @dataclass
 class StaticTrainResult(TrainResult):
-    """:class:`TrainResult` with the static path's settings in ``static``: ``step``
+    """:class:`~invlearn.runs.TrainResult` with the static path's settings in ``static``: ``step``
     ("static"), ``graphs`` (captured CUDA graphs or eager), ``last_batch`` (pad or drop),
     ``redraw_rounds`` and ``unfixed_collisions`` (sampled rows still a training pair after the
     last round, given weight 0) (chapters 1 and 5)."""

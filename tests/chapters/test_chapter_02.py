@@ -6,7 +6,7 @@ import math
 import pytest
 from conftest import run_chapter
 
-METHODS = ("ns", "tce", "rce", "dns", "srns")
+METHODS = ("ns", "tce", "tce_tuned", "rce", "dns", "srns")
 
 
 @pytest.fixture(scope="module")

@@ -116,3 +116,43 @@ def test_recorder_keeps_the_trained_negatives(split: Split, method: str) -> None
     assert list(share.index) == [1, 2] and ((share >= 0) & (share <= 1)).all()
     with pytest.raises(InvlearnError):
         analysis.negative_truth_by_epoch(rec, split.truth, steps + 1)
+
+
+def test_true_labels_oracle_trains_each_epoch_draw_on_the_truth(monkeypatch) -> None:
+    """NS with ``true_labels``: every epoch's sampled pairs carry feed.true_label, the labeled
+    rows keep their labels, and the draws are those of plain NS with the same seed."""
+    import dataclasses
+
+    from invlearn import methods
+    from invlearn.simfeed import simulate_feed
+
+    feed = simulate_feed("toy", seed=0)
+    data = feed.to_split(seed=0)
+    seen: list = []
+
+    def spy(run, batch, logits):
+        seen.append((run.cfg.true_labels, batch.users.numpy(), batch.items.numpy(),
+                     batch.targets.numpy(), batch.n_labeled))
+        return methods.bce_loss(run, batch, logits)
+
+    monkeypatch.setitem(methods.METHOD_TABLE, "ns",
+                        dataclasses.replace(methods.METHOD_TABLE["ns"], loss=spy))
+    settings = {"method": "ns", "epochs": 2, "batch_size": 256, "seed": 4, "progress": False,
+                "full_ranking": False, "device": "cpu"}
+    train(data, true_labels=True, **settings)
+    oracle, seen[:] = list(seen), []
+    train(data, **settings)
+    assert len(oracle) == len(seen) > 2
+    sampled_positive = 0
+    for (flag, u, i, y, n), (_, u0, i0, y0, _) in zip(oracle, seen):
+        assert flag
+        np.testing.assert_array_equal(y[n:], feed.true_label(u[n:], i[n:]).astype(np.float32))
+        np.testing.assert_array_equal(y[:n], y0[:n])  # observed labels kept
+        np.testing.assert_array_equal(i, i0)  # the same draws as NS ...
+        assert (y0[n:] == 0).all()  # ... which calls them all negatives
+        sampled_positive += int(y[n:].sum())
+    assert sampled_positive > 0
+    with pytest.raises(InvlearnError, match="true_labels"):
+        train(data, true_labels=True, **{**settings, "method": "idl"})
+    with pytest.raises(InvlearnError, match="true_labels"):
+        train(make_split(), true_labels=True, **settings)  # no truth
