@@ -17,7 +17,7 @@ from .errors import InvlearnError
 
 #: The eight methods of the paper's Tables 1 and 2, in the order the book's tables use.
 METHODS = ("none", "ns", "tce", "rce", "dns", "srns", "idl", "ig")
-#: Scores that learn nothing (chapter 8): an item's interaction count and its mean kept label.
+#: Scores that learn nothing (chapter 8), an item's interaction count and its mean kept label.
 #: ``train`` accepts them as methods; they train no model (:mod:`invlearn.scores`).
 SCORES = ("popularity", "item_mean")
 #: Every name ``train``'s ``method`` accepts: the eight methods, then the two scores.
@@ -42,17 +42,17 @@ SELECTIONS = ("auc", "loss")
 OPTIMIZERS = ("lazy", "dense")
 #: GMF, NeuMF and GMF with a global, a user and an item bias (chapter 8).
 BACKBONES = ("gmf", "neumf", "gmf_bias")
-#: Which reading of the paper a run follows by default: ours (Algorithm 1 as written) or the one
+#: Which reading of the paper a run follows by default, ours (Algorithm 1 as written) or the one
 #: the authors' released code implements; the switches below left at None follow it.
 READINGS = ("ours", "released")
-#: How IG's meta-step builds its candidates: from this step's IDL gradient with ``alpha_rule``
+#: How IG's meta-step builds its candidates, from this step's IDL gradient with ``alpha_rule``
 #: (Algorithm 1), or as the released code does (candidate gradients summed over the whole run,
 #: each candidate one fresh-Adam step at α).
 META_MOVES = ("algorithm", "released")
-#: Which labeled training rows IG holds out as training-test data: a seeded random share, or
+#: Which labeled training rows IG holds out as training-test data, a seeded random share, or
 #: the last rows in file order (the released code).
 META_SPLITS = ("random", "file-order")
-#: The loss of IG's supervised phase: BCE on the labeled rows (Algorithm 1), or IDL with
+#: The loss of IG's supervised phase, BCE on the labeled rows (Algorithm 1), or IDL with
 #: unlabeled rows in the same batches (the paper's "IG includes the IDL method").
 IG_SUPERVISED = ("bce", "idl")
 #: The value each switch takes under each reading (a switch set explicitly wins).
@@ -192,7 +192,7 @@ class TrainConfig:
         return self
 
     def resolved(self) -> TrainConfig:
-        """This config with every switch left at None set as :attr:`reading` says
+        """This config with every switch left at None set as its ``reading`` says
         (:data:`READING_PRESETS`; chapter 6). Explicit switches win, so ``reading="released",
         accumulate_grads=False`` is the released reading with one switch off."""
         preset = READING_PRESETS[self.reading]
@@ -301,7 +301,7 @@ def _check_epoch_budget(config: TrainConfig) -> None:
                                 f"{MAX_EPOCHS}; raise label_fraction or drop equal_steps")
 
 
-#: The settings that only some methods read, with those methods: given to another method
+#: The settings that only some methods read, with those methods; given to another method
 #: they would change nothing, so the command line says so (chapters 1–5).
 METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
     "tce_eps_max": ("tce",), "tce_eps_n": ("tce",), "rce_beta": ("rce",),

@@ -673,7 +673,7 @@ class StudySpec:
     tuning: dict[str, int] | None = None
 
 
-#: Equal tuning: the fewest settings each learned method may get (chapter 8).
+#: Equal tuning, the fewest settings each learned method may get (chapter 8).
 MIN_TUNED_SETTINGS = 6
 
 

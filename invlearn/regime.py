@@ -33,7 +33,7 @@ from .splits import Split, label_fraction, unlabeled_pool
 BASELINES = ("none", "ns", "tce", "rce", "dns", "idl")
 CELL = ("backbone", "pool", "label_fraction")
 POOL_FREE = ("none",)
-#: Methods whose runs do not depend on the pool: None and item_mean (kept labels only).
+#: Methods whose runs do not depend on the pool, None and item_mean (kept labels only).
 #: Popularity counts the pool's rows, so it is not among them.
 POOL_FREE_ALL = ("none", "item_mean")
 #: The two maps of the second edition (chapter 8).

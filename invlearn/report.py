@@ -256,7 +256,7 @@ def paired_stats(x: np.ndarray, y: np.ndarray, a: str = "a") -> dict[str, Any]:
             "min_p_sign": min_p, "note": note}
 
 
-#: The decision rule of the regime study's second edition (chapter 8): a difference is claimed
+#: The decision rule of the regime study's second edition (chapter 8); a difference is claimed
 #: where the Benjamini–Hochberg q-value of the paired t-test is below ``DECISION_LEVEL`` and the
 #: mean gap is at least ``DECISION_GAP`` AUC.
 DECISION_LEVEL = 0.05

@@ -1,6 +1,6 @@
 """A trained model put to work: scores and top-k lists with your original ids, saved and loaded.
 
-:func:`invlearn.train` attaches a :class:`Catalogue` to its result — the id maps of the split and
+:func:`invlearn.methods.train` attaches a :class:`Catalogue` to its result — the id maps of the split and
 the (user, item) pairs each user has already interacted with — so that
 ``result.predict(users, items)``, ``result.recommend(user, k)`` and ``result.save(path)`` work
 with the ids of your own data (``u123``, ``video_9``). ``invlearn.load`` (:func:`read_saved`)

@@ -26,7 +26,7 @@ COLUMNS = ("user", "item", "label")
 
 
 PARTS = ("train", "valid", "test")
-#: The most users or items a split may declare: 2**31 - 1, int32's largest value.
+#: The most users or items a split may declare, 2**31 - 1, int32's largest value.
 MAX_IDS = 2**31 - 1
 
 
