@@ -143,7 +143,7 @@ def data_note(available: bool, name: str = "MovieLens-1M") -> str:
     """Markdown for the top of a chapter that needs ``name``: which data its tables come from
     and how to compute them yourself (chapters 6 and 8)."""
     if available:
-        return (f"*{name} was found in the data home `{data_home()}`: the tables that need it "
+        return (f"*{name} was found in your data home: the tables that need it "
                 "are computed here and checked against the committed copies.*")
     return (f"> **{name} is not in your data home** (`{data_home()}`), so the tables in this "
             "chapter that need it are read from the committed result files in `book/results/` "
