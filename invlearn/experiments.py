@@ -876,7 +876,9 @@ def study_cells(spec: StudySpec) -> list[dict]:
 def search_cells(spec: StudySpec) -> list[dict]:
     """The search's runs: each grid cell in ``search_on`` × its method's search
     space (chapters 6–7)."""
-    cells = []
+    cells: list[dict] = []
+    if not spec.search:  # nothing to choose: the study is its final runs
+        return cells
     for cell in study_cells(spec):
         if any(cell.get(k) != v for k, v in spec.search_on.items()):
             continue
@@ -890,7 +892,7 @@ def check_spec(spec: StudySpec) -> None:
     seed) (chapters 6–7)."""
     if not study_cells(spec):
         raise InvlearnError("spec \"exclude\" removes every grid cell; nothing would run")
-    if not search_cells(spec):
+    if spec.search and not search_cells(spec):
         raise InvlearnError(f"spec \"search_on\" {spec.search_on!r} matches no grid cell")
     for cell in study_cells(spec):
         for option in method_settings(spec, cell["method"]):
@@ -970,6 +972,16 @@ def _study(study: StudySpec, out: Path, jobs: int, engine: str,
            scheduler: str | None) -> pd.DataFrame:
     """:func:`run_study` once the executor is ready."""
     where = {"executor": executor, "scheduler": scheduler}
+    if not study.search:  # no settings to choose: every cell runs as written, seed by seed
+        cells = [{**cell, "seed": seed} for seed in study.seeds for cell in study_cells(study)]
+        cells += [{**cell, **study.ablate[cell["method"]], "seed": seed} for seed in study.seeds
+                  for cell in study_cells(study) if cell["method"] in study.ablate]
+        final = run_grid(cells, out / "final", jobs, engine, notebook, progress, **where)
+        write_csv_atomic(out / "results.csv", final)
+        write_json_atomic(out / "failures.json", {"search": [], "final": final.attrs["failures"],
+                                                  "failed_cells": []})
+        final.attrs["failed"] = len(final.attrs["failures"])
+        return final
     table = run_grid(search_cells(study), out / "search", jobs, engine, notebook, progress,
                      **where)
     write_csv_atomic(out / "search.csv", table)

@@ -201,3 +201,14 @@ def test_annotation_is_scored_against_withheld_labels_without_a_simulator(toy_sp
                                "pool_positive_share", "pool_truth_share"}
     # random pairs: their labels come from the truth, so both shares are the same number
     assert with_truth["pool_truth_share"] == with_truth["pool_positive_share"]
+
+
+def test_study_without_a_search_runs_its_cells_at_each_seed_only(tmp_path):
+    spec = {"base": BASE, "grid": {"method": ["ig", "ns"]}, "seeds": [1, 2],
+            "ablate": {"ig": {"alpha_ratio": 0.0}}}
+    final = run_study(spec, tmp_path, jobs=1, engine="python", progress=False)
+    assert not (tmp_path / "search").exists() and not (tmp_path / "chosen.csv").exists()
+    assert len(list((tmp_path / "final" / "runs").glob("*.json"))) == 6
+    assert sorted(final.groupby("method").size().items()) == [("ig", 4), ("ns", 2)]
+    assert sorted(final.loc[final["alpha_ratio"] == 0.0, "seed"]) == [1, 2]
+    assert json.loads((tmp_path / "failures.json").read_text())["final"] == {}
