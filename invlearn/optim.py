@@ -51,6 +51,15 @@ def row_gradient(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return unique_rows(grad) if grad.device.type == "cpu" else coalesce_rows(grad)
 
 
+def dense_gradient(grad: torch.Tensor) -> torch.Tensor:
+    """A sparse row gradient as a dense tensor: repeats summed, zero on the rows it does not
+    hold. (``Tensor.to_dense`` returns zeros for one-column tables in torch 2.13, so the rows
+    are written from the coalesced values instead.)"""
+    grad = grad.coalesce()
+    dense = torch.zeros(grad.shape, dtype=grad.dtype, device=grad.device)
+    return dense.index_copy_(0, grad.indices()[0], grad.values())
+
+
 class Adam:
     """Adam on dense parameters and, on sparse embedding gradients, lazy (row-wise) or dense
     Adam (chapter 5).
@@ -89,7 +98,7 @@ class Adam:
         for p in self.dense:  # the arithmetic of torch.optim.Adam, without its per-call overhead
             if p.grad is None:
                 continue
-            grad = p.grad.to_dense() if p.grad.is_sparse else p.grad  # dense: every row
+            grad = dense_gradient(p.grad) if p.grad.is_sparse else p.grad  # dense: every row
             m, v = self.state[id(p)]
             m.lerp_(grad, 1 - b1)
             v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
