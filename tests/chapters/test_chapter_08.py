@@ -1,5 +1,5 @@
-"""Chapter 8 (the regime map): the chapter reads a regime study's folder; run it on a tiny fake
-folder whose answers are known, with the toy simulated feed for section 8.1."""
+"""Chapter 8 (the simulated Micro Video feed): the chapter reads a results folder; run it on a
+tiny fake folder whose numbers are known, and on the committed study with a toy feed."""
 import json
 
 import numpy as np
@@ -7,143 +7,155 @@ import pandas as pd
 import pytest
 from conftest import BOOK, run_chapter
 
-from invlearn.report import METHOD_ORDER
+from invlearn.config import METHODS as METHOD_ORDER  # the eight methods a study runs
 
-METHODS = ["none", "ns", "tce", "rce", "dns", "idl", "ig"]
-SEEDS = [0, 1, 2]
-CELLS = [("random", 0.1), ("random", 1.0), ("hidden", 0.1)]
-SIM_CELLS = [*CELLS, ("ambiguous", 0.1)]
+FAKE_SEEDS = [0, 1]
+SEARCH = {"rce": {"rce_beta": [0.1, 0.25]},
+          "ig": {"alpha_ratio": [0.1, 1.0], "alpha_rule": ["sgd", "sign"],
+                 "meta_steps": ["per-test-batch"]}}
 
 
-def fake_run(pool, fraction, method, seed, alpha=None):
-    """AUC rises with the method's index; IG is 0.02 above IDL (0.65) on the hidden pool and 0.04 below
-    DNS (0.64) on random pairs at 10%, where DNS is best on validation."""
-    k = METHODS.index(method)
-    auc = 0.60 + 0.01 * k + 0.001 * seed + (0.1 if fraction == 1.0 else 0.0)
-    valid = auc
+def fake_row(backbone: str, method: str, seed: int) -> dict:
+    """One run with metrics that are simple functions of (backbone, method index, seed);
+    ``"ig0"`` is an IG run at α = 0, 0.001 below IG in AUC and GAUC, that moved nothing."""
+    ig0 = method == "ig0"
+    method = "ig" if ig0 else method
+    k, shift = METHOD_ORDER.index(method), 0.002 if backbone == "neumf" else 0.0
+    auc = 0.70 + 0.01 * k + 0.001 * seed + shift - (0.001 if ig0 else 0.0)
+    row = {"dataset": "sim", "sim_size": "toy", "backbone": backbone, "method": method,
+           "seed": seed, "auc": auc,
+           "gauc": 0.60 + 0.005 * k + 0.002 * seed - (0.001 if ig0 else 0.0),
+           "gauc_unweighted": 0.61, "ndcg@10": 0.9, "mrr": 0.91,
+           "recall@20": 0.05 + 0.01 * k, "ndcg@20": 0.04, "best_epoch": 2, "epochs_run": 3,
+           "valid_auc": 0.99 if (backbone, method) == ("gmf", "rce") else auc,
+           "annotation_first": np.nan, "annotation_last": np.nan,
+           "rce_beta": 0.25 if method == "rce" else np.nan,
+           "alpha_ratio": (0.0 if ig0 else 1.0) if method == "ig" else np.nan,
+           "alpha_rule": "sgd" if method == "ig" else np.nan,
+           "meta_steps": "per-test-batch" if method == "ig" else np.nan}
+    if method == "idl":
+        row.update(annotation_first=0.40 + 0.01 * seed, annotation_last=0.45)
     if method == "ig":
-        auc = {"hidden": 0.66 + 0.01, "ambiguous": 0.66 + 0.01, "random": 0.62 - 0.02}[pool] + 0.001 * seed \
-            + (0.1 if fraction == 1.0 else 0.0)
-        valid = 0.0
-    if alpha == 0.0:
-        auc -= 0.05
-    if (pool, fraction, method) == ("random", 0.1, "dns"):
-        valid = 0.99
-    row = {"dataset": "sim", "backbone": "gmf", "pool": pool, "label_fraction": fraction,
-           "method": method, "seed": seed, "auc": auc, "gauc": auc - 0.1,
-           "recall@20": auc / 10, "valid_auc": valid, "lr": 0.001,
-           "alpha_rule": "sign" if method == "ig" else np.nan,
-           "alpha_ratio": (10.0 if alpha is None else alpha) if method == "ig" else np.nan,
-           "meta_steps": "per-test-batch" if method == "ig" else np.nan,
-           "tce_eps_max": 0.2 if method == "tce" else np.nan}
-    if method == "ig":
-        row.update(share_moved=0.75, median_changed=1000.0, median_relative_move=0.01,
-                   share_direct=0.5, share_pass=0.25, share_inverse=0.25)
+        row.update(annotation_first=0.36, annotation_last=0.68 + 0.01 * seed,
+                   share_direct=0.7, share_pass=0.0, share_inverse=0.3, share_tie=0.0,
+                   share_moved=1.0, median_changed=5e4, median_relative_move=1e-5,
+                   n_meta_steps=100)
+        if ig0:
+            row.update(share_direct=0.0, share_pass=1.0, share_inverse=0.0, share_tie=1.0,
+                       share_moved=0.0, median_changed=0.0, median_relative_move=0.0)
     return row
 
 
-def fake_study(folder, cells=CELLS, truth=False):
-    """A regime study's folder; with ``truth`` (the simulator) every IDL / IG run carries an
-    annotation accuracy (IDL 0.7, IG 0.8, the pool 60% liked)."""
+def fake_results(folder) -> pd.DataFrame:
     folder.mkdir()
-    spec = {"base": {"dataset": "sim", "sim_size": "toy", "epochs": 3, "equal_steps": True,
-                     "batch_size": 64},
-            "grid": {"label_fraction": [0.1, 1.0], "pool": ["random", "hidden"],
-                     "backbone": ["gmf"], "method": METHODS},
-            "search": {"*": {"lr": [0.001, 0.003]}, "tce": {"tce_eps_max": [0.1, 0.2]}},
-            "search_on": {"backbone": "gmf", "pool": "random"}, "seeds": SEEDS,
-            "ablate": {"ig": {"alpha_ratio": 0.0}}}
+    spec = {"base": {"dataset": "sim", "sim_size": "toy", "epochs": 3, "lr": 0.001},
+            "grid": {"backbone": ["gmf", "neumf"], "method": list(METHOD_ORDER)},
+            "search": SEARCH, "search_on": {"backbone": "gmf"}, "search_seed": 0,
+            "seeds": FAKE_SEEDS}
     (folder / "spec.json").write_text(json.dumps(spec))
-    (folder / "time.txt").write_text("total: 1 s\n")
-    rows = [fake_run(p, f, m, s) for p, f in cells for m in METHODS for s in SEEDS
-            if not (m == "none" and p != "random")]
-    rows += [fake_run(p, f, "ig", s, alpha=0.0) for p, f in cells for s in SEEDS]
-    results = pd.DataFrame(rows)
-    if truth:
-        results["annotation_accuracy"] = np.where(results["method"] == "idl", 0.7,
-                                                  np.where(results["method"] == "ig", 0.8, np.nan))
-        results["pool_positive_share"] = np.where(results["annotation_accuracy"].notna(), 0.6,
-                                                  np.nan)
+    results = pd.DataFrame([fake_row(b, m, s) for s in FAKE_SEEDS for b in ("gmf", "neumf")
+                            for m in (*METHOD_ORDER, "ig0")])
     results.to_csv(folder / "results.csv", index=False)
-    chosen = pd.DataFrame([{"label_fraction": f, "method": m, "lr": 0.001,
-                            "tce_eps_max": 0.2 if m == "tce" else np.nan,
-                            "alpha_rule": "sign" if m == "ig" else np.nan,
-                            "alpha_ratio": 10.0 if m == "ig" else np.nan,
-                            "meta_steps": "per-test-batch" if m == "ig" else np.nan,
-                            "valid_auc": 0.7}
-                           for f in (0.1, 1.0) for m in METHODS])
+    search = pd.DataFrame(
+        [{"method": "rce", "rce_beta": beta, "valid_auc": 0.7 + beta} for beta in (0.1, 0.25)]
+        + [{"method": "ig", "alpha_ratio": a, "alpha_rule": r, "meta_steps": "per-test-batch",
+            "valid_auc": 0.8} for a in (0.1, 1.0) for r in ("sgd", "sign")])
+    search.to_csv(folder / "search.csv", index=False)
+    chosen = pd.DataFrame([{"method": "ig", "alpha_ratio": 1.0, "alpha_rule": "sgd",
+                            "meta_steps": "per-test-batch", "valid_auc": 0.8},
+                           {"method": "rce", "rce_beta": 0.25, "valid_auc": 0.95}])
     chosen.to_csv(folder / "chosen.csv", index=False)
-    pd.DataFrame([{"label_fraction": 0.1, "method": "none", "lr": lr, "valid_auc": 0.5}
-                  for lr in (0.001, 0.003)]).to_csv(folder / "search.csv", index=False)
-    again = results[(results["pool"] == "hidden") & results["method"].isin(["idl", "ig"])].copy()
-    again["annotation_accuracy"] = np.where(again["method"] == "idl", 0.7, 0.8)
-    again["pool_positive_share"] = 0.6
-    (folder / "annotation").mkdir()
-    again.to_csv(folder / "annotation" / "results.csv", index=False)
+    industrial = {
+        "auc": 0.88, "gauc": 0.81, "ndcg@10": 0.9, "best_epoch": 2, "seconds_per_epoch": 5.5,
+        "seconds_load": 14.0, "seconds_total": 30.0, "peak_memory_mb": 1000.0,
+        "data": {"users": 37692, "items": 131690, "train_rows": 1800, "valid_rows": 600,
+                 "test_rows": 600},
+        "epochs": [{"epoch": e, "loss": 0.6 / e, "seconds": 5.5, "valid_auc": 0.8 + 0.01 * e,
+                    "valid_gauc": 0.7} for e in (1, 2)]}
+    (folder / "industrial_ig_gmf.json").write_text(json.dumps(industrial))
+    (folder / "industrial_ig_gmf.time.txt").write_text(
+        "Elapsed (wall clock) time (h:mm:ss or m:ss): 1:02.50\n"
+        "Maximum resident set size (kbytes): 2048000\n")
     return results
 
 
 def test_chapter_08_on_fake_results(tmp_path):
-    results = fake_study(tmp_path / "regime")
-    sim = fake_study(tmp_path / "regime-sim", SIM_CELLS, truth=True)
-    numbers = run_chapter("08_regime_map", tmp_path, RESULTS_DIR=str(tmp_path / "regime"),
-                          SIM_RESULTS_DIR=str(tmp_path / "regime-sim"),
-                          SIM_DATA={"name": "sim", "size": "toy"},
-                          DATA={"name": "sim", "size": "toy"}, FRACTIONS=[0.1, 1.0])
-    assert numbers["n_runs"] == len(results) and numbers["n_seeds"] == 3
-    assert numbers["n_cells"] == 3
-    # hidden pool: IDL is the best baseline on validation, IG is 0.02 above it on every seed
-    assert numbers["gmf_hidden_10_auc_baseline_index"] == METHOD_ORDER.index("idl")
-    assert numbers["gmf_hidden_10_auc_diff"] == pytest.approx(0.02)
-    assert numbers["gmf_hidden_10_auc_wins"] == 3
-    # random pairs at 10%: DNS wins on validation, so IG is measured against DNS on test
-    assert numbers["gmf_random_10_auc_baseline_index"] == METHOD_ORDER.index("dns")
-    assert numbers["gmf_random_10_auc_diff"] == pytest.approx(0.60 - 0.64)
-    assert numbers["gmf_random_10_auc_ig0_diff"] == pytest.approx(0.05)
-    assert numbers["gmf_random_10_auc_share_moved"] == pytest.approx(0.75)
-    assert numbers["annotation_gmf_hidden_10_idl"] == pytest.approx(0.7)
-    assert numbers["annotation_gmf_hidden_10_ig_positive_share"] == pytest.approx(0.6)
-    assert numbers["annotation_max_auc_drift"] == 0.0
-    assert numbers["labeled_rows_10%"] < numbers["labeled_rows_100%"]
-    # the simulated feed: a fourth cell, the ambiguous pool, where IG is 0.02 above IDL
-    assert numbers["sim_n_runs"] == len(sim) and numbers["sim_n_cells"] == 4
-    assert numbers["sim_gmf_ambiguous_10_auc_baseline_index"] == METHOD_ORDER.index("idl")
-    assert numbers["sim_gmf_ambiguous_10_auc_diff"] == pytest.approx(0.02)
-    assert numbers["sim_gmf_random_10_auc_diff"] == pytest.approx(0.60 - 0.64)
-    assert numbers["sim_annotation_gmf_ambiguous_10_ig"] == pytest.approx(0.8)
-    assert numbers["sim_annotation_gmf_random_10_idl"] == pytest.approx(0.7)
+    results = fake_results(tmp_path / "sim")
+    numbers = run_chapter("08_simulated_feed", tmp_path, RESULTS_DIR=str(tmp_path / "sim"),
+                          SIZE="toy")
+    results = results.assign(method=results["method"].where(results["alpha_ratio"] != 0, "ig0"))
+    means = results.groupby(["backbone", "method"])[
+        ["auc", "gauc", "recall@20", "annotation_first", "annotation_last"]].mean()
+    for backbone in ("gmf", "neumf"):
+        for method in ("ig", "ig0", "none", "ns"):
+            assert numbers[f"auc_{method}_{backbone}"] == pytest.approx(
+                means.loc[(backbone, method), "auc"])
+            assert numbers[f"gauc_{method}_{backbone}"] == pytest.approx(
+                means.loc[(backbone, method), "gauc"])
+        for method in ("idl", "ig"):
+            for when in ("first", "last"):
+                assert numbers[f"annotation_{method}_{backbone}_{when}"] == pytest.approx(
+                    means.loc[(backbone, method), f"annotation_{when}"])
+    assert numbers["auc_ig_gmf_std"] == pytest.approx(results.query(
+        "backbone == 'gmf' and method == 'ig'")["auc"].std())
+    # Best baseline on validation: R-CE for GMF (its valid AUC is set high), IDL for NeuMF.
+    assert numbers["best_baseline_gmf_index"] == METHOD_ORDER.index("rce")
+    assert numbers["best_baseline_neumf_index"] == METHOD_ORDER.index("idl")
+    assert numbers["paired_gmf_ig_vs_rce_auc_diff"] == pytest.approx(0.04)
+    assert numbers["paired_gmf_ig_vs_rce_auc_wins"] == len(FAKE_SEEDS)
+    assert numbers["paired_neumf_ig_vs_none_gauc_diff"] == pytest.approx(0.035)
+    # IG (α = 0) is its own method: never the best baseline, compared with IG seed by seed.
+    assert numbers["paired_gmf_ig_vs_ig0_auc_diff"] == pytest.approx(0.001)
+    assert numbers["paired_gmf_ig_vs_ig0_auc_wins"] == len(FAKE_SEEDS)
+    assert numbers["paired_neumf_ig_vs_best_auc_diff"] == pytest.approx(0.01)
+    assert numbers["share_moved_ig_gmf"] == 1.0 and numbers["share_moved_ig0_gmf"] == 0.0
+    assert numbers["share_pass_ig0_neumf"] == 1.0
+    assert numbers["median_changed_ig_neumf"] == 5e4
+    assert numbers["chosen_ig_alpha_ratio"] == 1.0
+    assert numbers["chosen_ig_meta_steps"] == "per-test-batch"
+    assert numbers["industrial_seconds_per_epoch"] == 5.5
+    assert numbers["industrial_peak_memory_mb"] == 1000.0
+    assert numbers["industrial_time_max_rss_mb"] == 2000.0
+    assert numbers["industrial_time_elapsed_s"] == pytest.approx(62.5)
+    assert numbers["industrial_labeled"] == 3000
+    assert numbers["n_runs"] == 36 and numbers["n_seeds"] == len(FAKE_SEEDS)
+    assert 0.0 < numbers["false_negative_rate"] < 1.0
+    assert 0.0 < numbers["feed_labeled_fraction"] < 1.0
 
 
-def test_chapter_08_committed_study():
-    """The study the chapter reports: every cell present, with IG's two wins and three losses."""
-    results = pd.read_csv(BOOK / "results" / "regime-ml1m" / "results.csv")
-    assert len(results) == 273 and results["seed"].nunique() == 3
-    assert sorted(results["label_fraction"].unique()) == [0.01, 0.03, 0.1, 0.3, 1.0]
-    from invlearn.regime import regime_map
-
-    regime = regime_map(results).set_index(["backbone", "pool", "label_fraction"])
-    assert len(regime) == 12
-    helps = regime[(regime["wins"] == 3) & (regime["p_t"] < 0.1) & (regime["diff"] >= 0.005)]
-    hurts = regime[(regime["losses"] == 3) & (regime["p_t"] < 0.1) & (regime["diff"] <= -0.005)]
-    assert sorted(helps.index) == [("gmf", "hidden", 0.01), ("gmf", "random", 0.03)]
-    assert sorted(hurts.index) == [("gmf", "hidden", 0.1), ("gmf", "random", 0.01),
-                                   ("neumf", "random", 1.0)]
-
-
-def test_chapter_08_committed_simulated_study():
-    """The simulated feed's study: every cell and column the chapter reads, IG ahead nowhere."""
-    results = pd.read_csv(BOOK / "results" / "regime-sim" / "results.csv")
-    assert len(results) == 420 and results["seed"].nunique() == 3
-    assert sorted(results["label_fraction"].unique()) == [0.01, 0.03, 0.1, 0.3, 1.0]
-    assert set(results["pool"]) == {"random", "hidden", "ambiguous"}
-    for column in ("auc", "gauc", "recall@20", "annotation_accuracy", "share_moved"):
-        assert column in results
-    learners = results[results["method"].isin(["idl", "ig"])]
-    assert learners["annotation_accuracy"].between(0, 1).all()
-    from invlearn.regime import regime_map
-
-    regime = regime_map(results).set_index(["backbone", "pool", "label_fraction"])
-    assert len(regime) == 19
-    helps = regime[(regime["wins"] == 3) & (regime["p_t"] < 0.1) & (regime["diff"] >= 0.005)]
-    hurts = regime[(regime["losses"] == 3) & (regime["p_t"] < 0.1) & (regime["diff"] <= -0.005)]
-    assert len(helps) == 0 and len(hurts) == 14
+def test_chapter_08_committed_study(tmp_path):
+    """The book's key numbers, from the committed study (the feed cells at toy size)."""
+    numbers = run_chapter("08_simulated_feed", tmp_path, SIZE="toy")
+    results = pd.read_csv(BOOK / "results" / "sim" / "results.csv")
+    assert numbers["n_runs"] == len(results) == 54  # 48 and IG (α = 0) beside each IG run
+    for backbone in ("gmf", "neumf"):
+        # IG tracks None (within a point of AUC and GAUC) ...
+        assert abs(numbers[f"auc_ig_{backbone}"] - numbers[f"auc_none_{backbone}"]) < 0.01
+        assert abs(numbers[f"gauc_ig_{backbone}"] - numbers[f"gauc_none_{backbone}"]) < 0.01
+        # ... and ranks each user's videos worse than NS.
+        assert numbers[f"gauc_ns_{backbone}"] > numbers[f"gauc_ig_{backbone}"] + 0.01
+        assert numbers[f"recall20_ns_{backbone}"] > numbers[f"recall20_ig_{backbone}"] + 0.03
+        for method in ("idl", "ig"):
+            first = numbers[f"annotation_{method}_{backbone}_first"]
+            last = numbers[f"annotation_{method}_{backbone}_last"]
+            assert 0.3 < first < 0.7 and 0.4 < last < 0.75
+    assert numbers["auc_ig_gmf"] == pytest.approx(0.8649, abs=5e-4)
+    assert numbers["auc_none_gmf"] == pytest.approx(0.8684, abs=5e-4)
+    # Validation chose the plain rule at α = 10γ on the released code's reading ...
+    assert numbers["chosen_ig_alpha_rule"] == "sgd" and numbers["chosen_ig_alpha_ratio"] == 10.0
+    assert numbers["chosen_ig_meta_steps"] == "per-test-batch"
+    for backbone in ("gmf", "neumf"):
+        # ... whose kept moves change parameters at almost every meta-step ...
+        assert numbers[f"share_moved_ig_{backbone}"] > 0.95
+        assert numbers[f"median_changed_ig_{backbone}"] > 10_000
+        assert numbers[f"share_moved_ig0_{backbone}"] == 0.0
+        assert numbers[f"share_pass_ig0_{backbone}"] == 1.0
+        # ... and still leave IG within 0.001 of IG (α = 0) in every paired metric.
+        for metric in ("auc", "gauc", "recall20"):
+            assert abs(numbers[f"paired_{backbone}_ig_vs_ig0_{metric}_diff"]) < 0.001
+    assert numbers["annotation_ig_gmf_last"] > numbers["annotation_idl_gmf_last"] + 0.1
+    assert numbers["best_baseline_gmf_index"] == METHOD_ORDER.index("dns")
+    assert numbers["paired_gmf_ig_vs_dns_auc_wins"] == 0
+    assert 0 < numbers["industrial_seconds_per_epoch"] < 60
+    assert 200 < numbers["industrial_peak_memory_mb"] < 8000
+    assert numbers["industrial_labeled"] > 2_500_000

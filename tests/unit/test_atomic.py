@@ -1,4 +1,4 @@
-"""Output files are written whole or not at all, and JSON is strict (chapters 6 and 7)."""
+"""Output files are written whole or not at all, and JSON is strict (chapters 6 and 8)."""
 import json
 import math
 import os

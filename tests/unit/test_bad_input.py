@@ -1,5 +1,5 @@
 """Malformed input gets one line on stderr and exit status 2 — arguments, grid specs, ``--out``
-targets — and no output file is created or touched (chapters 6 and 7 run these commands)."""
+targets — and no output file is created or touched (chapters 6 and 8 run these commands)."""
 import contextlib
 import hashlib
 import io

@@ -1,4 +1,4 @@
-"""GMF with a global, a user and an item bias (chapter 8): shapes, start at 0, biases learn."""
+"""GMF with a global, a user and an item bias (chapter 9): shapes, start at 0, biases learn."""
 import numpy as np
 import pandas as pd
 import pytest

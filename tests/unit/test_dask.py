@@ -1,4 +1,4 @@
-"""The dask executor (chapters 6 and 7): where runs execute is separate from what a run is.
+"""The dask executor (chapters 6 and 8): where runs execute is separate from what a run is.
 A study on a Dask LocalCluster records a failed run and finishes the others, resumes without
 running anything again, and gives the same metrics as the local executor."""
 import importlib.util

@@ -1,4 +1,4 @@
-"""The second edition's decision rule (chapter 8), against a case computed by hand."""
+"""The second edition's decision rule (chapter 9), against a case computed by hand."""
 import numpy as np
 import pandas as pd
 import pytest

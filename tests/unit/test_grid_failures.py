@@ -1,4 +1,4 @@
-"""The grid tells the truth about failures (chapters 6 and 7): a failed run makes the exit
+"""The grid tells the truth about failures (chapters 6 and 8): a failed run makes the exit
 status 1 after the others finish, a cell with no successful search run is recorded, a broken
 run record is run again, and killing the grid kills its workers."""
 import json

@@ -1,6 +1,6 @@
 """Faults of the machine, not of the runs — a worker killed, a full disk, a file size limit — are
 recorded or named in one line, never a traceback, and every table written can be read back
-(chapters 6 and 7)."""
+(chapters 6 and 8)."""
 import errno
 import json
 import os

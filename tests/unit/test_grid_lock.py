@@ -1,5 +1,5 @@
 """Two grids, one folder: a folder in use by another grid is refused at once, and a folder that
-holds another study is refused rather than replaced; the same spec resumes (chapters 6–7)."""
+holds another study is refused rather than replaced; the same spec resumes (chapters 6 and 8)."""
 import json
 import subprocess
 import sys

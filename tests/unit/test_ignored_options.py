@@ -1,5 +1,5 @@
 """No option is silently ignored: an option that the chosen method or setting never reads gets
-one ``invlearn: warning:`` line naming it (chapters 6 and 7)."""
+one ``invlearn: warning:`` line naming it (chapters 6 and 8)."""
 import pytest
 
 from invlearn import bench, experiments

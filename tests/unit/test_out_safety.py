@@ -1,6 +1,6 @@
 """``--out`` never destroys a file: anything but a regular file or a new path in an existing
 folder, an input, or a file in the data home is refused with one line, before any training
-(chapters 6 and 7)."""
+(chapters 6 and 8)."""
 import json
 import os
 from pathlib import Path

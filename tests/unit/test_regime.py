@@ -1,4 +1,4 @@
-"""Chapter 8's regime map: IG against the validation-chosen baseline, per backbone × pool ×
+"""Chapter 9's regime map: IG against the validation-chosen baseline, per backbone × pool ×
 label fraction, on small tables whose answers are known."""
 import matplotlib
 import numpy as np

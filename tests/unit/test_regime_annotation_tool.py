@@ -1,5 +1,5 @@
 """tools/regime_annotation.py --merge: a repeat's annotation goes into the first run's record
-only where the two test AUCs are equal to the last bit (chapter 8)."""
+only where the two test AUCs are equal to the last bit (chapter 9)."""
 import importlib.util
 import json
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Unit tests of invlearn.report (book chapters 6–7) on tiny tables with known answers."""
+"""Unit tests of invlearn.report (book chapters 6 and 8) on tiny tables with known answers."""
 from __future__ import annotations
 
 import math

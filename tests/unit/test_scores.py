@@ -1,5 +1,5 @@
 """Scores that learn nothing (popularity, item_mean) and the simulator's truth metrics
-(chapter 8): known values on tiny tables, AUC by hand, a model that knows the truth."""
+(chapter 9): known values on tiny tables, AUC by hand, a model that knows the truth."""
 import warnings
 
 import numpy as np

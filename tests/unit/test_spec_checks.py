@@ -1,6 +1,6 @@
 """A grid spec is checked whole before any run: a spec on which every run would fail, or which
 would run a cell twice or drop a setting without a word, is refused with one line naming the key
-(chapters 6–8)."""
+(chapters 6–9)."""
 import json
 
 import pytest

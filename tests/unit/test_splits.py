@@ -1,4 +1,4 @@
-"""Tests of invlearn.splits: checks of a Split, label sparsity, unlabeled pools (chapters 1, 8)."""
+"""Tests of invlearn.splits: checks of a Split, label sparsity, unlabeled pools (chapters 1, 9)."""
 from __future__ import annotations
 
 import itertools

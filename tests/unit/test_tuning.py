@@ -1,4 +1,4 @@
-"""Equal tuning in a study spec (chapter 8): the same number of searched settings for every
+"""Equal tuning in a study spec (chapter 9): the same number of searched settings for every
 learned method, lr among them, a larger grid subsampled with a fixed seed, and a search seed
 that is never a final seed."""
 from collections import Counter

@@ -1,6 +1,6 @@
 """Values that pass the argument checks must not crash or hang later: each ends in one line and
 exit status 2 before any training (or, for a run that diverges, exit status 1 naming the
-divergence), with no traceback (chapters 6 and 7)."""
+divergence), with no traceback (chapters 6 and 8)."""
 import json
 import os
 import struct
