@@ -7,8 +7,9 @@ A small package behind the invlearn book. Chapter by chapter:
 * :mod:`invlearn.methods` — the eight methods and ``train`` (1–3, 5), IG's meta-step (4–5);
 * :mod:`invlearn.metrics` — AUC, GAUC, NDCG, MRR and full-ranking metrics (6);
 * :mod:`invlearn.analysis`, :mod:`invlearn.theorem`, :mod:`invlearn.plots` — what chapters 1–5
-  measure and draw; :mod:`invlearn.experiments` and :mod:`invlearn.report` — the grid of runs
-  and its tables (6, 7); :mod:`invlearn.bench` — the speed benchmark; :mod:`invlearn.static` —
+  measure and draw; :mod:`invlearn.record`, :mod:`invlearn.grid`, :mod:`invlearn.study`
+  and :mod:`invlearn.report` — one run's record, the grid of runs, the validation search and
+  their tables (6, 7); :mod:`invlearn.bench` — the speed benchmark; :mod:`invlearn.static` —
   the static-shape step for GPUs (dense tables, fused Adam, CUDA graphs), ``train_static``;
   :mod:`invlearn.owndata` and :mod:`invlearn.serving` — your own data in, scores and
   recommendations out, ``save`` and ``load``.

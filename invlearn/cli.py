@@ -310,7 +310,7 @@ def check_out_folder(text: str, option: str, inputs: Sequence[str | None] = (),
     """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` is a writable folder or can be made
     one, whose study files would replace none of the ``inputs`` and which is not inside any
     ``guarded`` path (chapters 6–7)."""
-    from .experiments import STUDY_OUTPUTS
+    from .study import STUDY_OUTPUTS
 
     if not text.strip():
         raise InvlearnError(f"{option} must name a folder, got {text!r}")
@@ -379,7 +379,7 @@ def own_data_params(args: argparse.Namespace) -> dict[str, Any]:
 def train_params(args: argparse.Namespace) -> dict[str, Any]:
     """The run parameters of ``train``: data keys and the TrainConfig options
     given (chapters 6–7)."""
-    from .experiments import config_fields
+    from .record import config_fields
 
     given = {k: getattr(args, k) for k in config_fields() if getattr(args, k) is not None}
     if getattr(args, "unlabeled", None) is not None:
@@ -413,7 +413,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Check everything, train one run, print its metrics, write its record
     (``--out``) (chapters 6–7)."""
     from .config import ignored_settings
-    from .experiments import check_params, run_experiment
+    from .record import check_params, run_experiment
     from .runs import history_record
 
     params = train_params(args)
@@ -472,7 +472,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from .bench import format_report, run_benchmark
     from .config import BACKBONES, METHODS, TrainConfig, check_device
-    from .experiments import check_params, load_data
+    from .record import check_params, load_data
     from .runs import pick_device
 
     methods = _names(args.methods, METHODS, "--methods")
@@ -513,7 +513,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def read_spec(path: str):
     """The study spec in the JSON file ``path``, parsed and checked (every run's
     settings) (chapters 6–7)."""
-    from .experiments import check_spec, parse_spec
+    from .study import check_spec, parse_spec
 
     if Path(path).exists() and not Path(path).is_file():  # a FIFO would block forever
         raise InvlearnError(f"cannot read --spec {path}: not a regular file")
@@ -579,7 +579,8 @@ def summary_text(table: Any, study: Any) -> str:
 
 def cmd_grid(args: argparse.Namespace) -> int:
     """Check the spec, the output folder and the notebook, then run the study (chapters 6–7)."""
-    from .experiments import check_grid_call, grid_cells, run_study
+    from .grid import check_grid_call, grid_cells
+    from .study import run_study
 
     if args.scheduler is not None and args.executor != "dask":
         raise InvlearnError("--scheduler applies only to --executor dask")

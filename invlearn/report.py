@@ -2,7 +2,7 @@
 (book chapters 6 and 7).
 
 Every function takes a *tidy* results table — one row per run, as written by
-:func:`invlearn.experiments.run_grid` (``results.csv``): parameter columns such as ``dataset``,
+:func:`invlearn.grid.run_grid` (``results.csv``): parameter columns such as ``dataset``,
 ``backbone``, ``method``, ``seed`` and metric columns such as ``auc``, ``gauc``, ``ndcg@10``.
 
 * :func:`summarize` — mean, standard deviation and count of metrics per group;

@@ -20,8 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from invlearn.cli import read_spec
-from invlearn.experiments import _final_cells, run_grid
+from invlearn.grid import run_grid
 from invlearn.io import read_json_record, write_json_atomic
+from invlearn.study import _final_cells
 
 FIELDS = ("annotation_first", "annotation_last", "annotation_accuracy", "pool_positive_share")
 

@@ -117,6 +117,10 @@ def test_the_package_has_no_import_cycle():
     assert find_cycle(graph) is None
     # Algorithm 1's module knows no trainer: only the losses, the row view and the settings
     assert graph["ig"] <= {"losses", "optim", "config", "errors"}
+    # a run's record, the grid that runs records, the study that runs grids: each knows only
+    # the ones below it
+    assert not graph["record"] & {"grid", "study"}
+    assert "study" not in graph["grid"] and "record" in graph["grid"]
 
 
 def test_no_private_name_crosses_a_module():
