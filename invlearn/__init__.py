@@ -40,7 +40,7 @@ from .ig import ig_meta_step
 from .methods import History, TrainResult, train
 from .models import GMF, BiasedGMF, NeuMF, build_model
 from .owndata import data_split, own_split, read_interactions
-from .runs import load
+from .training import load
 
 __all__ = ["GMF", "METHODS", "BiasedGMF", "History", "InvlearnError", "NeuMF", "Split",
            "TrainConfig", "TrainResult", "build_model", "data_split", "ig_meta_step", "load",

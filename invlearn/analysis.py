@@ -18,8 +18,8 @@ from torch import nn
 from .data import Split
 from .errors import InvlearnError
 from .models import build_model
-from .runs import predict
 from .sampling import pair_keys, sample_unlabeled
+from .training import predict
 
 
 def _truth(split: Split, truth: Any | None = None) -> Any:

@@ -414,7 +414,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     (``--out``) (chapters 6–7)."""
     from .config import ignored_settings
     from .record import check_params, run_experiment
-    from .runs import history_record
+    from .training import history_record
 
     params = train_params(args)
     _, config = check_params(params)
@@ -473,7 +473,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_report, run_benchmark
     from .config import BACKBONES, METHODS, TrainConfig, check_device
     from .record import check_params, load_data
-    from .runs import pick_device
+    from .training import pick_device
 
     methods = _names(args.methods, METHODS, "--methods")
     backbones = _names(args.backbones, BACKBONES, "--backbones")

@@ -12,8 +12,8 @@ the method up there and runs the same loop for all of them (IG's epoch is Algori
   ambiguous impressions).
 * The model kept is the one of the best validation epoch (``select``: validation AUC by default,
   or validation BCE); it is tested once.
-* ``train`` returns a :class:`~invlearn.runs.TrainResult`: test metrics and a
-  :class:`~invlearn.runs.History` from which the book draws its figures (per-epoch losses and
+* ``train`` returns a :class:`~invlearn.training.TrainResult`: test metrics and a
+  :class:`~invlearn.training.History` from which the book draws its figures (per-epoch losses and
   validation metrics, IG's direction at every meta-step with its three candidate losses and the
   size of the kept move, IDL weights of unlabeled rows, T-CE's dropped rows).
 """
@@ -34,7 +34,8 @@ from .errors import InvlearnError
 from .ig import MetaStep, ig_epoch, meta_split, next_window
 from .models import build_model
 from .optim import Adam
-from .runs import (
+from .sampling import PairSet, sample_unlabeled
+from .training import (
     History,
     TrainResult,
     catalogue_of,
@@ -50,7 +51,6 @@ from .runs import (
     test_best,
     with_label_fraction,
 )
-from .sampling import PairSet, sample_unlabeled
 
 
 # -- where unlabeled rows come from ---------------------------------------------------------

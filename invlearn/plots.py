@@ -1,4 +1,4 @@
-"""The book's figures, drawn from the :class:`~invlearn.runs.History` of a training run.
+"""The book's figures, drawn from the :class:`~invlearn.training.History` of a training run.
 
 Chapters 3 and 5 introduce these figures and the result chapters reuse them:
 
@@ -149,7 +149,7 @@ def annotation_by_distance(history: Any, truth: Any, epoch: int | None = None,
     dist = np.asarray(truth.affinity(users, items), dtype=np.float64) - float(truth.threshold)
     if not signed:
         dist = np.abs(dist)
-    from .runs import annotation
+    from .training import annotation
 
     positive, true = annotation(rec, truth, recorded=False)
     if isinstance(bins, (int, np.integer)):

@@ -148,7 +148,7 @@ def annotation_columns(result: Any, data: Any) -> dict:
     simulated feed ``pool_truth_share`` (that share by the simulator's truth: the hidden pool's
     labels are observed labels, noisy like every label). Empty for other
     methods and for pools with no truth (uniform random pairs of MovieLens)."""
-    from .runs import annotation
+    from .training import annotation
 
     weights = result.history.weights
     if not weights or (data.truth is None and not all("true" in r for r in weights.values())):

@@ -10,7 +10,7 @@
 Both score a pair by its item only. :func:`train_score` is what ``invlearn.train`` runs for
 them: it fits nothing, wraps the per-item table in :class:`ItemScore` (a module mapping
 ``(users, items)`` to scores, with ``score_all`` for full ranking) and tests it with the same
-code as every trained model, so its :class:`~invlearn.runs.TrainResult` has the same metrics.
+code as every trained model, so its :class:`~invlearn.training.TrainResult` has the same metrics.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from torch import nn
 from .config import SCORES, TrainConfig
 from .data import Split
 from .errors import InvlearnError
-from .runs import History, TrainResult, evaluate, final_metrics, pick_device
 from .splits import unlabeled_pool
+from .training import History, TrainResult, evaluate, final_metrics, pick_device
 
 #: The prior strengths ``k`` item_mean chooses among on validation AUC (chapter 8).
 PRIOR_STRENGTHS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
@@ -83,7 +83,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 def train_score(data: Split, config: TrainConfig, model: nn.Module | None = None) -> TrainResult:
     """``invlearn.train`` for ``popularity`` and ``item_mean`` (chapter 8): the per-item table,
     for item_mean the prior strength with the best validation AUC, and the test metrics of
-    :func:`invlearn.runs.final_metrics`. ``data`` already holds only the kept labeled rows.
+    :func:`invlearn.training.final_metrics`. ``data`` already holds only the kept labeled rows.
 
     The scores are logits so that the validation and test BCE mean something: item_mean's
     shrunk mean through the logit, popularity's ``log(1 + count)`` (a ranking, not a

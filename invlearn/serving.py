@@ -4,7 +4,7 @@
 the (user, item) pairs each user has already interacted with — so that
 ``result.predict(users, items)``, ``result.recommend(user, k)`` and ``result.save(path)`` work
 with the ids of your own data (``u123``, ``video_9``). ``invlearn.load`` (:func:`read_saved`)
-reads a saved model back into a :class:`~invlearn.runs.TrainResult` that scores exactly as the
+reads a saved model back into a :class:`~invlearn.training.TrainResult` that scores exactly as the
 one saved. The model-level scoring every trainer uses lives here too: :func:`predict` (logits
 of pairs) and :func:`score_function` (a user against every item).
 """

@@ -31,7 +31,7 @@ so IG-GMF runs slower on an H100 than on one CPU core. This module is the GPU pa
   refills the order buffers.
   On the CPU the same functions run eagerly, so the CPU tests exercise their logic.
 
-:func:`train_static` returns the same :class:`invlearn.runs.TrainResult` as ``train`` (with
+:func:`train_static` returns the same :class:`invlearn.training.TrainResult` as ``train`` (with
 a ``static`` dict of the path's settings) for methods ``none``, ``ns`` and ``ig``, GMF and NeuMF,
 with the ``random`` pool and ``optimizer="dense"``.
 """
@@ -52,7 +52,8 @@ from .data import Split
 from .errors import InvlearnError
 from .ig import MetaStep, alpha_step, keep_best, meta_split, meta_steps_per_epoch, next_window
 from .models import build_model
-from .runs import (
+from .sampling import BITMAP_LIMIT, pair_keys
+from .training import (
     History,
     TrainResult,
     check_inputs,
@@ -66,7 +67,6 @@ from .runs import (
     test_best,
     with_label_fraction,
 )
-from .sampling import BITMAP_LIMIT, pair_keys
 
 STATIC_METHODS = ("none", "ns", "ig")
 LAST_BATCH = ("pad", "drop")
@@ -500,8 +500,8 @@ class StaticRun:
 
 @dataclass
 class StaticTrainResult(TrainResult):
-    """:class:`~invlearn.runs.TrainResult` with the static path's settings in ``static``: ``step``
-    ("static"), ``graphs`` (captured CUDA graphs or eager), ``last_batch`` (pad or drop),
+    """:class:`~invlearn.training.TrainResult` with the static path's settings in ``static``:
+    ``step`` ("static"), ``graphs`` (captured CUDA graphs or eager), ``last_batch`` (pad or drop),
     ``redraw_rounds`` and ``unfixed_collisions`` (sampled rows still a training pair after the
     last round, given weight 0) (chapters 1 and 5)."""
 

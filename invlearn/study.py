@@ -376,10 +376,11 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
     chosen on) and ``failures.json`` (failed runs, and ``failed_cells``:
     cells whose search runs all failed) in ``out_dir``. The returned table's
     ``attrs["failed"]`` counts failed runs and cells. While it runs, ``out_dir`` is locked
-    (:func:`folder_lock`: a second grid into it is refused), and its ``study.json`` keeps the
-    spec, so a later call with a different spec is refused rather than replacing the first
-    study's tables; the same spec resumes. ``executor`` and ``scheduler`` are
-    :func:`run_grid`'s; a LocalCluster (dask without a scheduler) serves search and final runs.
+    (:func:`~invlearn.grid.folder_lock`: a second grid into it is refused), and its
+    ``study.json`` keeps the spec, so a later call with a different spec is refused rather than
+    replacing the first study's tables; the same spec resumes. ``executor`` and ``scheduler``
+    are :func:`~invlearn.grid.run_grid`'s; a LocalCluster (dask without a scheduler) serves
+    search and final runs.
     """
     study = spec if isinstance(spec, StudySpec) else parse_spec(spec)
     check_spec(study)

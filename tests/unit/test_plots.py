@@ -143,7 +143,7 @@ def test_annotation_plots_return_figures():
 
 def test_weight_histograms_from_records(toy_split):
     from invlearn import train
-    from invlearn.runs import history_record
+    from invlearn.training import history_record
 
     result = train(toy_split, method="ig", epochs=3, batch_size=32, progress=False,
                    full_ranking=False)

@@ -115,7 +115,7 @@ class TrainResult:
 
     def save(self, path: Any) -> Any:
         """Write weights, config, id maps and metrics to one file, atomically; read it back with
-        :func:`invlearn.runs.load` (:func:`invlearn.serving.save`)."""
+        :func:`invlearn.training.load` (:func:`invlearn.serving.save`)."""
         from .serving import save
 
         return save(self, path)
