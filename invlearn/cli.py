@@ -564,7 +564,7 @@ def spec_paths_resolved(spec: Any, folder: Path) -> Any:
 
 def summary_text(table: Any, study: Any) -> str:
     """The final runs as mean ± std over seeds, one row per grid cell (chapters 6–7)."""
-    from .report import format_summary, summarize
+    from .chapters.report import format_summary, summarize
 
     metrics = [m for m in ("auc", "gauc", "ndcg@10", "recall@20", "ndcg@20")
                if m in getattr(table, "columns", ())]

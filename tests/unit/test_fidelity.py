@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from invlearn import InvlearnError, losses, train
+from invlearn.chapters.report import method_label
 from invlearn.data import Split
 from invlearn.ig import choose, ig_meta_step, is_tie, meta_steps_per_epoch
 from invlearn.methods import METHOD_TABLE
 from invlearn.models import GMF, NeuMF
-from invlearn.report import method_label
 from invlearn.training import ranking_metrics
 
 

@@ -28,8 +28,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .ig import is_tie
-from .losses import inverse_dual_loss
+from ..ig import is_tie
+from ..losses import inverse_dual_loss
 
 #: The ways three candidate losses ``[L(θ_d), L(θ), L(θ_i)]`` can be ordered: ``holds`` (Theorem
 #: 1: ``L(θ)`` strictly between the other two), ``theta_min`` (``L(θ)`` strictly the smallest:

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import METHOD_LABELS, METHODS, SCORES
-from .errors import InvlearnError
+from ..config import METHOD_LABELS, METHODS, SCORES
+from ..errors import InvlearnError
 
 #: The eight methods in the order of the paper's tables, then IG with its move switched off
 #: (``"ig0"``: IG at ``alpha_ratio`` 0, see :func:`split_variants`), then the two scores that

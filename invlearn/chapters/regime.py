@@ -11,7 +11,7 @@ differ by method and seed.
   IG with its move switched off, with paired tests over seeds;
 * :func:`regime_maps` — the second edition's two maps: per cell, IG against the best method on
   its own backbone, and against the best of everything (any backbone, and the scores that learn
-  nothing), both chosen on validation, judged by :func:`invlearn.report.decision_rule`;
+  nothing), both chosen on validation, judged by :func:`invlearn.chapters.report.decision_rule`;
 * :func:`annotation_table` — per cell, how often IDL's and IG's annotation of the pool matches
   the truth, beside the trivial all-negative and all-positive annotators;
 * :func:`sparsity_table` and :func:`hidden_pool_check` — what withholding labels leaves of a
@@ -24,10 +24,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .config import SCORES
-from .errors import InvlearnError
+from ..config import SCORES
+from ..errors import InvlearnError
+from ..splits import Split, label_fraction, unlabeled_pool
 from .report import DECISION_GAP, DECISION_LEVEL, decision_rule, paired_test, split_variants
-from .splits import Split, label_fraction, unlabeled_pool
 
 #: The baselines IG is measured against in chapter 8 (SRNS is left out of the regime studies).
 BASELINES = ("none", "ns", "tce", "rce", "dns", "idl")
@@ -59,7 +59,7 @@ def regime_map(table: pd.DataFrame, metric: str = "auc", baselines: Sequence[str
                select_by: str = "valid_auc") -> pd.DataFrame:
     """Per cell (backbone × pool × fraction): IG minus the baseline with the best mean
     ``select_by`` (validation, never test) in ``metric``, over runs matched by seed, with the
-    paired tests of :func:`invlearn.report.paired_test`; and IG minus IG (α = 0) on the same
+    paired tests of :func:`invlearn.chapters.report.paired_test`; and IG minus IG (α = 0) on the same
     seeds (does the meta-move matter at all?). ``table`` is a regime study's ``results.csv``.
 
     Columns: the cell, ``baseline`` (its name), ``n`` (pairs), ``ig``, ``baseline_mean``,
@@ -107,7 +107,7 @@ def regime_maps(table: pd.DataFrame, metric: str = "auc", select_by: str = "vali
     * ``everything``: the ``baselines`` on *any* backbone and the ``scores`` (popularity,
       item_mean), in the same pool and fraction.
 
-    IG and its rival are paired by seed, and :func:`invlearn.report.decision_rule` runs over all
+    IG and its rival are paired by seed, and :func:`invlearn.chapters.report.decision_rule` runs over all
     cells of one map (paired t-test, Benjamini–Hochberg ``q``, ``verdict`` with ``"ig better"``
     / ``"rival better"`` / ``"no difference"``). None and item_mean do not use the pool: their
     runs count in every pool of their fraction. Columns: the cell, ``rival`` (method),

@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import MOVIELENS, PAPER_SPLIT_FOLDER, Split, data_home
-from .errors import InvlearnError
-from .io import write_csv_atomic
-from .methods import TrainResult, train
-from .sampling import pair_keys, sample_unlabeled
+from ..data import MOVIELENS, PAPER_SPLIT_FOLDER, Split, data_home
+from ..errors import InvlearnError
+from ..io import write_csv_atomic
+from ..methods import TrainResult, train
+from ..sampling import pair_keys, sample_unlabeled
 
 
 class RunCache:

@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Split
-from .errors import InvlearnError
-from .models import build_model
-from .sampling import pair_keys, sample_unlabeled
-from .training import predict
+from ..data import Split
+from ..errors import InvlearnError
+from ..models import build_model
+from ..sampling import pair_keys, sample_unlabeled
+from ..training import predict
 
 
 def _truth(split: Split, truth: Any | None = None) -> Any:
