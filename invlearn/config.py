@@ -1,4 +1,4 @@
-"""Every setting of one training run, documented once (book chapters 1–8).
+"""Every setting of one training run, documented once.
 
 :class:`TrainConfig` is the single source of the settings: ``train(...)`` takes it, every field is
 an option of ``python -m invlearn train`` whose help line is the field's ``help`` text below, and
@@ -174,7 +174,7 @@ class TrainConfig:
 
     def check(self) -> TrainConfig:
         """Raise :class:`~invlearn.errors.InvlearnError` naming the first field that is out of range or of the
-        wrong type; return the config (chapters 1–8)."""
+        wrong type; return the config."""
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
         if self.device is not None:
@@ -204,7 +204,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, settings: dict[str, Any]) -> TrainConfig:
         """A checked config from a mapping of field names; unknown names are an
-        error (chapters 1–8)."""
+        error."""
         if not isinstance(settings, dict):
             raise InvlearnError(f"settings must be a dict of TrainConfig fields, got "
                                 f"{type(settings).__name__}")
@@ -222,14 +222,14 @@ EAGER_ONLY_SWITCHES = ("accumulate_grads", "meta_move", "meta_split", "ig_superv
 
 def eager_only_switches(config: TrainConfig) -> list[str]:
     """The switches of a resolved ``config`` that differ from our reading and that only the
-    eager engine implements (chapter 6)."""
+    eager engine implements."""
     ours = READING_PRESETS["ours"]
     return [k for k in EAGER_ONLY_SWITCHES if getattr(config, k) != ours[k]]
 
 
 def field_help(name: str) -> str:
     """The help line of a :class:`TrainConfig` field, with its default (for
-    ``--help``) (chapters 1–8)."""
+    ``--help``)."""
     f = {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
     return f"{f.metadata['help']} (default: {f.default})"
 
@@ -302,7 +302,7 @@ def _check_epoch_budget(config: TrainConfig) -> None:
 
 
 #: The settings that only some methods read, with those methods; given to another method
-#: they would change nothing, so the command line says so (chapters 1–5).
+#: they would change nothing, so the command line says so.
 METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
     "tce_eps_max": ("tce",), "tce_eps_n": ("tce",), "rce_beta": ("rce",),
     "dns_k": ("dns", "srns"), "srns_memory": ("srns",), "srns_history": ("srns",),
@@ -316,7 +316,7 @@ METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
 def ignored_settings(config: TrainConfig, given: Any) -> dict[str, str]:
     """Of the setting names ``given``, those ``config``'s run would not read, each with the
     reason: a setting of other methods (:data:`METHOD_SETTINGS`), ``ranking_mask`` without
-    full ranking, ``equal_steps`` at label fraction 1 (chapters 1–8)."""
+    full ranking, ``equal_steps`` at label fraction 1."""
     why = {}
     for name in given:
         readers = METHOD_SETTINGS.get(name)
@@ -331,7 +331,7 @@ def ignored_settings(config: TrainConfig, given: Any) -> dict[str, str]:
 
 def check_device(device: str) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` unless torch knows ``device`` and this machine has
-    it (chapters 1–8)."""
+    it."""
     import torch
 
     try:

@@ -65,7 +65,7 @@ __all__ = [
     "unlabeled_pool",
 ]
 
-#: The data sets ``load_dataset`` knows (chapters 1, 6 and 7).
+#: The data sets ``load_dataset`` knows.
 DATASETS = ("ml-1m", "ml-100k", "ml-1m-paper", "sim", "files")
 
 
@@ -86,7 +86,7 @@ PATH_KEYS = ("train", "valid", "test", "data", "unlabeled", "data_home")
 def check_data_keys(keys: dict[str, Any], flags: bool = False) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` for data keys that name no data set or would
     be ignored: the rules of every caller (run parameters, grid specs, the command line, whose
-    messages name the options when ``flags``) (chapters 6–7)."""
+    messages name the options when ``flags``)."""
     def say(key: str) -> str:
         return f"--{key.replace('_', '-')}" if flags else key
 
@@ -202,7 +202,7 @@ def load_dataset(
       ``rating_threshold``, ``rating_range``, ``unlabeled`` (a file or table of unlabeled
       interactions) and ``eval_negatives`` (positive-only data). Ids may be any text.
     * ``"sim"``: the simulated passive feed, ``simulate_feed(size="small", seed=seed,
-      **kwargs).to_split(seed=seed)`` from :mod:`invlearn.simfeed` (chapters 1 and 7); its
+      **kwargs).to_split(seed=seed)`` from :mod:`invlearn.simfeed`; its
       ``ambiguous`` impressions are the unlabeled pool of chapter 8.
     """
     if name in MOVIELENS:

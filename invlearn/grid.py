@@ -46,7 +46,7 @@ EXECUTORS = ("local", "dask")
 
 
 def grid_cells(grid: Mapping[str, Iterable], base: Mapping[str, Any] | None = None) -> list[dict]:
-    """Every combination of the ``grid``'s lists, each merged over ``base`` (chapters 6–7)."""
+    """Every combination of the ``grid``'s lists, each merged over ``base``."""
     keys = list(grid)
     values = [list(grid[k]) for k in keys]
     if any(len(v) == 0 for v in values):
@@ -127,7 +127,7 @@ def check_grid_call(cells: list[dict], jobs: int, engine: str,
                     notebook: str | os.PathLike | None, executor: str = "local",
                     scheduler: str | None = None) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` for a bad engine, ``jobs``, notebook,
-    executor, scheduler or any bad cell (chapters 6–7)."""
+    executor, scheduler or any bad cell."""
     if engine not in ENGINES:
         raise InvlearnError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if executor not in EXECUTORS:
@@ -164,8 +164,7 @@ def check_grid_call(cells: list[dict], jobs: int, engine: str,
 
 def make_out_dir(out_dir: str | os.PathLike, subs: Iterable[str] = ()) -> Path:
     """Create the results folder ``out_dir`` and its ``subs``; raise
-    :class:`~invlearn.errors.InvlearnError` naming it when it is a file or cannot be made
-    (chapters 6–7)."""
+    :class:`~invlearn.errors.InvlearnError` naming it when it is a file or cannot be made."""
     if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir).strip():
         raise InvlearnError(f"out_dir must name a folder, got {out_dir!r}")
     out = Path(out_dir)
@@ -187,7 +186,7 @@ def folder_lock(out: Path) -> Iterator[None]:
     """Hold an exclusive lock (:func:`fcntl.flock` on ``out/.invlearn.lock``) while a grid or
     study writes into ``out``; raise :class:`~invlearn.errors.InvlearnError` at once when another
     process holds it, so that two grids never run the same cells into one folder. The kernel
-    drops the lock when the process ends, even by ``kill -9`` (chapters 6–7)."""
+    drops the lock when the process ends, even by ``kill -9``."""
     import fcntl
 
     path = out / LOCK_NAME
@@ -260,7 +259,7 @@ def _local_results(fn, todo: list[dict], out: Path, jobs: int, engine: str,
 
 class WorkerDied(RuntimeError):
     """A run whose worker process ended abruptly (a signal, the out-of-memory killer): recorded
-    as a failure; the grid goes on in a new pool of workers (chapters 6–7)."""
+    as a failure; the grid goes on in a new pool of workers."""
 
 
 def _in_scratch(fn, params: dict, notebook: str | None) -> dict[str, str]:
@@ -299,7 +298,7 @@ def _dask_client(address: str):
 def dask_scheduler(jobs: int, scheduler: str | None) -> Iterator[str]:
     """The address of ``scheduler``, or of a ``distributed.LocalCluster`` of ``jobs`` worker
     processes (one thread each) started here and closed on leaving. A given scheduler is
-    reached once first, so that a wrong address fails before anything is written (chapters 6–7)."""
+    reached once first, so that a wrong address fails before anything is written."""
     if scheduler is not None:
         _dask_client(scheduler).close()
         yield scheduler
@@ -362,7 +361,7 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
              progress: bool = True, executor: str = "local",
              scheduler: str | None = None) -> pd.DataFrame:
     """Run every cell (skipping those with a readable record in ``out_dir/runs``), ``jobs`` at
-    a time, and write ``out_dir/results.csv`` with one row per finished run (chapters 6–7).
+    a time, and write ``out_dir/results.csv`` with one row per finished run.
 
     Every cell is checked before any run starts, and ``out_dir`` is locked while the grid runs
     (:func:`folder_lock`). A worker killed mid-run (e.g. out of memory) fails the runs it had
@@ -409,7 +408,7 @@ def _grid(cells: list[dict], out: Path, jobs: int, engine: str,
 
 def collect(out_dir: str | os.PathLike, cells: list[dict] | None = None) -> pd.DataFrame:
     """The finished runs' rows (of ``cells``, or all in ``out_dir/runs``) as one table;
-    unreadable records are left out (chapters 6–7)."""
+    unreadable records are left out."""
     runs = Path(out_dir) / "runs"
     paths = ([_record_path(out_dir, c) for c in cells] if cells is not None
              else sorted(runs.glob("*.json")))

@@ -295,7 +295,7 @@ class CandidateGrads:
     @staticmethod
     def add(sums: list[torch.Tensor], grads: tuple, sign: float = 1.0) -> None:
         """Add ``sign · grads`` (dense or sparse row gradients; None: no gradient) to
-        ``sums`` (chapter 6)."""
+        ``sums``."""
         for total, g in zip(sums, grads):
             if g is not None:
                 total.add_(g, alpha=sign)
@@ -304,7 +304,7 @@ class CandidateGrads:
 def fresh_adam_moves(sums: list[torch.Tensor], lr: float) -> list[torch.Tensor]:
     """What one step of a freshly created Adam at ``lr`` subtracts from each parameter whose
     gradient is ``sums``: ``lr · g / (|g| + 1e-8)`` (:func:`alpha_step`, rule ``sign``); zero
-    where the gradient is zero (chapter 6)."""
+    where the gradient is zero."""
     return [alpha_step(g, lr, "sign") for g in sums]
 
 

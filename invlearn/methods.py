@@ -71,7 +71,7 @@ class Pool:
 
     def draw(self, users: np.ndarray, rate: int) -> tuple[np.ndarray, ...]:
         """``rate`` unlabeled rows for each of the given labeled rows' users: ``(users, items,
-        true labels or None)``, each ``[len(users), rate]`` (chapters 1–5)."""
+        true labels or None)``, each ``[len(users), rate]``."""
         if self.table is None:
             items = sample_unlabeled(users, self.n_items, self.keys, rate, self.rng)
             users = np.repeat(np.asarray(users)[:, None], rate, axis=1)
@@ -100,8 +100,7 @@ def _pool_table(data: Split, name: str) -> tuple[np.ndarray, ...]:
 # -- one run --------------------------------------------------------------------------------
 class Run:
     """The state of one training run: data on the device, model, optimizer, unlabeled pool,
-    random streams and what is recorded. Methods' draw and loss functions receive
-    it (chapters 1–5)."""
+    random streams and what is recorded. Methods' draw and loss functions receive it."""
 
     def __init__(self, data: Split, config: TrainConfig, model: nn.Module | None):
         self.data, self.cfg = data, config
@@ -126,17 +125,17 @@ class Run:
         self.state: dict = {}  # a method's own state across epochs (SRNS's memory)
 
     def new_optimizer(self) -> Adam:
-        """A fresh optimizer for the run's model at γ = ``lr`` (chapters 1–5)."""
+        """A fresh optimizer for the run's model at γ = ``lr``."""
         return Adam(self.model, self.cfg.lr, lazy=self.cfg.optimizer == "lazy")
 
     def batches(self, n: int) -> list[torch.Tensor]:
-        """A fresh random order of ``n`` rows, cut into batches of ``batch_size`` (chapters 1–5)."""
+        """A fresh random order of ``n`` rows, cut into batches of ``batch_size``."""
         perm = torch.randperm(n, generator=self.gen).to(self.device)
         return list(perm.split(self.cfg.batch_size))
 
     def draw(self, users: np.ndarray, rate: int) -> tuple[torch.Tensor, ...]:
         """:meth:`invlearn.methods.Pool.draw` on the device: users, items ``[n, rate]`` and true
-        labels (chapters 1–5)."""
+        labels."""
         users, items, true = self.pool.draw(users, rate)
         on = [torch.as_tensor(x, device=self.device) for x in (users, items)]
         return (*on, None if true is None else torch.as_tensor(true, device=self.device))
@@ -144,7 +143,7 @@ class Run:
     def stream(self) -> Callable[[int], tuple]:
         """IG's unlabeled rows for one epoch's meta phase: the training rows in a random order,
         ``sampling_rate`` pool rows for each, handed out ``n`` at a time and started again
-        from the top when a request would run past the end (chapters 1–5)."""
+        from the top when a request would run past the end."""
         order = torch.randperm(len(self.users), generator=self.gen).numpy()
         users, items, true = self.draw(self.train_users[order], self.cfg.sampling_rate)
         users, items = users.reshape(-1), items.reshape(-1)
@@ -173,19 +172,19 @@ class Run:
 
     def supervised_pass(self, method: str, subset: torch.Tensor | None = None) -> tuple:
         """:func:`supervised_pass` with the unlabeled rows and the loss of ``method`` (a name
-        of :data:`METHOD_TABLE`): IG's supervised phase, BCE or IDL (chapters 1–5)."""
+        of :data:`METHOD_TABLE`): IG's supervised phase, BCE or IDL."""
         entry = METHOD_TABLE[method]
         return supervised_pass(self, entry.loss, entry.rows(self), subset)
 
     def record(self, store: dict, epoch: int, columns: dict[str, list]) -> None:
         """Keep the first ``record_rows`` rows of each recorded column of an
-        epoch (chapters 1–5)."""
+        epoch."""
         n = self.cfg.record_rows
         store[epoch] = {k: torch.cat(v)[:n].cpu().numpy() for k, v in columns.items() if v}
 
     def log_meta(self, epoch: int, steps: list[MetaStep], rows: dict[str, list]) -> None:
         """Turn an epoch's meta-steps into rows of ``history.meta`` and record IG's
-        weights (chapters 1–5)."""
+        weights."""
         self.meta_log.append(meta_frame(epoch, *(
             torch.stack([getattr(s, name) for s in steps])
             for name in ("losses", "kept", "changed", "relative_move"))))
@@ -197,13 +196,13 @@ RowsOf = Callable[[torch.Tensor, torch.Tensor], tuple | None]
 
 
 def no_rows(run: Run) -> RowsOf:
-    """None: labeled rows only (chapters 1–5)."""
+    """None: labeled rows only."""
     return lambda idx, users: None
 
 
 def pool_rows(run: Run) -> RowsOf:
     """NS, T-CE, R-CE, IDL: ``sampling_rate`` pool rows per labeled row, drawn for the
-    epoch (chapters 1–5)."""
+    epoch."""
     users, items, true = run.draw(run.train_users, run.cfg.sampling_rate)
 
     def rows(idx: torch.Tensor, _users: torch.Tensor) -> tuple:
@@ -214,7 +213,7 @@ def pool_rows(run: Run) -> RowsOf:
 
 def hardest_rows(run: Run) -> RowsOf:
     """DNS (Zhang et al. 2013): of ``dns_k`` pool candidates per row, the
-    highest-scored (chapters 1–5)."""
+    highest-scored."""
     users, items, _ = run.draw(run.train_users, run.cfg.dns_k)
 
     def rows(idx: torch.Tensor, _users: torch.Tensor) -> tuple:
@@ -245,7 +244,7 @@ def memory_rows(run: Run) -> RowsOf:
 
 
 class SrnsMemory:
-    """SRNS's per-user memory of candidate items and the history of their scores (chapters 1–5)."""
+    """SRNS's per-user memory of candidate items and the history of their scores."""
 
     def __init__(self, run: Run):
         cfg = run.cfg
@@ -257,7 +256,7 @@ class SrnsMemory:
 
     def candidates(self, run: Run) -> tuple[torch.Tensor, torch.Tensor]:
         """Score the memory, update each slot's value, and draw ``dns_k`` slots per
-        row (chapters 1–5)."""
+        row."""
         n_users, size = self.items.shape
         users = torch.arange(n_users, device=run.device).repeat_interleave(size)
         prob = torch.sigmoid(predict(run.model, users, self.items.reshape(-1)))
@@ -274,7 +273,7 @@ class SrnsMemory:
 
     def refresh(self, run: Run) -> None:
         """Replace the half of each user's memory with the lowest value by fresh
-        items (chapters 1–5)."""
+        items."""
         n_users, size = self.items.shape
         worst = self.value.argsort(dim=1)[:, : size // 2]
         fresh = run.draw(np.arange(n_users), size // 2)[1]
@@ -285,7 +284,7 @@ class SrnsMemory:
 # -- how each method computes its loss on a batch -------------------------------------------
 @dataclass
 class Batch:
-    """One batch: the labeled rows first, then the unlabeled rows drawn for them (chapters 1–5)."""
+    """One batch: the labeled rows first, then the unlabeled rows drawn for them."""
 
     users: torch.Tensor
     items: torch.Tensor
@@ -344,7 +343,7 @@ def ig_setup(run: Run) -> None:
 class Method:
     """How one method trains: its name in tables, how it draws unlabeled rows each epoch, its
     loss on a batch, the unlabeled pools it can draw from, and (IG) a setup and an epoch of its
-    own (chapters 1–5, 8)."""
+    own."""
 
     label: str
     rows: Callable[[Run], RowsOf]
@@ -354,7 +353,7 @@ class Method:
     pools: tuple[str, ...] = POOLS
 
 
-#: Each method's name → how it draws its unlabeled rows and computes its loss (chapters 1–5).
+#: Each method's name → how it draws its unlabeled rows and computes its loss.
 METHOD_TABLE: dict[str, Method] = {
     "none": Method(METHOD_LABELS["none"], no_rows, bce_loss),
     "ns": Method(METHOD_LABELS["ns"], pool_rows, bce_loss),
@@ -372,7 +371,7 @@ assert tuple(METHOD_TABLE) == METHODS
 def supervised_epoch(run: Run, epoch: int) -> float:
     """One epoch of every method but IG: each batch of labeled rows with the unlabeled rows
     the method draws for it (labeled 0, or their true labels with ``true_labels``), one Adam
-    step on the method's loss. Returns the mean loss (chapters 1–5)."""
+    step on the method's loss. Returns the mean loss."""
     method = METHOD_TABLE[run.cfg.method]
     total, count, _ = supervised_pass(run, method.loss, method.rows(run))
     _close_epoch(run, epoch)
@@ -385,7 +384,7 @@ def supervised_pass(run: Run, loss_of: Callable, rows_of: RowsOf,
     training-train rows) in random batches, each with the unlabeled rows ``rows_of`` draws for
     it, one Adam step on ``loss_of`` per batch; with ``accumulate_grads`` the gradients are
     zeroed once, before the pass. Returns the loss summed over rows (a tensor), the rows and
-    the steps (chapters 1–5)."""
+    the steps."""
     accumulate = run.cfg.accumulate_grads
     if accumulate:
         run.opt.zero_grad()
@@ -427,7 +426,7 @@ def _close_epoch(run: Run, epoch: int) -> None:
 def train(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
           progress: bool = True, unlabeled: pd.DataFrame | None = None,
           **overrides) -> TrainResult:
-    """Train one method on ``data`` and test the best validation epoch (chapters 1–8); for
+    """Train one method on ``data`` and test the best validation epoch; for
     the scores that learn nothing (``popularity``, ``item_mean``), score and test them
     (:mod:`invlearn.scores`).
 

@@ -36,7 +36,7 @@ class GMF(nn.Module):
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
-        ranking) (chapter 1)."""
+        ranking)."""
         weighted = self.user(users) * self.out.weight  # fold the output layer into the users
         return weighted @ self.item.weight.T + self.out.bias
 
@@ -61,7 +61,7 @@ class BiasedGMF(GMF):
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
-        ranking) (chapter 8)."""
+        ranking)."""
         return super().score_all(users) + self.user_bias(users) + self.item_bias.weight.T
 
 
@@ -97,7 +97,7 @@ class NeuMF(nn.Module):
 
     def score_all(self, users: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
-        ranking) (chapter 1).
+        ranking).
 
         The tower's first layer acts on ``[p_u, q_i]``, so it splits into a user part and an
         item part computed once each; the GMF branch and the output layer's bias are one matrix
@@ -127,7 +127,7 @@ class NeuMF(nn.Module):
 def build_model(backbone: str, n_users: int, n_items: int, dim: int = 32,
                 sparse: bool = True) -> nn.Module:
     """The backbone called ``backbone`` (``"gmf"``, ``"neumf"`` or ``"gmf_bias"``, GMF with
-    biases) (chapters 1 and 8)."""
+    biases)."""
     if backbone == "gmf":
         return GMF(n_users, n_items, dim, sparse=sparse)
     if backbone == "gmf_bias":

@@ -25,7 +25,7 @@ from .errors import InvlearnError
 
 
 def config_fields() -> tuple[str, ...]:
-    """The names of the TrainConfig fields, in declaration order (chapters 6–7)."""
+    """The names of the TrainConfig fields, in declaration order."""
     from .config import TrainConfig
 
     return tuple(f.name for f in dataclasses.fields(TrainConfig))
@@ -33,7 +33,7 @@ def config_fields() -> tuple[str, ...]:
 
 def run_id(params: Mapping[str, Any]) -> str:
     """A short stable name for a run: readable fields plus a hash of all
-    parameters (chapters 6–7)."""
+    parameters."""
     text = json.dumps(dict(sorted(params.items())), sort_keys=True, default=str)
     digest = hashlib.sha1(text.encode()).hexdigest()[:10]
     name = "-".join(str(params.get(k, "")) for k in ("dataset", "backbone", "method", "seed"))
@@ -43,7 +43,7 @@ def run_id(params: Mapping[str, Any]) -> str:
 def check_params(params: Mapping[str, Any]):
     """Split ``params`` into data keys and a checked :class:`~invlearn.config.TrainConfig`;
     raise :class:`~invlearn.errors.InvlearnError` naming the key for anything unknown or out of
-    range (chapters 6–7)."""
+    range."""
     from .config import TrainConfig
 
     if not isinstance(params, Mapping):
@@ -67,7 +67,7 @@ def check_runnable(dataset: str, config: Any) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` for a setting that every run on the data
     set named ``dataset`` (never thinned before) would fail on: a pool the method cannot draw
     from, the hidden pool at label fraction 1, the ambiguous pool off the simulated feed, the
-    static step for a method or pool it does not support (chapters 6–8)."""
+    static step for a method or pool it does not support."""
     from .config import POOLS
     from .methods import METHOD_TABLE
     from .static import STATIC_METHODS
@@ -91,7 +91,7 @@ def check_runnable(dataset: str, config: Any) -> None:
 
 def load_data(params: Mapping[str, Any]):
     """The split that run parameters describe (``dataset`` and its keys,
-    ``seed``) (chapters 6–7)."""
+    ``seed``)."""
     from .data import load_dataset
 
     keys, config = check_params(params)
@@ -106,7 +106,7 @@ def load_data(params: Mapping[str, Any]):
 
 def peak_memory_mb() -> float | None:
     """This process's peak resident memory in MB (None where ``resource`` is
-    missing) (chapters 6–7)."""
+    missing)."""
     try:
         import resource
     except ImportError:
@@ -120,8 +120,7 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
     """The one record of a run: ``result.to_dict()``, the parameters as given (flat), the
     columns the chapters read (``valid_auc``, ``epochs_run``, ``annotation_first``…, the
     ``optimizer`` even where the parameters leave it to its default) and the
-    run's context (``seconds_load``, ``seconds_total``, ``peak_memory_mb``, ``data``
-    sizes) (chapters 6–7)."""
+    run's context (``seconds_load``, ``seconds_total``, ``peak_memory_mb``, ``data`` sizes)."""
     summary = result.to_dict()
     history = summary.pop("epochs", None)
     record = {**summary, **params, "history": history,
@@ -141,7 +140,7 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
 def annotation_columns(result: Any, data: Any) -> dict:
     """IDL's and IG's annotation of their unlabeled rows (``w1 > 0.5`` called positive) scored
     against the rows' true labels, where these are known — the simulated feed's truth, or the
-    withheld labels of the ``hidden`` pool (chapters 7–8): ``annotation_first`` / ``_last`` (the
+    withheld labels of the ``hidden`` pool: ``annotation_first`` / ``_last`` (the
     first and last epoch), ``annotation_accuracy`` (the best validation epoch, whose model is
     kept) and ``pool_positive_share`` (the share of true positives among that epoch's rows: the
     all-positive annotator's accuracy; one minus it is the all-negative one's), and on the
@@ -170,8 +169,7 @@ def annotation_columns(result: Any, data: Any) -> dict:
 def run_experiment(params: Mapping[str, Any], progress: bool = False,
                    return_result: bool = False) -> dict | tuple[dict, Any]:
     """Check ``params`` (data keys plus TrainConfig fields), load the data, train, and return
-    the run's record (:func:`build_record`); with ``return_result`` also the
-    ``TrainResult`` (chapters 6–7)."""
+    the run's record (:func:`build_record`); with ``return_result`` also the ``TrainResult``."""
     from .methods import train
 
     params = dict(params)
@@ -186,6 +184,6 @@ def run_experiment(params: Mapping[str, Any], progress: bool = False,
 
 
 def flat_row(record: Mapping[str, Any]) -> dict:
-    """The scalar entries of a run record: one row of ``results.csv`` (chapters 6–7)."""
+    """The scalar entries of a run record: one row of ``results.csv``."""
     return {k: v for k, v in record.items()
             if v is None or isinstance(v, (str, int, float, bool, np.generic))}

@@ -11,7 +11,7 @@ BITMAP_LIMIT = 1 << 27
 
 
 def pair_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
-    """Sorted unique int64 keys ``user · n_items + item`` of a set of pairs (chapters 1 and 8)."""
+    """Sorted unique int64 keys ``user · n_items + item`` of a set of pairs."""
     return np.unique(users.astype(np.int64) * n_items + items.astype(np.int64))
 
 
@@ -28,7 +28,7 @@ def is_pair(keys: np.ndarray, users: np.ndarray, items: np.ndarray, n_items: int
 
 
 class PairSet:
-    """A set of (user, item) pairs with fast membership (chapters 1 and 8): a dense bitmap when
+    """A set of (user, item) pairs with fast membership: a dense bitmap when
     ``n_users · n_items`` is at most :data:`BITMAP_LIMIT` (MovieLens, the simulated feeds up
     to ``mid``), else the sorted keys of :func:`pair_keys` and a binary search."""
 

@@ -31,7 +31,7 @@ PRIOR_STRENGTHS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 
 
 class ItemScore(nn.Module):
-    """A score per item, whoever the user: ``score(u, i) = table[i]`` (chapter 8). Holds no
+    """A score per item, whoever the user: ``score(u, i) = table[i]``. Holds no
     parameters (``table`` is a buffer), so nothing trains it."""
 
     def __init__(self, table: torch.Tensor, n_users: int):
@@ -43,12 +43,12 @@ class ItemScore(nn.Module):
         return self.table[items]
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """Scores of ``users`` against every item, ``[len(users), n_items]`` (chapter 8)."""
+        """Scores of ``users`` against every item, ``[len(users), n_items]``."""
         return self.table.repeat(len(users), 1)  # its own memory, like any score_all
 
 
 def popularity(data: Split, pool: str = "random") -> np.ndarray:
-    """Per item, its count of observed interactions a method may see (chapter 8): the kept
+    """Per item, its count of observed interactions a method may see: the kept
     labeled training rows, plus the rows of the ``hidden`` or ``ambiguous`` pool (a method
     drawing from the ``random`` pool sees no other interaction). Labels are not used."""
     parts = [data.train["item"].to_numpy()]
@@ -81,7 +81,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def train_score(data: Split, config: TrainConfig, model: nn.Module | None = None) -> TrainResult:
-    """``invlearn.train`` for ``popularity`` and ``item_mean`` (chapter 8): the per-item table,
+    """``invlearn.train`` for ``popularity`` and ``item_mean``: the per-item table,
     for item_mean the prior strength with the best validation AUC, and the test metrics of
     :func:`invlearn.training.final_metrics`. ``data`` already holds only the kept labeled rows.
 

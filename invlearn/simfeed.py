@@ -178,7 +178,7 @@ class SimFeed:
         """The labeled impressions (finish rate > 0.8 or < 0.2), ``label`` as float32 0/1.
 
         Columns: ``user``, ``item`` (int64), ``label`` (float32), then ``duration``,
-        ``watch_time`` and ``finish_rate`` (float32), in the impressions' order (chapter 1).
+        ``watch_time`` and ``finish_rate`` (float32), in the impressions' order.
         """
         imp = self.impressions
         rows = imp[imp["label"].to_numpy() >= 0]
@@ -192,7 +192,7 @@ class SimFeed:
         })
 
     def stats(self) -> dict:
-        """Counts and truth-based diagnostics of the feed, as plain numbers (chapters 1 and 7).
+        """Counts and truth-based diagnostics of the feed, as plain numbers.
 
         ``label_agreement`` is the share of labeled rows whose label equals the true label;
         ``positive_agreement`` / ``negative_agreement`` the same among positive / negative
@@ -231,7 +231,7 @@ class SimFeed:
         return dict(self._stats)
 
     def to_split(self, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> Split:
-        """Split the labeled impressions at random into train / valid / test (chapter 1).
+        """Split the labeled impressions at random into train / valid / test.
 
         The split is :func:`invlearn.splits.random_split` of :meth:`labeled` (seeded by ``seed``);
         ``truth`` is this feed, so the true label of every pair is known; ``name`` is the
@@ -271,7 +271,7 @@ class SimFeed:
 
 
 def truth_test_set(split: Split, seed: int | None = None) -> pd.DataFrame:
-    """A test set scored by the truth (chapters 7–8): the split's held-out test impressions and,
+    """A test set scored by the truth: the split's held-out test impressions and,
     for each of them, a random pair of the same user (an item drawn uniformly from the whole
     catalogue, shown or not), every row labeled by ``split.truth.true_label`` — so that a metric
     on it judges a model by what users like rather than by what the feed's policy showed and

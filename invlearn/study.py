@@ -32,8 +32,7 @@ STUDY_OUTPUTS = ("results.csv", "search.csv", "chosen.csv", "failures.json", "st
 def choose_best(table: pd.DataFrame, group: list[str], searched: list[str],
                 by: str = "valid_auc") -> pd.DataFrame:
     """For each ``group`` (e.g. dataset × backbone × method), the ``searched`` settings with the
-    best validation score ``by`` (validation data only: test metrics are never looked
-    at) (chapters 6–7)."""
+    best validation score ``by`` (validation data only: test metrics are never looked at)."""
     if table.empty or by not in table.columns:
         return pd.DataFrame(columns=group + searched + [by])
     scored = table[table[by].notna()]
@@ -63,7 +62,7 @@ class StudySpec:
     the search to matching cells. ``search_seed``: the search's seed. ``seeds``: distinct
     seeds of the final runs (``[]`` for a search-only study). ``ablate``: method → settings;
     each final run of that method gets a twin at the chosen settings overridden by these —
-    ``{"ig": {"alpha_ratio": 0}}`` puts IG beside itself with its move switched off (chapter 5).
+    ``{"ig": {"alpha_ratio": 0}}`` puts IG beside itself with its move switched off.
     ``exclude``: partial cells (grid key → value) left out of the grid, e.g.
     ``{"label_fraction": 1.0, "pool": "hidden"}`` (chapter 8). ``tuning``: equal tuning (chapter
     8), ``{"settings": N, "seed": S}``: every learned method gets exactly N searched settings in
@@ -173,7 +172,7 @@ def _parse_search(search: Any, grid: Mapping[str, list]) -> dict[str, dict[str, 
 
 def parse_spec(spec: Any) -> StudySpec:
     """Check a study spec's shape against :class:`StudySpec`; every error names the
-    key (chapters 6–8)."""
+    key."""
     _need(spec, dict, "", "a JSON object with \"grid\" (and \"base\", \"search\", "
           "\"search_on\", \"search_seed\", \"seeds\", \"ablate\", \"exclude\", "
           "\"tuning\")")
@@ -276,7 +275,7 @@ def _space(study: StudySpec, method: str) -> dict[str, list]:
 
 
 def method_settings(study: StudySpec, method: str) -> list[dict]:
-    """The settings searched for ``method`` (chapters 6–8): every combination of its search
+    """The settings searched for ``method``: every combination of its search
     space; with equal tuning (``study.tuning``) exactly ``settings`` of them, drawn without
     replacement with the tuning seed (the same draw in every cell, kept in grid order). The
     scores that learn nothing (popularity, item_mean) have one empty setting: they search
@@ -295,14 +294,14 @@ def method_settings(study: StudySpec, method: str) -> list[dict]:
 
 
 def study_cells(spec: StudySpec) -> list[dict]:
-    """The grid's cells over ``base`` except those matching an ``exclude`` entry (chapters 6–8)."""
+    """The grid's cells over ``base`` except those matching an ``exclude`` entry."""
     return [cell for cell in grid_cells(spec.grid, spec.base)
             if not any(all(cell.get(k) == v for k, v in part.items()) for part in spec.exclude)]
 
 
 def search_cells(spec: StudySpec) -> list[dict]:
     """The search's runs: each grid cell in ``search_on`` × its method's search
-    space (chapters 6–7)."""
+    space."""
     cells: list[dict] = []
     if not spec.search:  # nothing to choose: the study is its final runs
         return cells
@@ -316,7 +315,7 @@ def search_cells(spec: StudySpec) -> list[dict]:
 
 def check_spec(spec: StudySpec) -> None:
     """Check every run the study could make (all search settings on every cell and
-    seed) (chapters 6–7)."""
+    seed)."""
     if not study_cells(spec):
         raise InvlearnError("spec \"exclude\" removes every grid cell; nothing would run")
     if spec.search and not search_cells(spec):
@@ -365,8 +364,7 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
               engine: str = "python", notebook: str | os.PathLike | None = None,
               progress: bool = True, executor: str = "local",
               scheduler: str | None = None) -> pd.DataFrame:
-    """A search on validation data, then the final runs over seeds with the chosen settings
-    (chapters 6 and 7).
+    """A search on validation data, then the final runs over seeds with the chosen settings.
 
     ``spec`` is a :class:`StudySpec` or a dict for :func:`parse_spec`. With ``search_on`` the
     search runs only on the grid cells matching it and each method's chosen settings are used

@@ -132,7 +132,7 @@ class NegativeRecorder(nn.Module):
     def for_split(cls, split: Split, backbone: str = "gmf", dim: int = 32,
                   seed: int = 0) -> NegativeRecorder:
         """Wrap the backbone ``train`` would build for ``split`` with ``seed`` (same seeding, same
-        initial weights), so a run with the recorder is the run without it (chapters 1–2)."""
+        initial weights), so a run with the recorder is the run without it."""
         torch.manual_seed(seed)
         return cls(build_model(backbone, split.n_users, split.n_items, dim))
 
@@ -144,7 +144,7 @@ class NegativeRecorder(nn.Module):
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """The wrapped model's scores against all items (for full-ranking
-        metrics) (chapters 1–2)."""
+        metrics)."""
         return self.model.score_all(users)
 
 

@@ -359,12 +359,13 @@ def plot_weight_histograms(records: Mapping[str, Mapping[str, Any]]) -> Figure:
 def plot_regime_map(table: pd.DataFrame, value: str = "diff", p_value: str = "p_t",
                     ax: Axes | None = None, title: str | None = None,
                     label: str = "IG − best baseline, test AUC") -> Figure:
-    """Chapter 8's regime map: one row per backbone × pool, one column per label fraction, each
-    cell coloured by ``value`` (a row of :func:`invlearn.chapters.regime.regime_map`; blue where IG is
-    ahead, red where it is behind, white for zero, the colour scale symmetric) and printed with
-    its value, the paired-test p-value and the baseline it is measured against. A map of
-    :func:`invlearn.chapters.regime.regime_maps` draws with ``value="gap"``, ``p_value="q"`` and names its
-    rival (with the rival's backbone where it differs). Cells the study did not run stay grey."""
+    """Chapter 8's regime map: one row per backbone × pool, one column per label fraction, each cell
+    coloured by ``value`` (a row of :func:`~invlearn.chapters.regime.regime_map`; blue where IG is
+    ahead, red where it is behind, white for zero, the colour scale symmetric) and printed with its
+    value, the paired-test p-value and the baseline it is measured against. A map of
+    :func:`~invlearn.chapters.regime.regime_maps` draws with ``value="gap"``, ``p_value="q"`` and
+    names its rival (with the rival's backbone where it differs). Cells the study did not run stay
+    grey."""
     from matplotlib.colors import TwoSlopeNorm
 
     from ..config import SCORES

@@ -1,4 +1,5 @@
-"""The helpers chapters share (invlearn.chapters.helpers, report, analysis, theorem): known values."""
+"""The helpers chapters share (invlearn.chapters: helpers, report, analysis, theorem): known
+values."""
 import json
 
 import numpy as np

@@ -1,4 +1,5 @@
-"""Unit tests of invlearn.chapters.report (book chapters 6–7) on tiny tables with known answers."""
+"""Unit tests of invlearn.chapters.report (book chapters 6–7) on tiny tables with known
+answers."""
 from __future__ import annotations
 
 import math
