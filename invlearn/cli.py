@@ -37,8 +37,7 @@ MAX_CATALOGUE = 10_000_000
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line on stderr and exit status
-    2."""
+    """An argument parser whose usage errors are one line on stderr and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
         print(f"invlearn: error: {' '.join(message.split())}", file=sys.stderr)
@@ -376,8 +375,7 @@ def own_data_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def train_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The run parameters of ``train``: data keys and the TrainConfig options
-    given."""
+    """The run parameters of ``train``: data keys and the TrainConfig options given."""
     from .record import config_fields
 
     given = {k: getattr(args, k) for k in config_fields() if getattr(args, k) is not None}
@@ -409,8 +407,7 @@ def _write(path: str, obj: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Check everything, train one run, print its metrics, write its record
-    (``--out``)."""
+    """Check everything, train one run, print its metrics, write its record (``--out``)."""
     from .config import ignored_settings
     from .record import check_params, run_experiment
     from .training import history_record
@@ -465,8 +462,7 @@ def _catalogues(text: str) -> list[int]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Check everything, time the methods, print the report, write it as JSON
-    (``--out``)."""
+    """Check everything, time the methods, print the report, write it as JSON (``--out``)."""
     import torch
 
     from .bench import format_report, run_benchmark
@@ -510,8 +506,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def read_spec(path: str):
-    """The study spec in the JSON file ``path``, parsed and checked (every run's
-    settings)."""
+    """The study spec in the JSON file ``path``, parsed and checked (every run's settings)."""
     from .study import check_spec, parse_spec
 
     if Path(path).exists() and not Path(path).is_file():  # a FIFO would block forever
@@ -622,8 +617,7 @@ COMMANDS = {"train": cmd_train, "bench": cmd_bench, "grid": cmd_grid}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (2: bad input, 1: a grid run
-    failed)."""
+    """Run the command line; return the exit status (2: bad input, 1: a grid run failed)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:

@@ -203,8 +203,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, settings: dict[str, Any]) -> TrainConfig:
-        """A checked config from a mapping of field names; unknown names are an
-        error."""
+        """A checked config from a mapping of field names; unknown names are an error."""
         if not isinstance(settings, dict):
             raise InvlearnError(f"settings must be a dict of TrainConfig fields, got "
                                 f"{type(settings).__name__}")
@@ -228,8 +227,7 @@ def eager_only_switches(config: TrainConfig) -> list[str]:
 
 
 def field_help(name: str) -> str:
-    """The help line of a :class:`TrainConfig` field, with its default (for
-    ``--help``)."""
+    """The help line of a :class:`TrainConfig` field, with its default (for ``--help``)."""
     f = {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
     return f"{f.metadata['help']} (default: {f.default})"
 

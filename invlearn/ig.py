@@ -294,8 +294,7 @@ class CandidateGrads:
 
     @staticmethod
     def add(sums: list[torch.Tensor], grads: tuple, sign: float = 1.0) -> None:
-        """Add ``sign · grads`` (dense or sparse row gradients; None: no gradient) to
-        ``sums``."""
+        """Add ``sign · grads`` (dense or sparse row gradients; None: no gradient) to ``sums``."""
         for total, g in zip(sums, grads):
             if g is not None:
                 total.add_(g, alpha=sign)

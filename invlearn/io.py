@@ -62,8 +62,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def json_ready(value: Any) -> Any:
-    """``value`` with NumPy scalars and arrays made plain and NaN / ±inf made
-    ``None``."""
+    """``value`` with NumPy scalars and arrays made plain and NaN / ±inf made ``None``."""
     if isinstance(value, Mapping):
         return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
@@ -102,8 +101,7 @@ def write_csv_atomic(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
 
 
 def read_json_record(path: str | os.PathLike) -> dict | None:
-    """The JSON object in ``path``, or ``None`` if it is missing, truncated or not an
-    object."""
+    """The JSON object in ``path``, or ``None`` if it is missing, truncated or not an object."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):

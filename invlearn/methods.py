@@ -177,14 +177,12 @@ class Run:
         return supervised_pass(self, entry.loss, entry.rows(self), subset)
 
     def record(self, store: dict, epoch: int, columns: dict[str, list]) -> None:
-        """Keep the first ``record_rows`` rows of each recorded column of an
-        epoch."""
+        """Keep the first ``record_rows`` rows of each recorded column of an epoch."""
         n = self.cfg.record_rows
         store[epoch] = {k: torch.cat(v)[:n].cpu().numpy() for k, v in columns.items() if v}
 
     def log_meta(self, epoch: int, steps: list[MetaStep], rows: dict[str, list]) -> None:
-        """Turn an epoch's meta-steps into rows of ``history.meta`` and record IG's
-        weights."""
+        """Turn an epoch's meta-steps into rows of ``history.meta`` and record IG's weights."""
         self.meta_log.append(meta_frame(epoch, *(
             torch.stack([getattr(s, name) for s in steps])
             for name in ("losses", "kept", "changed", "relative_move"))))
@@ -201,8 +199,7 @@ def no_rows(run: Run) -> RowsOf:
 
 
 def pool_rows(run: Run) -> RowsOf:
-    """NS, T-CE, R-CE, IDL: ``sampling_rate`` pool rows per labeled row, drawn for the
-    epoch."""
+    """NS, T-CE, R-CE, IDL: ``sampling_rate`` pool rows per labeled row, drawn for the epoch."""
     users, items, true = run.draw(run.train_users, run.cfg.sampling_rate)
 
     def rows(idx: torch.Tensor, _users: torch.Tensor) -> tuple:
@@ -212,8 +209,7 @@ def pool_rows(run: Run) -> RowsOf:
 
 
 def hardest_rows(run: Run) -> RowsOf:
-    """DNS (Zhang et al. 2013): of ``dns_k`` pool candidates per row, the
-    highest-scored."""
+    """DNS (Zhang et al. 2013): of ``dns_k`` pool candidates per row, the highest-scored."""
     users, items, _ = run.draw(run.train_users, run.cfg.dns_k)
 
     def rows(idx: torch.Tensor, _users: torch.Tensor) -> tuple:
@@ -255,8 +251,7 @@ class SrnsMemory:
         self.value = None
 
     def candidates(self, run: Run) -> tuple[torch.Tensor, torch.Tensor]:
-        """Score the memory, update each slot's value, and draw ``dns_k`` slots per
-        row."""
+        """Score the memory, update each slot's value, and draw ``dns_k`` slots per row."""
         n_users, size = self.items.shape
         users = torch.arange(n_users, device=run.device).repeat_interleave(size)
         prob = torch.sigmoid(predict(run.model, users, self.items.reshape(-1)))
@@ -272,8 +267,7 @@ class SrnsMemory:
         return slots, self.items[rows[:, None], slots]
 
     def refresh(self, run: Run) -> None:
-        """Replace the half of each user's memory with the lowest value by fresh
-        items."""
+        """Replace the half of each user's memory with the lowest value by fresh items."""
         n_users, size = self.items.shape
         worst = self.value.argsort(dim=1)[:, : size // 2]
         fresh = run.draw(np.arange(n_users), size // 2)[1]

@@ -35,8 +35,7 @@ class GMF(nn.Module):
         return self.out(self.user(users) * self.item(items)).squeeze(-1)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
-        ranking)."""
+        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full ranking)."""
         weighted = self.user(users) * self.out.weight  # fold the output layer into the users
         return weighted @ self.item.weight.T + self.out.bias
 
@@ -60,8 +59,7 @@ class BiasedGMF(GMF):
                 + self.item_bias(items).squeeze(-1))
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
-        ranking)."""
+        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full ranking)."""
         return super().score_all(users) + self.user_bias(users) + self.item_bias.weight.T
 
 

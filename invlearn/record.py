@@ -20,20 +20,18 @@ from typing import Any
 
 import numpy as np
 
+from .config import POOLS, TrainConfig
 from .data import DATA_KEYS, check_data_keys, dataset_arguments
 from .errors import InvlearnError
 
 
 def config_fields() -> tuple[str, ...]:
     """The names of the TrainConfig fields, in declaration order."""
-    from .config import TrainConfig
-
     return tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
 def run_id(params: Mapping[str, Any]) -> str:
-    """A short stable name for a run: readable fields plus a hash of all
-    parameters."""
+    """A short stable name for a run: readable fields plus a hash of all parameters."""
     text = json.dumps(dict(sorted(params.items())), sort_keys=True, default=str)
     digest = hashlib.sha1(text.encode()).hexdigest()[:10]
     name = "-".join(str(params.get(k, "")) for k in ("dataset", "backbone", "method", "seed"))
@@ -44,8 +42,6 @@ def check_params(params: Mapping[str, Any]):
     """Split ``params`` into data keys and a checked :class:`~invlearn.config.TrainConfig`;
     raise :class:`~invlearn.errors.InvlearnError` naming the key for anything unknown or out of
     range."""
-    from .config import TrainConfig
-
     if not isinstance(params, Mapping):
         raise InvlearnError(f"run parameters must be a dict, got {type(params).__name__}")
     fields = config_fields()
@@ -68,7 +64,6 @@ def check_runnable(dataset: str, config: Any) -> None:
     set named ``dataset`` (never thinned before) would fail on: a pool the method cannot draw
     from, the hidden pool at label fraction 1, the ambiguous pool off the simulated feed, the
     static step for a method or pool it does not support."""
-    from .config import POOLS
     from .methods import METHOD_TABLE
     from .static import STATIC_METHODS
 
@@ -90,8 +85,7 @@ def check_runnable(dataset: str, config: Any) -> None:
 
 
 def load_data(params: Mapping[str, Any]):
-    """The split that run parameters describe (``dataset`` and its keys,
-    ``seed``)."""
+    """The split that run parameters describe (``dataset`` and its keys, ``seed``)."""
     from .data import load_dataset
 
     keys, config = check_params(params)
@@ -105,8 +99,7 @@ def load_data(params: Mapping[str, Any]):
 
 
 def peak_memory_mb() -> float | None:
-    """This process's peak resident memory in MB (None where ``resource`` is
-    missing)."""
+    """This process's peak resident memory in MB (None where ``resource`` is missing)."""
     try:
         import resource
     except ImportError:

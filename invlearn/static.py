@@ -140,8 +140,7 @@ def ensure_grads(model: nn.Module) -> list[torch.Tensor]:
 
 
 def make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
-    """Dense Adam: fused and capturable on CUDA (so it can live in a CUDA graph), plain on
-    CPU."""
+    """Dense Adam: fused and capturable on CUDA (so it can live in a CUDA graph), plain on CPU."""
     params = _params(model)
     if device.type == "cuda":
         return torch.optim.Adam(params, lr=lr, fused=True, capturable=True)
@@ -166,8 +165,7 @@ def init_adam_state(opt: torch.optim.Optimizer) -> None:
 
 
 def adam_step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    """Zero the gradients in place, backward, step: no host sync, fixed
-    buffers."""
+    """Zero the gradients in place, backward, step: no host sync, fixed buffers."""
     grads = [p.grad for p in _params(model)]
     torch._foreach_zero_(grads)
     loss.backward()
@@ -233,8 +231,7 @@ def _is_table(p: torch.Tensor) -> bool:
 
 
 def mark_tables(model: nn.Module) -> None:
-    """Mark embedding weights, whose touched rows (not all entries) count in the move
-    size."""
+    """Mark embedding weights, whose touched rows (not all entries) count in the move size."""
     for m in model.modules():
         if isinstance(m, nn.Embedding):
             m.weight._invlearn_table = True
@@ -284,8 +281,7 @@ class StaticTrainer:
 
     # the two static steps ----------------------------------------------------------------
     def supervised_step(self) -> None:
-        """Batch ``step_index`` of ``order``: none / NS / IG's supervised phase, one Adam
-        step."""
+        """Batch ``step_index`` of ``order``: none / NS / IG's supervised phase, one Adam step."""
         run, cfg = self.run, self.run.cfg
         idx = self.order.index_select(0, self.step_index).squeeze(0)
         w = self.weight.index_select(0, self.step_index).squeeze(0)
@@ -305,8 +301,7 @@ class StaticTrainer:
             self.step_index.add_(1)
 
     def meta_step(self) -> None:
-        """Meta-step ``meta_index`` (lines 9–20) and its γ step (line 21), logged in
-        place."""
+        """Meta-step ``meta_index`` (lines 9–20) and its γ step (line 21), logged in place."""
         run, cfg = self.run, self.run.cfg
         k = self.meta_index
         idx = self.meta_order.index_select(0, k).squeeze(0)
@@ -399,8 +394,7 @@ def _fill_order(order: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor,
 
 # -- the run ---------------------------------------------------------------------------------
 class StaticRun:
-    """Data on the device, dense model, fused Adam, sampler and the trainer of one
-    run."""
+    """Data on the device, dense model, fused Adam, sampler and the trainer of one run."""
 
     def __init__(self, data: Split, cfg: TrainConfig, model: nn.Module | None,
                  last_batch: str, graphs: bool | None, redraw_rounds: int):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .config import ALL_METHODS, METHOD_SETTINGS, SCORES
 from .data import DATA_KEYS
 from .errors import InvlearnError
 from .grid import check_grid_call, dask_scheduler, folder_lock, grid_cells, make_out_dir, run_grid
@@ -145,14 +146,11 @@ def _seed(value: Any, where: str) -> int:
 
 
 def _parse_search(search: Any, grid: Mapping[str, list]) -> dict[str, dict[str, list]]:
-    from .config import ALL_METHODS as METHODS
-    from .config import METHOD_SETTINGS
-
     _need(search, dict, '"search"', "an object: method or \"*\" → {setting: [values]}")
     for method, space in search.items():
-        if method != "*" and method not in METHODS:
+        if method != "*" and method not in ALL_METHODS:
             raise InvlearnError(f"spec \"search\": {method!r} is not a method or \"*\"; "
-                                f"methods: {', '.join(METHODS)}")
+                                f"methods: {', '.join(ALL_METHODS)}")
         if method != "*" and method not in grid["method"]:
             raise InvlearnError(f"spec \"search\": {method!r} is not a method of \"grid\"")
         _need(space, dict, f'"search"."{method}"', "an object: setting → [values]")
@@ -171,8 +169,7 @@ def _parse_search(search: Any, grid: Mapping[str, list]) -> dict[str, dict[str, 
 
 
 def parse_spec(spec: Any) -> StudySpec:
-    """Check a study spec's shape against :class:`StudySpec`; every error names the
-    key."""
+    """Check a study spec's shape against :class:`StudySpec`; every error names the key."""
     _need(spec, dict, "", "a JSON object with \"grid\" (and \"base\", \"search\", "
           "\"search_on\", \"search_seed\", \"seeds\", \"ablate\", \"exclude\", "
           "\"tuning\")")
@@ -249,7 +246,7 @@ def _parse_tuning(tuning: Any, study: StudySpec) -> dict[str, int]:
                             f"\"seeds\": with equal tuning the settings must be chosen on a seed "
                             f"no final run uses")
     for method in study.grid["method"]:
-        if method in _scores():
+        if method in SCORES:
             continue
         space = _space(study, method)
         if "lr" not in space:
@@ -263,12 +260,6 @@ def _parse_tuning(tuning: Any, study: StudySpec) -> dict[str, int]:
     return {"settings": n, "seed": tuning["seed"]}
 
 
-def _scores() -> tuple[str, ...]:
-    from .config import SCORES
-
-    return SCORES
-
-
 def _space(study: StudySpec, method: str) -> dict[str, list]:
     """The search space of one method: ``"*"``'s settings overridden by the method's own."""
     return {**study.search.get("*", {}), **study.search.get(method, {})}
@@ -280,13 +271,11 @@ def method_settings(study: StudySpec, method: str) -> list[dict]:
     replacement with the tuning seed (the same draw in every cell, kept in grid order). The
     scores that learn nothing (popularity, item_mean) have one empty setting: they search
     nothing (item_mean chooses its prior strength on validation itself)."""
-    if method in _scores():
+    if method in SCORES:
         return [{}]
     space = _space(study, method)
     options = grid_cells(space) if space else [{}]
     if study.tuning is not None:
-        from .config import ALL_METHODS
-
         n, seed = study.tuning["settings"], study.tuning["seed"]
         rng = np.random.default_rng([seed, ALL_METHODS.index(method)])
         options = [options[k] for k in np.sort(rng.choice(len(options), n, replace=False))]
@@ -300,8 +289,7 @@ def study_cells(spec: StudySpec) -> list[dict]:
 
 
 def search_cells(spec: StudySpec) -> list[dict]:
-    """The search's runs: each grid cell in ``search_on`` × its method's search
-    space."""
+    """The search's runs: each grid cell in ``search_on`` × its method's search space."""
     cells: list[dict] = []
     if not spec.search:  # nothing to choose: the study is its final runs
         return cells
@@ -314,8 +302,7 @@ def search_cells(spec: StudySpec) -> list[dict]:
 
 
 def check_spec(spec: StudySpec) -> None:
-    """Check every run the study could make (all search settings on every cell and
-    seed)."""
+    """Check every run the study could make (all search settings on every cell and seed)."""
     if not study_cells(spec):
         raise InvlearnError("spec \"exclude\" removes every grid cell; nothing would run")
     if spec.search and not search_cells(spec):

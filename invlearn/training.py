@@ -142,8 +142,7 @@ class TrainResult:
 
 
 def history_record(history: History, bins: int = 20) -> dict:
-    """IG's meta-steps as lists and the IDL weights as histograms, for a JSON
-    record."""
+    """IG's meta-steps as lists and the IDL weights as histograms, for a JSON record."""
     out: dict = {}
     if history.meta is not None:
         out["meta"] = {c: history.meta[c].tolist() for c in history.meta.columns}

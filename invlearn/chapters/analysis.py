@@ -143,8 +143,7 @@ class NegativeRecorder(nn.Module):
         return self.model(users, items)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """The wrapped model's scores against all items (for full-ranking
-        metrics)."""
+        """The wrapped model's scores against all items (for full-ranking metrics)."""
         return self.model.score_all(users)
 
 

@@ -82,8 +82,7 @@ def meta_step_batch(split: Split, size: int, seed: int = 0) -> tuple[tuple, tupl
 
 
 def format_columns(table: pd.DataFrame, formats: Mapping[str, str]) -> pd.DataFrame:
-    """A copy of ``table`` whose named columns are text in the given ``str.format``
-    formats."""
+    """A copy of ``table`` whose named columns are text in the given ``str.format`` formats."""
     out = table.copy()
     for column, fmt in formats.items():
         out[column] = out[column].map(fmt.format)
@@ -91,8 +90,7 @@ def format_columns(table: pd.DataFrame, formats: Mapping[str, str]) -> pd.DataFr
 
 
 def movielens_available(name: str = "ml-1m", home: str | os.PathLike | None = None) -> bool:
-    """Whether the data home holds MovieLens (``ml-1m.zip`` or ``ml-1m/``); never
-    downloads."""
+    """Whether the data home holds MovieLens (``ml-1m.zip`` or ``ml-1m/``); never downloads."""
     folder = data_home(home)
     return (folder / f"{name}.zip").is_file() or (folder / name).is_dir()
 

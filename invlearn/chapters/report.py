@@ -314,8 +314,7 @@ def decision_rule(pairs: pd.DataFrame, cell: str | Sequence[str], a: str = "a", 
 
 
 def mean_std(mean: float, std: float, digits: int = 3) -> str:
-    """``"0.834 ± 0.002"``; just the mean when ``std`` is NaN (one run), ``"–"`` for no
-    mean."""
+    """``"0.834 ± 0.002"``; just the mean when ``std`` is NaN (one run), ``"–"`` for no mean."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
     if std is None or math.isnan(std):
@@ -324,8 +323,7 @@ def mean_std(mean: float, std: float, digits: int = 3) -> str:
 
 
 def format_p(p: float, digits: int = 3) -> str:
-    """A p-value for a table: ``"0.031"``, ``"<0.001"`` below ``10**-digits``, ``"–"`` for
-    NaN."""
+    """A p-value for a table: ``"0.031"``, ``"<0.001"`` below ``10**-digits``, ``"–"`` for NaN."""
     if p is None or math.isnan(p):
         return "–"
     floor = 10.0 ** -digits
@@ -334,8 +332,7 @@ def format_p(p: float, digits: int = 3) -> str:
 
 def format_summary(summary: pd.DataFrame, metrics: Sequence[str],
                    digits: int = 3) -> pd.DataFrame:
-    """Turn :func:`summarize`'s output into strings ``mean ± std``, one column per
-    metric."""
+    """Turn :func:`summarize`'s output into strings ``mean ± std``, one column per metric."""
     return pd.DataFrame({m: [mean_std(x, s, digits) for x, s in
                              zip(summary[f"{m}_mean"], summary[f"{m}_std"])]
                          for m in metrics}, index=summary.index)
@@ -369,8 +366,7 @@ def backbone_label(backbone: str) -> str:
 
 
 def label_index(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with backbone and method names in its index printed as the book prints
-    them."""
+    """``frame`` with backbone and method names in its index printed as the book prints them."""
     return frame.rename(index=lambda v: BACKBONE_NAMES.get(v, method_label(v)))
 
 
@@ -403,8 +399,7 @@ def gaps_to(table: pd.DataFrame, metric: str, reference: str = "none",
 
 
 def setting_text(row: Any, names: Sequence[str]) -> str:
-    """``"name = value, …"`` for the searched settings of one run (floats as
-    ``%g``)."""
+    """``"name = value, …"`` for the searched settings of one run (floats as ``%g``)."""
     return ", ".join(f"{n} = {row[n]:g}" if isinstance(row[n], float) else f"{n} = {row[n]}"
                      for n in names)
 
