@@ -6,11 +6,13 @@ A small package behind the invlearn book. Chapter by chapter:
 * :mod:`invlearn.losses` — BCE, T-CE, R-CE (2) and the Inverse Dual Loss (3);
 * :mod:`invlearn.methods` — the eight methods and ``train`` (1–3, 5), IG's meta-step (4–5);
 * :mod:`invlearn.metrics` — AUC, GAUC, NDCG, MRR and full-ranking metrics (6);
-* :mod:`invlearn.analysis`, :mod:`invlearn.theorem`, :mod:`invlearn.plots` — what chapters 1–5
-  measure and draw; :mod:`invlearn.experiments` and :mod:`invlearn.report` — the grid of runs
-  and its tables (6, 7); :mod:`invlearn.bench` — the speed benchmark; :mod:`invlearn.static` —
-  the static-shape step for GPUs (dense tables, fused Adam, CUDA graphs), ``train_static``;
-  :mod:`invlearn.owndata` and :mod:`invlearn.serving` — your own data in, scores and
+* :mod:`invlearn.record`, :mod:`invlearn.grid`, :mod:`invlearn.study` — one run's record, the
+  grid of runs and the validation search (6, 7); :mod:`invlearn.bench` — the speed benchmark;
+  :mod:`invlearn.static` — the static-shape step for GPUs (dense tables, fused Adam, CUDA
+  graphs), ``train_static``;
+* :mod:`invlearn.chapters` — what the chapters measure, draw and tabulate (analysis, theorem,
+  plots, report, regime, helpers), apart from the training core;
+* :mod:`invlearn.owndata` and :mod:`invlearn.serving` — your own data in, scores and
   recommendations out, ``save`` and ``load``.
 
 Quick start on your own data (ids of any kind; README, "Use it on your own data")::
@@ -39,7 +41,7 @@ from .ig import ig_meta_step
 from .methods import History, TrainResult, train
 from .models import GMF, BiasedGMF, NeuMF, build_model
 from .owndata import data_split, own_split, read_interactions
-from .runs import load
+from .training import load
 
 __all__ = ["GMF", "METHODS", "BiasedGMF", "History", "InvlearnError", "NeuMF", "Split",
            "TrainConfig", "TrainResult", "build_model", "data_split", "ig_meta_step", "load",

@@ -30,8 +30,8 @@ from .ig import ig_meta_step
 from .methods import train
 from .models import build_model
 from .optim import Adam
-from .runs import evaluate, pick_device, ranking_metrics
 from .sampling import pair_keys, sample_unlabeled
+from .training import evaluate, pick_device, ranking_metrics
 
 
 def _sync(device: torch.device) -> None:

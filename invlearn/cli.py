@@ -1,4 +1,4 @@
-"""Command line: ``python -m invlearn train|bench|grid`` (book chapters 6 and 7).
+"""Command line: ``python -m invlearn train|bench|grid``.
 
 Every :class:`~invlearn.config.TrainConfig` field is an option of ``train`` (``--alpha-ratio``,
 ``--tce-eps-max``, …) whose help line is the field's own (:func:`~invlearn.config.field_help`).
@@ -37,8 +37,7 @@ MAX_CATALOGUE = 10_000_000
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line on stderr and exit status
-    2 (chapters 6–7)."""
+    """An argument parser whose usage errors are one line on stderr and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
         print(f"invlearn: error: {' '.join(message.split())}", file=sys.stderr)
@@ -46,7 +45,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def positive_int(text: str, maximum: int | None = None) -> int:
-    """An argparse type: an integer ≥ 1, and ≤ ``maximum`` when given (chapters 6–7)."""
+    """An argparse type: an integer ≥ 1, and ≤ ``maximum`` when given."""
     try:
         value = int(text)
     except ValueError:
@@ -60,7 +59,7 @@ def positive_int(text: str, maximum: int | None = None) -> int:
 
 
 def workers(text: str) -> int:
-    """An argparse type: processes or threads, 1 to :data:`MAX_WORKERS` (chapters 6–7)."""
+    """An argparse type: processes or threads, 1 to :data:`MAX_WORKERS`."""
     return positive_int(text, MAX_WORKERS)
 
 
@@ -212,11 +211,11 @@ def _grid_parser(sub: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m invlearn``; every option has a help line (chapters 6–7)."""
+    """The parser of ``python -m invlearn``; every option has a help line."""
     from .data import DATASETS
 
     parser = Parser(prog="invlearn", description="Inverse learning with extremely sparse "
-                    "feedback: train one run, time the methods, or run a study (chapters 6-7).")
+                    "feedback: train one run, time the methods, or run a study (chapters 6 and 8).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 help="train, bench or grid")
     _train_parser(sub, DATASETS)
@@ -249,7 +248,7 @@ def _name_max(folder: Path) -> int:
 def data_files(home: str | os.PathLike | None, whole: bool) -> list[Path]:
     """What an output must never replace in the data home ``home`` (``None``: the default one):
     the home itself when ``whole`` (the run reads from it), else the archives and extracted
-    folders of the data sets the package knows (chapters 6–7)."""
+    folders of the data sets the package knows."""
     from .movielens import MOVIELENS, PAPER_SPLIT_FOLDER, data_home
 
     folder = data_home(home).resolve()
@@ -268,8 +267,7 @@ def check_out_file(text: str | None, option: str, inputs: Sequence[str | None] =
     """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` names a regular file or a
     new one that can be written: not empty, not a folder (nor ending with ``/``), not a link,
     FIFO or device, a name the file system accepts, in an existing writable folder, none of the
-    ``inputs`` and not inside any ``guarded`` path (the data home's files, :func:`data_files`)
-    (chapters 6–7)."""
+    ``inputs`` and not inside any ``guarded`` path (the data home's files, :func:`data_files`)."""
     if text is None:
         return
     if not text.strip():
@@ -309,8 +307,8 @@ def check_out_folder(text: str, option: str, inputs: Sequence[str | None] = (),
                      guarded: Sequence[Path] = ()) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` is a writable folder or can be made
     one, whose study files would replace none of the ``inputs`` and which is not inside any
-    ``guarded`` path (chapters 6–7)."""
-    from .experiments import STUDY_OUTPUTS
+    ``guarded`` path."""
+    from .study import STUDY_OUTPUTS
 
     if not text.strip():
         raise InvlearnError(f"{option} must name a folder, got {text!r}")
@@ -377,9 +375,8 @@ def own_data_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def train_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The run parameters of ``train``: data keys and the TrainConfig options
-    given (chapters 6–7)."""
-    from .experiments import config_fields
+    """The run parameters of ``train``: data keys and the TrainConfig options given."""
+    from .record import config_fields
 
     given = {k: getattr(args, k) for k in config_fields() if getattr(args, k) is not None}
     if getattr(args, "unlabeled", None) is not None:
@@ -391,7 +388,7 @@ def train_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def metrics_table(metrics: dict) -> str:
-    """The metrics as an aligned two-column table (chapters 6–7)."""
+    """The metrics as an aligned two-column table."""
     names = [m for m in METRIC_ORDER if m in metrics]
     width = max(len(n) for n in names)
     return "\n".join(f"{n:<{width}}  {metrics[n]:.4f}" for n in names)
@@ -410,11 +407,10 @@ def _write(path: str, obj: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Check everything, train one run, print its metrics, write its record
-    (``--out``) (chapters 6–7)."""
+    """Check everything, train one run, print its metrics, write its record (``--out``)."""
     from .config import ignored_settings
-    from .experiments import check_params, run_experiment
-    from .runs import history_record
+    from .record import check_params, run_experiment
+    from .training import history_record
 
     params = train_params(args)
     _, config = check_params(params)
@@ -466,14 +462,13 @@ def _catalogues(text: str) -> list[int]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Check everything, time the methods, print the report, write it as JSON
-    (``--out``) (chapters 6–7)."""
+    """Check everything, time the methods, print the report, write it as JSON (``--out``)."""
     import torch
 
     from .bench import format_report, run_benchmark
     from .config import BACKBONES, METHODS, TrainConfig, check_device
-    from .experiments import check_params, load_data
-    from .runs import pick_device
+    from .record import check_params, load_data
+    from .training import pick_device
 
     methods = _names(args.methods, METHODS, "--methods")
     backbones = _names(args.backbones, BACKBONES, "--backbones")
@@ -511,9 +506,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def read_spec(path: str):
-    """The study spec in the JSON file ``path``, parsed and checked (every run's
-    settings) (chapters 6–7)."""
-    from .experiments import check_spec, parse_spec
+    """The study spec in the JSON file ``path``, parsed and checked (every run's settings)."""
+    from .study import check_spec, parse_spec
 
     if Path(path).exists() and not Path(path).is_file():  # a FIFO would block forever
         raise InvlearnError(f"cannot read --spec {path}: not a regular file")
@@ -563,8 +557,8 @@ def spec_paths_resolved(spec: Any, folder: Path) -> Any:
 
 
 def summary_text(table: Any, study: Any) -> str:
-    """The final runs as mean ± std over seeds, one row per grid cell (chapters 6–7)."""
-    from .report import format_summary, summarize
+    """The final runs as mean ± std over seeds, one row per grid cell."""
+    from .chapters.report import format_summary, summarize
 
     metrics = [m for m in ("auc", "gauc", "ndcg@10", "recall@20", "ndcg@20")
                if m in getattr(table, "columns", ())]
@@ -578,8 +572,9 @@ def summary_text(table: Any, study: Any) -> str:
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
-    """Check the spec, the output folder and the notebook, then run the study (chapters 6–7)."""
-    from .experiments import check_grid_call, grid_cells, run_study
+    """Check the spec, the output folder and the notebook, then run the study."""
+    from .grid import check_grid_call, grid_cells
+    from .study import run_study
 
     if args.scheduler is not None and args.executor != "dask":
         raise InvlearnError("--scheduler applies only to --executor dask")
@@ -622,8 +617,7 @@ COMMANDS = {"train": cmd_train, "bench": cmd_bench, "grid": cmd_grid}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (2: bad input, 1: a grid run
-    failed) (chapters 6–7)."""
+    """Run the command line; return the exit status (2: bad input, 1: a grid run failed)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:

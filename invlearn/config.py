@@ -1,4 +1,4 @@
-"""Every setting of one training run, documented once (book chapters 1–8).
+"""Every setting of one training run, documented once.
 
 :class:`TrainConfig` is the single source of the settings: ``train(...)`` takes it, every field is
 an option of ``python -m invlearn train`` whose help line is the field's ``help`` text below, and
@@ -17,7 +17,7 @@ from .errors import InvlearnError
 
 #: The eight methods of the paper's Tables 1 and 2, in the order the book's tables use.
 METHODS = ("none", "ns", "tce", "rce", "dns", "srns", "idl", "ig")
-#: Scores that learn nothing (chapter 8), an item's interaction count and its mean kept label.
+#: Scores that learn nothing (chapter 9), an item's interaction count and its mean kept label.
 #: ``train`` accepts them as methods; they train no model (:mod:`invlearn.scores`).
 SCORES = ("popularity", "item_mean")
 #: Every name ``train``'s ``method`` accepts: the eight methods, then the two scores.
@@ -35,12 +35,12 @@ META_STEPS = ("per-test-batch", "per-train-batch")
 #: The items full ranking leaves out for a user, either the user's training items or the
 #: training and validation items (what DenoisingRec's code does); see chapter 6.
 RANKING_MASKS = ("train", "train+valid")
-#: Where the unlabeled rows of IDL, IG and the negative-sampling family come from (chapter 8).
+#: Where the unlabeled rows of IDL, IG and the negative-sampling family come from (chapter 9).
 POOLS = ("random", "hidden", "ambiguous", "unlabeled")
 SELECTIONS = ("auc", "loss")
 #: How Adam updates the embedding tables, only the rows of the batch (lazy) or every row (dense).
 OPTIMIZERS = ("lazy", "dense")
-#: GMF, NeuMF and GMF with a global, a user and an item bias (chapter 8).
+#: GMF, NeuMF and GMF with a global, a user and an item bias (chapter 9).
 BACKBONES = ("gmf", "neumf", "gmf_bias")
 #: Which reading of the paper a run follows by default, ours (Algorithm 1 as written) or the one
 #: the authors' released code implements; the switches below left at None follow it.
@@ -79,9 +79,9 @@ class TrainConfig:
     """
 
     method: str = _setting("ns", "training method (chapters 1–5), or a score that learns "
-                           "nothing: popularity or item_mean (chapter 8)", choices=ALL_METHODS)
+                           "nothing: popularity or item_mean (chapter 9)", choices=ALL_METHODS)
     backbone: str = _setting("gmf", "model: GMF, NeuMF (chapter 1) or gmf_bias, GMF with a "
-                             "global, a user and an item bias (chapter 8)", choices=BACKBONES)
+                             "global, a user and an item bias (chapter 9)", choices=BACKBONES)
     epochs: int = _setting(10, "passes over the labeled training rows", minimum=1)
     batch_size: int = _setting(1024, "labeled rows per batch", minimum=1, maximum=1 << 24)
     lr: float = _setting(1e-3, "γ, Adam's learning rate (Algorithm 1)", positive=True)
@@ -92,10 +92,10 @@ class TrainConfig:
     seed: int = _setting(0, "seed of every random choice of the run", minimum=0,
                          maximum=_MAX_SEED)
     label_fraction: float = _setting(1.0, "share f of the labeled training rows kept, in "
-                                     "(0, 1]; nested for one seed (chapter 8)", fraction=True)
+                                     "(0, 1]; nested for one seed (chapter 9)", fraction=True)
     pool: str = _setting("random", "where unlabeled rows come from: random pairs, the "
                          "withheld labels (hidden), the simulator's ambiguous impressions "
-                         "(chapter 8) or your own unlabeled interactions (unlabeled)",
+                         "(chapter 9) or your own unlabeled interactions (unlabeled)",
                          choices=POOLS)
     true_labels: bool = _setting(False, "NS only, the oracle of chapter 1: each epoch's sampled "
                                  "rows carry their true labels instead of 0 (needs data with "
@@ -125,14 +125,14 @@ class TrainConfig:
                                     positive=True)
     eval_every: int = _setting(1, "epochs between validations (model selection and patience "
                                "count validations); with label_fraction f, epochs ≈ E / f and "
-                               "eval_every ≈ 1 / f give equal optimizer steps (chapter 8)",
+                               "eval_every ≈ 1 / f give equal optimizer steps (chapter 9)",
                                minimum=1)
     equal_steps: bool = _setting(False, "with label_fraction f < 1, train ⌈epochs / f⌉ epochs "
                                  "and validate every ⌈eval_every / f⌉, so every fraction gets the "
-                                 "same optimizer steps and validations (chapter 8)")
+                                 "same optimizer steps and validations (chapter 9)")
     reading: str = _setting("ours", "preset of the switches left unset: ours (Algorithm 1 as "
                             "written) or released (what the authors' released code does; "
-                            "chapter 6)", choices=READINGS)
+                            "chapter 7)", choices=READINGS)
     select: str | None = _setting(None, "validation metric choosing the epoch tested: auc or "
                                   "loss (BCE); unset: as reading says (auc / loss)",
                                   choices=SELECTIONS)
@@ -174,7 +174,7 @@ class TrainConfig:
 
     def check(self) -> TrainConfig:
         """Raise :class:`~invlearn.errors.InvlearnError` naming the first field that is out of range or of the
-        wrong type; return the config (chapters 1–8)."""
+        wrong type; return the config."""
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
         if self.device is not None:
@@ -193,7 +193,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """This config with every switch left at None set as its ``reading`` says
-        (:data:`READING_PRESETS`; chapter 6). Explicit switches win, so ``reading="released",
+        (:data:`READING_PRESETS`; chapter 7). Explicit switches win, so ``reading="released",
         accumulate_grads=False`` is the released reading with one switch off."""
         preset = READING_PRESETS[self.reading]
         names = {f.name for f in dataclasses.fields(self)}
@@ -203,8 +203,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, settings: dict[str, Any]) -> TrainConfig:
-        """A checked config from a mapping of field names; unknown names are an
-        error (chapters 1–8)."""
+        """A checked config from a mapping of field names; unknown names are an error."""
         if not isinstance(settings, dict):
             raise InvlearnError(f"settings must be a dict of TrainConfig fields, got "
                                 f"{type(settings).__name__}")
@@ -222,14 +221,13 @@ EAGER_ONLY_SWITCHES = ("accumulate_grads", "meta_move", "meta_split", "ig_superv
 
 def eager_only_switches(config: TrainConfig) -> list[str]:
     """The switches of a resolved ``config`` that differ from our reading and that only the
-    eager engine implements (chapter 6)."""
+    eager engine implements."""
     ours = READING_PRESETS["ours"]
     return [k for k in EAGER_ONLY_SWITCHES if getattr(config, k) != ours[k]]
 
 
 def field_help(name: str) -> str:
-    """The help line of a :class:`TrainConfig` field, with its default (for
-    ``--help``) (chapters 1–8)."""
+    """The help line of a :class:`TrainConfig` field, with its default (for ``--help``)."""
     f = {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
     return f"{f.metadata['help']} (default: {f.default})"
 
@@ -302,7 +300,7 @@ def _check_epoch_budget(config: TrainConfig) -> None:
 
 
 #: The settings that only some methods read, with those methods; given to another method
-#: they would change nothing, so the command line says so (chapters 1–5).
+#: they would change nothing, so the command line says so.
 METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
     "tce_eps_max": ("tce",), "tce_eps_n": ("tce",), "rce_beta": ("rce",),
     "dns_k": ("dns", "srns"), "srns_memory": ("srns",), "srns_history": ("srns",),
@@ -316,7 +314,7 @@ METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
 def ignored_settings(config: TrainConfig, given: Any) -> dict[str, str]:
     """Of the setting names ``given``, those ``config``'s run would not read, each with the
     reason: a setting of other methods (:data:`METHOD_SETTINGS`), ``ranking_mask`` without
-    full ranking, ``equal_steps`` at label fraction 1 (chapters 1–8)."""
+    full ranking, ``equal_steps`` at label fraction 1."""
     why = {}
     for name in given:
         readers = METHOD_SETTINGS.get(name)
@@ -331,7 +329,7 @@ def ignored_settings(config: TrainConfig, given: Any) -> dict[str, str]:
 
 def check_device(device: str) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` unless torch knows ``device`` and this machine has
-    it (chapters 1–8)."""
+    it."""
     import torch
 
     try:

@@ -1,7 +1,7 @@
 """Data sets by name: MovieLens, the paper's own split, file triples and the simulated feed.
 
 :func:`load_dataset` is the one entry point of the command line and the book (chapter 1 for the
-problem and the data, chapter 6 for MovieLens, chapter 7 for the simulated feed). The pieces live
+problem and the data, chapter 6 for MovieLens, chapter 8 for the simulated feed). The pieces live
 in :mod:`invlearn.movielens` (files, archives, downloads), :mod:`invlearn.splits` (the
 :class:`~invlearn.splits.Split` and how it is made) and :mod:`invlearn.simfeed` (the simulator);
 this module re-exports their public names so that ``from invlearn.data import Split`` keeps working.
@@ -65,7 +65,7 @@ __all__ = [
     "unlabeled_pool",
 ]
 
-#: The data sets ``load_dataset`` knows (chapters 1, 6 and 7).
+#: The data sets ``load_dataset`` knows.
 DATASETS = ("ml-1m", "ml-100k", "ml-1m-paper", "sim", "files")
 
 
@@ -86,7 +86,7 @@ PATH_KEYS = ("train", "valid", "test", "data", "unlabeled", "data_home")
 def check_data_keys(keys: dict[str, Any], flags: bool = False) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` for data keys that name no data set or would
     be ignored: the rules of every caller (run parameters, grid specs, the command line, whose
-    messages name the options when ``flags``) (chapters 6–7)."""
+    messages name the options when ``flags``)."""
     def say(key: str) -> str:
         return f"--{key.replace('_', '-')}" if flags else key
 
@@ -186,7 +186,7 @@ def load_dataset(
 ) -> Split:
     """The labeled split of a data set by name: the one entry point of the CLI and the book.
 
-    Book chapter 1 (the problem and the data), chapter 6 (MovieLens), chapter 7 (the simulated
+    Book chapter 1 (the problem and the data), chapter 6 (MovieLens), chapter 8 (the simulated
     feed). ``name`` is one of :data:`~invlearn.data.DATASETS`:
 
     * ``"ml-1m"``, ``"ml-100k"``: :func:`~invlearn.movielens.load_movielens`,
@@ -202,8 +202,8 @@ def load_dataset(
       ``rating_threshold``, ``rating_range``, ``unlabeled`` (a file or table of unlabeled
       interactions) and ``eval_negatives`` (positive-only data). Ids may be any text.
     * ``"sim"``: the simulated passive feed, ``simulate_feed(size="small", seed=seed,
-      **kwargs).to_split(seed=seed)`` from :mod:`invlearn.simfeed` (chapters 1 and 7); its
-      ``ambiguous`` impressions are the unlabeled pool of chapter 8.
+      **kwargs).to_split(seed=seed)`` from :mod:`invlearn.simfeed`; its
+      ``ambiguous`` impressions are the unlabeled pool of chapter 9.
     """
     if name in MOVIELENS:
         opts = _checked_options(kwargs, name, ("fractions", "rating_threshold"))

@@ -10,7 +10,7 @@ _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class InvlearnError(ValueError):
-    """Bad input: a file, argument or value that is not what invlearn expects (chapter 1).
+    """Bad input: a file, argument or value that is not what invlearn expects.
 
     The message always names the file or argument and says what was expected, so the command
     line can print it as is and exit non-zero, with no traceback.
@@ -19,7 +19,7 @@ class InvlearnError(ValueError):
 
 class TrainingDiverged(RuntimeError):
     """A run whose model's scores became NaN: the input was valid, training blew up (usually
-    a learning rate far too large). Not bad input, so not an :class:`InvlearnError` (chapter 1).
+    a learning rate far too large). Not bad input, so not an :class:`InvlearnError`.
     """
 
 
@@ -32,7 +32,7 @@ class OutputError(OSError):
 
 
 class InvlearnWarning(UserWarning):
-    """Data that is probably fine but may mislead: the message says what and how many (chapter 1).
+    """Data that is probably fine but may mislead: the message says what and how many.
 
     For example validation users never seen in training, or a (user, item) pair both in
     train and in test. ``warnings.simplefilter("error", InvlearnWarning)`` makes them errors.
@@ -42,8 +42,7 @@ class InvlearnWarning(UserWarning):
 def warn(message: str) -> None:
     """Issue an :class:`InvlearnWarning` that points at the first caller outside the package
     (the user's line, not ``return Split(``); a dataclass's generated ``__init__`` between a
-    ``__post_init__`` and its caller, and :func:`dataclasses.replace`, are passed over too
-    (chapter 1)."""
+    ``__post_init__`` and its caller, and :func:`dataclasses.replace`, are passed over too."""
     frame, level, below = sys._getframe(1), 2, ""
     while frame is not None:
         name, code = frame.f_code.co_filename, frame.f_code.co_name

@@ -284,7 +284,7 @@ def next_window(position: int, n: int, total: int) -> int:
 # -- the released code's meta-step -----------------------------------------------------------
 class CandidateGrads:
     """The gradients of the released code's two candidate copies, ``direct`` and ``inverse``:
-    dense running sums over the whole run, never zeroed (chapter 6). Each meta-step adds the
+    dense running sums over the whole run, never zeroed (chapter 7). Each meta-step adds the
     IDL gradient to ``direct`` and subtracts it from ``inverse``; the kept candidate's sum also
     receives the labeled batch's BCE gradient taken at that candidate."""
 
@@ -294,8 +294,7 @@ class CandidateGrads:
 
     @staticmethod
     def add(sums: list[torch.Tensor], grads: tuple, sign: float = 1.0) -> None:
-        """Add ``sign · grads`` (dense or sparse row gradients; None: no gradient) to
-        ``sums`` (chapter 6)."""
+        """Add ``sign · grads`` (dense or sparse row gradients; None: no gradient) to ``sums``."""
         for total, g in zip(sums, grads):
             if g is not None:
                 total.add_(g, alpha=sign)
@@ -304,14 +303,14 @@ class CandidateGrads:
 def fresh_adam_moves(sums: list[torch.Tensor], lr: float) -> list[torch.Tensor]:
     """What one step of a freshly created Adam at ``lr`` subtracts from each parameter whose
     gradient is ``sums``: ``lr · g / (|g| + 1e-8)`` (:func:`alpha_step`, rule ``sign``); zero
-    where the gradient is zero (chapter 6)."""
+    where the gradient is zero."""
     return [alpha_step(g, lr, "sign") for g in sums]
 
 
 def released_meta_step(run: IGRun, unlabeled: tuple[torch.Tensor, torch.Tensor],
                        labeled: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
                        alpha: float) -> MetaStep:
-    """One meta-step and the γ step after it, as the released code takes them (chapter 6).
+    """One meta-step and the γ step after it, as the released code takes them (chapter 7).
 
     The IDL gradient ``g`` of the unlabeled batch is added to the direct candidate's running
     gradient and subtracted from the inverse one's (:class:`CandidateGrads`, kept in

@@ -1,4 +1,4 @@
-"""Output files written whole or not at all (book chapters 6 and 7: run records, result tables).
+"""Output files written whole or not at all (run records, result tables).
 
 Every file the command line and the grid runner write goes to a temporary name in the same folder
 and is renamed into place with :func:`os.replace`, so an interrupted or failed write leaves the
@@ -52,7 +52,7 @@ def _write_atomic(path: str | os.PathLike, write: Callable[[IO], None],
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` whole or not at all; return the path (chapter 6)."""
+    """Write ``text`` to ``path`` whole or not at all; return the path."""
     return _write_atomic(path, lambda stream: stream.write(text))
 
 
@@ -62,8 +62,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def json_ready(value: Any) -> Any:
-    """``value`` with NumPy scalars and arrays made plain and NaN / ±inf made
-    ``None`` (chapter 6)."""
+    """``value`` with NumPy scalars and arrays made plain and NaN / ±inf made ``None``."""
     if isinstance(value, Mapping):
         return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
@@ -82,17 +81,17 @@ def json_ready(value: Any) -> Any:
 
 
 def to_json(obj: Any) -> str:
-    """``obj`` as strict JSON text (no NaN, no Infinity), indented by one space (chapter 6)."""
+    """``obj`` as strict JSON text (no NaN, no Infinity), indented by one space."""
     return json.dumps(json_ready(obj), indent=1, allow_nan=False) + "\n"
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as strict JSON (NaN and ±inf as ``null``) whole or not at all (chapter 6)."""
+    """Write ``obj`` as strict JSON (NaN and ±inf as ``null``) whole or not at all."""
     return write_text_atomic(path, to_json(obj))
 
 
 def write_csv_atomic(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
-    """Write ``frame`` as CSV without its index, whole or not at all (chapter 6). A frame with
+    """Write ``frame`` as CSV without its index, whole or not at all. A frame with
     no columns must not be written: its CSV would be a bare newline that ``pd.read_csv``
     cannot read."""
     if len(frame.columns) == 0:
@@ -102,8 +101,7 @@ def write_csv_atomic(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
 
 
 def read_json_record(path: str | os.PathLike) -> dict | None:
-    """The JSON object in ``path``, or ``None`` if it is missing, truncated or not an
-    object (chapter 6)."""
+    """The JSON object in ``path``, or ``None`` if it is missing, truncated or not an object."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):

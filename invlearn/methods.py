@@ -3,17 +3,17 @@
 None, NS, T-CE, R-CE, DNS, SRNS, IDL and IG, one implementation each. :data:`METHOD_TABLE` maps a
 method's name to how it draws its unlabeled rows and how it computes its loss; ``train`` looks
 the method up there and runs the same loop for all of them (IG's epoch is Algorithm 1, in
-:mod:`invlearn.ig`). Book chapters 1–3 and 5 explain the methods; chapters 6–8 compare them.
+:mod:`invlearn.ig`). Book chapters 1–3 and 5 explain the methods; chapters 6–9 compare them.
 
 * Every method trains with the same optimizer (:class:`invlearn.optim.Adam`: lazy on embedding
   rows by default, or dense with ``optimizer="dense"``), the same batches of labeled rows and,
   where it uses them, ``sampling_rate`` unlabeled rows per labeled row, redrawn every epoch
-  from the run's pool (chapter 8: random pairs, the withheld labels, or the simulator's
+  from the run's pool (chapter 9: random pairs, the withheld labels, or the simulator's
   ambiguous impressions).
 * The model kept is the one of the best validation epoch (``select``: validation AUC by default,
   or validation BCE); it is tested once.
-* ``train`` returns a :class:`~invlearn.runs.TrainResult`: test metrics and a
-  :class:`~invlearn.runs.History` from which the book draws its figures (per-epoch losses and
+* ``train`` returns a :class:`~invlearn.training.TrainResult`: test metrics and a
+  :class:`~invlearn.training.History` from which the book draws its figures (per-epoch losses and
   validation metrics, IG's direction at every meta-step with its three candidate losses and the
   size of the kept move, IDL weights of unlabeled rows, T-CE's dropped rows).
 """
@@ -34,7 +34,8 @@ from .errors import InvlearnError
 from .ig import MetaStep, ig_epoch, meta_split, next_window
 from .models import build_model
 from .optim import Adam
-from .runs import (
+from .sampling import PairSet, sample_unlabeled
+from .training import (
     History,
     TrainResult,
     catalogue_of,
@@ -50,12 +51,11 @@ from .runs import (
     test_best,
     with_label_fraction,
 )
-from .sampling import PairSet, sample_unlabeled
 
 
 # -- where unlabeled rows come from ---------------------------------------------------------
 class Pool:
-    """The unlabeled rows of a run (chapter 8): uniform random non-training pairs for each
+    """The unlabeled rows of a run (chapter 9): uniform random non-training pairs for each
     labeled row's user (``"random"``), or rows of a table of pairs — the withheld labels
     (``"hidden"``) or the simulator's ambiguous impressions (``"ambiguous"``) — whose true
     labels are known — or your own unlabeled interactions (``"unlabeled"``), whose are not.
@@ -71,7 +71,7 @@ class Pool:
 
     def draw(self, users: np.ndarray, rate: int) -> tuple[np.ndarray, ...]:
         """``rate`` unlabeled rows for each of the given labeled rows' users: ``(users, items,
-        true labels or None)``, each ``[len(users), rate]`` (chapters 1–5)."""
+        true labels or None)``, each ``[len(users), rate]``."""
         if self.table is None:
             items = sample_unlabeled(users, self.n_items, self.keys, rate, self.rng)
             users = np.repeat(np.asarray(users)[:, None], rate, axis=1)
@@ -100,8 +100,7 @@ def _pool_table(data: Split, name: str) -> tuple[np.ndarray, ...]:
 # -- one run --------------------------------------------------------------------------------
 class Run:
     """The state of one training run: data on the device, model, optimizer, unlabeled pool,
-    random streams and what is recorded. Methods' draw and loss functions receive
-    it (chapters 1–5)."""
+    random streams and what is recorded. Methods' draw and loss functions receive it."""
 
     def __init__(self, data: Split, config: TrainConfig, model: nn.Module | None):
         self.data, self.cfg = data, config
@@ -126,17 +125,17 @@ class Run:
         self.state: dict = {}  # a method's own state across epochs (SRNS's memory)
 
     def new_optimizer(self) -> Adam:
-        """A fresh optimizer for the run's model at γ = ``lr`` (chapters 1–5)."""
+        """A fresh optimizer for the run's model at γ = ``lr``."""
         return Adam(self.model, self.cfg.lr, lazy=self.cfg.optimizer == "lazy")
 
     def batches(self, n: int) -> list[torch.Tensor]:
-        """A fresh random order of ``n`` rows, cut into batches of ``batch_size`` (chapters 1–5)."""
+        """A fresh random order of ``n`` rows, cut into batches of ``batch_size``."""
         perm = torch.randperm(n, generator=self.gen).to(self.device)
         return list(perm.split(self.cfg.batch_size))
 
     def draw(self, users: np.ndarray, rate: int) -> tuple[torch.Tensor, ...]:
         """:meth:`invlearn.methods.Pool.draw` on the device: users, items ``[n, rate]`` and true
-        labels (chapters 1–5)."""
+        labels."""
         users, items, true = self.pool.draw(users, rate)
         on = [torch.as_tensor(x, device=self.device) for x in (users, items)]
         return (*on, None if true is None else torch.as_tensor(true, device=self.device))
@@ -144,7 +143,7 @@ class Run:
     def stream(self) -> Callable[[int], tuple]:
         """IG's unlabeled rows for one epoch's meta phase: the training rows in a random order,
         ``sampling_rate`` pool rows for each, handed out ``n`` at a time and started again
-        from the top when a request would run past the end (chapters 1–5)."""
+        from the top when a request would run past the end."""
         order = torch.randperm(len(self.users), generator=self.gen).numpy()
         users, items, true = self.draw(self.train_users[order], self.cfg.sampling_rate)
         users, items = users.reshape(-1), items.reshape(-1)
@@ -160,7 +159,7 @@ class Run:
 
     def step(self, loss: torch.Tensor, accumulate: bool = False) -> None:
         """One Adam step on ``loss`` (γ = ``lr``); with ``accumulate`` the gradients are not
-        zeroed first, so the step uses their running sum (``accumulate_grads``, chapter 6)."""
+        zeroed first, so the step uses their running sum (``accumulate_grads``, chapter 7)."""
         if not accumulate:
             self.opt.zero_grad()
         loss.backward()
@@ -173,19 +172,17 @@ class Run:
 
     def supervised_pass(self, method: str, subset: torch.Tensor | None = None) -> tuple:
         """:func:`supervised_pass` with the unlabeled rows and the loss of ``method`` (a name
-        of :data:`METHOD_TABLE`): IG's supervised phase, BCE or IDL (chapters 1–5)."""
+        of :data:`METHOD_TABLE`): IG's supervised phase, BCE or IDL."""
         entry = METHOD_TABLE[method]
         return supervised_pass(self, entry.loss, entry.rows(self), subset)
 
     def record(self, store: dict, epoch: int, columns: dict[str, list]) -> None:
-        """Keep the first ``record_rows`` rows of each recorded column of an
-        epoch (chapters 1–5)."""
+        """Keep the first ``record_rows`` rows of each recorded column of an epoch."""
         n = self.cfg.record_rows
         store[epoch] = {k: torch.cat(v)[:n].cpu().numpy() for k, v in columns.items() if v}
 
     def log_meta(self, epoch: int, steps: list[MetaStep], rows: dict[str, list]) -> None:
-        """Turn an epoch's meta-steps into rows of ``history.meta`` and record IG's
-        weights (chapters 1–5)."""
+        """Turn an epoch's meta-steps into rows of ``history.meta`` and record IG's weights."""
         self.meta_log.append(meta_frame(epoch, *(
             torch.stack([getattr(s, name) for s in steps])
             for name in ("losses", "kept", "changed", "relative_move"))))
@@ -197,13 +194,12 @@ RowsOf = Callable[[torch.Tensor, torch.Tensor], tuple | None]
 
 
 def no_rows(run: Run) -> RowsOf:
-    """None: labeled rows only (chapters 1–5)."""
+    """None: labeled rows only."""
     return lambda idx, users: None
 
 
 def pool_rows(run: Run) -> RowsOf:
-    """NS, T-CE, R-CE, IDL: ``sampling_rate`` pool rows per labeled row, drawn for the
-    epoch (chapters 1–5)."""
+    """NS, T-CE, R-CE, IDL: ``sampling_rate`` pool rows per labeled row, drawn for the epoch."""
     users, items, true = run.draw(run.train_users, run.cfg.sampling_rate)
 
     def rows(idx: torch.Tensor, _users: torch.Tensor) -> tuple:
@@ -213,8 +209,7 @@ def pool_rows(run: Run) -> RowsOf:
 
 
 def hardest_rows(run: Run) -> RowsOf:
-    """DNS (Zhang et al. 2013): of ``dns_k`` pool candidates per row, the
-    highest-scored (chapters 1–5)."""
+    """DNS (Zhang et al. 2013): of ``dns_k`` pool candidates per row, the highest-scored."""
     users, items, _ = run.draw(run.train_users, run.cfg.dns_k)
 
     def rows(idx: torch.Tensor, _users: torch.Tensor) -> tuple:
@@ -245,7 +240,7 @@ def memory_rows(run: Run) -> RowsOf:
 
 
 class SrnsMemory:
-    """SRNS's per-user memory of candidate items and the history of their scores (chapters 1–5)."""
+    """SRNS's per-user memory of candidate items and the history of their scores."""
 
     def __init__(self, run: Run):
         cfg = run.cfg
@@ -256,8 +251,7 @@ class SrnsMemory:
         self.value = None
 
     def candidates(self, run: Run) -> tuple[torch.Tensor, torch.Tensor]:
-        """Score the memory, update each slot's value, and draw ``dns_k`` slots per
-        row (chapters 1–5)."""
+        """Score the memory, update each slot's value, and draw ``dns_k`` slots per row."""
         n_users, size = self.items.shape
         users = torch.arange(n_users, device=run.device).repeat_interleave(size)
         prob = torch.sigmoid(predict(run.model, users, self.items.reshape(-1)))
@@ -273,8 +267,7 @@ class SrnsMemory:
         return slots, self.items[rows[:, None], slots]
 
     def refresh(self, run: Run) -> None:
-        """Replace the half of each user's memory with the lowest value by fresh
-        items (chapters 1–5)."""
+        """Replace the half of each user's memory with the lowest value by fresh items."""
         n_users, size = self.items.shape
         worst = self.value.argsort(dim=1)[:, : size // 2]
         fresh = run.draw(np.arange(n_users), size // 2)[1]
@@ -285,7 +278,7 @@ class SrnsMemory:
 # -- how each method computes its loss on a batch -------------------------------------------
 @dataclass
 class Batch:
-    """One batch: the labeled rows first, then the unlabeled rows drawn for them (chapters 1–5)."""
+    """One batch: the labeled rows first, then the unlabeled rows drawn for them."""
 
     users: torch.Tensor
     items: torch.Tensor
@@ -344,7 +337,7 @@ def ig_setup(run: Run) -> None:
 class Method:
     """How one method trains: its name in tables, how it draws unlabeled rows each epoch, its
     loss on a batch, the unlabeled pools it can draw from, and (IG) a setup and an epoch of its
-    own (chapters 1–5, 8)."""
+    own."""
 
     label: str
     rows: Callable[[Run], RowsOf]
@@ -354,7 +347,7 @@ class Method:
     pools: tuple[str, ...] = POOLS
 
 
-#: Each method's name → how it draws its unlabeled rows and computes its loss (chapters 1–5).
+#: Each method's name → how it draws its unlabeled rows and computes its loss.
 METHOD_TABLE: dict[str, Method] = {
     "none": Method(METHOD_LABELS["none"], no_rows, bce_loss),
     "ns": Method(METHOD_LABELS["ns"], pool_rows, bce_loss),
@@ -372,7 +365,7 @@ assert tuple(METHOD_TABLE) == METHODS
 def supervised_epoch(run: Run, epoch: int) -> float:
     """One epoch of every method but IG: each batch of labeled rows with the unlabeled rows
     the method draws for it (labeled 0, or their true labels with ``true_labels``), one Adam
-    step on the method's loss. Returns the mean loss (chapters 1–5)."""
+    step on the method's loss. Returns the mean loss."""
     method = METHOD_TABLE[run.cfg.method]
     total, count, _ = supervised_pass(run, method.loss, method.rows(run))
     _close_epoch(run, epoch)
@@ -385,7 +378,7 @@ def supervised_pass(run: Run, loss_of: Callable, rows_of: RowsOf,
     training-train rows) in random batches, each with the unlabeled rows ``rows_of`` draws for
     it, one Adam step on ``loss_of`` per batch; with ``accumulate_grads`` the gradients are
     zeroed once, before the pass. Returns the loss summed over rows (a tensor), the rows and
-    the steps (chapters 1–5)."""
+    the steps."""
     accumulate = run.cfg.accumulate_grads
     if accumulate:
         run.opt.zero_grad()
@@ -427,7 +420,7 @@ def _close_epoch(run: Run, epoch: int) -> None:
 def train(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
           progress: bool = True, unlabeled: pd.DataFrame | None = None,
           **overrides) -> TrainResult:
-    """Train one method on ``data`` and test the best validation epoch (chapters 1–8); for
+    """Train one method on ``data`` and test the best validation epoch; for
     the scores that learn nothing (``popularity``, ``item_mean``), score and test them
     (:mod:`invlearn.scores`).
 
@@ -461,7 +454,7 @@ def _train(data: Split, config: TrainConfig, model: nn.Module | None,
     if config.threads:
         torch.set_num_threads(config.threads)
     data = with_label_fraction(data, config)
-    if config.method in SCORES:  # popularity, item_mean: nothing to train (chapter 8)
+    if config.method in SCORES:  # popularity, item_mean: nothing to train (chapter 9)
         from .scores import train_score
 
         return train_score(data, config, model)

@@ -1,5 +1,5 @@
 """Backbones: GMF and NeuMF (He et al., 2017), as used in the paper's Tables 1 and 2 (chapter 1),
-and GMF with biases (chapter 8).
+and GMF with biases (chapter 9).
 
 The training methods never look inside a model: any ``torch.nn.Module`` that maps
 ``(users, items)`` (two int64 tensors) to a tensor of logits works. The two backbones here keep
@@ -35,15 +35,14 @@ class GMF(nn.Module):
         return self.out(self.user(users) * self.item(items)).squeeze(-1)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
-        ranking) (chapter 1)."""
+        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full ranking)."""
         weighted = self.user(users) * self.out.weight  # fold the output layer into the users
         return weighted @ self.item.weight.T + self.out.bias
 
 
 class BiasedGMF(GMF):
     """GMF plus a global, a user and an item bias: ``h · (p_u ⊙ q_i) + b + b_u + b_i``
-    (chapter 8), so that a model can learn popularity from few labels. All three biases start
+    (chapter 9), so that a model can learn popularity from few labels. All three biases start
     at 0; the global bias is the output layer's bias (GMF's ``b``), the user and item biases are
     one-column embedding tables (sparse like the factors)."""
 
@@ -60,8 +59,7 @@ class BiasedGMF(GMF):
                 + self.item_bias(items).squeeze(-1))
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
-        ranking) (chapter 8)."""
+        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full ranking)."""
         return super().score_all(users) + self.user_bias(users) + self.item_bias.weight.T
 
 
@@ -97,7 +95,7 @@ class NeuMF(nn.Module):
 
     def score_all(self, users: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
-        ranking) (chapter 1).
+        ranking).
 
         The tower's first layer acts on ``[p_u, q_i]``, so it splits into a user part and an
         item part computed once each; the GMF branch and the output layer's bias are one matrix
@@ -127,7 +125,7 @@ class NeuMF(nn.Module):
 def build_model(backbone: str, n_users: int, n_items: int, dim: int = 32,
                 sparse: bool = True) -> nn.Module:
     """The backbone called ``backbone`` (``"gmf"``, ``"neumf"`` or ``"gmf_bias"``, GMF with
-    biases) (chapters 1 and 8)."""
+    biases)."""
     if backbone == "gmf":
         return GMF(n_users, n_items, dim, sparse=sparse)
     if backbone == "gmf_bias":

@@ -66,7 +66,7 @@ ARCHIVE_MODE = 0o644
 
 
 def data_home(data_home: str | os.PathLike | None = None) -> pathlib.Path:
-    """The folder that holds the data sets (book chapters 1 and 6).
+    """The folder that holds the data sets.
 
     In order: the explicit ``data_home`` argument, else the environment variable
     ``INVLEARN_DATA``, else a per-user cache folder, ``$XDG_CACHE_HOME/invlearn`` or
@@ -311,7 +311,7 @@ def _fetch_into(home: pathlib.Path, name: str, url: str, expected: Mapping[str, 
 
 
 # --------------------------------------------------------------------------------------------
-# Reading and checking ratings files (book chapters 1 and 6)
+# Reading and checking ratings files
 # --------------------------------------------------------------------------------------------
 
 _GUESS_SEPS = ("\t", "::", ",", ";", "|", " ")
@@ -514,7 +514,7 @@ def read_ratings(
 
 
 # --------------------------------------------------------------------------------------------
-# MovieLens ratings and labels (book chapters 1 and 6)
+# MovieLens ratings and labels
 # --------------------------------------------------------------------------------------------
 
 
@@ -525,7 +525,7 @@ def _contiguous(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
 
 
 def load_movielens(name: str, data_home: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The ratings of a MovieLens data set as a tidy table (book chapters 1 and 6).
+    """The ratings of a MovieLens data set as a tidy table.
 
     Columns ``user``, ``item`` (int64, contiguous 0-based ids numbered in the order of the
     original ids), ``rating`` (float32) and ``timestamp`` (int64), in file order.

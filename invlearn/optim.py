@@ -15,7 +15,7 @@ import torch
 
 
 def coalesce_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows and summed gradients of a sparse row gradient, as two fixed-size tensors (chapter 5).
+    """Rows and summed gradients of a sparse row gradient, as two fixed-size tensors.
 
     Returns ``(rows, values)`` with one entry per stored entry of ``grad``: the first ``k``
     entries are the ``k`` distinct rows (sorted) with their summed gradients, and the remaining
@@ -37,7 +37,7 @@ def unique_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The distinct rows of a sparse row gradient (sorted) and their summed gradients, with few
     operations: the CPU twin of :func:`coalesce_rows`, which pads to a fixed size so that a GPU
     never waits for the host. Repeats are summed in the same order as :func:`coalesce_rows`
-    sums them, so both give the same bits (chapter 5)."""
+    sums them, so both give the same bits."""
     idx, order = torch.sort(grad._indices()[0])
     vals = grad._values().index_select(0, order)
     rows, seg = torch.unique_consecutive(idx, return_inverse=True)
@@ -47,7 +47,7 @@ def unique_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def row_gradient(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows and summed gradients of a sparse row gradient, the cheaper way for its device:
     :func:`unique_rows` (distinct rows) on the CPU, :func:`coalesce_rows` (fixed size, no host
-    synchronisation) elsewhere. Both write the same values into the same rows (chapter 5)."""
+    synchronisation) elsewhere. Both write the same values into the same rows."""
     return unique_rows(grad) if grad.device.type == "cpu" else coalesce_rows(grad)
 
 

@@ -11,14 +11,14 @@ BITMAP_LIMIT = 1 << 27
 
 
 def pair_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
-    """Sorted unique int64 keys ``user · n_items + item`` of a set of pairs (chapters 1 and 8)."""
+    """Sorted unique int64 keys ``user · n_items + item`` of a set of pairs."""
     return np.unique(users.astype(np.int64) * n_items + items.astype(np.int64))
 
 
 def is_pair(keys: np.ndarray, users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
     """Whether each ``(users[j], items[j])`` is among the pairs whose sorted ``keys`` are given.
 
-    Book chapters 1 and 8 (which pairs are training pairs, which impressions are labeled).
+    Book chapters 1 and 9 (which pairs are training pairs, which impressions are labeled).
     """
     query = users.astype(np.int64) * n_items + items.astype(np.int64)
     if len(keys) == 0:
@@ -28,7 +28,7 @@ def is_pair(keys: np.ndarray, users: np.ndarray, items: np.ndarray, n_items: int
 
 
 class PairSet:
-    """A set of (user, item) pairs with fast membership (chapters 1 and 8): a dense bitmap when
+    """A set of (user, item) pairs with fast membership: a dense bitmap when
     ``n_users · n_items`` is at most :data:`BITMAP_LIMIT` (MovieLens, the simulated feeds up
     to ``mid``), else the sorted keys of :func:`pair_keys` and a binary search."""
 
@@ -54,7 +54,7 @@ def sample_unlabeled(users: np.ndarray, n_items: int, keys: np.ndarray | PairSet
     """For every row's user, ``rate`` items drawn uniformly among the items that user has no
     training pair with (``keys`` from :func:`pair_keys`, or a :class:`PairSet`, which gives the
     same draws faster): the "random" unlabeled pool of book
-    chapters 1 and 8, redrawn by the trainer every epoch. Returns an int64 array
+    chapters 1 and 9, redrawn by the trainer every epoch. Returns an int64 array
     ``[len(users), rate]``. Vectorized rejection: all rows are drawn at once, and only the rows
     that hit a training pair are redrawn, for as many rounds as needed.
     """

@@ -1,4 +1,4 @@
-"""Scores that learn nothing (chapter 8): the yardsticks every learned method must beat.
+"""Scores that learn nothing (chapter 9): the yardsticks every learned method must beat.
 
 * ``popularity`` — an item's count of the observed interactions a method may see: the kept
   labeled training rows, plus the pool's rows for the ``hidden`` and ``ambiguous`` pools (real
@@ -10,7 +10,7 @@
 Both score a pair by its item only. :func:`train_score` is what ``invlearn.train`` runs for
 them: it fits nothing, wraps the per-item table in :class:`ItemScore` (a module mapping
 ``(users, items)`` to scores, with ``score_all`` for full ranking) and tests it with the same
-code as every trained model, so its :class:`~invlearn.runs.TrainResult` has the same metrics.
+code as every trained model, so its :class:`~invlearn.training.TrainResult` has the same metrics.
 """
 from __future__ import annotations
 
@@ -23,15 +23,15 @@ from torch import nn
 from .config import SCORES, TrainConfig
 from .data import Split
 from .errors import InvlearnError
-from .runs import History, TrainResult, evaluate, final_metrics, pick_device
 from .splits import unlabeled_pool
+from .training import History, TrainResult, evaluate, final_metrics, pick_device
 
-#: The prior strengths ``k`` item_mean chooses among on validation AUC (chapter 8).
+#: The prior strengths ``k`` item_mean chooses among on validation AUC (chapter 9).
 PRIOR_STRENGTHS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 
 
 class ItemScore(nn.Module):
-    """A score per item, whoever the user: ``score(u, i) = table[i]`` (chapter 8). Holds no
+    """A score per item, whoever the user: ``score(u, i) = table[i]``. Holds no
     parameters (``table`` is a buffer), so nothing trains it."""
 
     def __init__(self, table: torch.Tensor, n_users: int):
@@ -43,12 +43,12 @@ class ItemScore(nn.Module):
         return self.table[items]
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """Scores of ``users`` against every item, ``[len(users), n_items]`` (chapter 8)."""
+        """Scores of ``users`` against every item, ``[len(users), n_items]``."""
         return self.table.repeat(len(users), 1)  # its own memory, like any score_all
 
 
 def popularity(data: Split, pool: str = "random") -> np.ndarray:
-    """Per item, its count of observed interactions a method may see (chapter 8): the kept
+    """Per item, its count of observed interactions a method may see: the kept
     labeled training rows, plus the rows of the ``hidden`` or ``ambiguous`` pool (a method
     drawing from the ``random`` pool sees no other interaction). Labels are not used."""
     parts = [data.train["item"].to_numpy()]
@@ -61,7 +61,7 @@ def popularity(data: Split, pool: str = "random") -> np.ndarray:
 
 def item_mean(data: Split, strength: float) -> np.ndarray:
     """Per item, its mean kept label shrunk toward the global mean kept label ``g``:
-    ``(sum_i + k · g) / (n_i + k)`` with ``k = strength`` (chapter 8); items with no kept row
+    ``(sum_i + k · g) / (n_i + k)`` with ``k = strength`` (chapter 9); items with no kept row
     get ``g``."""
     if not strength > 0:
         raise InvlearnError(f"item_mean's prior strength must be positive, got {strength!r}")
@@ -81,9 +81,9 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def train_score(data: Split, config: TrainConfig, model: nn.Module | None = None) -> TrainResult:
-    """``invlearn.train`` for ``popularity`` and ``item_mean`` (chapter 8): the per-item table,
+    """``invlearn.train`` for ``popularity`` and ``item_mean``: the per-item table,
     for item_mean the prior strength with the best validation AUC, and the test metrics of
-    :func:`invlearn.runs.final_metrics`. ``data`` already holds only the kept labeled rows.
+    :func:`invlearn.training.final_metrics`. ``data`` already holds only the kept labeled rows.
 
     The scores are logits so that the validation and test BCE mean something: item_mean's
     shrunk mean through the logit, popularity's ``log(1 + count)`` (a ranking, not a

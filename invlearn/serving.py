@@ -4,7 +4,7 @@
 the (user, item) pairs each user has already interacted with — so that
 ``result.predict(users, items)``, ``result.recommend(user, k)`` and ``result.save(path)`` work
 with the ids of your own data (``u123``, ``video_9``). ``invlearn.load`` (:func:`read_saved`)
-reads a saved model back into a :class:`~invlearn.runs.TrainResult` that scores exactly as the
+reads a saved model back into a :class:`~invlearn.training.TrainResult` that scores exactly as the
 one saved. The model-level scoring every trainer uses lives here too: :func:`predict` (logits
 of pairs) and :func:`score_function` (a user against every item).
 """
@@ -78,7 +78,7 @@ def catalogue_of(data: Any) -> Catalogue:
 @torch.no_grad()
 def predict(model: nn.Module, users: torch.Tensor, items: torch.Tensor,
             batch: int = 1 << 16) -> torch.Tensor:
-    """Logits of ``model`` on the pairs, in evaluation mode, batched (chapters 1–5)."""
+    """Logits of ``model`` on the pairs, in evaluation mode, batched."""
     was_training = model.training
     model.eval()
     out = torch.cat([model(u, i) for u, i in zip(users.split(batch), items.split(batch))])
@@ -88,7 +88,7 @@ def predict(model: nn.Module, users: torch.Tensor, items: torch.Tensor,
 
 def score_function(model: nn.Module, n_items: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """Scores of a batch of users against all items: ``model.score_all`` when the model has
-    one, else ``model(users, items)`` on the full grid (chapters 1–5)."""
+    one, else ``model(users, items)`` on the full grid."""
     if hasattr(model, "score_all"):
         return model.score_all
 

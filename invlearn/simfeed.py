@@ -1,10 +1,10 @@
 """Simulated feed: a passive video feed whose true preferences are known for every pair.
 
 Book chapter 1 ("The problem: passive feeds and sparse feedback") builds the feed at toy and
-small size; chapter 7 runs it at the size of the paper's private Kuaishou "Micro Video" data
+small size; chapter 8 runs it at the size of the paper's private Kuaishou "Micro Video" data
 (37,692 users, 131,690 items, ~9.5M interactions; the paper's Table 3). The paper labels an
 impression by its finish rate = watch time / duration: above 0.8 positive, below 0.2 negative,
-the rest unlabeled (chapter 8 uses them as the "ambiguous" unlabeled pool). The simulator makes
+the rest unlabeled (chapter 9 uses them as the "ambiguous" unlabeled pool). The simulator makes
 the same kind of data, with the one thing real logs never have: the truth.
 
 The model, in four steps (all vectorized with numpy, deterministic from one seed):
@@ -107,7 +107,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 @dataclass(eq=False, repr=False)
 class SimFeed:
-    """A simulated passive feed with known truth (book chapters 1 and 7).
+    """A simulated passive feed with known truth (book chapters 1 and 8).
 
     ``impressions`` has one row per shown (user, item) pair: ``user``, ``item`` (int64),
     ``duration``, ``watch_time``, ``finish_rate`` (float32) and ``label`` (int8: 1 positive,
@@ -178,7 +178,7 @@ class SimFeed:
         """The labeled impressions (finish rate > 0.8 or < 0.2), ``label`` as float32 0/1.
 
         Columns: ``user``, ``item`` (int64), ``label`` (float32), then ``duration``,
-        ``watch_time`` and ``finish_rate`` (float32), in the impressions' order (chapter 1).
+        ``watch_time`` and ``finish_rate`` (float32), in the impressions' order.
         """
         imp = self.impressions
         rows = imp[imp["label"].to_numpy() >= 0]
@@ -192,7 +192,7 @@ class SimFeed:
         })
 
     def stats(self) -> dict:
-        """Counts and truth-based diagnostics of the feed, as plain numbers (chapters 1 and 7).
+        """Counts and truth-based diagnostics of the feed, as plain numbers.
 
         ``label_agreement`` is the share of labeled rows whose label equals the true label;
         ``positive_agreement`` / ``negative_agreement`` the same among positive / negative
@@ -231,12 +231,12 @@ class SimFeed:
         return dict(self._stats)
 
     def to_split(self, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> Split:
-        """Split the labeled impressions at random into train / valid / test (chapter 1).
+        """Split the labeled impressions at random into train / valid / test.
 
         The split is :func:`invlearn.splits.random_split` of :meth:`labeled` (seeded by ``seed``);
         ``truth`` is this feed, so the true label of every pair is known; ``name`` is the
         feed's name and ``info`` its :meth:`stats` plus ``split_seed`` and ``fractions``.
-        ``ambiguous`` is :meth:`ambiguous` (the unlabeled pool of book chapter 8).
+        ``ambiguous`` is :meth:`ambiguous` (the unlabeled pool of book chapter 9).
         """
         _check_int("seed", seed, minimum=0)
         split = random_split(self.labeled(), fractions, seed=seed, name=self.name,
@@ -252,7 +252,7 @@ class SimFeed:
     def ambiguous(self, exclude: np.ndarray | None = None) -> pd.DataFrame:
         """The impressions the labelling rule leaves unlabeled: finish rate in [0.2, 0.8].
 
-        Book chapter 8: the "slow skip / short stay" feedback the paper's introduction
+        Book chapter 9: the "slow skip / short stay" feedback the paper's introduction
         describes. Columns ``user``, ``item`` (int64), ``finish`` (the finish rate, float32) and
         ``label``, the pair's true label (float32 0/1), in the impressions' order. ``exclude``
         (sorted keys ``user · n_items + item``, see :func:`invlearn.sampling.pair_keys`) drops
@@ -271,7 +271,7 @@ class SimFeed:
 
 
 def truth_test_set(split: Split, seed: int | None = None) -> pd.DataFrame:
-    """A test set scored by the truth (chapters 7–8): the split's held-out test impressions and,
+    """A test set scored by the truth: the split's held-out test impressions and,
     for each of them, a random pair of the same user (an item drawn uniformly from the whole
     catalogue, shown or not), every row labeled by ``split.truth.true_label`` — so that a metric
     on it judges a model by what users like rather than by what the feed's policy showed and
@@ -467,7 +467,7 @@ def simulate_feed(size: str = "small", *, n_users: int | None = None,
                   n_items: int | None = None, n_impressions: int | None = None,
                   dim: int = 16, positive_rate: float = 0.35, seed: int = 0,
                   **knobs: Any) -> SimFeed:
-    """Simulate a passive video feed with known truth (book chapter 1; chapter 7 at scale).
+    """Simulate a passive video feed with known truth (book chapter 1; chapter 8 at scale).
 
     ``size`` picks a preset of :data:`SIZES` (``toy``, ``small`` — the book's default —,
     ``mid``, ``industrial``); ``n_users``, ``n_items`` and ``n_impressions`` override its

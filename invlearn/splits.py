@@ -2,7 +2,7 @@
 
 Book chapter 1 introduces the protocol (a seeded 60/20/20 split of the labeled rows, or an
 explicit train / validation / test file triple, as in the paper's own MovieLens-1M split);
-chapter 6 reproduces the paper on MovieLens, chapter 7 on the simulated feed, and chapter 8
+chapter 6 reproduces the paper on MovieLens, chapter 8 on the simulated feed, and chapter 9
 thins the labels (:func:`label_fraction`) and picks an unlabeled pool (:func:`unlabeled_pool`).
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _check_seed(seed: Any) -> int:
 
 @dataclass
 class Split:
-    """A labeled train / validation / test split with contiguous integer ids (book chapter 1).
+    """A labeled train / validation / test split with contiguous integer ids.
 
     Each table has integer columns ``user`` and ``item`` (0-based, ``< n_users`` /
     ``< n_items``) and a column ``label`` in {0, 1} (float32 when made by the package); extra
@@ -53,7 +53,7 @@ class Split:
     simulated feed), else ``None``. ``user_ids`` / ``item_ids`` map the contiguous ids back to
     the original ones.
 
-    Two optional unlabeled pools serve chapter 8: ``hidden`` holds the training rows whose
+    Two optional unlabeled pools serve chapter 9: ``hidden`` holds the training rows whose
     labels :func:`label_fraction` withheld (``user``, ``item`` and their true ``label``), and
     ``ambiguous`` the simulated feed's impressions that its labelling rule leaves unlabeled
     (``user``, ``item``, ``finish`` and the true ``label``). Both are ``None`` when absent.
@@ -82,7 +82,7 @@ class Split:
         check_split(self)
 
     def summary(self) -> pd.DataFrame:
-        """Rows, positives and negatives of each part, as a small table (book chapter 1)."""
+        """Rows, positives and negatives of each part, as a small table."""
         rows = []
         for part in PARTS:
             y = getattr(self, part)["label"].to_numpy()
@@ -97,7 +97,7 @@ class Split:
 
 
 def check_split(split: Split) -> None:
-    """Check a split's tables; raise :class:`~invlearn.errors.InvlearnError` or warn (book chapters 1 and 6).
+    """Check a split's tables; raise :class:`~invlearn.errors.InvlearnError` or warn.
 
     Errors: a part that is not a table, lacks ``user``, ``item`` or ``label`` or is empty; ids
     that are not integers in ``[0, n_users)`` / ``[0, n_items)``; a label outside {0, 1}; a
@@ -146,7 +146,7 @@ def check_split(split: Split) -> None:
 
 
 def _check_pool_ids(split: Split) -> None:
-    """The unlabeled pool's ids must be contiguous ids of the split (chapter 8)."""
+    """The unlabeled pool's ids must be contiguous ids of the split."""
     table = split.unlabeled
     if table is None:
         return
@@ -296,7 +296,7 @@ def random_split(
     n_users: int | None = None,
     n_items: int | None = None,
 ) -> Split:
-    """A seeded random train / validation / test split of the rows (book chapters 1, 6 and 7).
+    """A seeded random train / validation / test split of the rows.
 
     The rows are shuffled with ``numpy.random.default_rng(seed).permutation``; the first
     ``round(fractions[0] * n)`` go to train, the next ``round(fractions[1] * n)`` to validation,
@@ -364,7 +364,7 @@ def load_split_files(
     name: str = "files",
     rating_range: tuple[float, float] | None = (1, 5),
 ) -> Split:
-    """A split from a train / validation / test file triple (book chapters 1, 6 and 7).
+    """A split from a train / validation / test file triple.
 
     Each file is headerless ``user item rating`` or ``user item rating timestamp`` with original
     ids (checked by :func:`~invlearn.movielens.read_ratings`). The ids are mapped to contiguous
@@ -392,7 +392,7 @@ def load_split_files(
 
 
 # --------------------------------------------------------------------------------------------
-# Label sparsity and unlabeled pools (book chapter 8; the paper's "extremely sparse feedback")
+# Label sparsity and unlabeled pools (book chapter 9; the paper's "extremely sparse feedback")
 # --------------------------------------------------------------------------------------------
 
 
@@ -404,7 +404,7 @@ def _check_fraction(fraction: Any) -> float:
 
 
 def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
-    """Keep a seeded share ``fraction`` of the labeled training rows (book chapter 8).
+    """Keep a seeded share ``fraction`` of the labeled training rows (book chapter 9).
 
     One permutation drawn from ``seed`` orders the training rows; the first
     ``ceil(fraction · n)`` of them (at least one) stay labeled, in their original order, so with
@@ -431,7 +431,7 @@ def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
 
 def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
     """The (user, item) rows of an unlabeled pool of :data:`~invlearn.config.POOLS` (book
-    chapter 8).
+    chapter 9).
 
     ``"hidden"``: the training rows whose labels :func:`label_fraction` withheld;
     ``"ambiguous"``: the simulated feed's impressions with a finish rate in [0.2, 0.8];

@@ -31,7 +31,7 @@ so IG-GMF runs slower on an H100 than on one CPU core. This module is the GPU pa
   refills the order buffers.
   On the CPU the same functions run eagerly, so the CPU tests exercise their logic.
 
-:func:`train_static` returns the same :class:`invlearn.runs.TrainResult` as ``train`` (with
+:func:`train_static` returns the same :class:`invlearn.training.TrainResult` as ``train`` (with
 a ``static`` dict of the path's settings) for methods ``none``, ``ns`` and ``ig``, GMF and NeuMF,
 with the ``random`` pool and ``optimizer="dense"``.
 """
@@ -52,7 +52,8 @@ from .data import Split
 from .errors import InvlearnError
 from .ig import MetaStep, alpha_step, keep_best, meta_split, meta_steps_per_epoch, next_window
 from .models import build_model
-from .runs import (
+from .sampling import BITMAP_LIMIT, pair_keys
+from .training import (
     History,
     TrainResult,
     check_inputs,
@@ -66,7 +67,6 @@ from .runs import (
     test_best,
     with_label_fraction,
 )
-from .sampling import BITMAP_LIMIT, pair_keys
 
 STATIC_METHODS = ("none", "ns", "ig")
 LAST_BATCH = ("pad", "drop")
@@ -77,7 +77,7 @@ REDRAW_ROUNDS = 8
 # -- sampling on the device -----------------------------------------------------------------
 class DeviceSampler:
     """Uniform unlabeled items for given users, rejecting training pairs, with static
-    shapes (chapters 1 and 5).
+    shapes.
 
     Membership is a gather from a dense boolean bitmap of ``n_users · n_items`` entries when
     that is at most ``bitmap_limit`` (by default :data:`invlearn.sampling.BITMAP_LIMIT`, the
@@ -100,7 +100,7 @@ class DeviceSampler:
             self.keys = torch.as_tensor(keys, device=device)
 
     def member(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Whether each ``(users[j], items[j])`` is a training pair (chapters 1 and 5)."""
+        """Whether each ``(users[j], items[j])`` is a training pair."""
         query = users * self.n_items + items
         if self.bitmap is not None:
             return self.bitmap[query]
@@ -108,7 +108,7 @@ class DeviceSampler:
 
     def sample(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Items for ``users`` (same shape) and the mask of rows that are *not* training pairs
-        (``False`` only for rows still colliding after the last redraw round) (chapters 1 and 5)."""
+        (``False`` only for rows still colliding after the last redraw round)."""
         items = torch.randint(0, self.n_items, users.shape, device=self.device)
         hit = self.member(users, items)
         for _ in range(self.rounds):
@@ -120,7 +120,7 @@ class DeviceSampler:
 
 # -- the static functions -------------------------------------------------------------------
 def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``Σ w·BCE / Σ w`` (the plain mean when every weight is 1) (chapters 1 and 5)."""
+    """``Σ w·BCE / Σ w`` (the plain mean when every weight is 1)."""
     terms = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
     return (weights * terms).sum() / weights.sum().clamp(min=1e-12)
 
@@ -131,7 +131,7 @@ def _params(model: nn.Module) -> list[torch.Tensor]:
 
 def ensure_grads(model: nn.Module) -> list[torch.Tensor]:
     """Give every parameter a zero ``.grad`` once, so captured steps zero and accumulate into
-    fixed buffers (never ``None``) (chapters 1 and 5)."""
+    fixed buffers (never ``None``)."""
     params = _params(model)
     for p in params:
         if p.grad is None:
@@ -140,8 +140,7 @@ def ensure_grads(model: nn.Module) -> list[torch.Tensor]:
 
 
 def make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
-    """Dense Adam: fused and capturable on CUDA (so it can live in a CUDA graph), plain on
-    CPU (chapters 1 and 5)."""
+    """Dense Adam: fused and capturable on CUDA (so it can live in a CUDA graph), plain on CPU."""
     params = _params(model)
     if device.type == "cuda":
         return torch.optim.Adam(params, lr=lr, fused=True, capturable=True)
@@ -150,7 +149,7 @@ def make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.o
 
 def init_adam_state(opt: torch.optim.Optimizer) -> None:
     """Create Adam's state (moments, step count) before any capture, equal to a fresh
-    one (chapters 1 and 5):
+    one:
     one step on zero gradients moves nothing (``0 / (0 + eps)``); its step count is reset."""
     if opt.state:
         return
@@ -166,8 +165,7 @@ def init_adam_state(opt: torch.optim.Optimizer) -> None:
 
 
 def adam_step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    """Zero the gradients in place, backward, step: no host sync, fixed
-    buffers (chapters 1 and 5)."""
+    """Zero the gradients in place, backward, step: no host sync, fixed buffers."""
     grads = [p.grad for p in _params(model)]
     torch._foreach_zero_(grads)
     loss.backward()
@@ -178,7 +176,7 @@ def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
                      labeled: tuple[torch.Tensor, ...], alpha: float, rule: str = "sign",
                      saved: list[torch.Tensor] | None = None) -> MetaStep:
     """Lines 9–20 of Algorithm 1 on dense parameters, with tensor arithmetic
-    only (chapters 1 and 5).
+    only.
 
     ``unlabeled`` is ``(users, items, weights)``, ``labeled`` ``(users, items, labels,
     weights)``. ``g`` is the gradient of the (weighted) IDL; each parameter is set to
@@ -233,8 +231,7 @@ def _is_table(p: torch.Tensor) -> bool:
 
 
 def mark_tables(model: nn.Module) -> None:
-    """Mark embedding weights, whose touched rows (not all entries) count in the move
-    size (chapters 1 and 5)."""
+    """Mark embedding weights, whose touched rows (not all entries) count in the move size."""
     for m in model.modules():
         if isinstance(m, nn.Embedding):
             m.weight._invlearn_table = True
@@ -242,7 +239,7 @@ def mark_tables(model: nn.Module) -> None:
 
 # -- the trainer: buffers, steps, graphs ----------------------------------------------------
 class StaticTrainer:
-    """The static-shape steps of one run and the device buffers they read (chapters 1 and 5).
+    """The static-shape steps of one run and the device buffers they read.
 
     ``order`` ``[n_batches, batch]`` holds the labeled rows of every batch of the epoch and
     ``weight`` their weights (0 on padding); ``step_index`` is a device counter the captured
@@ -284,8 +281,7 @@ class StaticTrainer:
 
     # the two static steps ----------------------------------------------------------------
     def supervised_step(self) -> None:
-        """Batch ``step_index`` of ``order``: none / NS / IG's supervised phase, one Adam
-        step (chapters 1 and 5)."""
+        """Batch ``step_index`` of ``order``: none / NS / IG's supervised phase, one Adam step."""
         run, cfg = self.run, self.run.cfg
         idx = self.order.index_select(0, self.step_index).squeeze(0)
         w = self.weight.index_select(0, self.step_index).squeeze(0)
@@ -305,8 +301,7 @@ class StaticTrainer:
             self.step_index.add_(1)
 
     def meta_step(self) -> None:
-        """Meta-step ``meta_index`` (lines 9–20) and its γ step (line 21), logged in
-        place (chapters 1 and 5)."""
+        """Meta-step ``meta_index`` (lines 9–20) and its γ step (line 21), logged in place."""
         run, cfg = self.run, self.run.cfg
         k = self.meta_index
         idx = self.meta_order.index_select(0, k).squeeze(0)
@@ -332,7 +327,7 @@ class StaticTrainer:
     # capture and replay -------------------------------------------------------------------
     def call(self, name: str) -> None:
         """Run step ``name`` (``"supervised"`` or ``"meta"``): replay its graph on CUDA
-        (capturing it the first time), or run it eagerly on the CPU (chapters 1 and 5)."""
+        (capturing it the first time), or run it eagerly on the CPU."""
         fn = self.supervised_step if name == "supervised" else self.meta_step
         if not self.run.use_graphs:
             fn()
@@ -357,7 +352,7 @@ def capture(fn, state: list[torch.Tensor], warmup: int = 3) -> torch.cuda.CUDAGr
     """Capture ``fn`` in a CUDA graph after ``warmup`` eager calls on a side stream (what
     autograd and the fused optimizer need before capture); ``state`` — parameters, optimizer
     moments, counters — is restored in place after each of them, so the warm-up leaves no
-    trace (other than draws from the default generator) (chapters 1 and 5).
+    trace (other than draws from the default generator).
     Capture itself executes nothing."""
     snapshot = [t.detach().clone() for t in state]
     side = torch.cuda.Stream()
@@ -399,8 +394,7 @@ def _fill_order(order: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor,
 
 # -- the run ---------------------------------------------------------------------------------
 class StaticRun:
-    """Data on the device, dense model, fused Adam, sampler and the trainer of one
-    run (chapters 1 and 5)."""
+    """Data on the device, dense model, fused Adam, sampler and the trainer of one run."""
 
     def __init__(self, data: Split, cfg: TrainConfig, model: nn.Module | None,
                  last_batch: str, graphs: bool | None, redraw_rounds: int):
@@ -440,7 +434,7 @@ class StaticRun:
 
     def epoch(self, epoch: int) -> float:
         """One epoch: the supervised batches, then (IG) the meta-steps. Returns the mean
-        supervised loss over real rows (one host sync, at the end) (chapters 1 and 5)."""
+        supervised loss over real rows (one host sync, at the end)."""
         tr, cfg = self.trainer, self.cfg
         _fill_order(tr.order, tr.weight, self.shuffled(self.fit_rows), self.last_batch)
         tr.step_index.zero_()
@@ -500,10 +494,10 @@ class StaticRun:
 
 @dataclass
 class StaticTrainResult(TrainResult):
-    """:class:`~invlearn.runs.TrainResult` with the static path's settings in ``static``: ``step``
-    ("static"), ``graphs`` (captured CUDA graphs or eager), ``last_batch`` (pad or drop),
+    """:class:`~invlearn.training.TrainResult` with the static path's settings in ``static``:
+    ``step`` ("static"), ``graphs`` (captured CUDA graphs or eager), ``last_batch`` (pad or drop),
     ``redraw_rounds`` and ``unfixed_collisions`` (sampled rows still a training pair after the
-    last round, given weight 0) (chapters 1 and 5)."""
+    last round, given weight 0)."""
 
     static: dict = field(default_factory=dict)
 
@@ -515,7 +509,7 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
                  progress: bool = False, last_batch: str = "pad", graphs: bool | None = None,
                  redraw_rounds: int = REDRAW_ROUNDS, **overrides) -> StaticTrainResult:
     """Train with static-shape steps (CUDA graphs on CUDA, eager on the CPU) and test the best
-    validation epoch, as :func:`invlearn.methods.train` does (chapters 1 and 5).
+    validation epoch, as :func:`invlearn.methods.train` does.
 
     Supports methods ``none``, ``ns`` and ``ig`` with the ``random`` pool and dense Adam
     (``optimizer="dense"``; lazy Adam is refused), any backbone (or a ``model`` with dense

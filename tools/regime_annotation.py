@@ -1,5 +1,5 @@
 """Rerun a regime study's final IDL and IG runs on the ``hidden`` pool, recording annotation
-accuracy against the withheld labels (issue 9; chapter 8).
+accuracy against the withheld labels (issue 9; chapter 9).
 
 The ML-1M regime study ran (on the lent GPU machine's 16 cores) before ``build_record`` scored
 annotation on MovieLens's hidden pool, so its records lack ``annotation_accuracy``. This reruns
@@ -20,8 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from invlearn.cli import read_spec
-from invlearn.experiments import _final_cells, run_grid
+from invlearn.grid import run_grid
 from invlearn.io import read_json_record, write_json_atomic
+from invlearn.study import _final_cells
 
 FIELDS = ("annotation_first", "annotation_last", "annotation_accuracy", "pool_positive_share")
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import BOOK, run_chapter
 
-from invlearn.report import METHOD_ORDER
+from invlearn.chapters.report import METHOD_ORDER
 
 AUC = {"ig0": .83, "none": .80, "ns": .75, "tce": .74, "rce": .76, "dns": .70, "srns": .65, "idl": .77,
        "ig": .85}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import BOOK, run_chapter
 
-from invlearn.report import METHOD_ORDER
+from invlearn.chapters.report import METHOD_ORDER
 
 METHODS = ["none", "ns", "tce", "rce", "dns", "idl", "ig"]
 SEEDS = [0, 1, 2]
@@ -119,7 +119,7 @@ def test_chapter_09_committed_study():
     results = pd.read_csv(BOOK / "results" / "regime-ml1m" / "results.csv")
     assert len(results) == 273 and results["seed"].nunique() == 3
     assert sorted(results["label_fraction"].unique()) == [0.01, 0.03, 0.1, 0.3, 1.0]
-    from invlearn.regime import regime_map
+    from invlearn.chapters.regime import regime_map
 
     regime = regime_map(results).set_index(["backbone", "pool", "label_fraction"])
     assert len(regime) == 12
@@ -140,7 +140,7 @@ def test_chapter_09_committed_simulated_study():
         assert column in results
     learners = results[results["method"].isin(["idl", "ig"])]
     assert learners["annotation_accuracy"].between(0, 1).all()
-    from invlearn.regime import regime_map
+    from invlearn.chapters.regime import regime_map
 
     regime = regime_map(results).set_index(["backbone", "pool", "label_fraction"])
     assert len(regime) == 19

@@ -1,4 +1,4 @@
-"""Tests of invlearn.analysis: measurements against the truth (book chapters 1 and 2)."""
+"""Tests of invlearn.chapters.analysis: measurements against the truth (book chapters 1 and 2)."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,8 @@ import pytest
 import torch
 from conftest import make_split
 
-from invlearn import analysis, train
+from invlearn import train
+from invlearn.chapters import analysis
 from invlearn.data import Split
 from invlearn.errors import InvlearnError
 from invlearn.models import GMF

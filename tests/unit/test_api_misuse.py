@@ -53,7 +53,7 @@ def _misuse_calls():
     from torch import nn
 
     from invlearn.data import Split, label_fraction, random_split, unlabeled_pool
-    from invlearn.experiments import run_grid
+    from invlearn.grid import run_grid
 
     return {
         "a model that does not take (users, items)": (

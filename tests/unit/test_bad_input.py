@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from invlearn.cli import main, read_spec
 from invlearn.errors import InvlearnError
-from invlearn.experiments import StudySpec
+from invlearn.study import StudySpec
 
 ROOT = Path(__file__).resolve().parents[2]
 READ_ONLY = Path("/proc")  # a folder no one can create files in, root included
@@ -182,7 +182,8 @@ SPECS = {
                           "cannot be searched"),
     "search_on key": ({"grid": {"method": ["ns"]}, "search_on": {"backbone": "gmf"}},
                       '"search_on"'),
-    "search_on nothing": ({"grid": {"method": ["ns"]}, "search_on": {"method": "ig"}},
+    "search_on nothing": ({"grid": {"method": ["ns"]}, "search": {"*": {"lr": [0.01]}},
+                           "search_on": {"method": "ig"}},
                           "matches no grid cell"),
 }
 

@@ -1,15 +1,16 @@
-"""The helpers chapters share (invlearn.book, report, analysis, theorem): known values."""
+"""The helpers chapters share (invlearn.chapters: helpers, report, analysis, theorem): known
+values."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from invlearn import analysis, book, report, theorem
+from invlearn.chapters import analysis, helpers, report, theorem
 
 
 def test_run_cache_trains_once_per_call(toy_split):
-    runs = book.RunCache(toy_split, epochs=1, batch_size=64, full_ranking=False)
+    runs = helpers.RunCache(toy_split, epochs=1, batch_size=64, full_ranking=False)
     first = runs("ns", seed=0)
     assert runs("ns", seed=0) is first
     assert runs("ns", seed=1) is not first
@@ -19,20 +20,20 @@ def test_run_cache_trains_once_per_call(toy_split):
 
 def test_write_key_numbers_round_trip(tmp_path):
     path = tmp_path / "deep" / "k.json"
-    shown = book.write_key_numbers(path, {"a": np.float64(0.123456), "n": np.int64(3)})
+    shown = helpers.write_key_numbers(path, {"a": np.float64(0.123456), "n": np.int64(3)})
     assert json.loads(path.read_text()) == {"a": 0.123456, "n": 3}
     assert shown == {"a": 0.1235, "n": 3}
 
 
 def test_meta_step_batch_pairs_are_not_training_pairs(toy_split):
-    labeled, (users, items) = book.meta_step_batch(toy_split, 16, seed=0)
+    labeled, (users, items) = helpers.meta_step_batch(toy_split, 16, seed=0)
     assert len(labeled[0]) == len(users) == 16
     train = set(zip(toy_split.train["user"], toy_split.train["item"]))
     assert not any((int(u), int(i)) in train for u, i in zip(users, items))
 
 
 def test_format_columns():
-    out = book.format_columns(pd.DataFrame({"a": [0.12345], "b": [1]}), {"a": "{:.2f}"})
+    out = helpers.format_columns(pd.DataFrame({"a": [0.12345], "b": [1]}), {"a": "{:.2f}"})
     assert out.loc[0, "a"] == "0.12" and out.loc[0, "b"] == 1
 
 
@@ -94,30 +95,30 @@ def test_data_or_committed_writes_then_checks_then_reads(tmp_path):
         calls.append(1)
         return table
 
-    assert book.data_or_committed(path, compute, available=False) is None  # nothing yet
-    assert book.data_or_committed(path, compute, available=True) is table  # written
+    assert helpers.data_or_committed(path, compute, available=False) is None  # nothing yet
+    assert helpers.data_or_committed(path, compute, available=True) is table  # written
     assert path.is_file() and len(calls) == 1
-    again = book.data_or_committed(path, compute, available=True)  # checked against the copy
+    again = helpers.data_or_committed(path, compute, available=True)  # checked against the copy
     assert again is table and len(calls) == 2
-    committed = book.data_or_committed(path, compute, available=False)  # read, not computed
+    committed = helpers.data_or_committed(path, compute, available=False)  # read, not computed
     assert len(calls) == 2
     pd.testing.assert_frame_equal(committed, table)
     changed = table.assign(rows=[6, 61])
-    with pytest.raises(book.InvlearnError, match="differs from .*table.csv"):
-        book.data_or_committed(path, lambda: changed, available=True)
+    with pytest.raises(helpers.InvlearnError, match="differs from .*table.csv"):
+        helpers.data_or_committed(path, lambda: changed, available=True)
 
 
 def test_dataset_available_never_needs_a_download_for_the_simulator(tmp_path):
-    assert book.dataset_available("sim", tmp_path)
-    assert not book.dataset_available("ml-1m", tmp_path)
-    assert not book.dataset_available("ml-1m-paper", tmp_path)
+    assert helpers.dataset_available("sim", tmp_path)
+    assert not helpers.dataset_available("ml-1m", tmp_path)
+    assert not helpers.dataset_available("ml-1m-paper", tmp_path)
     (tmp_path / "ml-1m.zip").write_bytes(b"")
     (tmp_path / "ml-1m-paper-split").mkdir()
-    assert book.dataset_available("ml-1m", tmp_path)
-    assert book.dataset_available("ml-1m-paper", tmp_path)
+    assert helpers.dataset_available("ml-1m", tmp_path)
+    assert helpers.dataset_available("ml-1m-paper", tmp_path)
 
 
 def test_data_note_says_which_data_the_tables_come_from():
-    assert "not in your data home" in book.data_note(False)
-    assert "INVLEARN_DATA" in book.data_note(False)
-    assert "computed here" in book.data_note(True)
+    assert "not in your data home" in helpers.data_note(False)
+    assert "INVLEARN_DATA" in helpers.data_note(False)
+    assert "computed here" in helpers.data_note(True)

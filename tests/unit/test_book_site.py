@@ -15,8 +15,8 @@ CHAPTERS = sorted(BOOK.glob("0*.ipynb")) + [BOOK / "experiment.ipynb"]
 
 
 def public_modules() -> list[str]:
-    return ["invlearn"] + [f"invlearn.{m.name}" for m in pkgutil.iter_modules(invlearn.__path__)
-                           if not m.name.startswith("_")]
+    return ["invlearn"] + [m.name for m in pkgutil.walk_packages(invlearn.__path__, "invlearn.")
+                           if not m.name.rsplit(".", 1)[-1].startswith("_")]
 
 
 def test_api_page_documents_every_module() -> None:

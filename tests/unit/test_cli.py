@@ -26,7 +26,7 @@ def write_files(folder, rows_per_user=12, users=30, items=40, seed=0):
 
 def test_train_record_is_the_grid_record(tmp_path):
     """cmd_train writes exactly what run_experiment returns for the same parameters."""
-    from invlearn.experiments import run_experiment
+    from invlearn.record import run_experiment
 
     out = tmp_path / "r.json"
     argv = ["train", "--dataset", "sim", "--sim-size", "toy", "--epochs", "1", "--quiet",

@@ -11,7 +11,7 @@ from conftest import FAST, TOY, split_files
 
 from invlearn import InvlearnError
 from invlearn.cli import main
-from invlearn.experiments import run_grid
+from invlearn.grid import run_grid
 
 needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
                                 reason="dask.distributed is not installed")
@@ -41,7 +41,7 @@ def test_dask_study_fails_one_run_resumes_and_matches_local(tmp_path, capsys):
     spec = {"base": {"dataset": "files", "valid": str(p["valid"]), "test": str(p["test"]),
                      "backbone": "gmf", **FAST},
             "grid": {"method": ["ns", "rce"], "train": [str(p["train"]), str(p["broken"])]},
-            "seeds": [0]}
+            "search": {"*": {"lr": [0.01]}}, "seeds": [0]}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     out = tmp_path / "dask"
     assert grid(tmp_path / "spec.json", out, "--executor", "dask", "--jobs", "2") == 1

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from invlearn import InvlearnError
-from invlearn.report import bh_qvalues, decision_rule
+from invlearn.chapters.report import bh_qvalues, decision_rule
 
 
 def test_bh_qvalues_by_hand():

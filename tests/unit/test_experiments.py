@@ -7,7 +7,9 @@ import pytest
 
 from invlearn import InvlearnError
 from invlearn.cli import main
-from invlearn.experiments import choose_best, grid_cells, run_grid, run_id, run_study
+from invlearn.grid import grid_cells, run_grid
+from invlearn.record import run_id
+from invlearn.study import choose_best, run_study
 
 BASE = {"dataset": "sim", "sim_size": "toy", "backbone": "gmf", "epochs": 2, "threads": 1,
         "full_ranking": False}
@@ -148,7 +150,7 @@ def test_study_ablates_ig_at_its_chosen_settings(tmp_path):
                                           ({"ig": 0}, "must be an object"),
                                           ({"ig": {"alpha_ratio": -1}}, "alpha_ratio")])
 def test_study_rejects_bad_ablations(ablate, match):
-    from invlearn.experiments import check_spec, parse_spec
+    from invlearn.study import check_spec, parse_spec
 
     spec = {"base": BASE, "grid": {"method": ["ig"]}, "ablate": ablate}
     with pytest.raises(InvlearnError, match=match):
@@ -156,7 +158,7 @@ def test_study_rejects_bad_ablations(ablate, match):
 
 
 def test_study_cells_leave_out_excluded_partial_cells():
-    from invlearn.experiments import parse_spec, study_cells
+    from invlearn.study import parse_spec, study_cells
 
     spec = parse_spec({"base": BASE, "grid": {"method": ["ns", "idl"],
                                               "label_fraction": [0.5, 1.0],
@@ -177,7 +179,7 @@ def test_annotation_is_scored_against_withheld_labels_without_a_simulator(toy_sp
     import numpy as np
 
     from invlearn import train
-    from invlearn.experiments import annotation_columns
+    from invlearn.record import annotation_columns
 
     blind = dataclasses.replace(toy_split, truth=None)  # as MovieLens: no simulator to ask
     hidden = train(blind, method="idl", label_fraction=0.5, pool="hidden", epochs=3,

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from invlearn import InvlearnError, losses, train
+from invlearn.chapters.report import method_label
 from invlearn.data import Split
 from invlearn.ig import choose, ig_meta_step, is_tie, meta_steps_per_epoch
 from invlearn.methods import METHOD_TABLE
 from invlearn.models import GMF, NeuMF
-from invlearn.report import method_label
-from invlearn.runs import ranking_metrics
+from invlearn.training import ranking_metrics
 
 
 def test_tce_drops_a_share_of_the_whole_batch_from_the_largest_loss_positives():
@@ -170,7 +170,7 @@ def test_eval_every_validates_less_often_and_always_at_the_end(toy_split):
 
 def test_epoch_budget_scales_with_the_label_fraction():
     from invlearn import TrainConfig
-    from invlearn.runs import epoch_budget
+    from invlearn.training import epoch_budget
 
     assert epoch_budget(TrainConfig(epochs=20, eval_every=1)) == (20, 1)
     assert epoch_budget(TrainConfig(epochs=20, label_fraction=0.03)) == (20, 1)

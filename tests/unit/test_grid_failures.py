@@ -15,7 +15,8 @@ import pytest
 from conftest import FAST, TOY, split_files
 
 from invlearn.cli import main
-from invlearn.experiments import run_grid, run_id
+from invlearn.grid import run_grid
+from invlearn.record import run_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,9 +33,10 @@ def test_a_failed_run_makes_the_grid_exit_1_after_the_others(tmp_path, capsys):
                  "--engine", "python", "--jobs", "1", "--quiet"])
     assert code == 1
     failures = json.loads((out / "failures.json").read_text())
-    assert len(failures["search"]) == 1
-    assert "broken.tsv" in next(iter(failures["search"].values()))["error"]
-    assert failures["failed_cells"] == [{"method": "ns", "train": str(p["broken"])}]
+    # no search: the broken cell's final runs fail, one per seed, and the others go on
+    assert failures["search"] == [] and failures["failed_cells"] == []
+    assert len(failures["final"]) == 2
+    assert all("broken.tsv" in f["error"] for f in failures["final"].values())
     results = pd.read_csv(out / "results.csv")
     assert sorted(results["seed"]) == [0, 1] and set(results["train"]) == {str(p["train"])}
     assert "failed" in capsys.readouterr().err
@@ -54,21 +56,21 @@ def test_a_truncated_record_is_run_again(tmp_path, capsys):
 
 
 def test_search_failure_of_every_run_is_recorded_not_dropped(tmp_path, monkeypatch):
-    from invlearn import experiments
+    from invlearn import grid, study
 
-    real = experiments.run_experiment
+    real = grid.run_experiment
 
     def failing(params, **kwargs):
         if params["method"] == "rce":
             raise RuntimeError("scores diverged")
         return real(params, **kwargs)
 
-    monkeypatch.setattr(experiments, "run_experiment", failing)
-    monkeypatch.setattr(experiments, "ProcessPoolExecutor", experiments.ThreadPoolExecutor)
-    monkeypatch.setattr(experiments, "_die_with_parent", lambda: None)
+    monkeypatch.setattr(grid, "run_experiment", failing)
+    monkeypatch.setattr(grid, "ProcessPoolExecutor", grid.ThreadPoolExecutor)
+    monkeypatch.setattr(grid, "_die_with_parent", lambda: None)
     spec = {"base": TOY, "grid": {"method": ["ns", "rce"]},
             "search": {"rce": {"rce_beta": [0.1, 0.2]}}, "seeds": [0]}
-    final = experiments.run_study(spec, tmp_path, jobs=1, engine="python", progress=False)
+    final = study.run_study(spec, tmp_path, jobs=1, engine="python", progress=False)
     failures = json.loads((tmp_path / "failures.json").read_text())
     assert failures["failed_cells"] == [{"method": "rce"}]
     assert len(failures["search"]) == 2 and final.attrs["failed"] == 3

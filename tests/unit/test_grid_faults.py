@@ -12,14 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from invlearn import experiments, io
+from invlearn import grid, io
 from invlearn.cli import main
 from invlearn.errors import OutputError
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = {"method": "ns", "dataset": "sim", "sim_size": "toy", "epochs": 1, "full_ranking": False,
        "device": "cpu", "threads": 1}
-REAL_RUN = experiments._run_python
+REAL_RUN = grid._run_python
 
 
 def killed_at_seed_1(params, out_dir, notebook):
@@ -34,9 +34,9 @@ def always_fails(params, out_dir, notebook):
 
 
 def test_a_killed_worker_is_a_recorded_failure_and_the_grid_goes_on(monkeypatch, tmp_path):
-    monkeypatch.setattr(experiments, "_run_python", killed_at_seed_1)
+    monkeypatch.setattr(grid, "_run_python", killed_at_seed_1)
     cells = [{**TOY, "seed": s} for s in (0, 1, 2)]
-    table = experiments.run_grid(cells, tmp_path, jobs=1, progress=False)
+    table = grid.run_grid(cells, tmp_path, jobs=1, progress=False)
     assert sorted(table["seed"]) == [0, 2]
     failures = json.loads((tmp_path / "failures.json").read_text())
     assert [f["params"]["seed"] for f in failures.values()] == [1]
@@ -45,14 +45,14 @@ def test_a_killed_worker_is_a_recorded_failure_and_the_grid_goes_on(monkeypatch,
 
 
 def test_no_finished_run_still_gives_a_readable_table(monkeypatch, tmp_path):
-    monkeypatch.setattr(experiments, "_run_python", always_fails)
-    table = experiments.run_grid([{**TOY, "seed": 0}], tmp_path / "a", progress=False)
+    monkeypatch.setattr(grid, "_run_python", always_fails)
+    table = grid.run_grid([{**TOY, "seed": 0}], tmp_path / "a", progress=False)
     assert table.empty and "method" in table.columns
     back = pd.read_csv(tmp_path / "a" / "results.csv")
     assert back.empty and list(back.columns) == list(TOY) + ["seed"]
-    experiments.run_grid([], tmp_path / "b", progress=False)
+    grid.run_grid([], tmp_path / "b", progress=False)
     assert list(pd.read_csv(tmp_path / "b" / "results.csv").columns) == list(
-        experiments.EMPTY_COLUMNS)
+        grid.EMPTY_COLUMNS)
     with pytest.raises(ValueError, match="without columns"):
         io.write_csv_atomic(tmp_path / "c.csv", pd.DataFrame())
 
@@ -90,7 +90,7 @@ def test_a_full_disk_at_the_study_tables_is_one_line(victim, monkeypatch, tmp_pa
                  "--jobs", "1", "--quiet"])
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
-    assert err.splitlines()[-1].startswith(f"invlearn: error: cannot write out/search/{victim}")
+    assert err.splitlines()[-1].startswith(f"invlearn: error: cannot write out/final/{victim}")
     assert "No space left on device" in err
     assert not list(tmp_path.rglob("*.tmp"))
 

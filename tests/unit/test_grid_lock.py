@@ -11,7 +11,7 @@ from test_bad_input import assert_rejected, snapshot
 
 from invlearn.cli import main
 from invlearn.errors import InvlearnError
-from invlearn.experiments import LOCK_NAME, folder_lock, run_grid
+from invlearn.grid import LOCK_NAME, folder_lock, run_grid
 
 BASE = {"dataset": "sim", "sim_size": "toy", "epochs": 1, "full_ranking": False,
         "device": "cpu", "threads": 1}
@@ -81,17 +81,17 @@ def test_another_study_in_the_folder_is_refused_and_the_same_resumes(workdir, ca
 
 
 def test_the_same_spec_twice_at_once_is_refused(workdir, capsys, monkeypatch):
-    from invlearn import experiments
+    from invlearn import study
 
     spec = write_spec(workdir, "spec.json", seeds=[0, 1])
-    real_study, seen = experiments._study, []
+    real_study, seen = study._study, []
 
     def study_with_a_second_grid(*args, **kwargs):
         seen.append(main(grid(spec)))  # a second grid while the first holds the folder
         seen.append(capsys.readouterr().err)
         return real_study(*args, **kwargs)
 
-    monkeypatch.setattr(experiments, "_study", study_with_a_second_grid)
+    monkeypatch.setattr(study, "_study", study_with_a_second_grid)
     assert main(grid(spec)) == 0
     assert seen[0] == 2 and "in use by another grid" in seen[1] and seen[1].count("\n") == 1
-    assert len(list((workdir / "out").rglob("runs/*.json"))) == 3  # 1 search + 2 final runs
+    assert len(list((workdir / "out").rglob("runs/*.json"))) == 2  # no search: the 2 final runs

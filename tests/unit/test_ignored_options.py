@@ -2,7 +2,7 @@
 one ``invlearn: warning:`` line naming it (chapters 6 and 8)."""
 import pytest
 
-from invlearn import bench, experiments
+from invlearn import bench, record
 from invlearn.cli import main
 from invlearn.config import METHOD_SETTINGS, TrainConfig, ignored_settings
 from invlearn.errors import InvlearnError
@@ -16,7 +16,7 @@ def stopped(monkeypatch, tmp_path):
     def stop(*args, **kwargs):
         raise InvlearnError("stopped here")
 
-    monkeypatch.setattr(experiments, "run_experiment", stop)
+    monkeypatch.setattr(record, "run_experiment", stop)
     monkeypatch.setattr(bench, "run_benchmark", stop)
     monkeypatch.chdir(tmp_path)
 
@@ -70,7 +70,7 @@ def test_bench_no_cpu_baseline_on_the_cpu(capsys, stopped):
 
 def test_every_method_setting_is_a_field_read_by_known_methods():
     from invlearn.config import METHODS
-    from invlearn.experiments import config_fields
+    from invlearn.record import config_fields
 
     for name, readers in METHOD_SETTINGS.items():
         assert name in config_fields() and readers and set(readers) <= set(METHODS)

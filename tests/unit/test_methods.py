@@ -322,7 +322,7 @@ def test_neumf_score_all_in_chunks_equals_forward(chunk):
 
 
 def test_one_annotation_function_for_every_accuracy():
-    from invlearn.runs import History, annotation
+    from invlearn.training import History, annotation
 
     class Truth:  # item 1 is the only true positive
         def true_label(self, users, items):
@@ -349,8 +349,8 @@ def test_both_engines_have_the_declared_run_interfaces(toy_split):
     from invlearn.config import TrainConfig
     from invlearn.ig import IGRun
     from invlearn.methods import METHOD_TABLE, Run
-    from invlearn.runs import TrainingRun
     from invlearn.static import StaticRun
+    from invlearn.training import TrainingRun
 
     config = TrainConfig(method="ig", device="cpu").check()
     run = Run(toy_split, config, None)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from invlearn import History, InvlearnError, plots
+from invlearn import History, InvlearnError
+from invlearn.chapters import plots
 
 
 class FakeTruth:
@@ -143,7 +144,7 @@ def test_annotation_plots_return_figures():
 
 def test_weight_histograms_from_records(toy_split):
     from invlearn import train
-    from invlearn.runs import history_record
+    from invlearn.training import history_record
 
     result = train(toy_split, method="ig", epochs=3, batch_size=32, progress=False,
                    full_ranking=False)
@@ -159,8 +160,8 @@ def test_weight_histograms_from_records(toy_split):
 def test_plot_against_paper_differences_to_a_baseline():
     import matplotlib.pyplot as plt
 
-    from invlearn.plots import plot_against_paper
-    from invlearn.report import paper_table
+    from invlearn.chapters.plots import plot_against_paper
+    from invlearn.chapters.report import paper_table
 
     rows = [{"dataset": d, "backbone": b, "method": m, "seed": s,
              "auc": {"none": 0.80, "ig": 0.81}[m] + 0.001 * s}

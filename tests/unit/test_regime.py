@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from invlearn import InvlearnError
-from invlearn.regime import annotation_table, regime_map, share_pool_free_runs
+from invlearn.chapters.regime import annotation_table, regime_map, share_pool_free_runs
 
 matplotlib.use("Agg")
 
@@ -74,8 +74,8 @@ def test_annotation_table_sets_each_annotator_beside_the_trivial_ones():
 
 
 def test_regime_figures_draw_every_cell():
-    from invlearn.plots import plot_regime_map, plot_sparsity_curves
-    from invlearn.report import split_variants, summarize
+    from invlearn.chapters.plots import plot_regime_map, plot_sparsity_curves
+    from invlearn.chapters.report import split_variants, summarize
 
     fig = plot_regime_map(regime_map(table()))
     texts = [t.get_text() for t in fig.axes[0].texts]
@@ -89,7 +89,7 @@ def test_regime_figures_draw_every_cell():
 
 
 def test_sparsity_table_and_hidden_pool_check(toy_split):
-    from invlearn.regime import hidden_pool_check, sparsity_table
+    from invlearn.chapters.regime import hidden_pool_check, sparsity_table
 
     table = sparsity_table(toy_split, [0.5, 0.1, 1.0], seed=0)
     assert list(table.index) == ["10%", "50%", "100%"]
@@ -121,7 +121,7 @@ def second_edition_table():
 
 
 def test_two_maps_choose_rivals_on_validation_and_apply_the_decision_rule():
-    from invlearn.regime import regime_maps
+    from invlearn.chapters.regime import regime_maps
 
     maps = regime_maps(second_edition_table())
     own = maps["own_backbone"].set_index(["backbone", "pool"])
@@ -147,8 +147,8 @@ def test_two_maps_choose_rivals_on_validation_and_apply_the_decision_rule():
 
 
 def test_a_second_edition_map_draws_with_q_values_and_rivals():
-    from invlearn.plots import plot_regime_map
-    from invlearn.regime import regime_maps
+    from invlearn.chapters.plots import plot_regime_map
+    from invlearn.chapters.regime import regime_maps
 
     fig = plot_regime_map(regime_maps(second_edition_table())["everything"], value="gap",
                           p_value="q")

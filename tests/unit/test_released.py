@@ -11,8 +11,8 @@ from invlearn.config import READING_PRESETS, TrainConfig
 from invlearn.ig import CandidateGrads, ig_epoch, released_meta_step
 from invlearn.methods import METHOD_TABLE, Run, bce_loss, ig_setup, no_rows, supervised_pass
 from invlearn.models import GMF
-from invlearn.runs import merge_config
 from invlearn.static import train_static
+from invlearn.training import merge_config
 
 SWITCHES = ("accumulate_grads", "meta_move", "meta_split", "select", "ig_supervised")
 
@@ -216,7 +216,7 @@ def test_the_ablation_spec_holds_both_readings_and_each_switch_flipped_alone():
     import sys
     from pathlib import Path
 
-    from invlearn.experiments import check_spec, parse_spec, search_cells, study_cells
+    from invlearn.study import check_spec, parse_spec, search_cells, study_cells
 
     folder = Path(__file__).resolve().parents[2] / "book/results/released"
     raw = json.loads((folder / "spec.json").read_text())

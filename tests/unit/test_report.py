@@ -1,4 +1,5 @@
-"""Unit tests of invlearn.report (book chapters 6 and 8) on tiny tables with known answers."""
+"""Unit tests of invlearn.chapters.report (book chapters 6–7) on tiny tables with known
+answers."""
 from __future__ import annotations
 
 import math
@@ -6,8 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from invlearn.errors import InvlearnError
-from invlearn.report import (
+from invlearn.chapters.report import (
     best_method,
     format_p,
     format_side_by_side,
@@ -18,6 +18,7 @@ from invlearn.report import (
     side_by_side,
     summarize,
 )
+from invlearn.errors import InvlearnError
 
 
 def runs() -> pd.DataFrame:

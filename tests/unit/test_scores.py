@@ -10,11 +10,11 @@ from torch import nn
 
 from invlearn import InvlearnError, TrainConfig, build_model, train
 from invlearn.data import Split, load_dataset
-from invlearn.experiments import flat_row, run_experiment
-from invlearn.runs import evaluate, final_metrics
+from invlearn.record import flat_row, run_experiment
 from invlearn.scores import PRIOR_STRENGTHS, ItemScore, item_mean, popularity
 from invlearn.simfeed import truth_test_set
 from invlearn.splits import label_fraction
+from invlearn.training import evaluate, final_metrics
 
 
 def _table(rows):

@@ -8,7 +8,7 @@ from test_bad_input import assert_rejected
 
 from invlearn.cli import main, read_spec
 from invlearn.errors import InvlearnError
-from invlearn.experiments import check_params
+from invlearn.record import check_params
 
 TOY = {"dataset": "sim", "sim_size": "toy"}
 
@@ -76,12 +76,12 @@ def test_a_duplicate_json_key_is_refused(capsys, workdir):
 
 
 def test_notebook_with_the_python_engine_warns(capsys, workdir, monkeypatch):
-    from invlearn import experiments
+    from invlearn import study
 
     def stop(*args, **kwargs):
         raise InvlearnError("stopped here")
 
-    monkeypatch.setattr(experiments, "run_study", stop)
+    monkeypatch.setattr(study, "run_study", stop)
     (workdir / "spec.json").write_text(json.dumps(spec()))
     assert main(["grid", "--spec", "spec.json", "--out", "out", "--engine", "python",
                  "--notebook", "nb.ipynb"]) == 2

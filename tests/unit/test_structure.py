@@ -9,32 +9,60 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "invlearn"
 
 
+def module_names() -> dict[str, Path]:
+    """Module name inside the package (``grid``, ``chapters.report``; a sub-package by its own
+    name, ``chapters``) → its file."""
+    names = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if len(parts) > 1 and parts[-1] == "__init__":
+            parts = parts[:-1]
+        names[".".join(parts)] = path
+    return names
+
+
 def import_graph(type_only: bool = True) -> dict[str, set[str]]:
     """Module → the package modules it imports anywhere (module level or inside functions),
     the imports under ``if TYPE_CHECKING:`` included unless ``type_only`` is False: a cycle
     through a type hint is still a cycle of the design."""
+    names = module_names()
+
+    def resolve(parts: list[str]) -> str | None:
+        """The longest leading part of ``parts`` that names a module of the package."""
+        for k in range(len(parts), 0, -1):
+            if ".".join(parts[:k]) in names:
+                return ".".join(parts[:k])
+        return None
+
     graph = {}
-    for path in PACKAGE.glob("*.py"):
+    for name, path in names.items():
         tree = ast.parse(path.read_text())
+        package = list(path.relative_to(PACKAGE).parent.parts)
         typing_only = set() if type_only else {
             id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
             and "TYPE_CHECKING" in ast.unparse(block.test) for n in ast.walk(block)}
-        edges = set()
+        targets: list[list[str]] = []
         for node in ast.walk(tree):
             if id(node) in typing_only:
                 continue
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:
-                    edges.add(node.module.split(".")[0])
-                else:
-                    edges.update(alias.name for alias in node.names)
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[:len(package) - node.level + 1]
+                module = base + (node.module.split(".") if node.module else [])
+                targets += [module + [alias.name] for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("invlearn."):
-                edges.add(node.module.split(".")[1])
+                module = node.module.split(".")[1:]
+                targets += [module + [alias.name] for alias in node.names]
             elif isinstance(node, ast.Import):
-                edges.update(a.name.split(".")[1] for a in node.names
-                             if a.name.startswith("invlearn."))
-        graph[path.stem] = {e for e in edges if (PACKAGE / f"{e}.py").exists()} - {path.stem}
+                targets += [a.name.split(".")[1:] for a in node.names
+                            if a.name.startswith("invlearn.")]
+        edges = {resolve(target) for target in targets}
+        graph[name] = {e for e in edges if e is not None} - {name}
     return graph
+
+
+#: The modules that may import the chapter helpers: the command line (the top layer; its
+#: ``grid`` command prints ``chapters.report``'s summary table) and the helpers themselves.
+CHAPTER_USERS = {"cli"}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -117,10 +145,24 @@ def test_the_package_has_no_import_cycle():
     assert find_cycle(graph) is None
     # Algorithm 1's module knows no trainer: only the losses, the row view and the settings
     assert graph["ig"] <= {"losses", "optim", "config", "errors"}
+    # a run's record, the grid that runs records, the study that runs grids: each knows only
+    # the ones below it
+    assert not graph["record"] & {"grid", "study"}
+    assert "study" not in graph["grid"] and "record" in graph["grid"]
+
+
+def test_the_training_core_never_imports_the_chapter_helpers():
+    graph = import_graph()
+    chapters = {m for m in graph if m == "chapters" or m.startswith("chapters.")}
+    assert {"chapters.report", "chapters.plots", "chapters.helpers"} <= chapters
+    for module, edges in graph.items():
+        if module not in chapters | CHAPTER_USERS:
+            assert not edges & chapters, (module, edges & chapters)
+    assert graph["cli"] & chapters == {"chapters.report"}
 
 
 def test_no_private_name_crosses_a_module():
-    for path in PACKAGE.glob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.level or "invlearn" in (
                     node.module or "")):
@@ -132,7 +174,7 @@ def test_no_private_name_crosses_a_module():
 def test_no_module_refers_to_the_book_by_path():
     # the package must work installed without the book beside it: no path built from the
     # package's own location; the CLI's default notebook is relative to the caller's folder
-    for path in PACKAGE.glob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
         code = path.read_text()
         assert "parent.parent" not in code and "parents[" not in code, path.name
         for line in code.splitlines():

@@ -1,4 +1,4 @@
-"""Theorem 1 with logistic regression (invlearn.theorem, book chapter 4): known answers."""
+"""Theorem 1 with logistic regression (invlearn.chapters.theorem, book chapter 4): known answers."""
 import math
 
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from invlearn import losses, theorem
+from invlearn import losses
+from invlearn.chapters import theorem
 from invlearn.ig import ig_meta_step
 
 F64 = torch.float64

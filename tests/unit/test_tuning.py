@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from invlearn import InvlearnError
-from invlearn.experiments import check_spec, method_settings, parse_spec, search_cells
+from invlearn.study import check_spec, method_settings, parse_spec, search_cells
 
 BASE = {"dataset": "sim", "sim_size": "toy", "epochs": 2, "threads": 1, "full_ranking": False}
 SEARCH = {"*": {"lr": [0.001, 0.003, 0.01]},
@@ -73,7 +73,7 @@ def test_bad_tuning_is_refused_with_a_clear_error(changes, match):
 
 
 def test_a_tuned_study_runs_scores_and_never_tests_on_its_search_seed(tmp_path):
-    from invlearn.experiments import run_study
+    from invlearn.study import run_study
 
     study = {"base": {**BASE, "epochs": 1, "device": "cpu"},
              "grid": {"method": ["none", "item_mean"]},

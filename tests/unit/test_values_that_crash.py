@@ -98,19 +98,19 @@ def test_grid_jobs_bounded(capsys, workdir):
 
 
 def test_no_more_workers_than_runs(monkeypatch, tmp_path):
-    from invlearn import experiments
+    from invlearn import grid
 
     sizes = []
 
-    class Pool(experiments.ThreadPoolExecutor):
+    class Pool(grid.ThreadPoolExecutor):
         def __init__(self, max_workers, **kwargs):
             sizes.append(max_workers)
             super().__init__(max_workers)
 
-    monkeypatch.setattr(experiments, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(grid, "ProcessPoolExecutor", Pool)
     cell = {"method": "ns", "dataset": "sim", "sim_size": "toy", "epochs": 1,
             "full_ranking": False, "device": "cpu"}
-    table = experiments.run_grid([cell], tmp_path / "g", jobs=32, progress=False)
+    table = grid.run_grid([cell], tmp_path / "g", jobs=32, progress=False)
     assert sizes == [1] and len(table) == 1
 
 

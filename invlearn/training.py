@@ -1,4 +1,4 @@
-"""What every trainer shares (chapters 1 and 6): checking a run's inputs, evaluating a model on
+"""What every trainer shares: checking a run's inputs, evaluating a model on
 labeled rows and by full ranking, and the result of a run — its metrics and its history.
 
 :func:`invlearn.methods.train` (the eager, row-sparse step) and
@@ -32,7 +32,7 @@ from .serving import catalogue_of, predict, score_function  # noqa: F401 - re-ex
 
 @dataclass
 class History:
-    """What happened during training, for the book's figures (chapters 1–5).
+    """What happened during training, for the book's figures.
 
     ``epochs``: one row per validated epoch (every ``eval_every``-th and the last: ``epoch``,
     ``loss``, ``seconds``, ``valid_*`` metrics).
@@ -53,7 +53,7 @@ class History:
     dropped: dict = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
-        """The per-epoch rows as a DataFrame indexed by epoch (chapters 1–5)."""
+        """The per-epoch rows as a DataFrame indexed by epoch."""
         return pd.DataFrame(self.epochs).set_index("epoch")
 
     def annotation_accuracy(self, truth=None) -> pd.Series:
@@ -85,7 +85,7 @@ def annotation(rec: dict, truth: Any = None,
 
 @dataclass
 class TrainResult:
-    """Test metrics of the best validation epoch, and the history of the run (chapters 1–5)."""
+    """Test metrics of the best validation epoch, and the history of the run."""
 
     metrics: dict
     valid: dict
@@ -115,7 +115,7 @@ class TrainResult:
 
     def save(self, path: Any) -> Any:
         """Write weights, config, id maps and metrics to one file, atomically; read it back with
-        :func:`invlearn.runs.load` (:func:`invlearn.serving.save`)."""
+        :func:`invlearn.training.load` (:func:`invlearn.serving.save`)."""
         from .serving import save
 
         return save(self, path)
@@ -125,7 +125,7 @@ class TrainResult:
         for IG, the direction counts and how much the kept meta-moves changed. With
         ``histories``, also IG's meta-steps (``meta``: one list per column) and, per recorded
         epoch, a 20-bin histogram of the IDL weights ``w1`` on [0, 1] (``w1_histogram``) — what
-        the book's weight and direction figures are drawn from (chapters 5–6)."""
+        the book's weight and direction figures are drawn from."""
         out = {**self.metrics, "best_epoch": self.best_epoch,
                "epochs_run": int(self.history.epochs[-1]["epoch"]),
                "seconds_per_epoch": self.seconds_per_epoch, "dataset": self.data_name,
@@ -142,8 +142,7 @@ class TrainResult:
 
 
 def history_record(history: History, bins: int = 20) -> dict:
-    """IG's meta-steps as lists and the IDL weights as histograms, for a JSON
-    record (chapters 1–5)."""
+    """IG's meta-steps as lists and the IDL weights as histograms, for a JSON record."""
     out: dict = {}
     if history.meta is not None:
         out["meta"] = {c: history.meta[c].tolist() for c in history.meta.columns}
@@ -212,7 +211,7 @@ def load(path: Any, device: str | None = None) -> TrainResult:
 
 
 def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given (checked), else CUDA when available, else the CPU (chapters 1–5)."""
+    """``device`` if given (checked), else CUDA when available, else the CPU."""
     if device:
         check_device(device)
         return torch.device(device)
@@ -220,7 +219,7 @@ def pick_device(device: str | None = None) -> torch.device:
 
 
 def random_streams(seed: int) -> tuple[np.random.Generator, torch.Generator]:
-    """A run's random streams from its seed (chapter 1): a numpy generator (unlabeled draws,
+    """A run's random streams from its seed: a numpy generator (unlabeled draws,
     IG's split) and a torch generator (batch orders); torch's global seed is set as well
     (model initialisation). Both engines start from them."""
     seeds = np.random.SeedSequence(seed).spawn(3)
@@ -252,8 +251,8 @@ def evaluate(model: nn.Module, table: pd.DataFrame, device: torch.device) -> dic
 
 
 def ranking_mask_pairs(data: Split, mask: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """The (user, item) pairs full ranking leaves out (chapter 6): the training rows (with
-    the rows whose labels were withheld, chapter 8), plus the validation rows for
+    """The (user, item) pairs full ranking leaves out: the training rows (with
+    the rows whose labels were withheld, chapter 9), plus the validation rows for
     ``"train+valid"`` — what DenoisingRec's code does."""
     parts = [data.train]
     hidden = getattr(data, "hidden", None)
@@ -293,7 +292,7 @@ def check_model(model: nn.Module, data: Split) -> None:
 
 def merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     """``config`` with keyword ``overrides`` of its fields, checked, its switches set as its
-    ``reading`` says (:meth:`~invlearn.config.TrainConfig.resolved`) (chapter 1)."""
+    ``reading`` says (:meth:`~invlearn.config.TrainConfig.resolved`)."""
     if config is not None and not isinstance(config, TrainConfig):
         raise InvlearnError(f"config must be a TrainConfig, got {type(config).__name__} "
                             f"(for a dict, use TrainConfig.from_dict(...) or train(data, "
@@ -338,7 +337,7 @@ def _try_model(model: nn.Module) -> None:
 
 
 def with_label_fraction(data: Split, config: TrainConfig) -> Split:
-    """``data`` with only ``label_fraction`` of its labeled training rows kept (chapter 8); the
+    """``data`` with only ``label_fraction`` of its labeled training rows kept (chapter 9); the
     others become the ``hidden`` pool. Nested for one seed: the run's seed chooses them."""
     if config.label_fraction >= 1 and config.pool != "hidden":
         return data
@@ -349,7 +348,7 @@ def with_label_fraction(data: Split, config: TrainConfig) -> Split:
 
 def epoch_budget(config: TrainConfig) -> tuple[int, int]:
     """Epochs to train and epochs between validations: ``epochs`` and ``eval_every``, both
-    scaled by ``1 / label_fraction`` with ``equal_steps`` (chapter 8: at f = 1 % an epoch is a
+    scaled by ``1 / label_fraction`` with ``equal_steps`` (chapter 9: at f = 1 % an epoch is a
     hundredth of the optimizer steps, so a fair comparison gives it a hundred times the epochs)."""
     if not config.equal_steps or config.label_fraction >= 1:
         return config.epochs, config.eval_every
@@ -359,7 +358,7 @@ def epoch_budget(config: TrainConfig) -> tuple[int, int]:
 
 def fit(run: TrainingRun, epoch_fn: Callable[[int], float],
         progress: bool) -> tuple[int, dict, dict]:
-    """The epoch loop every trainer shares (chapters 1 and 6): ``epoch_fn(epoch)`` trains one
+    """The epoch loop every trainer shares: ``epoch_fn(epoch)`` trains one
     epoch and returns its loss; the model is validated every ``eval_every`` epochs and at the
     last, the best validation epoch's state is kept, and training stops after ``patience``
     validations without improvement. Returns the best epoch, its validation metrics and its
@@ -397,7 +396,7 @@ def fit(run: TrainingRun, epoch_fn: Callable[[int], float],
 
 def test_best(run: TrainingRun, best_state: dict) -> dict:
     """Collect IG's meta-steps into the history, load the best validation epoch's state and
-    test it once: labeled metrics and, with ``full_ranking``, Recall@K / NDCG@K (chapter 6)."""
+    test it once: labeled metrics and, with ``full_ranking``, Recall@K / NDCG@K."""
     if run.meta_log:
         run.history.meta = pd.concat(run.meta_log, ignore_index=True)
     run.model.load_state_dict(best_state)
@@ -406,9 +405,9 @@ def test_best(run: TrainingRun, best_state: dict) -> dict:
 
 def final_metrics(model: nn.Module, data: Split, device: torch.device,
                  config: TrainConfig) -> dict:
-    """The test metrics of a kept model (chapter 6): labeled metrics and, with
+    """The test metrics of a kept model: labeled metrics and, with
     ``full_ranking``, Recall@K / NDCG@K. Where the data knows the truth (the simulated feed,
-    chapters 7–8), also the same metrics against the true labels of the same test rows
+    chapters 8–9), also the same metrics against the true labels of the same test rows
     (suffix ``_truth``), the labeled metrics on the truth test set of
     :func:`invlearn.simfeed.truth_test_set` (suffix ``_truthset``: held-out impressions and as
     many random pairs, all labeled by the truth), and the truly liked share of the withheld

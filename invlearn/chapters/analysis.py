@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Split
-from .errors import InvlearnError
-from .models import build_model
-from .runs import predict
-from .sampling import pair_keys, sample_unlabeled
+from ..data import Split
+from ..errors import InvlearnError
+from ..models import build_model
+from ..sampling import pair_keys, sample_unlabeled
+from ..training import predict
 
 
 def _truth(split: Split, truth: Any | None = None) -> Any:
@@ -132,7 +132,7 @@ class NegativeRecorder(nn.Module):
     def for_split(cls, split: Split, backbone: str = "gmf", dim: int = 32,
                   seed: int = 0) -> NegativeRecorder:
         """Wrap the backbone ``train`` would build for ``split`` with ``seed`` (same seeding, same
-        initial weights), so a run with the recorder is the run without it (chapters 1–2)."""
+        initial weights), so a run with the recorder is the run without it."""
         torch.manual_seed(seed)
         return cls(build_model(backbone, split.n_users, split.n_items, dim))
 
@@ -143,8 +143,7 @@ class NegativeRecorder(nn.Module):
         return self.model(users, items)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """The wrapped model's scores against all items (for full-ranking
-        metrics) (chapters 1–2)."""
+        """The wrapped model's scores against all items (for full-ranking metrics)."""
         return self.model.score_all(users)
 
 

@@ -1,4 +1,4 @@
-"""The book's figures, drawn from the :class:`~invlearn.runs.History` of a training run.
+"""The book's figures, drawn from the :class:`~invlearn.training.History` of a training run.
 
 Chapters 3 and 5 introduce these figures and the result chapters reuse them:
 
@@ -23,14 +23,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InvlearnError
+from ..errors import InvlearnError
 
 try:
     import matplotlib.pyplot as plt
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise InvlearnError('invlearn.plots needs matplotlib: pip install "invlearn[book]"') from exc
+    raise InvlearnError('invlearn.chapters.plots needs matplotlib: pip install '
+                        '"invlearn[book]"') from exc
 
 #: The three IG directions (:data:`invlearn.ig.DIRECTIONS`) and the colour and marker each
 #: has in every figure.
@@ -149,7 +150,7 @@ def annotation_by_distance(history: Any, truth: Any, epoch: int | None = None,
     dist = np.asarray(truth.affinity(users, items), dtype=np.float64) - float(truth.threshold)
     if not signed:
         dist = np.abs(dist)
-    from .runs import annotation
+    from ..training import annotation
 
     positive, true = annotation(rec, truth, recorded=False)
     if isinstance(bins, (int, np.integer)):
@@ -358,22 +359,23 @@ def plot_weight_histograms(records: Mapping[str, Mapping[str, Any]]) -> Figure:
 def plot_regime_map(table: pd.DataFrame, value: str = "diff", p_value: str = "p_t",
                     ax: Axes | None = None, title: str | None = None,
                     label: str = "IG − best baseline, test AUC") -> Figure:
-    """Chapter 8's regime map: one row per backbone × pool, one column per label fraction, each
-    cell coloured by ``value`` (a row of :func:`invlearn.regime.regime_map`; blue where IG is
-    ahead, red where it is behind, white for zero, the colour scale symmetric) and printed with
-    its value, the paired-test p-value and the baseline it is measured against. A map of
-    :func:`invlearn.regime.regime_maps` draws with ``value="gap"``, ``p_value="q"`` and names its
-    rival (with the rival's backbone where it differs). Cells the study did not run stay grey."""
+    """Chapter 9's regime map: one row per backbone × pool, one column per label fraction, each cell
+    coloured by ``value`` (a row of :func:`~invlearn.chapters.regime.regime_map`; blue where IG is
+    ahead, red where it is behind, white for zero, the colour scale symmetric) and printed with its
+    value, the paired-test p-value and the baseline it is measured against. A map of
+    :func:`~invlearn.chapters.regime.regime_maps` draws with ``value="gap"``, ``p_value="q"`` and
+    names its rival (with the rival's backbone where it differs). Cells the study did not run stay
+    grey."""
     from matplotlib.colors import TwoSlopeNorm
 
-    from .config import SCORES
+    from ..config import SCORES
     from .report import backbone_label, method_label
 
     need = ["backbone", "pool", "label_fraction", value]
     missing = [c for c in need if c not in table.columns]
     if missing:
         raise InvlearnError(f"plot_regime_map needs column(s) {', '.join(missing)} "
-                            "(invlearn.regime.regime_map gives them)")
+                            "(invlearn.chapters.regime.regime_map gives them)")
     rows = sorted({(b, p) for b, p in zip(table["backbone"], table["pool"])})
     fractions = sorted(set(table["label_fraction"]))
     grid = np.full((len(rows), len(fractions)), np.nan)
@@ -391,7 +393,7 @@ def plot_regime_map(table: pd.DataFrame, value: str = "diff", p_value: str = "p_
             text += f"\n{'q' if p_value == 'q' else 'p'} = {r[p_value]:.2g}"
         if "baseline" in r:
             text += f"\nvs {method_label(r['baseline'])}"
-        elif "rival" in r:  # the second edition's maps (invlearn.regime.regime_maps)
+        elif "rival" in r:  # the second edition's maps (invlearn.chapters.regime.regime_maps)
             text += f"\nvs {method_label(r['rival'])}"
             if r.get("rival_backbone") != r["backbone"] and r["rival"] not in SCORES:
                 text += f" ({backbone_label(r['rival_backbone'])})"
@@ -412,8 +414,8 @@ def plot_sparsity_curves(summary: pd.DataFrame, methods: Sequence[str], metric: 
                          ax: Axes | None = None, title: str | None = None) -> Figure:
     """Mean ± std of ``metric`` over seeds against the labeled fraction (log scale), one line
     per method: the paper's Figure 1 (labeled only, labeled + unlabeled, labeled-guided) redrawn
-    across sparsity (chapter 8). ``summary`` is indexed by (method, label_fraction) with columns
-    ``<metric>_mean`` and ``<metric>_std`` (:func:`invlearn.report.summarize`)."""
+    across sparsity (chapter 9). ``summary`` is indexed by (method, label_fraction) with columns
+    ``<metric>_mean`` and ``<metric>_std`` (:func:`invlearn.chapters.report.summarize`)."""
     from .report import method_label
 
     fig, ax = _figure(ax, (5.5, 3.6))

@@ -1,4 +1,4 @@
-"""The regime map of chapter 8: where, over label sparsity and unlabeled pool, IG beats the
+"""The regime map of chapter 9: where, over label sparsity and unlabeled pool, IG beats the
 best baseline.
 
 A regime study (``book/results/regime-*/``) trains every method at several label fractions
@@ -11,7 +11,7 @@ differ by method and seed.
   IG with its move switched off, with paired tests over seeds;
 * :func:`regime_maps` — the second edition's two maps: per cell, IG against the best method on
   its own backbone, and against the best of everything (any backbone, and the scores that learn
-  nothing), both chosen on validation, judged by :func:`invlearn.report.decision_rule`;
+  nothing), both chosen on validation, judged by :func:`invlearn.chapters.report.decision_rule`;
 * :func:`annotation_table` — per cell, how often IDL's and IG's annotation of the pool matches
   the truth, beside the trivial all-negative and all-positive annotators;
 * :func:`sparsity_table` and :func:`hidden_pool_check` — what withholding labels leaves of a
@@ -24,26 +24,26 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .config import SCORES
-from .errors import InvlearnError
+from ..config import SCORES
+from ..errors import InvlearnError
+from ..splits import Split, label_fraction, unlabeled_pool
 from .report import DECISION_GAP, DECISION_LEVEL, decision_rule, paired_test, split_variants
-from .splits import Split, label_fraction, unlabeled_pool
 
-#: The baselines IG is measured against in chapter 8 (SRNS is left out of the regime studies).
+#: The baselines IG is measured against in chapter 9 (SRNS is left out of the regime studies).
 BASELINES = ("none", "ns", "tce", "rce", "dns", "idl")
 CELL = ("backbone", "pool", "label_fraction")
 POOL_FREE = ("none",)
 #: Methods whose runs do not depend on the pool, None and item_mean (kept labels only).
 #: Popularity counts the pool's rows, so it is not among them.
 POOL_FREE_ALL = ("none", "item_mean")
-#: The two maps of the second edition (chapter 8).
+#: The two maps of the second edition (chapter 9).
 MAPS = ("own_backbone", "everything")
 
 
 def share_pool_free_runs(table: pd.DataFrame, pool_free: Sequence[str] = POOL_FREE) -> pd.DataFrame:
     """``table`` (IG at α = 0 split off as ``"ig0"``) where each run of a method that draws no
     unlabeled rows (None) is repeated in every other pool present at its backbone and fraction,
-    so that each cell holds every method (chapter 8)."""
+    so that each cell holds every method."""
     _need(table, [*CELL, "method", "seed"])
     out = split_variants(table)
     free = out[out["method"].isin(list(pool_free))]
@@ -59,8 +59,8 @@ def regime_map(table: pd.DataFrame, metric: str = "auc", baselines: Sequence[str
                select_by: str = "valid_auc") -> pd.DataFrame:
     """Per cell (backbone × pool × fraction): IG minus the baseline with the best mean
     ``select_by`` (validation, never test) in ``metric``, over runs matched by seed, with the
-    paired tests of :func:`invlearn.report.paired_test`; and IG minus IG (α = 0) on the same
-    seeds (does the meta-move matter at all?). ``table`` is a regime study's ``results.csv``.
+    paired tests of :func:`~invlearn.chapters.report.paired_test`; and IG minus IG (α = 0) on the
+    same seeds (does the meta-move matter at all?). ``table`` is a regime study's ``results.csv``.
 
     Columns: the cell, ``baseline`` (its name), ``n`` (pairs), ``ig``, ``baseline_mean``,
     ``diff``, ``std_diff``, ``wins``, ``losses``, ``p_t``, ``p_sign``, ``ig0_diff``, ``ig0_p_t``,
@@ -98,7 +98,7 @@ def regime_maps(table: pd.DataFrame, metric: str = "auc", select_by: str = "vali
                 baselines: Sequence[str] = BASELINES, scores: Sequence[str] = SCORES,
                 gap: float = DECISION_GAP, level: float = DECISION_LEVEL
                 ) -> dict[str, pd.DataFrame]:
-    """The second edition's two maps (chapter 8), ``{"own_backbone": …, "everything": …}``.
+    """The second edition's two maps (chapter 9), ``{"own_backbone": …, "everything": …}``.
 
     Each row is a cell where IG ran (backbone × pool × fraction). Its rival is chosen by the
     best mean ``select_by`` (validation, never test) among
@@ -107,11 +107,11 @@ def regime_maps(table: pd.DataFrame, metric: str = "auc", select_by: str = "vali
     * ``everything``: the ``baselines`` on *any* backbone and the ``scores`` (popularity,
       item_mean), in the same pool and fraction.
 
-    IG and its rival are paired by seed, and :func:`invlearn.report.decision_rule` runs over all
-    cells of one map (paired t-test, Benjamini–Hochberg ``q``, ``verdict`` with ``"ig better"``
-    / ``"rival better"`` / ``"no difference"``). None and item_mean do not use the pool: their
-    runs count in every pool of their fraction. Columns: the cell, ``rival`` (method),
-    ``rival_backbone``, ``n``, ``ig``, ``rival_mean``, ``gap`` (IG − rival), ``std_gap``,
+    IG and its rival are paired by seed, and :func:`~invlearn.chapters.report.decision_rule` runs
+    over all cells of one map (paired t-test, Benjamini–Hochberg ``q``, ``verdict`` with
+    ``"ig better"`` / ``"rival better"`` / ``"no difference"``). None and item_mean do not use
+    the pool: their runs count in every pool of their fraction. Columns: the cell, ``rival``
+    (method), ``rival_backbone``, ``n``, ``ig``, ``rival_mean``, ``gap`` (IG − rival), ``std_gap``,
     ``wins``, ``losses``, ``t``, ``p_t``, ``p_sign``, ``q``, ``verdict``."""
     _need(table, [*CELL, "method", "seed", metric, select_by])
     runs = share_pool_free_runs(table, POOL_FREE_ALL)
@@ -166,8 +166,7 @@ def annotation_table(table: pd.DataFrame,
     """Per cell and method (IDL, IG, IG at α = 0): mean annotation accuracy at the kept epoch
     over seeds, and the accuracy of the trivial annotators that call every pool row negative or
     every one positive (``1 − pool_positive_share`` and ``pool_positive_share``). Cells whose
-    pool has no known truth (random pairs of MovieLens) have no annotation and are left out
-    (chapter 8)."""
+    pool has no known truth (random pairs of MovieLens) have no annotation and are left out."""
     _need(table, [*CELL, "method", "annotation_accuracy", "pool_positive_share"])
     runs = split_variants(table)
     runs = runs[runs["method"].isin(list(methods)) & runs["annotation_accuracy"].notna()]
@@ -187,7 +186,7 @@ def sparsity_table(split: Split, fractions: Sequence[float], seed: int = 0) -> p
     """Per labeled fraction ``f`` (index ``"1%"``, ...): the labeled rows
     :func:`~invlearn.splits.label_fraction` keeps with ``seed``, their positive share, the users
     left with no label, the hidden (withheld) rows and their positive share, and whether the rows
-    kept at ``f`` include those kept at the next smaller fraction (chapter 8)."""
+    kept at ``f`` include those kept at the next smaller fraction."""
     rows, kept_before = [], None
     for f in sorted(fractions):
         part = label_fraction(split, f, seed=seed)
@@ -206,8 +205,7 @@ def sparsity_table(split: Split, fractions: Sequence[float], seed: int = 0) -> p
 
 def hidden_pool_check(split: Split, fraction: float, seed: int = 0) -> pd.DataFrame:
     """One row (index: the fraction as ``"10%"``): the size of the hidden pool at ``fraction``
-    and whether its pairs are exactly the training pairs that ``label_fraction`` withheld
-    (chapter 8)."""
+    and whether its pairs are exactly the training pairs that ``label_fraction`` withheld."""
     part = label_fraction(split, fraction, seed=seed)
     pool = unlabeled_pool(part, "hidden")
     withheld = (set(zip(split.train["user"], split.train["item"]))

@@ -1,16 +1,15 @@
-"""Small helpers the book's chapters share, so that no chapter defines its own (chapters 1–8).
+"""Small helpers the book's chapters share, so that no chapter defines its own.
 
 * :class:`RunCache` — train once per (method, seed, settings) and reuse the result (chapters
-  2, 3, 5 and 8 compare the same runs in several tables);
+  2, 3, 5 and 9 compare the same runs in several tables);
 * :func:`write_key_numbers` — the JSON of a chapter's key numbers that its tests read;
 * :func:`meta_step_batch` — a labeled and an unlabeled batch for one IG meta-step by hand
   (chapter 5);
 * :func:`format_columns` — a table whose named columns are text in given formats;
-* :func:`movielens_available` — whether the data home holds MovieLens-1M, never downloading
-  (chapter 6);
+* :func:`movielens_available` — whether the data home holds MovieLens-1M, never downloading;
 * :func:`data_or_committed`, :func:`dataset_available` and :func:`data_note` — a table computed
   from MovieLens when it is in the data home, else its committed copy, and the note that says
-  which (chapters 6 and 8).
+  which.
 """
 from __future__ import annotations
 
@@ -24,11 +23,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import MOVIELENS, PAPER_SPLIT_FOLDER, Split, data_home
-from .errors import InvlearnError
-from .io import write_csv_atomic
-from .methods import TrainResult, train
-from .sampling import pair_keys, sample_unlabeled
+from ..data import MOVIELENS, PAPER_SPLIT_FOLDER, Split, data_home
+from ..errors import InvlearnError
+from ..io import write_csv_atomic
+from ..methods import TrainResult, train
+from ..sampling import pair_keys, sample_unlabeled
 
 
 class RunCache:
@@ -56,7 +55,7 @@ class RunCache:
 
 def write_key_numbers(path: str | os.PathLike, numbers: Mapping[str, Any]) -> dict:
     """Write a chapter's key numbers as JSON at ``path`` (folders created; NumPy scalars as
-    plain numbers) and return them rounded to 4 digits for display (chapters 2–6)."""
+    plain numbers) and return them rounded to 4 digits for display."""
     plain = {k: (v.item() if hasattr(v, "item") else v) for k, v in numbers.items()}
     folder = os.path.dirname(os.fspath(path))
     if folder:
@@ -83,8 +82,7 @@ def meta_step_batch(split: Split, size: int, seed: int = 0) -> tuple[tuple, tupl
 
 
 def format_columns(table: pd.DataFrame, formats: Mapping[str, str]) -> pd.DataFrame:
-    """A copy of ``table`` whose named columns are text in the given ``str.format``
-    formats (chapters 2–6)."""
+    """A copy of ``table`` whose named columns are text in the given ``str.format`` formats."""
     out = table.copy()
     for column, fmt in formats.items():
         out[column] = out[column].map(fmt.format)
@@ -92,8 +90,7 @@ def format_columns(table: pd.DataFrame, formats: Mapping[str, str]) -> pd.DataFr
 
 
 def movielens_available(name: str = "ml-1m", home: str | os.PathLike | None = None) -> bool:
-    """Whether the data home holds MovieLens (``ml-1m.zip`` or ``ml-1m/``); never
-    downloads (chapters 2–6)."""
+    """Whether the data home holds MovieLens (``ml-1m.zip`` or ``ml-1m/``); never downloads."""
     folder = data_home(home)
     return (folder / f"{name}.zip").is_file() or (folder / name).is_dir()
 
@@ -106,7 +103,7 @@ def data_or_committed(path: str | os.PathLike, compute: Callable[[], pd.DataFram
     With the data, the computed table is checked against the committed copy (an
     :class:`~invlearn.errors.InvlearnError` names the file when they differ beyond float
     rounding) and written there when there is none yet, so that a reader without the data sees
-    the table the data gives. Never downloads (chapters 6 and 8).
+    the table the data gives. Never downloads.
     """
     path = Path(path)
     if not available:
@@ -131,7 +128,7 @@ def data_or_committed(path: str | os.PathLike, compute: Callable[[], pd.DataFram
 def dataset_available(name: str, home: str | os.PathLike | None = None) -> bool:
     """Whether ``load_dataset(name)`` can run without a download: always for the simulated
     feed and files, else whether the data home holds the MovieLens archive or the paper's
-    split folder (chapters 6 and 8)."""
+    split folder."""
     if name == "ml-1m-paper":
         return (data_home(home) / PAPER_SPLIT_FOLDER).is_dir()
     if name in MOVIELENS:
@@ -141,7 +138,7 @@ def dataset_available(name: str, home: str | os.PathLike | None = None) -> bool:
 
 def data_note(available: bool, name: str = "MovieLens-1M") -> str:
     """Markdown for the top of a chapter that needs ``name``: which data its tables come from
-    and how to compute them yourself (chapters 6 and 8)."""
+    and how to compute them yourself."""
     if available:
         return (f"*{name} was found in your data home: the tables that need it "
                 "are computed here and checked against the committed copies.*")

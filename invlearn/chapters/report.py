@@ -1,8 +1,7 @@
-"""Tables of results: mean ± std over seeds, the paper's numbers beside ours, paired tests
-(book chapters 6 and 7).
+"""Tables of results: mean ± std over seeds, the paper's numbers beside ours, paired tests.
 
 Every function takes a *tidy* results table — one row per run, as written by
-:func:`invlearn.experiments.run_grid` (``results.csv``): parameter columns such as ``dataset``,
+:func:`invlearn.grid.run_grid` (``results.csv``): parameter columns such as ``dataset``,
 ``backbone``, ``method``, ``seed`` and metric columns such as ``auc``, ``gauc``, ``ndcg@10``.
 
 * :func:`summarize` — mean, standard deviation and count of metrics per group;
@@ -24,12 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import METHOD_LABELS, METHODS, SCORES
-from .errors import InvlearnError
+from ..config import METHOD_LABELS, METHODS, SCORES
+from ..errors import InvlearnError
 
 #: The eight methods in the order of the paper's tables, then IG with its move switched off
 #: (``"ig0"``: IG at ``alpha_ratio`` 0, see :func:`split_variants`), then the two scores that
-#: learn nothing (chapter 8), and their printed names.
+#: learn nothing, and their printed names.
 METHOD_ORDER = (*METHODS, "ig0", *SCORES)
 METHOD_NAMES = {**METHOD_LABELS, "ig0": "IG (α = 0)"}
 BACKBONE_NAMES = {"gmf": "GMF", "neumf": "NeuMF", "gmf_bias": "Biased GMF"}
@@ -68,8 +67,8 @@ PAPER_TABLE3 = pd.DataFrame(
 def data_statistics(tables: Sequence[pd.DataFrame], n_users: int, n_items: int) -> pd.Series:
     """The statistics of the paper's Table 3 for labeled tables with ``user``, ``item`` and
     ``label`` columns (e.g. a split's train, valid and test): users and items with a row,
-    positive and negative rows, their total and the density rows / (users · items)
-    (chapter 6). ``n_users`` and ``n_items`` give the id ranges (the density's denominator)."""
+    positive and negative rows, their total and the density rows / (users · items). ``n_users``
+    and ``n_items`` give the id ranges (the density's denominator)."""
     rows = pd.concat(list(tables), ignore_index=True)
     positive = int((rows["label"] > 0.5).sum())
     return pd.Series({"users": int(rows["user"].nunique()), "items": int(rows["item"].nunique()),
@@ -103,7 +102,7 @@ def paper_table() -> pd.DataFrame:
 
 def summarize(table: pd.DataFrame, group: str | Sequence[str], metrics: Sequence[str],
               ddof: int = 1) -> pd.DataFrame:
-    """Mean and standard deviation of ``metrics`` over the runs of each group (chapters 6–7).
+    """Mean and standard deviation of ``metrics`` over the runs of each group.
 
     ``group`` names the columns that define a cell (e.g. ``["dataset", "backbone", "method"]``);
     the runs inside a cell are usually seeds. Returns a DataFrame indexed by ``group`` (in order of
@@ -156,7 +155,7 @@ def side_by_side(table: pd.DataFrame, metrics: Sequence[str] = PAPER_METRICS,
 def best_method(table: pd.DataFrame, metric: str, group: str | Sequence[str] | None = None,
                 exclude: Sequence[str] = (), by: str = "method",
                 higher_is_better: bool = True) -> pd.Series | str:
-    """The method with the best mean ``metric`` over runs, per group (chapters 6–7).
+    """The method with the best mean ``metric`` over runs, per group.
 
     Use a *validation* metric (``valid_auc``) to pick a baseline fairly: picking it by its test
     score would favour the baseline by the luck of the test set. ``exclude`` drops methods first
@@ -194,7 +193,7 @@ def _matched(table: pd.DataFrame, a: str, b: str, metric: str, match: list[str],
 
 def paired_test(table: pd.DataFrame, a: str, b: str, metric: str,
                 match: Sequence[str] = ("dataset", "seed"), by: str = "method") -> dict[str, Any]:
-    """Compare method ``a`` with method ``b`` on ``metric`` over matched runs (chapters 6–7).
+    """Compare method ``a`` with method ``b`` on ``metric`` over matched runs.
 
     Two runs are matched when they agree on every column of ``match`` (same data split, same
     seed): filter ``table`` first to what must be held fixed (e.g. one backbone). The tests see
@@ -223,7 +222,7 @@ def paired_test(table: pd.DataFrame, a: str, b: str, metric: str,
 def paired_stats(x: np.ndarray, y: np.ndarray, a: str = "a") -> dict[str, Any]:
     """The statistics of :func:`paired_test` for paired values ``x`` and ``y`` (one pair per
     seed): ``n``, means, ``mean_diff`` of ``x − y`` and its ``std_diff``, sign counts, the paired
-    t-test, the sign test and the Wilcoxon test, ``min_p_sign`` and ``note`` (chapters 6–8)."""
+    t-test, the sign test and the Wilcoxon test, ``min_p_sign`` and ``note``."""
     from scipy import stats
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -256,7 +255,7 @@ def paired_stats(x: np.ndarray, y: np.ndarray, a: str = "a") -> dict[str, Any]:
             "min_p_sign": min_p, "note": note}
 
 
-#: The decision rule of the regime study's second edition (chapter 8); a difference is claimed
+#: The decision rule of the regime study's second edition (chapter 9); a difference is claimed
 #: where the Benjamini–Hochberg q-value of the paired t-test is below ``DECISION_LEVEL`` and the
 #: mean gap is at least ``DECISION_GAP`` AUC.
 DECISION_LEVEL = 0.05
@@ -264,7 +263,7 @@ DECISION_GAP = 0.005
 
 
 def bh_qvalues(p: Sequence[float]) -> np.ndarray:
-    """Benjamini–Hochberg q-values of the p-values ``p`` (chapter 8): with the ``m`` defined
+    """Benjamini–Hochberg q-values of the p-values ``p`` (chapter 9): with the ``m`` defined
     p-values sorted, ``q_(i) = min over j ≥ i of p_(j) · m / j``, capped at 1; NaN p-values stay
     NaN and do not count in ``m``. Equal to :func:`scipy.stats.false_discovery_control` (where
     scipy has it) on the defined values."""
@@ -284,7 +283,7 @@ def bh_qvalues(p: Sequence[float]) -> np.ndarray:
 
 def decision_rule(pairs: pd.DataFrame, cell: str | Sequence[str], a: str = "a", b: str = "b",
                   gap: float = DECISION_GAP, level: float = DECISION_LEVEL) -> pd.DataFrame:
-    """The second edition's decision rule over all cells of one map (chapter 8).
+    """The second edition's decision rule over all cells of one map (chapter 9).
 
     ``pairs`` has one row per cell and seed, the cell's columns ``cell`` and the paired values
     ``a`` and ``b`` (e.g. IG's test AUC and its rival's on the same seed). Per cell: the paired
@@ -315,8 +314,7 @@ def decision_rule(pairs: pd.DataFrame, cell: str | Sequence[str], a: str = "a", 
 
 
 def mean_std(mean: float, std: float, digits: int = 3) -> str:
-    """``"0.834 ± 0.002"``; just the mean when ``std`` is NaN (one run), ``"–"`` for no
-    mean (chapters 6–7)."""
+    """``"0.834 ± 0.002"``; just the mean when ``std`` is NaN (one run), ``"–"`` for no mean."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
     if std is None or math.isnan(std):
@@ -325,8 +323,7 @@ def mean_std(mean: float, std: float, digits: int = 3) -> str:
 
 
 def format_p(p: float, digits: int = 3) -> str:
-    """A p-value for a table: ``"0.031"``, ``"<0.001"`` below ``10**-digits``, ``"–"`` for
-    NaN (chapters 6–7)."""
+    """A p-value for a table: ``"0.031"``, ``"<0.001"`` below ``10**-digits``, ``"–"`` for NaN."""
     if p is None or math.isnan(p):
         return "–"
     floor = 10.0 ** -digits
@@ -335,8 +332,7 @@ def format_p(p: float, digits: int = 3) -> str:
 
 def format_summary(summary: pd.DataFrame, metrics: Sequence[str],
                    digits: int = 3) -> pd.DataFrame:
-    """Turn :func:`summarize`'s output into strings ``mean ± std``, one column per
-    metric (chapters 6–7)."""
+    """Turn :func:`summarize`'s output into strings ``mean ± std``, one column per metric."""
     return pd.DataFrame({m: [mean_std(x, s, digits) for x, s in
                              zip(summary[f"{m}_mean"], summary[f"{m}_std"])]
                          for m in metrics}, index=summary.index)
@@ -345,8 +341,7 @@ def format_summary(summary: pd.DataFrame, metrics: Sequence[str],
 def format_side_by_side(frame: pd.DataFrame, metrics: Sequence[str] = PAPER_METRICS,
                         digits: int = 3) -> pd.DataFrame:
     """Turn :func:`side_by_side`'s output into strings: for each metric a ``paper`` column (the
-    paper's value) and an ``ours`` column (``mean ± std``), under a two-level column
-    header (chapters 6–7)."""
+    paper's value) and an ``ours`` column (``mean ± std``), under a two-level column header."""
     out = {}
     for m in metrics:
         out[(m, "paper")] = [mean_std(p, float("nan"), digits) for p in frame[f"{m}_paper"]]
@@ -358,7 +353,7 @@ def format_side_by_side(frame: pd.DataFrame, metrics: Sequence[str] = PAPER_METR
 def method_label(method: str, alpha_ratio: Any = None) -> str:
     """The printed name of a method: ``"tce"`` → ``"T-CE"``; IG with its move switched off
     (``"ig0"``, or ``"ig"`` with ``alpha_ratio`` 0) is ``"IG (α = 0)"``. Unknown names are
-    returned as they are (chapters 6–7)."""
+    returned as they are."""
     if method == "ig" and alpha_ratio is not None and not pd.isna(alpha_ratio) \
             and float(alpha_ratio) == 0:
         method = "ig0"
@@ -366,20 +361,18 @@ def method_label(method: str, alpha_ratio: Any = None) -> str:
 
 
 def backbone_label(backbone: str) -> str:
-    """``"gmf"`` → ``"GMF"``, ``"neumf"`` → ``"NeuMF"``, ``"gmf_bias"`` → ``"Biased GMF"``
-    (chapters 6–8)."""
+    """``"gmf"`` → ``"GMF"``, ``"neumf"`` → ``"NeuMF"``, ``"gmf_bias"`` → ``"Biased GMF"``."""
     return BACKBONE_NAMES.get(backbone, backbone)
 
 
 def label_index(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with backbone and method names in its index printed as the book prints
-    them (chapters 6–7)."""
+    """``frame`` with backbone and method names in its index printed as the book prints them."""
     return frame.rename(index=lambda v: BACKBONE_NAMES.get(v, method_label(v)))
 
 
 def split_variants(table: pd.DataFrame) -> pd.DataFrame:
     """A copy of a results table where IG runs with ``alpha_ratio`` 0 are the method
-    ``"ig0"``, so that every table shows IG beside IG with its move switched off (chapter 5)."""
+    ``"ig0"``, so that every table shows IG beside IG with its move switched off."""
     out = table.copy()
     if "alpha_ratio" in out.columns:
         off = (out["method"] == "ig") & (out["alpha_ratio"].astype(float) == 0)
@@ -389,7 +382,7 @@ def split_variants(table: pd.DataFrame) -> pd.DataFrame:
 
 def order_methods(table: pd.DataFrame, by: Sequence[str] = ("backbone", "method",
                                                             "seed")) -> pd.DataFrame:
-    """Rows sorted by ``by``, methods in the order of :data:`METHOD_ORDER` (chapters 6–7)."""
+    """Rows sorted by ``by``, methods in the order of :data:`METHOD_ORDER`."""
     rank = {m: k for k, m in enumerate(METHOD_ORDER)}
     cols = [c for c in by if c in table.columns]
     return table.sort_values(cols, key=lambda c: c.map(rank) if c.name == "method" else c) \
@@ -399,22 +392,21 @@ def order_methods(table: pd.DataFrame, by: Sequence[str] = ("backbone", "method"
 def gaps_to(table: pd.DataFrame, metric: str, reference: str = "none",
             match: Sequence[str] = ("backbone", "seed")) -> pd.DataFrame:
     """Per run, ``metric`` minus the ``reference`` method's on the same ``match`` columns (same
-    backbone and seed): one column per other method (chapter 7)."""
+    backbone and seed): one column per other method."""
     _check(table, [metric, "method", *match])
     wide = table.pivot_table(index=list(match), columns="method", values=metric)
     return wide.sub(wide[reference], axis=0).drop(columns=reference)
 
 
 def setting_text(row: Any, names: Sequence[str]) -> str:
-    """``"name = value, …"`` for the searched settings of one run (floats as
-    ``%g``) (chapters 6–7)."""
+    """``"name = value, …"`` for the searched settings of one run (floats as ``%g``)."""
     return ", ".join(f"{n} = {row[n]:g}" if isinstance(row[n], float) else f"{n} = {row[n]}"
                      for n in names)
 
 
 def settings_table(frame: pd.DataFrame, searched: Sequence[str]) -> pd.DataFrame:
     """Method, its ``searched`` settings (blank where they do not apply) and validation AUC,
-    indexed by the method's printed name (chapter 6)."""
+    indexed by the method's printed name."""
     out = frame[["method", *[c for c in searched if c in frame.columns]]].copy()
     out = out.dropna(axis=1, how="all").astype(object)
     out = out.map(lambda v: "" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else v)
@@ -427,7 +419,7 @@ def paper_vs_ours(results: pd.DataFrame, dataset: str | None = None,
                   metrics: Sequence[str] = PAPER_METRICS, digits: int = 3,
                   paper_dataset: str = "ml-1m") -> pd.DataFrame:
     """The paper's Tables 1–2 beside our runs (of ``dataset``, when given), as strings indexed
-    by "Backbone Method" (chapters 6–7)."""
+    by "Backbone Method"."""
     rows = results if dataset is None else results[results["dataset"] == dataset]
     frame = side_by_side(rows, metrics, paper_dataset=paper_dataset)
     present = set(rows["method"])

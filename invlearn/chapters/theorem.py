@@ -28,8 +28,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .ig import is_tie
-from .losses import inverse_dual_loss
+from ..ig import is_tie
+from ..losses import inverse_dual_loss
 
 #: The ways three candidate losses ``[L(θ_d), L(θ), L(θ_i)]`` can be ordered: ``holds`` (Theorem
 #: 1: ``L(θ)`` strictly between the other two), ``theta_min`` (``L(θ)`` strictly the smallest:
@@ -39,7 +39,7 @@ ORDERINGS = ("holds", "theta_min", "theta_max", "tie")
 
 
 def logistic_logits(theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Logits ``θ·x`` of logistic regression, the model of the paper's Appendix A.1 (chapter 4).
+    """Logits ``θ·x`` of logistic regression, the model of the paper's Appendix A.1.
 
     ``theta`` has shape ``(..., d)`` and ``x`` shape ``(..., n, d)``; the result has shape
     ``(..., n)``. The prediction is ``ŷ = σ(θ·x)`` (paper eq. 7).
@@ -56,7 +56,7 @@ def labeled_loss(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch
 
 
 def idl_gradient(theta: torch.Tensor, x_unlabeled: torch.Tensor) -> torch.Tensor:
-    """``g = ∇_θ IDL(θ)`` on an unlabeled batch, for each problem separately (chapter 4).
+    """``g = ∇_θ IDL(θ)`` on an unlabeled batch, for each problem separately.
 
     The loss is :func:`invlearn.losses.inverse_dual_loss` of the logits ``θ·x``; its weights are
     constants (paper eq. 4), so ``g = mean_j (σ(θ·x_j) − w1_j)·x_j``. With ``R`` problems of
@@ -85,7 +85,7 @@ def candidate_losses(theta: torch.Tensor, x_unlabeled: torch.Tensor | None, x: t
 
     ``g`` is :func:`idl_gradient` on ``x_unlabeled`` (pass ``grad`` to reuse one already
     computed). The order is the one :func:`invlearn.ig.ig_meta_step` returns, so
-    ``argmin`` of the last axis indexes ``("direct", "pass", "inverse")`` (chapter 4).
+    ``argmin`` of the last axis indexes ``("direct", "pass", "inverse")``.
     """
     if grad is None:
         grad = idl_gradient(theta, x_unlabeled)
@@ -96,7 +96,7 @@ def candidate_losses(theta: torch.Tensor, x_unlabeled: torch.Tensor | None, x: t
 
 def ordering(cand: torch.Tensor) -> torch.Tensor:
     """Classify candidate losses ``[..., 3] = [L(θ_d), L(θ), L(θ_i)]`` into the codes of
-    :data:`ORDERINGS` (chapter 4): 3 a tie — the lowest loss reached by more than one
+    :data:`ORDERINGS`: 3 a tie — the lowest loss reached by more than one
     candidate, :func:`invlearn.ig.is_tie`, the package's one definition, under which IG keeps
     θ; otherwise 0 holds (``L(θ)`` strictly between the other two, Theorem 1), 1 ``θ`` is the
     minimum, 2 ``θ`` is the maximum (possibly shared with one other candidate)."""
@@ -111,7 +111,7 @@ def ordering(cand: torch.Tensor) -> torch.Tensor:
 
 def proof_direction(grad: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                     alpha: float) -> torch.Tensor:
-    """The winner the proof of Theorem 1 predicts for a *single* labeled instance (chapter 4).
+    """The winner the proof of Theorem 1 predicts for a *single* labeled instance.
 
     The direct move changes the logit by ``−α·g·x``. For a positive instance the loss falls when
     the logit rises, so the direct candidate wins when ``α·g·x < 0``; for a negative instance
@@ -126,7 +126,7 @@ def proof_direction(grad: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
 
 def critical_alpha(theta: torch.Tensor, grad: torch.Tensor, x: torch.Tensor,
                    y: torch.Tensor) -> torch.Tensor:
-    """Second-order estimate of the largest ``α`` for which the ordering holds (chapter 4).
+    """Second-order estimate of the largest ``α`` for which the ordering holds.
 
     Along the line ``θ + t·g`` the labeled loss is ``L(t) ≈ L(0) + t·D + t²·C/2`` with slope
     ``D = mean (σ − y)·(g·x)`` and curvature ``C = mean σ(1 − σ)·(g·x)²``. Then
@@ -144,7 +144,7 @@ def critical_alpha(theta: torch.Tensor, grad: torch.Tensor, x: torch.Tensor,
 
 def loss_along_line(theta: torch.Tensor, grad: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                     steps: torch.Tensor) -> torch.Tensor:
-    """``L(θ + t·g)`` for every ``t`` in ``steps``: shape ``(len(steps), ...)`` (chapter 4).
+    """``L(θ + t·g)`` for every ``t`` in ``steps``: shape ``(len(steps), ...)``.
 
     ``t = −α`` is the direct candidate, ``t = 0`` is ``θ`` and ``t = +α`` the inverse one.
     """
@@ -153,7 +153,7 @@ def loss_along_line(theta: torch.Tensor, grad: torch.Tensor, x: torch.Tensor, y:
 
 @dataclass
 class LogisticProblems:
-    """``R`` random Theorem-1 problems for logistic regression (chapter 4).
+    """``R`` random Theorem-1 problems for logistic regression.
 
     ``theta`` ``(R, d)`` is the current model, ``theta_star`` ``(R, d)`` the model that drew the
     labels; ``x`` ``(R, n, d)`` and ``y`` ``(R, n)`` the labeled batch (training-test data in
@@ -174,7 +174,7 @@ def draw_problems(n_draws: int, batch_size: int, *, dim: int = 16,
                   unlabeled_size: int | None = None, signal: float = 2.0, noise: float = 1.0,
                   seed: int = 0, first: int = 0,
                   dtype: torch.dtype = torch.float64) -> LogisticProblems:
-    """Draw problems ``first, …, first + n_draws − 1``, each from its own seed (chapter 4).
+    """Draw problems ``first, …, first + n_draws − 1``, each from its own seed.
 
     Features are ``N(0, I_d)``. A true model ``θ* ~ N(0, signal²/d · I)`` (logits of standard
     deviation ``signal``) draws the labels ``y ~ Bernoulli(σ(θ*·x))``; the current model is
@@ -200,7 +200,7 @@ def draw_problems(n_draws: int, batch_size: int, *, dim: int = 16,
 def hold_rates(alphas: Sequence[float], batch_sizes: Sequence[int], n_draws: int = 2000, *,
                dim: int = 16, seed: int = 0, max_elements: int = 2_000_000,
                **problem_kwargs) -> pd.DataFrame:
-    """How often Theorem 1's ordering holds, per batch size and ``α`` (chapter 4).
+    """How often Theorem 1's ordering holds, per batch size and ``α``.
 
     For each batch size, :func:`draw_problems` draws ``n_draws`` problems (the same problems for
     every ``α``, so the curves are comparable; in chunks of at most ``max_elements`` feature
@@ -251,10 +251,10 @@ def hold_rates(alphas: Sequence[float], batch_sizes: Sequence[int], n_draws: int
 
 
 def meta_orderings(meta: pd.DataFrame) -> pd.Series:
-    """Shares of :data:`ORDERINGS` over the meta-steps of a real IG run (chapter 4).
+    """Shares of :data:`ORDERINGS` over the meta-steps of a real IG run.
 
     ``meta`` is ``TrainResult.history.meta`` of ``train(..., method="ig")``, with the columns
-    ``loss_direct``, ``loss_pass`` and ``loss_inverse`` (chapter 5).
+    ``loss_direct``, ``loss_pass`` and ``loss_inverse``.
     """
     cols = ["loss_direct", "loss_pass", "loss_inverse"]
     cand = torch.tensor(meta[cols].to_numpy(dtype=np.float64, copy=True))
@@ -264,7 +264,7 @@ def meta_orderings(meta: pd.DataFrame) -> pd.Series:
 
 def median_gap_ulps(meta: pd.DataFrame) -> float:
     """Median ``|L(θ_d) − L(θ_i)|`` over IG's meta-steps, in units of the last place of a
-    float32 loss (chapter 4): below 1, float32 could not tell the two candidates apart."""
+    float32 loss: below 1, float32 could not tell the two candidates apart."""
     gap = (meta["loss_direct"] - meta["loss_inverse"]).abs().to_numpy()
     ulp = np.spacing(meta["loss_pass"].to_numpy(np.float32)).astype(np.float64)
     return float(np.median(gap / ulp))
