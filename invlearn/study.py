@@ -91,13 +91,27 @@ def _same_study(out: Path, study: StudySpec) -> None:
     path = out / "study.json"
     if path.exists():
         theirs = read_json_record(path)
-        if theirs != mine:
+        if theirs == mine:
+            return
+        if _more_seeds(theirs, mine):  # the same study with seeds added after the first ones
+            print(f"{out}: the study's final seeds grow from {theirs['seeds']} to "
+                  f"{mine['seeds']}", file=sys.stderr)
+        else:
             keys = sorted(k for k in mine if theirs is None or theirs.get(k) != mine[k])
             raise InvlearnError(f"the results folder {out} holds another study (its "
                                 f"{path.name} differs in {', '.join(keys) or 'its form'}); "
                                 f"choose another folder, or remove it to start over")
-        return
     write_json_atomic(path, mine)
+
+
+def _more_seeds(theirs: Any, mine: dict) -> bool:
+    """Whether ``mine`` is the study ``theirs`` with final seeds appended (nothing else changed):
+    every finished run stays valid, so the study resumes and runs only the new seeds."""
+    if not isinstance(theirs, dict) or set(theirs) != set(mine):
+        return False
+    old, new = theirs.get("seeds"), mine["seeds"]
+    return (isinstance(old, list) and len(new) > len(old) and new[:len(old)] == old
+            and all(theirs[k] == mine[k] for k in mine if k != "seeds"))
 
 
 #: Equal tuning, the fewest settings each learned method may get (chapter 9).
@@ -363,7 +377,8 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
     ``attrs["failed"]`` counts failed runs and cells. While it runs, ``out_dir`` is locked
     (:func:`~invlearn.grid.folder_lock`: a second grid into it is refused), and its
     ``study.json`` keeps the spec, so a later call with a different spec is refused rather than
-    replacing the first study's tables; the same spec resumes. ``executor`` and ``scheduler``
+    replacing the first study's tables; the same spec resumes, and so does the same spec with
+    final seeds appended (only the new seeds run). ``executor`` and ``scheduler``
     are :func:`~invlearn.grid.run_grid`'s; a LocalCluster (dask without a scheduler) serves
     search and final runs.
     """

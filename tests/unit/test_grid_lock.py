@@ -95,3 +95,19 @@ def test_the_same_spec_twice_at_once_is_refused(workdir, capsys, monkeypatch):
     assert main(grid(spec)) == 0
     assert seen[0] == 2 and "in use by another grid" in seen[1] and seen[1].count("\n") == 1
     assert len(list((workdir / "out").rglob("runs/*.json"))) == 2  # no search: the 2 final runs
+
+
+def test_appending_final_seeds_resumes_the_study_and_runs_only_the_new_seeds(workdir, capsys):
+    assert main(grid(write_spec(workdir, "first.json"))) == 0
+    capsys.readouterr()
+    runs = workdir / "out" / "final" / "runs"
+    before = {p.name: p.stat().st_mtime_ns for p in runs.iterdir()}
+    assert main(grid(write_spec(workdir, "more.json", seeds=[0, 1]))) == 0
+    err = capsys.readouterr().err
+    assert "final seeds grow from [0] to [0, 1]" in err
+    after = {p.name: p.stat().st_mtime_ns for p in runs.iterdir()}
+    assert len(after) == 2 and all(after[n] == t for n, t in before.items())  # seed 0 kept
+    assert json.loads((workdir / "out" / "study.json").read_text())["seeds"] == [0, 1]
+    # seeds that drop or reorder the first ones are another study
+    assert_rejected(grid(write_spec(workdir, "fewer.json", seeds=[1])), capsys, workdir,
+                    "holds another study (its study.json differs in seeds)")
