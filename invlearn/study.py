@@ -369,7 +369,8 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
 
     ``spec`` is a :class:`StudySpec` or a dict for :func:`parse_spec`. With ``search_on`` the
     search runs only on the grid cells matching it and each method's chosen settings are used
-    for every cell; without it, every cell gets its own search. Final runs go seed by seed, so
+    for every cell; without it, every cell gets its own search; a spec without ``search`` runs its
+    cells as written (no search runs, no ``chosen.csv``). Final runs go seed by seed, so
     an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv``,
     ``results.csv`` (final runs, with a ``search_seed`` column: the seed their settings were
     chosen on) and ``failures.json`` (failed runs, and ``failed_cells``:
