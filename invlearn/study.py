@@ -351,14 +351,23 @@ def _final_cells(spec: StudySpec, chosen: pd.DataFrame, group: list[str],
             continue
         setting = {k: _original(row.iloc[0][k], spec.search) for k in present
                    if pd.notna(row.iloc[0][k])}
-        twin = spec.ablate.get(cell["method"])
-        for seed in spec.seeds:
-            finals.append({**cell, **setting, "seed": seed})
-            if twin:  # the same run with the ablated settings (e.g. IG at alpha_ratio 0)
-                finals.append({**cell, **setting, **twin, "seed": seed})
+        finals += _seed_runs(spec, {**cell, **setting})
+    return _by_seed(spec, finals), failed
+
+
+def _seed_runs(spec: StudySpec, cell: dict) -> list[dict]:
+    """A cell's final runs: one per seed, each with its ablated twin (e.g. IG at
+    alpha_ratio 0) when the spec ablates the cell's method."""
+    twin = spec.ablate.get(cell["method"])
+    return [run for seed in spec.seeds
+            for run in ([{**cell, "seed": seed}]
+                        + ([{**cell, **twin, "seed": seed}] if twin else []))]
+
+
+def _by_seed(spec: StudySpec, runs: list[dict]) -> list[dict]:
+    """Seed by seed: every cell at the first seed before any at the second (stable)."""
     order = {s: i for i, s in enumerate(spec.seeds)}
-    finals.sort(key=lambda c: order[c["seed"]])  # seed by seed: all cells at the first seed
-    return finals, failed
+    return sorted(runs, key=lambda c: order[c["seed"]])
 
 
 def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, jobs: int = 1,
@@ -402,9 +411,8 @@ def _study(study: StudySpec, out: Path, jobs: int, engine: str,
     """:func:`run_study` once the executor is ready."""
     where = {"executor": executor, "scheduler": scheduler}
     if not study.search:  # no settings to choose: every cell runs as written, seed by seed
-        cells = [{**cell, "seed": seed} for seed in study.seeds for cell in study_cells(study)]
-        cells += [{**cell, **study.ablate[cell["method"]], "seed": seed} for seed in study.seeds
-                  for cell in study_cells(study) if cell["method"] in study.ablate]
+        cells = _by_seed(study, [run for cell in study_cells(study)
+                                 for run in _seed_runs(study, cell)])
         final = run_grid(cells, out / "final", jobs, engine, notebook, progress, **where)
         write_csv_atomic(out / "results.csv", final)
         write_json_atomic(out / "failures.json", {"search": [], "final": final.attrs["failures"],
