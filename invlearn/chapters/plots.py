@@ -7,9 +7,11 @@ Chapters 3 and 5 introduce these figures and the result chapters reuse them:
 * :func:`plot_annotation_accuracy` and :func:`plot_annotation_by_distance` (with the table of
   :func:`annotation_by_distance`) — how often the weights name the true label, over epochs and
   by how far a pair lies from the true decision boundary (chapter 3; simulated feed only);
-* :func:`plot_directions` and :func:`plot_direction_panels` — IG's training-test loss over
-  meta-steps, each point marked by the direction taken (chapter 5; the paper's Figures 6–7),
-  with the shares of :func:`direction_shares`;
+* :func:`plot_directions` — IG's training-test loss over meta-steps, each point marked by the
+  direction taken (chapter 5; the paper's Figure 6), with the shares of
+  :func:`direction_shares`;
+* :func:`plot_alpha_study` — IG's validation and test AUC against the step size α, for each
+  step rule (chapter 5; the paper's Figure 7);
 * :func:`plot_learning_curves` — per-epoch training loss and validation metrics of several runs.
 
 Every function returns the matplotlib ``Figure`` (drawn with ``pyplot``, so a notebook shows it).
@@ -235,25 +237,47 @@ def plot_directions(meta: pd.DataFrame, ax: Axes | None = None, title: str | Non
     return fig
 
 
-def plot_direction_panels(metas: Mapping[str, pd.DataFrame], ncols: int = 4,
-                          sharey: bool = False) -> Figure:
-    """One :func:`plot_directions` panel per run, titled by its key: the paper's Figure 7
-    (GMF at α = 1, 10, 50 and 100 × γ) in book chapter 5. Unused grid cells are removed, so the
-    figure has exactly ``len(metas)`` axes."""
-    if not metas:
-        raise InvlearnError("plot_direction_panels needs at least one History.meta")
-    ncols = max(1, min(ncols, len(metas)))
-    nrows = -(-len(metas) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.8 * nrows), sharey=sharey,
-                             squeeze=False)
-    flat = axes.ravel()
-    for ax, (label, meta) in zip(flat, metas.items()):
-        plot_directions(meta, ax=ax, title=label)
-        ax.xaxis.label.set_size(8)
-        ax.yaxis.label.set_size(8)
-    for ax in flat[len(metas):]:
-        fig.delaxes(ax)
-    fig.tight_layout()
+def plot_alpha_study(table: pd.DataFrame, ax: Axes | None = None,
+                     title: str | None = None) -> Figure:
+    """IG's AUC against the step size α, one colour per step rule (book chapter 5; the
+    paper's Figure 7, read as the AUC it leads to).
+
+    ``table`` is indexed by ``(rule, α / γ)`` and has the columns ``"valid AUC"`` and
+    ``"test AUC"``. Each rule gets a solid validation line and a dotted test line over its
+    positive α / γ on a log axis; the rows at α = 0 (IG with its move switched off) draw one
+    dashed line at their mean validation AUC.
+    """
+    missing = {"valid AUC", "test AUC"} - set(table.columns)
+    if missing or table.index.nlevels != 2:
+        raise InvlearnError("plot_alpha_study needs a table indexed by (rule, α / γ) with the "
+                            f"columns 'valid AUC' and 'test AUC' (missing: {sorted(missing)})")
+    ratios = table.index.get_level_values(1).astype(float)
+    if not (ratios > 0).any():
+        raise InvlearnError("plot_alpha_study needs at least one row with α / γ > 0")
+    own = ax is None
+    fig, ax = _figure(ax, (6.5, 3.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, rule in enumerate(table.index.get_level_values(0).unique()):
+        rows = table.loc[rule]
+        rows = rows[rows.index.astype(float) > 0].sort_index()
+        if rows.empty:
+            continue
+        colour = colours[k % len(colours)]
+        ax.plot(rows.index, rows["valid AUC"], "o-", color=colour,
+                label=f"{rule} rule, validation")
+        ax.plot(rows.index, rows["test AUC"], "o:", color=colour, alpha=0.6,
+                label=f"{rule} rule, test")
+    control = table[ratios == 0]
+    if len(control):
+        ax.axhline(float(control["valid AUC"].mean()), color="k", ls="--", lw=1,
+                   label="IG (α = 0), validation")
+    ax.set(xscale="log", xlabel="α / γ (log scale)", ylabel="AUC of the kept epoch (0–1)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if own:
+        fig.tight_layout()
     return fig
 
 

@@ -91,13 +91,27 @@ def test_plot_directions_one_line_and_one_marker_series_per_direction():
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title() == "IG"
 
 
-def test_plot_direction_panels_one_axes_per_run():
-    metas = {f"α = {k} γ": fake_history(2, ig=True, seed=k).meta for k in (1, 10, 50, 100, 5)}
-    fig = plots.plot_direction_panels(metas, ncols=4)
-    assert len(fig.axes) == 5
-    assert [ax.get_title() for ax in fig.axes] == list(metas)
-    with pytest.raises(InvlearnError):
-        plots.plot_direction_panels({})
+def test_plot_alpha_study_draws_each_rule_against_alpha_and_the_control():
+    index = pd.MultiIndex.from_tuples(
+        [("sgd", 0.0), ("sgd", 10.0), ("sgd", 1.0), ("sign", 0.0), ("sign", 1.0), ("sign", 10.0)],
+        names=["rule", "α / γ"])
+    table = pd.DataFrame({"valid AUC": [0.80, 0.82, 0.81, 0.80, 0.79, 0.60],
+                          "test AUC": [0.78, 0.80, 0.79, 0.78, 0.77, 0.58]}, index=index)
+    fig = plots.plot_alpha_study(table, title="IG")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 5  # validation and test per rule, one control line
+    sgd_valid, sgd_test, sign_valid = ax.lines[:3]
+    np.testing.assert_allclose(sgd_valid.get_xdata(), [1.0, 10.0])  # sorted, α = 0 left out
+    np.testing.assert_allclose(sgd_valid.get_ydata(), [0.81, 0.82])
+    np.testing.assert_allclose(sgd_test.get_ydata(), [0.79, 0.80])
+    np.testing.assert_allclose(sign_valid.get_ydata(), [0.79, 0.60])
+    np.testing.assert_allclose(ax.lines[4].get_ydata(), [0.80, 0.80])  # the α = 0 control
+    assert ax.get_xscale() == "log" and ax.get_ylabel() and ax.get_title() == "IG"
+    with pytest.raises(InvlearnError, match="test AUC"):
+        plots.plot_alpha_study(table[["valid AUC"]])
+    with pytest.raises(InvlearnError, match="α / γ > 0"):
+        plots.plot_alpha_study(table.xs(0.0, level=1, drop_level=False))
+    plt.close("all")
 
 
 def test_plot_learning_curves_one_panel_per_metric_one_line_per_run():
