@@ -331,15 +331,7 @@ def _lines(data: bytes, sep: bytes) -> list[tuple[int, bytes]]:
 
 
 def _first_line(data: bytes) -> bytes | None:
-    start = 0
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end
-        line = data[start:end].rstrip(b"\r")
-        if line.strip():
-            return line
-        start = end + 1
-    return None
+    return next((line.rstrip(b"\r\n") for line in io.BytesIO(data) if line.strip()), None)
 
 
 def _quote_line(line: bytes) -> str:
