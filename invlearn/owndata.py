@@ -297,12 +297,12 @@ def _table(table: Any, what: str, need_label: bool) -> pd.DataFrame:
 
 
 def _mapped(parts: dict[str, pd.DataFrame], unlabeled: pd.DataFrame | None):
-    tables = list(parts.values()) + ([unlabeled] if unlabeled is not None else [])
-    user_ids = id_map(*(t["user"] for t in tables))
-    item_ids = id_map(*(t["item"] for t in tables))
+    if unlabeled is not None:
+        parts = {**parts, "unlabeled": unlabeled}
+    user_ids = id_map(*(t["user"] for t in parts.values()))
+    item_ids = id_map(*(t["item"] for t in parts.values()))
     out = {}
-    for name, t in {**parts, **({"unlabeled": unlabeled} if unlabeled is not None else {})
-                    }.items():
+    for name, t in parts.items():
         t = t.copy()
         t["user"] = map_ids(user_ids, t["user"], "user")
         t["item"] = map_ids(item_ids, t["item"], "item")
