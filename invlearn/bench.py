@@ -14,9 +14,9 @@ never asserted in tests.
 from __future__ import annotations
 
 import platform
-import resource
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from .ig import ig_meta_step
 from .methods import train
 from .models import build_model
 from .optim import Adam
+from .record import peak_memory_mb
 from .sampling import pair_keys, sample_unlabeled
 from .training import evaluate, pick_device, ranking_metrics
 
@@ -50,9 +51,17 @@ def _median_time(fn: Callable[[], object], repeat: int, device: torch.device) ->
     return float(np.median(times))
 
 
-def peak_memory_mb() -> float:
-    """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _epoch_rows(data: Split, methods: Sequence[str], backbones: Sequence[str], epochs: int,
+                device: str | None, trainer: Callable, **settings: Any) -> pd.DataFrame:
+    rows = []
+    for backbone in backbones:
+        for method in methods:
+            result = trainer(data, TrainConfig(method=method, backbone=backbone, epochs=epochs,
+                                               full_ranking=False, device=device, **settings))
+            rows.append({"backbone": backbone, "method": method,
+                         "s_per_epoch": result.seconds_per_epoch,
+                         "valid_auc": result.valid["auc"]})
+    return pd.DataFrame(rows)
 
 
 def epoch_times(data: Split, methods: Sequence[str] = METHODS,
@@ -60,16 +69,8 @@ def epoch_times(data: Split, methods: Sequence[str] = METHODS,
                 device: str | None = None, progress: bool = False) -> pd.DataFrame:
     """Seconds per training epoch (median of ``epochs``) for each method × backbone, and each
     method's ratio to NS on the same backbone."""
-    rows = []
-    for backbone in backbones:
-        for method in methods:
-            result = train(data, TrainConfig(method=method, backbone=backbone, epochs=epochs,
-                                             full_ranking=False, device=device),
-                           progress=progress)
-            rows.append({"backbone": backbone, "method": method,
-                         "s_per_epoch": result.seconds_per_epoch,
-                         "valid_auc": result.valid["auc"]})
-    table = pd.DataFrame(rows)
+    table = _epoch_rows(data, methods, backbones, epochs, device,
+                        lambda d, c: train(d, c, progress=progress))
     ns = table[table["method"] == "ns"].set_index("backbone")["s_per_epoch"]
     table["ratio_to_ns"] = table["s_per_epoch"] / table["backbone"].map(ns)
     return table
@@ -82,16 +83,8 @@ def static_epoch_times(data: Split, methods: Sequence[str] = METHODS,
     methods it supports; the first epoch (which captures the graphs) is in the median."""
     from .static import STATIC_METHODS, train_static
 
-    rows = []
-    for backbone in backbones:
-        for method in [m for m in methods if m in STATIC_METHODS]:
-            result = train_static(data, TrainConfig(method=method, backbone=backbone,
-                                                    epochs=epochs, full_ranking=False,
-                                                    device=device, optimizer="dense"))
-            rows.append({"backbone": backbone, "method": method,
-                         "s_per_epoch": result.seconds_per_epoch,
-                         "valid_auc": result.valid["auc"]})
-    return pd.DataFrame(rows)
+    return _epoch_rows(data, [m for m in methods if m in STATIC_METHODS], backbones, epochs,
+                       device, train_static, optimizer="dense")
 
 
 def one_core_epoch_times(data: Split, methods: Sequence[str] = METHODS,

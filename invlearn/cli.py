@@ -626,12 +626,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
             return COMMANDS[args.command](args)
-    except InvlearnError as err:
+    except (InvlearnError, OutputError) as err:
         print(f"invlearn: error: {' '.join(str(err).split())}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OutputError as err:
-        print(f"invlearn: error: {' '.join(str(err).split())}", file=sys.stderr)
-        return EXIT_RUNS_FAILED
+        return EXIT_BAD_INPUT if isinstance(err, InvlearnError) else EXIT_RUNS_FAILED
     except TrainingDiverged as err:
         print(f"invlearn: run failed: {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_RUNS_FAILED

@@ -39,29 +39,10 @@ from .splits import (
 )
 
 __all__ = [
-    "COLUMNS",
-    "DATASETS",
-    "DATA_KEYS",
-    "FILE_KEYS",
-    "MOVIELENS",
-    "OWN_KEYS",
-    "PAPER_SPLIT_FILES",
-    "PAPER_SPLIT_FOLDER",
-    "PATH_KEYS",
-    "POOLS",
-    "RATING_COLUMNS",
-    "Split",
-    "binarize",
-    "check_data_keys",
-    "data_home",
-    "dataset_arguments",
-    "fetch_movielens",
-    "label_fraction",
-    "load_dataset",
-    "load_movielens",
-    "load_split_files",
-    "random_split",
-    "read_ratings",
+    "COLUMNS", "DATASETS", "DATA_KEYS", "FILE_KEYS", "MOVIELENS", "OWN_KEYS", "PAPER_SPLIT_FILES",
+    "PAPER_SPLIT_FOLDER", "PATH_KEYS", "POOLS", "RATING_COLUMNS", "Split", "binarize",
+    "check_data_keys", "data_home", "dataset_arguments", "fetch_movielens", "label_fraction",
+    "load_dataset", "load_movielens", "load_split_files", "random_split", "read_ratings",
     "unlabeled_pool",
 ]
 

@@ -331,15 +331,7 @@ def _lines(data: bytes, sep: bytes) -> list[tuple[int, bytes]]:
 
 
 def _first_line(data: bytes) -> bytes | None:
-    start = 0
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end
-        line = data[start:end].rstrip(b"\r")
-        if line.strip():
-            return line
-        start = end + 1
-    return None
+    return next((line.rstrip(b"\r\n") for line in io.BytesIO(data) if line.strip()), None)
 
 
 def _quote_line(line: bytes) -> str:
@@ -391,6 +383,27 @@ def _check_encoding(data: bytes, source: str) -> None:
                             f"(a byte-order mark or NUL bytes); save it as ASCII or UTF-8")
     if data.startswith(b"\xef\xbb\xbf"):
         raise InvlearnError(f"{source} starts with a UTF-8 byte-order mark; save it without one")
+
+
+def rating_values(values: pd.Series, rating_range: tuple[float, float] | None,
+                  bad: Any) -> np.ndarray:
+    """``values`` as float64 ratings; ``bad(row, what)`` makes the error for the first one that
+    is not a finite number or lies outside ``rating_range`` (``None``: any number)."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.isna().any():
+        row = int(np.argmax(numeric.isna().to_numpy()))
+        raise bad(row, f"rating {values.iloc[row]!r} is not a number")
+    rating = numeric.to_numpy(dtype=np.float64)
+    if not np.isfinite(rating).all():
+        row = int(np.argmax(~np.isfinite(rating)))
+        raise bad(row, f"rating {rating[row]} is not a finite number")
+    if rating_range is not None:
+        low, high = rating_range
+        outside = (rating < low) | (rating > high)
+        if outside.any():
+            row = int(np.argmax(outside))
+            raise bad(row, f"rating {rating[row]:g} outside the range [{low:g}, {high:g}]")
+    return rating
 
 
 def _parse_ratings(
@@ -451,21 +464,7 @@ def _parse_ratings(
     for col in names:
         values = table[col]
         if col == "rating":
-            numeric = pd.to_numeric(values, errors="coerce")
-            if numeric.isna().any():
-                row = int(np.argmax(numeric.isna().to_numpy()))
-                raise bad(row, f"rating {values.iloc[row]!r} is not a number")
-            rating = numeric.to_numpy(dtype=np.float64)
-            if not np.isfinite(rating).all():
-                row = int(np.argmax(~np.isfinite(rating)))
-                raise bad(row, f"rating {rating[row]} is not a finite number")
-            if rating_range is not None:
-                low, high = rating_range
-                outside = (rating < low) | (rating > high)
-                if outside.any():
-                    row = int(np.argmax(outside))
-                    raise bad(row, f"rating {rating[row]:g} outside the range [{low:g}, {high:g}]")
-            table[col] = rating.astype(np.float32)
+            table[col] = rating_values(values, rating_range, bad).astype(np.float32)
             continue
         kind = "id" if col in ("user", "item") else "value"
         if values.dtype.kind != "i":  # slow path, errors only: read the text again
@@ -518,7 +517,7 @@ def read_ratings(
 # --------------------------------------------------------------------------------------------
 
 
-def _contiguous(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+def contiguous_ids(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Map original ids to 0-based contiguous ids, sorted by original id, over all columns."""
     ids = np.unique(np.concatenate(columns))
     return ids, [np.searchsorted(ids, col).astype(np.int64) for col in columns]
@@ -555,8 +554,8 @@ def load_movielens(name: str, data_home: str | os.PathLike | None = None) -> pd.
             raise InvlearnError(f"{archive} is not a valid zip archive: {err}") from err
         table = _parse_ratings(data, source, entry["sep"], entry["columns"], (1, 5),
                                len(entry["columns"]))
-    user_ids, (users,) = _contiguous(table["user"].to_numpy())
-    item_ids, (items,) = _contiguous(table["item"].to_numpy())
+    user_ids, (users,) = contiguous_ids(table["user"].to_numpy())
+    item_ids, (items,) = contiguous_ids(table["item"].to_numpy())
     table["user"], table["item"] = users, items
     table.attrs["user_ids"], table.attrs["item_ids"] = user_ids, item_ids
     return table

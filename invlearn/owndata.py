@@ -11,7 +11,7 @@ The book's data sets come ready-made; this module turns an engineer's own feed i
   :func:`files_split` a split of three files; both map the original ids to contiguous ones
   (kept on ``Split.user_ids`` / ``item_ids``), take an optional table of unlabeled interactions
   (``user``, ``item``; no label) as the split's ``unlabeled`` pool, and, for positive-only
-  data, add sampled evaluation negatives to validation and test (:func:`add_eval_negatives`).
+  data, add sampled evaluation negatives to validation and test.
 * :func:`map_ids` maps original ids through a split's maps (``predict``, ``recommend`` and
   ``train(..., unlabeled=table)`` use it).
 """
@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InvlearnError
+from .movielens import rating_values
 
 #: How a label is made from a file or table; ``python -m invlearn train -h`` prints it.
 LABEL_RULE = ("a column named 'label' (0/1) is the label; else the third column is a rating and "
@@ -200,16 +201,7 @@ def read_interactions(
             raise bad(row, f"label {raw[columns['label']].iloc[row]!r} is not 0 or 1")
         table["label"] = label.astype(np.float32)
     elif "rating" in columns:
-        rating = pd.to_numeric(raw[columns["rating"]], errors="coerce").to_numpy(np.float64)
-        if not np.isfinite(rating).all():
-            row = int(np.argmax(~np.isfinite(rating)))
-            raise bad(row, f"rating {raw[columns['rating']].iloc[row]!r} is not a number")
-        if rating_range is not None:
-            outside = (rating < rating_range[0]) | (rating > rating_range[1])
-            if outside.any():
-                row = int(np.argmax(outside))
-                raise bad(row, f"rating {rating[row]:g} outside the range "
-                               f"[{rating_range[0]:g}, {rating_range[1]:g}]")
+        rating = rating_values(raw[columns["rating"]], rating_range, bad)
         if rating_threshold is None and np.isin(rating, (0.0, 1.0)).all():
             raise InvlearnError(f"{source}: every rating is 0 or 1, which the default threshold "
                                 f"3 would make all negative; name the column 'label' in a "
@@ -305,12 +297,12 @@ def _table(table: Any, what: str, need_label: bool) -> pd.DataFrame:
 
 
 def _mapped(parts: dict[str, pd.DataFrame], unlabeled: pd.DataFrame | None):
-    tables = list(parts.values()) + ([unlabeled] if unlabeled is not None else [])
-    user_ids = id_map(*(t["user"] for t in tables))
-    item_ids = id_map(*(t["item"] for t in tables))
+    if unlabeled is not None:
+        parts = {**parts, "unlabeled": unlabeled}
+    user_ids = id_map(*(t["user"] for t in parts.values()))
+    item_ids = id_map(*(t["item"] for t in parts.values()))
     out = {}
-    for name, t in {**parts, **({"unlabeled": unlabeled} if unlabeled is not None else {})
-                    }.items():
+    for name, t in parts.items():
         t = t.copy()
         t["user"] = map_ids(user_ids, t["user"], "user")
         t["item"] = map_ids(item_ids, t["item"], "item")
@@ -347,20 +339,6 @@ def _sampled_negatives(parts: dict[str, pd.DataFrame], n_users: int, n_items: in
     return out
 
 
-def add_eval_negatives(split: Any, n: int = 1, seed: int = 0) -> Any:
-    """``split`` with ``n`` sampled negatives added to validation and test for each of their
-    positive rows: items drawn uniformly with ``seed`` among those the user has no interaction
-    with (in any part or the unlabeled pool). The added rows have ``label`` 0 and ``sampled``
-    True (``recommend`` does not count them as seen); ``info["evaluation"]`` says so."""
-    import dataclasses
-
-    parts = {p: getattr(split, p) for p in ("train", "valid", "test", "unlabeled")}
-    parts = _sampled_negatives(parts, split.n_users, split.n_items, n, seed)
-    info = {**split.info, "evaluation": SAMPLED_EVALUATION.format(n=n, seed=seed),
-            "eval_negatives": int(n)}
-    return dataclasses.replace(split, valid=parts["valid"], test=parts["test"], info=info)
-
-
 def _finish(parts: dict[str, pd.DataFrame], user_ids: np.ndarray, item_ids: np.ndarray,
             name: str, info: dict, positive_only: bool, eval_negatives: int, seed: int):
     """Build the split; positive-only data first gets its sampled evaluation negatives (the
@@ -392,40 +370,21 @@ def own_split(
     ``unlabeled`` are mapped to contiguous ids, sorted by original id where they compare
     (``Split.user_ids`` / ``item_ids`` map back). ``unlabeled`` (``user``, ``item``) becomes the
     split's ``unlabeled`` pool, from which ``train(..., pool="unlabeled")`` draws. When every
-    label is 1, validation and test get ``eval_negatives`` sampled negatives per positive
-    (:func:`add_eval_negatives`).
+    label is 1, validation and test get ``eval_negatives`` sampled negatives per positive: items
+    drawn uniformly with ``seed`` among those the user has no interaction with, ``label`` 0 and
+    ``sampled`` True (``recommend`` does not count them as seen).
     """
     table = _table(table, "table", need_label=True)
     pool = None if unlabeled is None else _table(unlabeled, "unlabeled", False)[["user", "item"]]
     positive_only = bool((table["label"] == 1).all())
     mapped, user_ids, item_ids = _mapped({"all": table}, pool)
-    parts = _cut(mapped["all"], fractions, seed, name)
+    from .splits import check_fractions, cut_rows
+
+    parts = cut_rows(mapped["all"], check_fractions(fractions), seed, name, fractions)
     if pool is not None:
         parts["unlabeled"] = mapped["unlabeled"][["user", "item"]]
     info = {"seed": seed, "fractions": tuple(float(f) for f in fractions)}
     return _finish(parts, user_ids, item_ids, name, info, positive_only, eval_negatives, seed)
-
-
-def _cut(table: pd.DataFrame, fractions: Sequence[float], seed: int, name: str) -> dict:
-    """The rows shuffled with ``seed`` and cut by ``fractions``, as
-    :func:`~invlearn.splits.random_split` cuts them."""
-    from .splits import check_fractions
-
-    values = check_fractions(fractions)
-    n = len(table)
-    n_train, n_valid = round(values[0] * n), round(values[1] * n)
-    sizes = {"train": n_train, "valid": n_valid, "test": n - n_train - n_valid}
-    empty = [part for part, size in sizes.items() if size <= 0]
-    if empty:
-        raise InvlearnError(f"{name}: fractions={tuple(fractions)!r} of {n} rows leave the "
-                            f"{empty[0]} split empty")
-    order = np.random.default_rng(seed).permutation(n)
-    cuts = np.split(order, [n_train, n_train + n_valid])
-    out = {}
-    for part, rows in zip(sizes, cuts):
-        out[part] = table.iloc[np.sort(rows)].reset_index(drop=True)
-        out[part].attrs = {}
-    return out
 
 
 def files_split(
@@ -444,7 +403,7 @@ def files_split(
     """A split from a train / validation / test file triple, each read by
     :func:`read_interactions` (any separator, header, ids and label rule), with ids mapped over
     the three files and the ``unlabeled`` pool (a path or a table). Positive-only files get
-    sampled evaluation negatives (:func:`add_eval_negatives`, ``seed``)."""
+    sampled evaluation negatives (as :func:`own_split`, with ``seed``)."""
     paths = {"train": train, "valid": valid, "test": test}
     parts = {part: read_interactions(path, sep=sep, header=header,
                                      rating_threshold=rating_threshold,

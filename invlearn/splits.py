@@ -19,7 +19,7 @@ import pandas as pd
 
 from .config import POOLS
 from .errors import InvlearnError, warn
-from .movielens import binarize, read_ratings
+from .movielens import binarize, contiguous_ids, read_ratings
 
 COLUMNS = ("user", "item", "label")
 """The columns every part of a :class:`Split` has."""
@@ -252,12 +252,6 @@ def _warn_unseen(split: Split) -> None:
              "them from their initial embeddings")
 
 
-def _contiguous(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Map original ids to 0-based contiguous ids, sorted by original id, over all columns."""
-    ids = np.unique(np.concatenate(columns))
-    return ids, [np.searchsorted(ids, col).astype(np.int64) for col in columns]
-
-
 def check_fractions(fractions: Any) -> tuple[float, float, float]:
     try:
         values = tuple(float(f) for f in fractions)
@@ -286,6 +280,26 @@ def _id_count(table: pd.DataFrame, col: str, given: int | None, ids: Any) -> int
     if ids is not None:
         return len(ids)
     return int(table[col].max()) + 1
+
+
+def cut_rows(table: pd.DataFrame, values: Sequence[float], seed: int, name: str,
+             given: Any = None) -> dict[str, pd.DataFrame]:
+    """The rows of ``table`` shuffled with ``seed`` and cut by the checked fractions ``values``
+    into ``train``, ``valid`` and ``test`` (each in the original row order, no attrs);
+    ``given`` is how the fractions were given, for the message when a part would be empty."""
+    n = len(table)
+    n_train, n_valid = round(values[0] * n), round(values[1] * n)
+    sizes = {"train": n_train, "valid": n_valid, "test": n - n_train - n_valid}
+    empty = [part for part, size in sizes.items() if size <= 0]
+    if empty:
+        raise InvlearnError(f"{name}: fractions={tuple(values if given is None else given)!r} "
+                            f"of {n} rows leave the {empty[0]} split empty")
+    order = np.random.default_rng(seed).permutation(n)
+    out = {}
+    for part, rows in zip(sizes, np.split(order, [n_train, n_train + n_valid])):
+        out[part] = table.iloc[np.sort(rows)].reset_index(drop=True)
+        out[part].attrs = {}
+    return out
 
 
 def random_split(
@@ -317,21 +331,7 @@ def random_split(
             raise InvlearnError(f"{name}: {col} ids are not integers (first {table[col].iloc[0]!r}"
                                 f"); invlearn.own_split(table, fractions, seed) maps ids of any "
                                 f"kind and keeps the maps")
-    n = len(table)
-    n_train, n_valid = round(values[0] * n), round(values[1] * n)
-    sizes = {"train": n_train, "valid": n_valid, "test": n - n_train - n_valid}
-    empty = [part for part, size in sizes.items() if size <= 0]
-    if empty:
-        raise InvlearnError(
-            f"{name}: fractions={tuple(fractions)!r} of {n} rows leave the {empty[0]} split empty"
-        )
-    order = np.random.default_rng(seed).permutation(n)
-    cuts = np.split(order, [n_train, n_train + n_valid])
-    parts = []
-    for rows in cuts:
-        part = table.iloc[np.sort(rows)].reset_index(drop=True)
-        part.attrs = {}
-        parts.append(part)
+    parts = list(cut_rows(table, values, seed, name, fractions).values())
     user_ids, item_ids = table.attrs.get("user_ids"), table.attrs.get("item_ids")
     return Split(
         *parts,
@@ -377,8 +377,8 @@ def load_split_files(
     paths = {"train": train, "valid": valid, "test": test}
     tables = {part: read_ratings(path, sep=sep, rating_range=rating_range, min_fields=3)
               for part, path in paths.items()}
-    user_ids, users = _contiguous(*(t["user"].to_numpy() for t in tables.values()))
-    item_ids, items = _contiguous(*(t["item"].to_numpy() for t in tables.values()))
+    user_ids, users = contiguous_ids(*(t["user"].to_numpy() for t in tables.values()))
+    item_ids, items = contiguous_ids(*(t["item"].to_numpy() for t in tables.values()))
     parts = []
     for table, u, i in zip(tables.values(), users, items):
         table["user"], table["item"] = u, i
