@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .errors import InvlearnError
 
@@ -29,24 +30,39 @@ def is_pair(keys: np.ndarray, users: np.ndarray, items: np.ndarray, n_items: int
 
 class PairSet:
     """A set of (user, item) pairs with fast membership: a dense bitmap when
-    ``n_users · n_items`` is at most :data:`BITMAP_LIMIT` (MovieLens, the simulated feeds up
-    to ``mid``), else the sorted keys of :func:`pair_keys` and a binary search."""
+    ``n_users · n_items`` is at most ``bitmap_limit`` (default :data:`BITMAP_LIMIT`: MovieLens,
+    the simulated feeds up to ``mid``), else the sorted keys of :func:`pair_keys` and a binary
+    search. Held as numpy arrays, or with ``device`` as torch tensors there, queried with tensors
+    and fixed shapes only (the static engine's :class:`invlearn.static.DeviceSampler`)."""
 
-    def __init__(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int):
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int,
+                 device: torch.device | None = None, bitmap_limit: int | None = None):
         users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
         self.n_items = n_items
         self.bitmap = self.keys = None
-        if n_users * n_items <= BITMAP_LIMIT:
-            self.bitmap = np.zeros(n_users * n_items, dtype=bool)
-            self.bitmap[users * n_items + items] = True
+        limit = BITMAP_LIMIT if bitmap_limit is None else bitmap_limit
+        if n_users * n_items <= limit:
+            bitmap = np.zeros(n_users * n_items, dtype=bool)
+            bitmap[users * n_items + items] = True
+            self.bitmap = bitmap if device is None else torch.as_tensor(bitmap, device=device)
         else:
-            self.keys = pair_keys(users, items, n_items)
+            keys = pair_keys(users, items, n_items)
+            self.keys = keys if device is None else torch.as_tensor(keys, device=device)
 
-    def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Whether each ``(users[j], items[j])`` is in the set."""
+    def contains(self, users: np.ndarray | torch.Tensor,
+                 items: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Whether each ``(users[j], items[j])`` is in the set (arrays, or tensors on the set's
+        device: then without a host sync)."""
+        if isinstance(self.keys, np.ndarray):
+            return is_pair(self.keys, users, items, self.n_items)
+        if isinstance(users, torch.Tensor):
+            query = users * self.n_items + items
+        else:
+            query = np.asarray(users, np.int64) * self.n_items + items
         if self.bitmap is not None:
-            return self.bitmap[np.asarray(users, np.int64) * self.n_items + items]
-        return is_pair(self.keys, users, items, self.n_items)
+            return self.bitmap[query]
+        pos = torch.searchsorted(self.keys, query).clamp(max=len(self.keys) - 1)
+        return self.keys[pos] == query
 
 
 def sample_unlabeled(users: np.ndarray, n_items: int, keys: np.ndarray | PairSet, rate: int,

@@ -52,7 +52,7 @@ from .data import Split
 from .errors import InvlearnError
 from .ig import MetaStep, alpha_step, keep_best, meta_split, meta_steps_per_epoch, next_window
 from .models import build_model
-from .sampling import BITMAP_LIMIT, pair_keys
+from .sampling import PairSet
 from .training import (
     History,
     TrainResult,
@@ -79,42 +79,25 @@ class DeviceSampler:
     """Uniform unlabeled items for given users, rejecting training pairs, with static
     shapes.
 
-    Membership is a gather from a dense boolean bitmap of ``n_users · n_items`` entries when
-    that is at most ``bitmap_limit`` (by default :data:`invlearn.sampling.BITMAP_LIMIT`, the
-    limit of the eager engine's :class:`invlearn.sampling.PairSet`), else a
-    ``torch.searchsorted`` in the sorted int64 keys ``user · n_items + item``. Draws use torch's default generator of the device (what CUDA
-    graph capture supports)."""
+    Membership is the eager engine's :class:`invlearn.sampling.PairSet` held on the device (a
+    dense bitmap, or sorted keys and ``torch.searchsorted`` above ``bitmap_limit``). Draws use
+    torch's default generator of the device (what CUDA graph capture supports)."""
 
     def __init__(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int,
                  device: torch.device, rounds: int = REDRAW_ROUNDS,
-                 bitmap_limit: int = BITMAP_LIMIT):
+                 bitmap_limit: int | None = None):
         self.n_items, self.rounds, self.device = n_items, rounds, device
-        keys = pair_keys(np.asarray(users), np.asarray(items), n_items)  # as PairSet's
-        self.bitmap = self.keys = None
-        if n_users * n_items <= bitmap_limit:
-            self.bitmap = torch.zeros(n_users * n_items, dtype=torch.bool, device=device)
-            self.bitmap[torch.as_tensor(keys, device=device)] = True
-        else:
-            # a sentinel past every key keeps searchsorted's answer a valid index
-            keys = np.append(keys, np.iinfo(np.int64).max)
-            self.keys = torch.as_tensor(keys, device=device)
-
-    def member(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Whether each ``(users[j], items[j])`` is a training pair."""
-        query = users * self.n_items + items
-        if self.bitmap is not None:
-            return self.bitmap[query]
-        return self.keys[torch.searchsorted(self.keys, query)] == query
+        self.pairs = PairSet(users, items, n_users, n_items, device, bitmap_limit)
 
     def sample(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Items for ``users`` (same shape) and the mask of rows that are *not* training pairs
         (``False`` only for rows still colliding after the last redraw round)."""
         items = torch.randint(0, self.n_items, users.shape, device=self.device)
-        hit = self.member(users, items)
+        hit = self.pairs.contains(users, items)
         for _ in range(self.rounds):
             items = torch.where(hit, torch.randint(0, self.n_items, users.shape,
                                                    device=self.device), items)
-            hit = self.member(users, items)
+            hit = self.pairs.contains(users, items)
         return items, ~hit
 
 
@@ -541,7 +524,7 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
     static = {"step": "static", "graphs": run.use_graphs, "last_batch": last_batch,
               "redraw_rounds": redraw_rounds,
               "unfixed_collisions": int(run.trainer.unfixed),
-              "sampler": "bitmap" if run.sampler.bitmap is not None else "searchsorted"}
+              "sampler": "bitmap" if run.sampler.pairs.bitmap is not None else "searchsorted"}
     return StaticTrainResult(metrics=metrics, valid=best_valid, best_epoch=best_epoch,
                              seconds_per_epoch=float(np.median(run.seconds)), config=config,
                              history=run.history, model=run.model, data_name=data.name,

@@ -544,3 +544,21 @@ def test_pair_set_bitmap_and_keys_agree_and_sampling_is_unchanged():
     a = sampling.sample_unlabeled(users, 40, keys, 3, np.random.default_rng(1))
     b = sampling.sample_unlabeled(users, 40, dense, 3, np.random.default_rng(1))
     assert (a == b).all() and not sampling.is_pair(keys, np.repeat(users, 3), a.ravel(), 40).any()
+
+
+@pytest.mark.parametrize("bitmap_limit", [None, 0])  # dense bitmap, then sorted keys
+def test_pair_set_on_a_device_answers_as_on_the_host(bitmap_limit):
+    import torch
+
+    from invlearn import sampling
+
+    rng = np.random.default_rng(3)
+    users, items = rng.integers(0, 30, 200), rng.integers(0, 40, 200)
+    host = sampling.PairSet(users, items, 30, 40)
+    held = sampling.PairSet(users, items, 30, 40, torch.device("cpu"), bitmap_limit)
+    assert isinstance(held.bitmap if bitmap_limit is None else held.keys, torch.Tensor)
+    qu, qi = rng.integers(0, 30, 500), rng.integers(0, 40, 500)
+    qu[:3], qi[:3] = 29, 39  # past the largest key: still answered, never out of range
+    got = held.contains(torch.as_tensor(qu), torch.as_tensor(qi))
+    assert isinstance(got, torch.Tensor) and got.any()
+    assert np.array_equal(got.numpy(), host.contains(qu, qi))

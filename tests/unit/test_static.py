@@ -78,7 +78,7 @@ def test_device_sampler_never_returns_a_training_pair(toy_split, bitmap_limit):
     t = toy_split.train
     sampler = DeviceSampler(t["user"].to_numpy(), t["item"].to_numpy(), toy_split.n_users,
                             toy_split.n_items, torch.device("cpu"), bitmap_limit=bitmap_limit)
-    assert (sampler.bitmap is None) == (bitmap_limit == 0)
+    assert (sampler.pairs.bitmap is None) == (bitmap_limit == 0)
     torch.manual_seed(0)
     users = torch.as_tensor(t["user"].to_numpy(np.int64, copy=True)).repeat(50)
     items, ok = sampler.sample(users)
