@@ -42,11 +42,12 @@ from .training import (
     check_inputs,
     check_model,
     fit,
+    log_meta,
     merge_config,
-    meta_frame,
     pick_device,
     predict,
     random_streams,
+    record_rows,
     row_tensors,
     test_best,
     with_label_fraction,
@@ -178,15 +179,14 @@ class Run:
 
     def record(self, store: dict, epoch: int, columns: dict[str, list]) -> None:
         """Keep the first ``record_rows`` rows of each recorded column of an epoch."""
-        n = self.cfg.record_rows
-        store[epoch] = {k: torch.cat(v)[:n].cpu().numpy() for k, v in columns.items() if v}
+        record_rows(store, epoch, {k: torch.cat(v) for k, v in columns.items() if v},
+                    self.cfg.record_rows)
 
     def log_meta(self, epoch: int, steps: list[MetaStep], rows: dict[str, list]) -> None:
         """Turn an epoch's meta-steps into rows of ``history.meta`` and record IG's weights."""
-        self.meta_log.append(meta_frame(epoch, *(
-            torch.stack([getattr(s, name) for s in steps])
-            for name in ("losses", "kept", "changed", "relative_move"))))
-        self.record(self.history.weights, epoch, rows)
+        log_meta(self, epoch, *(torch.stack([getattr(s, name) for s in steps])
+                                for name in ("losses", "kept", "changed", "relative_move")),
+                 {k: torch.cat(v) for k, v in rows.items() if v})
 
 
 # -- how each method draws its unlabeled rows (once per epoch) ------------------------------

@@ -59,8 +59,8 @@ from .training import (
     check_inputs,
     check_model,
     fit,
+    log_meta,
     merge_config,
-    meta_frame,
     pick_device,
     random_streams,
     row_tensors,
@@ -429,7 +429,9 @@ class StaticRun:
             tr.meta_index.zero_()
             for _ in range(tr.n_meta):
                 tr.call("meta")
-            self._log_meta(epoch)
+            log_meta(self, epoch, tr.log_losses, tr.log_kept, tr.log_changed, tr.log_relative,
+                     {"user": tr.meta_users.reshape(-1), "item": tr.log_items.reshape(-1),
+                      "w1": tr.log_w1.reshape(-1)})
         return float(tr.loss_sum) / max(float(tr.weight.sum()), 1.0)
 
     def _fill_meta(self) -> None:
@@ -463,16 +465,6 @@ class StaticRun:
         index = torch.as_tensor(starts, device=self.device)[:, None] + torch.arange(
             n, device=self.device)
         tr.meta_users.copy_(stream[index])
-
-    def _log_meta(self, epoch: int) -> None:
-        tr = self.trainer
-        self.meta_log.append(meta_frame(epoch, tr.log_losses, tr.log_kept, tr.log_changed,
-                                        tr.log_relative))
-        n = self.cfg.record_rows
-        self.history.weights[epoch] = {
-            "user": tr.meta_users.reshape(-1)[:n].cpu().numpy(),
-            "item": tr.log_items.reshape(-1)[:n].cpu().numpy(),
-            "w1": tr.log_w1.reshape(-1)[:n].cpu().numpy()}
 
 
 @dataclass

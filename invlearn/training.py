@@ -182,6 +182,22 @@ def meta_frame(epoch: int, candidates: torch.Tensor, kept: torch.Tensor, changed
         "changed": changed.cpu().numpy(), "relative_move": relative_move.cpu().numpy()})
 
 
+def record_rows(store: dict, epoch: int, columns: dict[str, torch.Tensor], n: int) -> None:
+    """Keep the first ``n`` rows of each recorded column of an epoch in ``store`` (a
+    :class:`History` dict), as numpy arrays."""
+    store[epoch] = {k: v[:n].cpu().numpy() for k, v in columns.items()}
+
+
+def log_meta(run: TrainingRun, epoch: int, candidates: torch.Tensor, kept: torch.Tensor,
+             changed: torch.Tensor, relative_move: torch.Tensor,
+             rows: dict[str, torch.Tensor]) -> None:
+    """Record one epoch of IG's meta-steps on a run of either engine: their rows of
+    ``History.meta`` (:func:`meta_frame`) and the first ``record_rows`` of the unlabeled rows
+    they used (``user``, ``item``, ``w1`` and, when the pool knows it, ``true``)."""
+    run.meta_log.append(meta_frame(epoch, candidates, kept, changed, relative_move))
+    record_rows(run.history.weights, epoch, rows, run.cfg.record_rows)
+
+
 class TrainingRun(Protocol):
     """What the shared epoch loop (:func:`fit`) and :func:`test_best` need from a run of either
     engine: :class:`invlearn.methods.Run` (eager) and :class:`invlearn.static.StaticRun`."""
