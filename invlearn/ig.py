@@ -20,7 +20,7 @@ The pieces, each a function of this module:
 * :func:`keep_best` — lines 13–20: the three candidates' losses, and the move to the kept one;
 * :func:`ig_meta_step` — lines 9–20 in place on a model, returning what happened;
 * :func:`meta_steps_per_epoch` — the two readings of how many meta-steps an epoch takes;
-* :func:`next_window` — where the next unlabeled batch starts in the epoch's stream;
+* :func:`windows` — the epoch's unlabeled stream, handed out one meta-step at a time;
 * :func:`released_meta_step` — the meta-step as the authors' released code takes it
   (``meta_move="released"``), with :class:`CandidateGrads`, its candidates' running gradients;
 * :func:`ig_epoch` — one whole epoch of Algorithm 1 on any run with the :class:`IGRun`
@@ -275,10 +275,18 @@ def meta_split(n: int, fraction: float, rng: np.random.Generator, device: torch.
     return perm[:n_meta], perm[n_meta:]
 
 
-def next_window(position: int, n: int, total: int) -> int:
-    """Where the next ``n`` unlabeled rows start in an epoch's stream of ``total``: where the
-    last window ended, or the top again when the window would run past the end (chapter 5)."""
-    return position if position + n <= total else 0
+def windows(columns: tuple[torch.Tensor | None, ...]) -> Callable[[int], tuple]:
+    """Hand out an epoch's stream of unlabeled rows (equal-length ``columns``; None stays None)
+    ``n`` rows at a time: each window starts where the last one ended, or at the top again when
+    it would run past the end (chapter 5). Both engines walk IG's stream with it."""
+    total, position = len(columns[0]), 0
+
+    def take(n: int) -> tuple:
+        nonlocal position
+        start = position if position + n <= total else 0
+        position = start + n
+        return tuple(None if c is None else c[start:position] for c in columns)
+    return take
 
 
 # -- the released code's meta-step -----------------------------------------------------------

@@ -31,7 +31,7 @@ from . import losses
 from .config import METHOD_LABELS, METHODS, POOLS, SCORES, TrainConfig
 from .data import Split
 from .errors import InvlearnError
-from .ig import MetaStep, ig_epoch, meta_split, next_window
+from .ig import MetaStep, ig_epoch, meta_split, windows
 from .models import build_model
 from .optim import Adam
 from .sampling import PairSet, sample_unlabeled
@@ -147,16 +147,7 @@ class Run:
         from the top when a request would run past the end."""
         order = torch.randperm(len(self.users), generator=self.gen).numpy()
         users, items, true = self.draw(self.train_users[order], self.cfg.sampling_rate)
-        users, items = users.reshape(-1), items.reshape(-1)
-        true = None if true is None else true.reshape(-1)
-        position = [0]
-
-        def take(n: int) -> tuple:
-            start = next_window(position[0], n, len(users))
-            position[0] = start + n
-            window = slice(start, start + n)
-            return users[window], items[window], None if true is None else true[window]
-        return take
+        return windows(tuple(None if x is None else x.reshape(-1) for x in (users, items, true)))
 
     def step(self, loss: torch.Tensor, accumulate: bool = False) -> None:
         """One Adam step on ``loss`` (γ = ``lr``); with ``accumulate`` the gradients are not

@@ -50,7 +50,7 @@ from . import losses
 from .config import TrainConfig, eager_only_switches
 from .data import Split
 from .errors import InvlearnError
-from .ig import MetaStep, alpha_step, keep_best, meta_split, meta_steps_per_epoch, next_window
+from .ig import MetaStep, alpha_step, keep_best, meta_split, meta_steps_per_epoch, windows
 from .models import build_model
 from .sampling import PairSet
 from .training import (
@@ -437,7 +437,7 @@ class StaticRun:
     def _fill_meta(self) -> None:
         """This epoch's training-test batches (reshuffled when drawn again) and unlabeled
         users: the training rows' users in a random order, ``sampling_rate`` each, handed out
-        ``n_unl`` at a time, each window where :func:`invlearn.ig.next_window` starts it (as
+        ``n_unl`` at a time by :func:`invlearn.ig.windows` (as
         :meth:`invlearn.methods.Run.stream`)."""
         tr, cfg = self.trainer, self.cfg
         B = cfg.batch_size
@@ -453,18 +453,11 @@ class StaticRun:
         tr.meta_order.copy_(torch.cat(parts_o)[: tr.n_meta])
         tr.meta_weight.copy_(torch.cat(parts_w)[: tr.n_meta])
         stream = self.shuffled(self.users).repeat_interleave(cfg.sampling_rate)
-        n, total = tr.n_unl, len(stream)
-        if total < n:
-            stream = stream.repeat(math.ceil(n / total))[:n]
-            total = n
-        starts, pos = [], 0
-        for _ in range(tr.n_meta):
-            start = next_window(pos, n, total)
-            starts.append(start)
-            pos = start + n
-        index = torch.as_tensor(starts, device=self.device)[:, None] + torch.arange(
-            n, device=self.device)
-        tr.meta_users.copy_(stream[index])
+        n = tr.n_unl
+        if len(stream) < n:  # fixed shapes: a stream shorter than one window is repeated
+            stream = stream.repeat(math.ceil(n / len(stream)))[:n]
+        take = windows((stream,))
+        tr.meta_users.copy_(torch.stack([take(n)[0] for _ in range(tr.n_meta)]))
 
 
 @dataclass

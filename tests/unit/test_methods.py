@@ -377,3 +377,15 @@ def test_dense_adam_trains_tables_of_any_width(dim):
     opt.step()
     assert torch.allclose(table.weight[2], torch.full((dim,), 0.9))
     assert torch.equal(table.weight[[0, 1, 3]], torch.ones(3, dim))
+
+
+def test_ig_stream_windows_continue_then_start_again_from_the_top():
+    from invlearn.ig import windows
+
+    take = windows((torch.arange(10), None, torch.arange(10) * 2))
+    users, none, doubled = take(4)
+    assert users.tolist() == [0, 1, 2, 3] and none is None and doubled.tolist() == [0, 2, 4, 6]
+    assert take(4)[0].tolist() == [4, 5, 6, 7]
+    assert take(4)[0].tolist() == [0, 1, 2, 3]  # 8..11 would run past the end
+    assert take(2)[0].tolist() == [4, 5] and take(4)[0].tolist() == [6, 7, 8, 9]
+    assert take(20)[0].tolist() == list(range(10))  # longer than the stream: all of it
