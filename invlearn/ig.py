@@ -109,7 +109,7 @@ def ig_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, torch.Tensor],
     with torch.no_grad():
         moves = _moves(params, grads, alpha, rule)
         users, items, labels = labeled
-        cand, kept = keep_best(lambda sign: _move_to(moves, sign),
+        cand, kept = keep_best(lambda sign: move_to(moves, sign),
                                lambda: losses.bce(model(users, items).double(), labels.double()))
         changed, relative = _move_size(moves)
     return MetaStep(cand, kept, changed, relative, losses.idl_weights(logits.detach())[0])
@@ -146,8 +146,9 @@ def _moves(params: list, grads: tuple, alpha: float, rule: str) -> list[tuple]:
     return moves
 
 
-def _move_to(moves: list[tuple], sign: float | torch.Tensor) -> None:
-    """Set every moved parameter to ``saved + sign · move`` (−1 direct, 0 pass, +1 inverse)."""
+def move_to(moves: list[tuple], sign: float | torch.Tensor) -> None:
+    """Set every moved parameter to ``saved + sign · move`` (−1 direct, 0 pass, +1 inverse);
+    ``moves`` holds (parameter, rows or None for all of it, saved values, move)."""
     for p, rows, saved, delta in moves:
         if rows is None:
             p.copy_(saved + sign * delta)
@@ -155,27 +156,38 @@ def _move_to(moves: list[tuple], sign: float | torch.Tensor) -> None:
             p.index_copy_(0, rows, saved + sign * delta)
 
 
-def _move_size(moves: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
+def move_size(parts: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
     """Entries the kept move changed (as stored, in float32) and ``‖θ_kept − θ‖ / ‖θ‖`` over
-    the touched parameters. Coalesced rows repeat their last row (fixed shapes, see
-    :func:`invlearn.optim.coalesce_rows`): each distinct row counts once."""
+    the touched entries, from (values now, saved values, mask of the entries that count or
+    None for all) per parameter: tensor operations only, so the static engine's captured
+    meta-step takes it too."""
     changed, moved, size = [], [], []
-    for p, rows, saved, _ in moves:
-        now = p if rows is None else p.index_select(0, rows)
+    for now, saved, weight in parts:
         diff = now != saved
         step, base = (now.double() - saved.double()).square(), saved.double().square()
-        if rows is not None and rows.device.type != "cpu":  # padded rows: count each once
-            first = torch.ones_like(rows, dtype=torch.bool)
-            first[1:] = rows[1:] != rows[:-1]
-            weight = first.view(-1, *([1] * (saved.dim() - 1))).expand_as(saved)
+        if weight is not None:
             diff, step, base = diff & weight, step * weight, base * weight
         changed.append(diff.sum())
         moved.append(step.sum())
         size.append(base.sum())
-    if not moves:
+    if not parts:
         return torch.tensor(0), torch.tensor(0.0, dtype=torch.float64)
     changed, moved, size = sum(changed), sum(moved), sum(size)  # left to right, as recorded
     return changed, torch.sqrt(moved) / torch.sqrt(size).clamp(min=1e-300)
+
+
+def _move_size(moves: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`move_size` of the moves of :func:`_moves`. Coalesced rows repeat their last row
+    (fixed shapes, see :func:`invlearn.optim.coalesce_rows`): each distinct row counts once."""
+    parts = []
+    for p, rows, saved, _ in moves:
+        weight = None
+        if rows is not None and rows.device.type != "cpu":  # padded rows: count each once
+            first = torch.ones_like(rows, dtype=torch.bool)
+            first[1:] = rows[1:] != rows[:-1]
+            weight = first.view(-1, *([1] * (saved.dim() - 1))).expand_as(saved)
+        parts.append((p if rows is None else p.index_select(0, rows), saved, weight))
+    return move_size(parts)
 
 
 def meta_steps_per_epoch(reading: str, supervised_batches: int, test_batches: int) -> int:

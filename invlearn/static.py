@@ -50,7 +50,16 @@ from . import losses
 from .config import TrainConfig, eager_only_switches
 from .data import Split
 from .errors import InvlearnError
-from .ig import MetaStep, alpha_step, keep_best, meta_split, meta_steps_per_epoch, windows
+from .ig import (
+    MetaStep,
+    alpha_step,
+    keep_best,
+    meta_split,
+    meta_steps_per_epoch,
+    move_size,
+    move_to,
+    windows,
+)
 from .models import build_model
 from .sampling import PairSet
 from .training import (
@@ -177,34 +186,22 @@ def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
     grads = torch.autograd.grad(idl, params, allow_unused=True)
     with torch.no_grad():
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
-        moves = [alpha_step(g, alpha, rule) for g in grads]
         if saved is None:
             saved = [p.detach().clone() for p in params]
         else:
             torch._foreach_copy_(saved, [p.detach() for p in params])
+        moves = [(p, None, s, alpha_step(g, alpha, rule)) for p, s, g in zip(params, saved, grads)]
         lu, li, y, w_lab = labeled
-
-        def move_to(sign: float | torch.Tensor) -> None:
-            torch._foreach_copy_(params, [s + sign * m for s, m in zip(saved, moves)])
 
         def labeled_loss() -> torch.Tensor:
             terms = F.binary_cross_entropy_with_logits(model(lu, li).double(), y.double(),
                                                        reduction="none")
             return (w_lab.double() * terms).sum() / w_lab.double().sum()
 
-        cand, kept = keep_best(move_to, labeled_loss, params[0].dtype)
-        changed = torch.zeros((), dtype=torch.int64, device=cand.device)
-        moved = torch.zeros((), dtype=torch.float64, device=cand.device)
-        size = torch.zeros((), dtype=torch.float64, device=cand.device)
-        for p, s, g in zip(params, saved, grads):
-            if _is_table(p):
-                touched = (g != 0).any(dim=1, keepdim=True).expand_as(p)
-            else:
-                touched = torch.ones_like(p, dtype=torch.bool)
-            changed = changed + ((p != s) & touched).sum()
-            moved = moved + ((p.double() - s.double()).square() * touched).sum()
-            size = size + (s.double().square() * touched).sum()
-        relative = moved.sqrt() / size.sqrt().clamp(min=1e-300)
+        cand, kept = keep_best(lambda sign: move_to(moves, sign), labeled_loss, params[0].dtype)
+        changed, relative = move_size([  # tables: only the rows with a gradient count
+            (p, s, (g != 0).any(dim=1, keepdim=True).expand_as(p) if _is_table(p) else None)
+            for p, s, g in zip(params, saved, grads)])
     return MetaStep(cand, kept, changed, relative, losses.idl_weights(logits.detach())[0])
 
 
