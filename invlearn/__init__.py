@@ -38,10 +38,10 @@ from .config import METHODS, TrainConfig
 from .data import Split, load_dataset
 from .errors import InvlearnError
 from .ig import ig_meta_step
-from .methods import History, TrainResult, train
+from .methods import train
 from .models import GMF, BiasedGMF, NeuMF, build_model
 from .owndata import data_split, own_split, read_interactions
-from .training import load
+from .training import History, TrainResult, load
 
 __all__ = ["GMF", "METHODS", "BiasedGMF", "History", "InvlearnError", "NeuMF", "Split",
            "TrainConfig", "TrainResult", "build_model", "data_split", "ig_meta_step", "load",

@@ -32,23 +32,18 @@ from .config import METHOD_LABELS, METHODS, POOLS, SCORES, TrainConfig
 from .data import Split
 from .errors import InvlearnError
 from .ig import MetaStep, ig_epoch, meta_split, windows
-from .models import build_model
 from .optim import Adam
 from .sampling import PairSet, sample_unlabeled
 from .training import (
-    History,
+    BaseRun,
     TrainResult,
     catalogue_of,
     check_inputs,
-    check_model,
     fit,
     log_meta,
     merge_config,
-    pick_device,
     predict,
-    random_streams,
     record_rows,
-    row_tensors,
     test_best,
     with_label_fraction,
 )
@@ -99,18 +94,12 @@ def _pool_table(data: Split, name: str) -> tuple[np.ndarray, ...]:
 
 
 # -- one run --------------------------------------------------------------------------------
-class Run:
-    """The state of one training run: data on the device, model, optimizer, unlabeled pool,
-    random streams and what is recorded. Methods' draw and loss functions receive it."""
+class Run(BaseRun):
+    """The state of one training run: :class:`~invlearn.training.BaseRun` with its optimizer,
+    unlabeled pool and a method's own state. Methods' draw and loss functions receive it."""
 
     def __init__(self, data: Split, config: TrainConfig, model: nn.Module | None):
-        self.data, self.cfg = data, config
-        self.device = pick_device(config.device)
-        self.rng, self.gen = random_streams(config.seed)
-        if model is None:
-            model = build_model(config.backbone, data.n_users, data.n_items, config.dim)
-        check_model(model, data)
-        self.model = model.to(self.device)
+        super().__init__(data, config, model, sparse=True)
         self.opt = self.new_optimizer()
         if config.true_labels and data.truth is None:
             raise InvlearnError(f"{data.name}: true_labels needs the true label of every pair "
@@ -118,11 +107,7 @@ class Run:
         self.pool = Pool(data, config.pool, self.rng,
                          truth=data.truth if config.true_labels else None)
         self.train_users = data.train["user"].to_numpy(np.int64, copy=True)
-        self.users, self.items, self.labels = row_tensors(data.train, self.device)
         self.iteration = 0
-        self.history = History()
-        self.meta_log: list[pd.DataFrame] = []
-        self.seconds: list[float] = []  # of every epoch (validated or not)
         self.state: dict = {}  # a method's own state across epochs (SRNS's memory)
 
     def new_optimizer(self) -> Adam:
@@ -131,8 +116,7 @@ class Run:
 
     def batches(self, n: int) -> list[torch.Tensor]:
         """A fresh random order of ``n`` rows, cut into batches of ``batch_size``."""
-        perm = torch.randperm(n, generator=self.gen).to(self.device)
-        return list(perm.split(self.cfg.batch_size))
+        return list(self.permutation(n).split(self.cfg.batch_size))
 
     def draw(self, users: np.ndarray, rate: int) -> tuple[torch.Tensor, ...]:
         """:meth:`invlearn.methods.Pool.draw` on the device: users, items ``[n, rate]`` and true

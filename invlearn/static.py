@@ -41,7 +41,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -60,19 +59,14 @@ from .ig import (
     move_to,
     windows,
 )
-from .models import build_model
 from .sampling import PairSet
 from .training import (
-    History,
+    BaseRun,
     TrainResult,
     check_inputs,
-    check_model,
     fit,
     log_meta,
     merge_config,
-    pick_device,
-    random_streams,
-    row_tensors,
     test_best,
     with_label_fraction,
 )
@@ -373,44 +367,36 @@ def _fill_order(order: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor,
 
 
 # -- the run ---------------------------------------------------------------------------------
-class StaticRun:
-    """Data on the device, dense model, fused Adam, sampler and the trainer of one run."""
+class StaticRun(BaseRun):
+    """:class:`~invlearn.training.BaseRun` with a dense model, fused Adam, the device sampler
+    and the trainer of one run."""
 
     def __init__(self, data: Split, cfg: TrainConfig, model: nn.Module | None,
                  last_batch: str, graphs: bool | None, redraw_rounds: int):
-        self.data, self.cfg, self.last_batch = data, cfg, last_batch
-        self.device = pick_device(cfg.device)
+        super().__init__(data, cfg, model, sparse=False)
+        self.last_batch = last_batch
         self.use_graphs = self.device.type == "cuda" if graphs is None else graphs
         if self.use_graphs and self.device.type != "cuda":
             raise InvlearnError("graphs=True needs a CUDA device; on the CPU the static steps "
                                 "run eagerly (graphs=None or False)")
-        self.rng, self.gen = random_streams(cfg.seed)
-        if model is None:
-            model = build_model(cfg.backbone, data.n_users, data.n_items, cfg.dim, sparse=False)
-        check_model(model, data)
-        if any(isinstance(m, nn.Embedding) and m.sparse for m in model.modules()):
+        if any(isinstance(m, nn.Embedding) and m.sparse for m in self.model.modules()):
             raise InvlearnError("train_static needs dense embedding tables: build the model "
                                 "with build_model(..., sparse=False)")
-        self.model = model.to(self.device)
         mark_tables(self.model)
         self.opt = make_optimizer(self.model, cfg.lr, self.device)
         t = data.train
-        self.users, self.items, self.labels = row_tensors(t, self.device)
         self.sampler = DeviceSampler(t["user"].to_numpy(), t["item"].to_numpy(), data.n_users,
                                      data.n_items, self.device, redraw_rounds)
         n = len(self.users)
-        if cfg.method == "ig":
+        if cfg.method == "ig":  # Algorithm 1, line 1, as the eager engine's ig_setup
             self.meta_rows, self.fit_rows = meta_split(n, cfg.meta_fraction, self.rng,
-                                                       self.device)
+                                                       self.device, cfg.meta_split)
         else:
             self.fit_rows = torch.arange(n, device=self.device)
         self.trainer = StaticTrainer(self)
-        self.history = History()
-        self.meta_log: list[pd.DataFrame] = []
-        self.seconds: list[float] = []
 
     def shuffled(self, rows: torch.Tensor) -> torch.Tensor:
-        return rows[torch.randperm(len(rows), generator=self.gen).to(self.device)]
+        return rows[self.permutation(len(rows))]
 
     def epoch(self, epoch: int) -> float:
         """One epoch: the supervised batches, then (IG) the meta-steps. Returns the mean

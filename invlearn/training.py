@@ -27,6 +27,7 @@ from .data import Split
 from .errors import InvlearnError, TrainingDiverged
 from .ig import DIRECTIONS, is_tie
 from .metrics import full_ranking_metrics, labeled_metrics
+from .models import build_model
 from .serving import catalogue_of, predict, score_function  # noqa: F401 - re-exported
 
 
@@ -209,6 +210,30 @@ class TrainingRun(Protocol):
     history: History
     seconds: list[float]  # of every epoch, validated or not
     meta_log: list[pd.DataFrame]  # IG's meta-steps, one frame per epoch (empty otherwise)
+
+
+class BaseRun:
+    """What a run of either engine starts from (a :class:`TrainingRun`): the data and settings,
+    the device, the random streams of the seed (:func:`random_streams`), the model (the
+    config's backbone when none is given, ``sparse`` tables or dense ones) checked against the
+    data and on the device, the labeled training rows there, and empty records."""
+
+    def __init__(self, data: Split, cfg: TrainConfig, model: nn.Module | None, sparse: bool):
+        self.data, self.cfg = data, cfg
+        self.device = pick_device(cfg.device)
+        self.rng, self.gen = random_streams(cfg.seed)
+        if model is None:
+            model = build_model(cfg.backbone, data.n_users, data.n_items, cfg.dim, sparse=sparse)
+        check_model(model, data)
+        self.model = model.to(self.device)
+        self.users, self.items, self.labels = row_tensors(data.train, self.device)
+        self.history = History()
+        self.meta_log: list[pd.DataFrame] = []
+        self.seconds: list[float] = []  # of every epoch (validated or not)
+
+    def permutation(self, n: int) -> torch.Tensor:
+        """A fresh random order of ``n`` rows from the run's torch stream, on the device."""
+        return torch.randperm(n, generator=self.gen).to(self.device)
 
 
 def load(path: Any, device: str | None = None) -> TrainResult:
