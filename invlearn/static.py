@@ -105,10 +105,15 @@ class DeviceSampler:
 
 
 # -- the static functions -------------------------------------------------------------------
+def weighted_mean(terms: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``Σ w·ℓ / Σ w`` of per-row losses (the plain mean when every weight is 1)."""
+    return (weights * terms).sum() / weights.sum().clamp(min=1e-12)
+
+
 def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``Σ w·BCE / Σ w`` (the plain mean when every weight is 1)."""
-    terms = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
-    return (weights * terms).sum() / weights.sum().clamp(min=1e-12)
+    return weighted_mean(F.binary_cross_entropy_with_logits(logits, labels, reduction="none"),
+                         weights)
 
 
 def _params(model: nn.Module) -> list[torch.Tensor]:
@@ -175,8 +180,7 @@ def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
     users, items, w_unl = unlabeled
     params = _params(model)
     logits = model(users, items)
-    terms = losses.idl_terms(logits)
-    idl = (w_unl * terms).sum() / w_unl.sum().clamp(min=1e-12)
+    idl = weighted_mean(losses.idl_terms(logits), w_unl)
     grads = torch.autograd.grad(idl, params, allow_unused=True)
     with torch.no_grad():
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
@@ -187,12 +191,8 @@ def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
         moves = [(p, None, s, alpha_step(g, alpha, rule)) for p, s, g in zip(params, saved, grads)]
         lu, li, y, w_lab = labeled
 
-        def labeled_loss() -> torch.Tensor:
-            terms = F.binary_cross_entropy_with_logits(model(lu, li).double(), y.double(),
-                                                       reduction="none")
-            return (w_lab.double() * terms).sum() / w_lab.double().sum()
-
-        cand, kept = keep_best(lambda sign: move_to(moves, sign), labeled_loss, params[0].dtype)
+        cand, kept = keep_best(lambda sign: move_to(moves, sign), lambda: weighted_bce(
+            model(lu, li).double(), y.double(), w_lab.double()), params[0].dtype)
         changed, relative = move_size([  # tables: only the rows with a gradient count
             (p, s, (g != 0).any(dim=1, keepdim=True).expand_as(p) if _is_table(p) else None)
             for p, s, g in zip(params, saved, grads)])
