@@ -172,11 +172,12 @@ def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
     ``unlabeled`` is ``(users, items, weights)``, ``labeled`` ``(users, items, labels,
     weights)``. ``g`` is the gradient of the (weighted) IDL; each parameter is set to
     ``saved + s·move`` for ``s`` in −1, 0, +1, the BCE of the labeled batch compared in float64 by
-    :func:`invlearn.ig.choose`, and the parameter left at ``saved + (kept − 1)·move``. Rows
+    :func:`invlearn.ig.choose`, and the parameter left at ``saved + (kept − 1)·move`` (IG's
+    own :func:`~invlearn.ig.keep_best`, :func:`~invlearn.ig.move_to`). Rows
     without gradient have a zero move under both rules, so this equals
     :func:`invlearn.ig.ig_meta_step` on sparse tables. ``saved`` may pass preallocated buffers
-    (a captured graph keeps them). ``relative_move`` is taken over the rows with a nonzero
-    gradient and the dense layers."""
+    (a captured graph keeps them). ``relative_move`` (:func:`invlearn.ig.move_size`) is taken
+    over the rows with a nonzero gradient and the dense layers."""
     users, items, w_unl = unlabeled
     params = _params(model)
     logits = model(users, items)
@@ -190,7 +191,6 @@ def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
             torch._foreach_copy_(saved, [p.detach() for p in params])
         moves = [(p, None, s, alpha_step(g, alpha, rule)) for p, s, g in zip(params, saved, grads)]
         lu, li, y, w_lab = labeled
-
         cand, kept = keep_best(lambda sign: move_to(moves, sign), lambda: weighted_bce(
             model(lu, li).double(), y.double(), w_lab.double()), params[0].dtype)
         changed, relative = move_size([  # tables: only the rows with a gradient count
