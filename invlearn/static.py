@@ -12,8 +12,8 @@ so IG-GMF runs slower on an H100 than on one CPU core. This module is the GPU pa
   step runs both), so a setting means the same update on either path. It is opt-in
   (``step="static"``): ``auto`` and the default are the eager step on every device;
 * **device-side sampling** of the ``random`` pool (:class:`DeviceSampler`): uniform items,
-  rejected when ``(user, item)`` is a training pair — a dense bitmap when ``n_users · n_items``
-  is small, else a sorted key tensor and ``torch.searchsorted`` — redrawn for a *fixed* number
+  rejected when ``(user, item)`` is a training pair (the eager engine's
+  :class:`~invlearn.sampling.PairSet`, held on the device) — redrawn for a *fixed* number
   of rounds (``redraw_rounds``) so shapes stay static. A row still colliding after the last
   round is **never used**: it gets weight 0 in the loss, and the run counts such rows
   (``TrainResult.static["unfixed_collisions"]``). With ML-1M's density (≈ 4 %) and 8 rounds
