@@ -1,5 +1,7 @@
-"""Chapter 9 (the regime map): the chapter reads a regime study's folder; run it on a tiny fake
-folder whose answers are known, with the toy simulated feed for section 9.1."""
+"""Chapter 9 (the regime map): the chapter reads a regime study's folder and the folder of its
+scores that learn nothing; run it on tiny fake folders whose answers are known, with the toy
+simulated feed for the first section. Then the committed first-edition studies: the cells, the
+decision rule's verdicts the chapter states, and the scores' folders."""
 import json
 
 import numpy as np
@@ -7,22 +9,26 @@ import pandas as pd
 import pytest
 from conftest import BOOK, run_chapter
 
+from invlearn.chapters.regime import regime_maps
 from invlearn.chapters.report import METHOD_ORDER
 
 METHODS = ["none", "ns", "tce", "rce", "dns", "idl", "ig"]
 SEEDS = [0, 1, 2]
 CELLS = [("random", 0.1), ("random", 1.0), ("hidden", 0.1)]
 SIM_CELLS = [*CELLS, ("ambiguous", 0.1)]
+CELL = ["backbone", "pool", "label_fraction"]
 
 
 def fake_run(pool, fraction, method, seed, alpha=None):
-    """AUC rises with the method's index; IG is 0.02 above IDL (0.65) on the hidden pool and 0.04 below
-    DNS (0.64) on random pairs at 10%, where DNS is best on validation."""
+    """AUC rises with the method's index (0.60 + 0.01 k, + 0.1 with every label, + 0.001 a seed);
+    IG is 0.67 on the real pools and 0.60 on random pairs (+ 0.1 with every label, + 0.002 a
+    seed, so that its gaps differ by seed): 0.021 above IDL on the hidden pool on average, 0.039
+    below DNS on random pairs at 10%, where DNS is best on validation."""
     k = METHODS.index(method)
     auc = 0.60 + 0.01 * k + 0.001 * seed + (0.1 if fraction == 1.0 else 0.0)
     valid = auc
     if method == "ig":
-        auc = {"hidden": 0.66 + 0.01, "ambiguous": 0.66 + 0.01, "random": 0.62 - 0.02}[pool] + 0.001 * seed \
+        auc = {"hidden": 0.67, "ambiguous": 0.67, "random": 0.60}[pool] + 0.002 * seed \
             + (0.1 if fraction == 1.0 else 0.0)
         valid = 0.0
     if alpha == 0.0:
@@ -40,6 +46,28 @@ def fake_run(pool, fraction, method, seed, alpha=None):
         row.update(share_moved=0.75, median_changed=1000.0, median_relative_move=0.01,
                    share_direct=0.5, share_pass=0.25, share_inverse=0.25)
     return row
+
+
+def fake_scores(folder, cells):
+    """The scores' folder: popularity at 0.55 in every cell; item_mean (pool-free, run on random
+    pairs) at 0.70 with validation 0.9 at 10% (above every baseline but DNS on random pairs)
+    and at 0.60 with every label, where it loses on validation."""
+    folder.mkdir()
+    (folder / "time.txt").write_text("total: 1 s\n")
+    rows = []
+    for pool, fraction in cells:
+        for seed in SEEDS:
+            common = {"dataset": "sim", "backbone": "gmf", "pool": pool, "seed": seed,
+                      "label_fraction": fraction}
+            rows.append({**common, "method": "popularity", "auc": 0.55, "valid_auc": 0.55})
+            if pool == "random":
+                auc = 0.70 if fraction == 0.1 else 0.60
+                rows.append({**common, "method": "item_mean", "auc": auc,
+                             "valid_auc": 0.9 if fraction == 0.1 else 0.6})
+    table = pd.DataFrame(rows).assign(gauc=lambda t: t["auc"] - 0.1,
+                                      **{"recall@20": lambda t: t["auc"] / 10})
+    table.to_csv(folder / "results.csv", index=False)
+    return table
 
 
 def fake_study(folder, cells=CELLS, truth=False):
@@ -85,65 +113,123 @@ def fake_study(folder, cells=CELLS, truth=False):
 
 def test_chapter_09_on_fake_results(tmp_path):
     results = fake_study(tmp_path / "regime")
+    scores = fake_scores(tmp_path / "regime-scores", CELLS)
     sim = fake_study(tmp_path / "regime-sim", SIM_CELLS, truth=True)
+    fake_scores(tmp_path / "regime-sim-scores", SIM_CELLS)
     numbers = run_chapter("09_regime_map", tmp_path, RESULTS_DIR=str(tmp_path / "regime"),
+                          SCORES_DIR=str(tmp_path / "regime-scores"),
                           SIM_RESULTS_DIR=str(tmp_path / "regime-sim"),
+                          SIM_SCORES_DIR=str(tmp_path / "regime-sim-scores"),
                           SIM_DATA={"name": "sim", "size": "toy"},
                           DATA={"name": "sim", "size": "toy"}, FRACTIONS=[0.1, 1.0])
     assert numbers["n_runs"] == len(results) and numbers["n_seeds"] == 3
-    assert numbers["n_cells"] == 3
-    # hidden pool: IDL is the best baseline on validation, IG is 0.02 above it on every seed
-    assert numbers["gmf_hidden_10_auc_baseline_index"] == METHOD_ORDER.index("idl")
-    assert numbers["gmf_hidden_10_auc_diff"] == pytest.approx(0.02)
-    assert numbers["gmf_hidden_10_auc_wins"] == 3
+    assert numbers["n_cells"] == 3 and numbers["n_score_runs"] == len(scores)
+    # own backbone: IDL is the hidden pool's rival, IG 0.021 above it on every seed
+    assert numbers["own_backbone_gmf_hidden_10_rival_index"] == METHOD_ORDER.index("idl")
+    assert numbers["own_backbone_gmf_hidden_10_gap"] == pytest.approx(0.021)
+    assert numbers["own_backbone_gmf_hidden_10_wins"] == 3
+    assert numbers["own_backbone_gmf_hidden_10_q"] < 0.05
+    assert numbers["own_backbone_gmf_hidden_10_verdict"] == 1
     # random pairs at 10%: DNS wins on validation, so IG is measured against DNS on test
-    assert numbers["gmf_random_10_auc_baseline_index"] == METHOD_ORDER.index("dns")
-    assert numbers["gmf_random_10_auc_diff"] == pytest.approx(0.60 - 0.64)
-    assert numbers["gmf_random_10_auc_ig0_diff"] == pytest.approx(0.05)
-    assert numbers["gmf_random_10_auc_share_moved"] == pytest.approx(0.75)
+    assert numbers["own_backbone_gmf_random_10_rival_index"] == METHOD_ORDER.index("dns")
+    assert numbers["own_backbone_gmf_random_10_gap"] == pytest.approx(0.601 - 0.64)
+    assert numbers["own_backbone_gmf_random_10_verdict"] == -1
+    assert numbers["own_backbone_n_ig_better"] == 1 and numbers["own_backbone_n_rival_better"] == 2
+    # the best of everything: item_mean (validation 0.9) takes the hidden pool's cell from IDL;
+    # DNS keeps random pairs (validation 0.99)
+    assert numbers["everything_gmf_hidden_10_rival_index"] == METHOD_ORDER.index("item_mean")
+    assert numbers["everything_gmf_hidden_10_gap"] == pytest.approx(0.672 - 0.70)
+    assert numbers["everything_gmf_hidden_10_verdict"] == -1
+    assert numbers["everything_gmf_random_10_rival_index"] == METHOD_ORDER.index("dns")
+    assert numbers["everything_n_ig_better"] == 0 and numbers["everything_n_rival_better"] == 3
+    # scores that learn nothing, and the best model by test AUC (IG on the hidden pool)
+    assert numbers["hidden_10_popularity"] == pytest.approx(0.55)
+    assert numbers["hidden_10_item_mean"] == pytest.approx(0.70)
+    assert numbers["hidden_10_best_model"] == pytest.approx(0.672)
+    assert numbers["gmf_random_10_ig0_gap"] == pytest.approx(0.05)
+    assert numbers["gmf_random_10_share_moved"] == pytest.approx(0.75)
     assert numbers["annotation_gmf_hidden_10_idl"] == pytest.approx(0.7)
     assert numbers["annotation_gmf_hidden_10_ig_positive_share"] == pytest.approx(0.6)
     assert numbers["annotation_max_auc_drift"] == 0.0
     assert numbers["labeled_rows_10%"] < numbers["labeled_rows_100%"]
-    # the simulated feed: a fourth cell, the ambiguous pool, where IG is 0.02 above IDL
+    # the simulated feed: a fourth cell, the ambiguous pool, where IG is 0.021 above IDL
     assert numbers["sim_n_runs"] == len(sim) and numbers["sim_n_cells"] == 4
-    assert numbers["sim_gmf_ambiguous_10_auc_baseline_index"] == METHOD_ORDER.index("idl")
-    assert numbers["sim_gmf_ambiguous_10_auc_diff"] == pytest.approx(0.02)
-    assert numbers["sim_gmf_random_10_auc_diff"] == pytest.approx(0.60 - 0.64)
+    assert numbers["sim_own_backbone_gmf_ambiguous_10_rival_index"] == METHOD_ORDER.index("idl")
+    assert numbers["sim_own_backbone_gmf_ambiguous_10_gap"] == pytest.approx(0.021)
+    assert numbers["sim_everything_gmf_ambiguous_10_rival_index"] == \
+        METHOD_ORDER.index("item_mean")
+    assert numbers["sim_ambiguous_10_popularity"] == pytest.approx(0.55)
     assert numbers["sim_annotation_gmf_ambiguous_10_ig"] == pytest.approx(0.8)
     assert numbers["sim_annotation_gmf_random_10_idl"] == pytest.approx(0.7)
 
 
+def committed(study):
+    """A committed first-edition study with its scores, and its two maps."""
+    results = pd.read_csv(BOOK / "results" / study / "results.csv")
+    scores = pd.read_csv(BOOK / "results" / f"{study}-scores" / "results.csv")
+    maps = regime_maps(pd.concat([results, scores], ignore_index=True))
+    return results, scores, {name: frame.set_index(CELL) for name, frame in maps.items()}
+
+
+def cells_with(frame, verdict):
+    return sorted(frame.index[frame["verdict"] == verdict])
+
+
+def check_scores_folder(study, results, scores):
+    """The scores' folder covers every (pool, fraction) and seed of the study: popularity in
+    every pool, item_mean (which reads kept labels only) once per fraction; its time.txt says
+    how it was made."""
+    cells = set(zip(results["pool"], results["label_fraction"]))
+    seeds = set(results["seed"])
+    popularity = scores[scores["method"] == "popularity"]
+    assert set(zip(popularity["pool"], popularity["label_fraction"])) == cells
+    assert set(popularity["seed"]) == seeds
+    item_mean = scores[scores["method"] == "item_mean"]
+    assert set(item_mean["label_fraction"]) == set(results["label_fraction"])
+    assert len(item_mean) == len(seeds) * results["label_fraction"].nunique()
+    assert scores["auc"].between(0.4, 1).all()
+    spec = json.loads((BOOK / "results" / f"{study}-scores" / "spec.json").read_text())
+    assert spec["seeds"] == sorted(seeds)
+    time = (BOOK / "results" / f"{study}-scores" / "time.txt").read_text()
+    for word in ("command:", "machine:", "date:", "wall time"):
+        assert word in time, word
+
+
 def test_chapter_09_committed_study():
-    """The study the chapter reports: every cell present, with IG's two wins and three losses."""
-    results = pd.read_csv(BOOK / "results" / "regime-ml1m" / "results.csv")
+    """ML-1M: 12 cells; under the decision rule one IG gain and two losses survive on IG's own
+    backbone, and against the best of everything no IG gain survives."""
+    results, scores, maps = committed("regime-ml1m")
     assert len(results) == 273 and results["seed"].nunique() == 3
     assert sorted(results["label_fraction"].unique()) == [0.01, 0.03, 0.1, 0.3, 1.0]
-    from invlearn.chapters.regime import regime_map
-
-    regime = regime_map(results).set_index(["backbone", "pool", "label_fraction"])
-    assert len(regime) == 12
-    helps = regime[(regime["wins"] == 3) & (regime["p_t"] < 0.1) & (regime["diff"] >= 0.005)]
-    hurts = regime[(regime["losses"] == 3) & (regime["p_t"] < 0.1) & (regime["diff"] <= -0.005)]
-    assert sorted(helps.index) == [("gmf", "hidden", 0.01), ("gmf", "random", 0.03)]
-    assert sorted(hurts.index) == [("gmf", "hidden", 0.1), ("gmf", "random", 0.01),
-                                   ("neumf", "random", 1.0)]
+    check_scores_folder("regime-ml1m", results, scores)
+    own, everything = maps["own_backbone"], maps["everything"]
+    assert len(own) == len(everything) == 12
+    assert cells_with(own, "ig better") == [("gmf", "random", 0.03)]
+    assert cells_with(own, "rival better") == [("gmf", "hidden", 0.1), ("neumf", "random", 1.0)]
+    assert own.loc[("gmf", "hidden", 0.01), "gap"] == pytest.approx(0.042, abs=0.001)
+    assert 0.1 < own.loc[("gmf", "hidden", 0.01), "q"] < 0.3  # the headline gain does not survive
+    assert cells_with(everything, "ig better") == []
+    # at 1%, a score that learns nothing beats every learned model of the study on test AUC
+    every = pd.concat([results, scores])
+    for pool in ("random", "hidden"):
+        cell = every[(every["label_fraction"] == 0.01)
+                     & ((every["pool"] == pool) | every["method"].isin(["none", "item_mean"]))]
+        means = cell.groupby(["method", "backbone"])["auc"].mean()
+        learned = means.drop(["popularity", "item_mean"], level="method")
+        assert means[["popularity", "item_mean"]].max() > learned.max() + 0.02
 
 
 def test_chapter_09_committed_simulated_study():
-    """The simulated feed's study: every cell and column the chapter reads, IG ahead nowhere."""
-    results = pd.read_csv(BOOK / "results" / "regime-sim" / "results.csv")
+    """The simulated feed: 19 cells; IG ahead in no cell of either map."""
+    results, scores, maps = committed("regime-sim")
     assert len(results) == 420 and results["seed"].nunique() == 3
-    assert sorted(results["label_fraction"].unique()) == [0.01, 0.03, 0.1, 0.3, 1.0]
     assert set(results["pool"]) == {"random", "hidden", "ambiguous"}
+    check_scores_folder("regime-sim", results, scores)
     for column in ("auc", "gauc", "recall@20", "annotation_accuracy", "share_moved"):
         assert column in results
     learners = results[results["method"].isin(["idl", "ig"])]
     assert learners["annotation_accuracy"].between(0, 1).all()
-    from invlearn.chapters.regime import regime_map
-
-    regime = regime_map(results).set_index(["backbone", "pool", "label_fraction"])
-    assert len(regime) == 19
-    helps = regime[(regime["wins"] == 3) & (regime["p_t"] < 0.1) & (regime["diff"] >= 0.005)]
-    hurts = regime[(regime["losses"] == 3) & (regime["p_t"] < 0.1) & (regime["diff"] <= -0.005)]
-    assert len(helps) == 0 and len(hurts) == 14
+    own, everything = maps["own_backbone"], maps["everything"]
+    assert len(own) == len(everything) == 19
+    assert cells_with(own, "ig better") == [] and cells_with(everything, "ig better") == []
+    assert len(cells_with(own, "rival better")) >= 8
