@@ -15,7 +15,12 @@ differ by method and seed.
 * :func:`annotation_table` — per cell, how often IDL's and IG's annotation of the pool matches
   the truth, beside the trivial all-negative and all-positive annotators;
 * :func:`sparsity_table` and :func:`hidden_pool_check` — what withholding labels leaves of a
-  data set, and that the hidden pool is exactly the withheld rows.
+  data set, and that the hidden pool is exactly the withheld rows;
+* :func:`read_study`, :func:`means_by_fraction` and :func:`learn_nothing` — a study's runs
+  beside its scores', the means behind the paper's Figure 1 across sparsity, and the bar the
+  scores that learn nothing set;
+* :func:`print_verdicts`, :func:`map_table`, :func:`seed_gaps`, :func:`other_metrics` and
+  :func:`move_table` — the chapter's readings of the two maps, cell by cell.
 """
 from __future__ import annotations
 
