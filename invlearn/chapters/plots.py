@@ -12,7 +12,10 @@ Chapters 3 and 5 introduce these figures and the result chapters reuse them:
   :func:`direction_shares`;
 * :func:`plot_alpha_study` — IG's validation and test AUC against the step size α, for each
   step rule (chapter 5; the paper's Figure 7);
-* :func:`plot_learning_curves` — per-epoch training loss and validation metrics of several runs.
+* :func:`plot_learning_curves` — per-epoch training loss and validation metrics of several runs;
+* :func:`plot_regime_map`, :func:`plot_regime_maps`, :func:`plot_sparsity_curves` and
+  :func:`plot_sparsity_panels` — chapter 9's regime maps and the paper's Figure 1 across label
+  sparsity.
 
 Every function returns the matplotlib ``Figure`` (drawn with ``pyplot``, so a notebook shows it).
 matplotlib is an optional dependency of the package: ``pip install "invlearn[book]"``.
@@ -392,16 +395,15 @@ def plot_regime_map(table: pd.DataFrame, value: str = "diff", p_value: str = "p_
     grey."""
     from matplotlib.colors import TwoSlopeNorm
 
-    from ..config import SCORES
-    from .report import backbone_label, method_label
+    from .regime import rival_label
+    from .report import backbone_label, method_label, percent
 
     need = ["backbone", "pool", "label_fraction", value]
     missing = [c for c in need if c not in table.columns]
     if missing:
         raise InvlearnError(f"plot_regime_map needs column(s) {', '.join(missing)} "
                             "(invlearn.chapters.regime.regime_map gives them)")
-    rows = sorted({(b, p) for b, p in zip(table["backbone"], table["pool"])})
-    fractions = sorted(set(table["label_fraction"]))
+    rows, fractions = _map_axes(table)
     grid = np.full((len(rows), len(fractions)), np.nan)
     for _, r in table.iterrows():
         grid[rows.index((r["backbone"], r["pool"])), fractions.index(r["label_fraction"])] = r[value]
@@ -418,13 +420,11 @@ def plot_regime_map(table: pd.DataFrame, value: str = "diff", p_value: str = "p_
         if "baseline" in r:
             text += f"\nvs {method_label(r['baseline'])}"
         elif "rival" in r:  # the second edition's maps (invlearn.chapters.regime.regime_maps)
-            text += f"\nvs {method_label(r['rival'])}"
-            if r.get("rival_backbone") != r["backbone"] and r["rival"] not in SCORES:
-                text += f" ({backbone_label(r['rival_backbone'])})"
+            text += f"\nvs {rival_label(r)}"
         strong = abs(r[value]) > 0.6 * limit
         ax.text(j, i, text, ha="center", va="center", fontsize=8,
                 color="white" if strong else "black")
-    ax.set_xticks(range(len(fractions)), [f"{100 * f:g}%" for f in fractions])
+    ax.set_xticks(range(len(fractions)), [percent(f) for f in fractions])
     ax.set_yticks(range(len(rows)), [f"{backbone_label(b)}, {p}" for b, p in rows])
     ax.set_xlabel("labeled fraction f of the training rows")
     ax.set_ylabel("backbone, unlabeled pool")
@@ -440,7 +440,7 @@ def plot_sparsity_curves(summary: pd.DataFrame, methods: Sequence[str], metric: 
     per method: the paper's Figure 1 (labeled only, labeled + unlabeled, labeled-guided) redrawn
     across sparsity (chapter 9). ``summary`` is indexed by (method, label_fraction) with columns
     ``<metric>_mean`` and ``<metric>_std`` (:func:`invlearn.chapters.report.summarize`)."""
-    from .report import method_label
+    from .report import method_label, percent
 
     fig, ax = _figure(ax, (5.5, 3.6))
     styles = {"none": ("0.3", "s", "-"), "ns": ("tab:orange", "v", "-"),
@@ -457,7 +457,7 @@ def plot_sparsity_curves(summary: pd.DataFrame, methods: Sequence[str], metric: 
                     label=method_label(method))
     ax.set_xscale("log")
     fractions = sorted(set(summary.index.get_level_values(1)))
-    ax.set_xticks(fractions, [f"{100 * f:g}%" for f in fractions])
+    ax.set_xticks(fractions, [percent(f) for f in fractions])
     ax.minorticks_off()
     ax.set_xlabel("labeled fraction f of the training rows (log scale)")
     ax.set_ylabel(f"test {metric.upper()} (0–1)")
@@ -465,4 +465,68 @@ def plot_sparsity_curves(summary: pd.DataFrame, methods: Sequence[str], metric: 
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
+    return fig
+
+
+def _map_axes(table: pd.DataFrame) -> tuple[list[tuple[str, str]], list[float]]:
+    """A regime map's rows (backbone, pool) and columns (label fractions), sorted."""
+    rows = sorted({(b, p) for b, p in zip(table["backbone"], table["pool"])})
+    return rows, sorted(set(table["label_fraction"]))
+
+
+def plot_regime_maps(maps: Mapping[str, pd.DataFrame], where: str) -> Figure:
+    """Chapter 9's two maps of :func:`~invlearn.chapters.regime.regime_maps`, one above the
+    other, each drawn by :func:`plot_regime_map` with the gap and q per cell, and a black frame
+    on each cell where the decision rule finds a difference (``verdict`` other than
+    ``"no difference"``). ``where`` (the data set) opens each title."""
+    from matplotlib.patches import Rectangle
+
+    from .regime import MAP_TITLES, MAPS
+
+    missing = [name for name in MAPS if name not in maps]
+    if missing:
+        raise InvlearnError(f"plot_regime_maps needs the map(s) {', '.join(missing)} "
+                            "(invlearn.chapters.regime.regime_maps gives them)")
+    n_rows = len(_map_axes(maps["everything"])[0])
+    fig, axes = plt.subplots(len(MAPS), 1, figsize=(9.5, 2 * (1.3 + 0.8 * n_rows)))
+    for ax, name in zip(axes, MAPS):
+        frame = maps[name]
+        plot_regime_map(frame, value="gap", p_value="q", ax=ax, label="IG − rival, test AUC",
+                        title=f"{where}: {MAP_TITLES[name]}")
+        rows, fractions = _map_axes(frame)
+        for _, r in frame[frame["verdict"] != "no difference"].iterrows():
+            i, j = rows.index((r["backbone"], r["pool"])), fractions.index(r["label_fraction"])
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.5, ec="black"))
+    fig.tight_layout()
+    return fig
+
+
+def plot_sparsity_panels(summary: pd.DataFrame, pools: Sequence[str], title: str,
+                         methods: Sequence[str] = ("none", "ns", "idl", "ig", "ig0"),
+                         scores: Sequence[str] = ("popularity", "item_mean")) -> Figure:
+    """The paper's Figure 1 across sparsity, one panel per unlabeled pool (chapter 9): the
+    :func:`plot_sparsity_curves` of ``methods`` and, in grey, the mean test AUC of the
+    ``scores`` that learn nothing (dashed, dotted), with one legend below the panels.
+    ``summary`` is :func:`~invlearn.chapters.regime.means_by_fraction`'s first table (indexed by
+    pool, method and fraction)."""
+    from .report import method_label
+
+    if not pools:
+        raise InvlearnError("plot_sparsity_panels needs at least one pool")
+    fig, axes = plt.subplots(1, len(pools), figsize=(5.2 * len(pools), 3.9), sharey=True,
+                             squeeze=False)
+    for k, (ax, pool) in enumerate(zip(axes[0], pools)):
+        rows = summary.loc[pool]
+        plot_sparsity_curves(rows, methods, ax=ax, title=f"{title}, {pool} pool")
+        for method, line in zip(scores, ("--", ":")):
+            if method in rows.index.get_level_values(0):
+                score = rows.loc[method].sort_index()
+                ax.plot(score.index, score["auc_mean"], color="0.55", ls=line, marker="x",
+                        label=method_label(method))
+        handles, labels = ax.get_legend_handles_labels()
+        ax.get_legend().remove()
+        if k:
+            ax.set_ylabel("")
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig

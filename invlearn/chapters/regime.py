@@ -15,11 +15,17 @@ differ by method and seed.
 * :func:`annotation_table` — per cell, how often IDL's and IG's annotation of the pool matches
   the truth, beside the trivial all-negative and all-positive annotators;
 * :func:`sparsity_table` and :func:`hidden_pool_check` — what withholding labels leaves of a
-  data set, and that the hidden pool is exactly the withheld rows.
+  data set, and that the hidden pool is exactly the withheld rows;
+* :func:`read_study`, :func:`means_by_fraction` and :func:`learn_nothing` — a study's runs
+  beside its scores', the means behind the paper's Figure 1 across sparsity, and the bar the
+  scores that learn nothing set;
+* :func:`print_verdicts`, :func:`map_table`, :func:`seed_gaps`, :func:`other_metrics` and
+  :func:`move_table` — the chapter's readings of the two maps, cell by cell.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,7 +33,19 @@ import pandas as pd
 from ..config import SCORES
 from ..errors import InvlearnError
 from ..splits import Split, label_fraction, unlabeled_pool
-from .report import DECISION_GAP, DECISION_LEVEL, decision_rule, paired_test, split_variants
+from .report import (
+    DECISION_GAP,
+    DECISION_LEVEL,
+    METHOD_ORDER,
+    backbone_label,
+    decision_rule,
+    format_p,
+    method_label,
+    paired_test,
+    percent,
+    split_variants,
+    summarize,
+)
 
 #: The baselines IG is measured against in chapter 9 (SRNS is left out of the regime studies).
 BASELINES = ("none", "ns", "tce", "rce", "dns", "idl")
@@ -192,7 +210,7 @@ def sparsity_table(split: Split, fractions: Sequence[float], seed: int = 0) -> p
         part = label_fraction(split, f, seed=seed)
         kept = set(zip(part.train["user"], part.train["item"]))
         hidden = part.hidden if part.hidden is not None else part.train.iloc[:0]
-        rows.append({"f": f"{100 * f:g}%", "labeled rows": len(part.train),
+        rows.append({"f": percent(f), "labeled rows": len(part.train),
                      "labeled positive share": part.train["label"].mean(),
                      "users with no label": split.n_users - part.train["user"].nunique(),
                      "hidden rows": len(hidden),
@@ -210,9 +228,191 @@ def hidden_pool_check(split: Split, fraction: float, seed: int = 0) -> pd.DataFr
     pool = unlabeled_pool(part, "hidden")
     withheld = (set(zip(split.train["user"], split.train["item"]))
                 - set(zip(part.train["user"], part.train["item"])))
-    return pd.DataFrame({"f": [f"{100 * fraction:g}%"], "hidden rows": [len(pool)],
+    return pd.DataFrame({"f": [percent(fraction)], "hidden rows": [len(pool)],
                          "exactly the withheld rows": [set(zip(pool["user"], pool["item"]))
                                                        == withheld]}).set_index("f")
+
+
+#: The two maps' titles, as the figures and :func:`print_verdicts` print them.
+MAP_TITLES = {"own_backbone": "IG − the best learned method on its own backbone",
+              "everything": "IG − the best of everything (any backbone, the two scores)"}
+
+
+def read_study(results_dir: str | os.PathLike, scores_dir: str | os.PathLike
+               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A regime study's final runs (``results_dir/results.csv``), the runs of its scores that
+    learn nothing (``scores_dir/results.csv``), and both in one table."""
+    tables = []
+    for folder in (results_dir, scores_dir):
+        path = os.path.join(folder, "results.csv")
+        if not os.path.isfile(path):
+            raise InvlearnError(f"{path} does not exist: a regime study's folder holds it")
+        tables.append(pd.read_csv(path))
+    runs, scores = tables
+    return runs, scores, pd.concat([runs, scores], ignore_index=True)
+
+
+def means_by_fraction(table: pd.DataFrame, backbone: str = "gmf",
+                      scores: Sequence[str] = SCORES) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean test AUC per pool, method and labeled fraction on ``backbone``, the ``scores``'
+    rows included: the numbers behind chapter 9's Figure 1 across sparsity.
+
+    Returns :func:`~invlearn.chapters.report.summarize`'s table (indexed by pool, method,
+    fraction; ``auc_mean``, ``auc_std``, ``n``) and its means as a table, one row per pool and
+    method (printed names, in the book's method order) and one column per fraction (``"1%"``)."""
+    _need(table, [*CELL, "method", "seed", "auc"])
+    every = share_pool_free_runs(table, POOL_FREE_ALL)
+    every = every[(every["backbone"] == backbone) | every["method"].isin(list(scores))]
+    summary = summarize(every, ["pool", "method", "label_fraction"], ["auc"])
+    out = summary["auc_mean"].unstack("label_fraction")
+    out.columns = [percent(f) for f in out.columns]
+    rank = {m: k for k, m in enumerate(METHOD_ORDER)}
+    out = out.sort_index(key=lambda level: level.map(rank) if level.name == "method" else level)
+    return summary, out.rename(index=method_label, level="method")
+
+
+def learn_nothing(table: pd.DataFrame, scores: Sequence[str] = SCORES) -> pd.DataFrame:
+    """Chapter 9's bar of the scores that learn nothing: per pool and fraction, popularity's and
+    item mean's test AUC beside the best learned model's, picked by *test* AUC among every
+    method and backbone (IG included: the most generous bar for the models).
+
+    ``table`` holds a study's runs and its scores' runs (the scores ran on GMF). Columns:
+    ``pool``, ``f``, ``popularity``, ``item mean`` (NaN where a score did not run), ``best
+    model`` (printed name and backbone), ``its AUC`` and ``score − best model`` (the better
+    score minus the best model: positive where a score that learns nothing wins)."""
+    _need(table, [*CELL, "method", "seed", "auc"])
+    every = share_pool_free_runs(table, POOL_FREE_ALL)
+    means = every.groupby(["pool", "label_fraction", "method", "backbone"])["auc"].mean()
+    rows = []
+    for (pool, f), group in means.groupby(level=["pool", "label_fraction"]):
+        group = group.droplevel(["pool", "label_fraction"])
+        learned = group[~group.index.get_level_values("method").isin(list(scores))]
+        if learned.empty:
+            raise InvlearnError(f"no learned model ran in the cell {pool}, {percent(f)}")
+        method, backbone = learned.idxmax()
+        rows.append({"pool": pool, "f": f, "popularity": group.get(("popularity", "gmf")),
+                     "item mean": group.get(("item_mean", "gmf")),
+                     "best model": f"{method_label(method)} ({backbone_label(backbone)})",
+                     "its AUC": learned.max()})
+    out = pd.DataFrame(rows)
+    out["score − best model"] = out[["popularity", "item mean"]].max(axis=1) - out["its AUC"]
+    return out
+
+
+def rival_label(row: Mapping) -> str:
+    """The printed name of a map cell's rival (a row of :func:`regime_maps`), with its backbone
+    where it differs from IG's (never for a score, which has no backbone of its own)."""
+    name = method_label(row["rival"])
+    if row["rival_backbone"] != row["backbone"] and row["rival"] not in SCORES:
+        name += f" ({backbone_label(row['rival_backbone'])})"
+    return name
+
+
+def cell_label(row: Mapping) -> str:
+    """A cell as ``"GMF, hidden, 1%"`` (backbone, pool, labeled fraction)."""
+    return f"{backbone_label(row['backbone'])}, {row['pool']}, {percent(row['label_fraction'])}"
+
+
+def print_verdicts(maps: Mapping[str, pd.DataFrame]) -> None:
+    """Print, for each map of :func:`regime_maps`, the cells where chapter 9's decision rule
+    finds IG ahead and behind, with the gap, the rival and q, and how many cells had p < 0.05
+    before the correction."""
+    for name, frame in maps.items():
+        print(f"{MAP_TITLES.get(name, name)} ({len(frame)} cells; p < 0.05 before the correction "
+              f"in {int((frame['p_t'] < 0.05).sum())}):")
+        for verdict, word in (("ig better", "IG ahead"), ("rival better", "IG behind")):
+            rows = frame[frame["verdict"] == verdict]
+            found = "; ".join(f"{cell_label(r)} ({r['gap']:+.3f} against {rival_label(r)}, "
+                              f"q = {r['q']:.2g})" for _, r in rows.iterrows())
+            print(f"  {word} in {len(rows)}: {found or 'none'}")
+
+
+def map_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One map of :func:`regime_maps` as chapter 9 prints it, indexed by the cell (fraction as
+    ``"1%"``): ``rival``, ``IG`` and ``rival AUC`` (rounded to 3 digits), ``gap`` (``"+0.0123"``),
+    ``W-L`` (seeds IG wins and loses), ``p``, ``q`` and ``verdict``."""
+    _need(frame, [*CELL, "rival", "rival_backbone", "ig", "rival_mean", "gap", "wins", "losses",
+                  "p_t", "q", "verdict"])
+    out = pd.DataFrame({"rival": [rival_label(r) for _, r in frame.iterrows()],
+                        "IG": frame["ig"].round(3), "rival AUC": frame["rival_mean"].round(3),
+                        "gap": frame["gap"].map(_signed), "W-L": _wins_losses(frame),
+                        "p": frame["p_t"].map(format_p), "q": frame["q"].map(format_p),
+                        "verdict": frame["verdict"]})
+    out.index = _cell_index(frame)
+    return out
+
+
+def other_metrics(table: pd.DataFrame, metrics: Sequence[str] = ("gauc", "recall@20"),
+                  ) -> pd.DataFrame:
+    """The own-backbone map of :func:`regime_maps` in other ``metrics`` (chapter 9): per cell,
+    the gap (``"<metric>: gap"``), the seeds IG wins and loses (``": W-L"``) and the q-value of
+    the decision rule run over that metric's map (``": q"``)."""
+    out, frame = {}, None
+    for metric in metrics:
+        frame = regime_maps(table, metric)["own_backbone"]
+        out[f"{metric}: gap"] = frame["gap"].map(_signed).to_numpy()
+        out[f"{metric}: W-L"] = _wins_losses(frame)
+        out[f"{metric}: q"] = frame["q"].map(format_p).to_numpy()
+    if frame is None:
+        raise InvlearnError("other_metrics needs at least one metric")
+    return pd.DataFrame(out, index=_cell_index(frame))
+
+
+def seed_gaps(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """IG minus the map's rival in test AUC, seed by seed (one column per seed, rounded to 4
+    digits), for each cell of ``frame``, a map of :func:`regime_maps` made from ``table``: does
+    a gap of chapter 9 hold on every seed?"""
+    _need(frame, [*CELL, "rival", "rival_backbone"])
+    runs = share_pool_free_runs(table, POOL_FREE_ALL)
+    rows = []
+    for _, r in frame.iterrows():
+        cell = runs[(runs["pool"] == r["pool"]) & (runs["label_fraction"] == r["label_fraction"])]
+        ig = cell[(cell["method"] == "ig") & (cell["backbone"] == r["backbone"])]
+        rival = cell[(cell["method"] == r["rival"]) & (cell["backbone"] == r["rival_backbone"])]
+        gap = ig.set_index("seed")["auc"] - rival.drop_duplicates("seed").set_index("seed")["auc"]
+        rows.append(gap.rename((r["backbone"], r["pool"], percent(r["label_fraction"]))))
+    out = pd.DataFrame(rows)
+    out.columns = [f"seed {s}" for s in out.columns]
+    out.index.names = list(CELL)
+    return out.round(4)
+
+
+def move_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Does IG's move act? (chapter 9). Per cell of :func:`regime_map`: IG's chosen variant, IG
+    minus IG (α = 0) on the same seeds and its p, the share of meta-steps whose kept move changed
+    θ (``moved``), the median relative size of the move (``move size``, the median over runs of
+    ``median_relative_move``) and the share of meta-steps that passed (``passes``).
+
+    Returns the map's rows with ``relative`` and ``passes`` joined, and the printed table
+    indexed by the cell (fraction as ``"1%"``)."""
+    _need(results, ["median_relative_move", "share_pass", "alpha_ratio"])
+    frame = regime_map(results, "auc")
+    moves = results[(results["method"] == "ig") & (results["alpha_ratio"] > 0)]
+    moves = moves.groupby(list(CELL)).agg(relative=("median_relative_move", "median"),
+                                          passes=("share_pass", "mean"))
+    frame = frame.merge(moves.reset_index(), on=list(CELL), how="left")
+    out = pd.DataFrame({"IG variant": frame["ig_variant"],
+                        "IG − IG (α = 0)": frame["ig0_diff"].map(
+                            lambda v: _signed(v) if abs(v) >= 5e-5 else f"{v:+.0e}"),
+                        "p": frame["ig0_p_t"].map(format_p),
+                        "moved": frame["share_moved"].round(3),
+                        "move size": frame["relative"].map(lambda v: f"{v:.1e}"),
+                        "passes": frame["passes"].round(3)})
+    out.index = _cell_index(frame)
+    return frame, out
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def _wins_losses(frame: pd.DataFrame) -> list[str]:
+    return [f"{w}-{n}" for w, n in zip(frame["wins"], frame["losses"])]
+
+
+def _cell_index(frame: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays(
+        [frame["backbone"], frame["pool"], frame["label_fraction"].map(percent)], names=list(CELL))
 
 
 def _need(table: pd.DataFrame, columns: Sequence[str]) -> None:

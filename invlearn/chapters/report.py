@@ -11,8 +11,8 @@ Every function takes a *tidy* results table — one row per run, as written by
   by validation, never by test);
 * :func:`paired_test` — method ``a`` against method ``b`` over matched runs (same data split and
   seed): paired t-test, sign test and Wilcoxon signed-rank test;
-* :func:`mean_std`, :func:`format_p`, :func:`format_summary`, :func:`format_side_by_side` —
-  strings for the book's tables.
+* :func:`mean_std`, :func:`format_p`, :func:`percent`, :func:`format_summary`,
+  :func:`format_side_by_side` — strings for the book's tables.
 """
 from __future__ import annotations
 
@@ -328,6 +328,11 @@ def format_p(p: float, digits: int = 3) -> str:
         return "–"
     floor = 10.0 ** -digits
     return f"<{floor:.{digits}f}" if p < floor else f"{p:.{digits}f}"
+
+
+def percent(fraction: float) -> str:
+    """A labeled fraction as the book prints it: ``0.01`` → ``"1%"``, ``1.0`` → ``"100%"``."""
+    return f"{100 * fraction:g}%"
 
 
 def format_summary(summary: pd.DataFrame, metrics: Sequence[str],

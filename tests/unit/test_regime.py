@@ -158,3 +158,204 @@ def test_a_second_edition_map_draws_with_q_values_and_rivals():
     assert any("vs Item mean" in t for t in texts)
     ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert "Biased GMF, random" in ticks
+
+
+def handmade_map():
+    """One map as regime_maps returns it, with values chosen by hand: a gain, a loss, a tie and
+    a cell whose t-test is undefined (NaN p and q), its rival on another backbone."""
+    return pd.DataFrame({
+        "backbone": ["gmf", "gmf", "neumf", "gmf"], "pool": ["random", "hidden", "random", "random"],
+        "label_fraction": [0.03, 0.1, 1.0, 0.01],
+        "rival": ["tce", "idl", "item_mean", "ns"],
+        "rival_backbone": ["gmf", "gmf", "gmf", "neumf"],
+        "ig": [0.7004, 0.739, 0.80, 0.55], "rival_mean": [0.6734, 0.759, 0.79, 0.55],
+        "gap": [0.027, -0.020, 0.010, 0.0], "wins": [3, 0, 2, 0], "losses": [0, 3, 1, 0],
+        "p_t": [0.004, 0.0021, 0.3, np.nan], "q": [0.039, 0.025, 0.6, np.nan],
+        "verdict": ["ig better", "rival better", "no difference", "no difference"]})
+
+
+def test_rival_and_cell_labels():
+    from invlearn.chapters.regime import cell_label, rival_label
+
+    frame = handmade_map()
+    assert [rival_label(r) for _, r in frame.iterrows()] == [
+        "T-CE", "IDL", "Item mean", "NS (NeuMF)"]  # a score never names a backbone
+    assert cell_label(frame.iloc[2]) == "NeuMF, random, 100%"
+    assert cell_label({"backbone": "gmf_bias", "pool": "hidden", "label_fraction": 0.03}) \
+        == "Biased GMF, hidden, 3%"
+
+
+def test_print_verdicts_names_the_cells_the_rule_keeps(capsys):
+    from invlearn.chapters.regime import print_verdicts
+
+    print_verdicts({"own_backbone": handmade_map(), "everything": handmade_map().iloc[2:]})
+    assert capsys.readouterr().out.splitlines() == [
+        ("IG − the best learned method on its own backbone (4 cells; p < 0.05 before the "
+         "correction in 2):"),
+        "  IG ahead in 1: GMF, random, 3% (+0.027 against T-CE, q = 0.039)",
+        "  IG behind in 1: GMF, hidden, 10% (-0.020 against IDL, q = 0.025)",
+        ("IG − the best of everything (any backbone, the two scores) (2 cells; p < 0.05 "
+         "before the correction in 0):"),
+        "  IG ahead in 0: none",
+        "  IG behind in 0: none"]
+
+
+def test_map_table_prints_each_cell_as_the_chapter_does():
+    from invlearn.chapters.regime import map_table
+
+    out = map_table(handmade_map())
+    assert list(out.columns) == ["rival", "IG", "rival AUC", "gap", "W-L", "p", "q", "verdict"]
+    assert out.index.names == ["backbone", "pool", "label_fraction"]
+    assert list(out.index) == [("gmf", "random", "3%"), ("gmf", "hidden", "10%"),
+                               ("neumf", "random", "100%"), ("gmf", "random", "1%")]
+    first = out.iloc[0]
+    assert (first["IG"], first["rival AUC"]) == (0.7, 0.673)  # rounded to 3 digits
+    assert list(out["gap"]) == ["+0.0270", "-0.0200", "+0.0100", "+0.0000"]
+    assert list(out["W-L"]) == ["3-0", "0-3", "2-1", "0-0"]
+    assert list(out["p"]) == ["0.004", "0.002", "0.300", "–"]
+    assert list(out["q"]) == ["0.039", "0.025", "0.600", "–"]
+    assert out["rival"].iloc[3] == "NS (NeuMF)"
+    with pytest.raises(InvlearnError, match="lacks column"):
+        map_table(handmade_map().drop(columns="q"))
+
+
+def test_learn_nothing_sets_the_scores_against_the_best_model_by_test_auc():
+    from invlearn.chapters.regime import learn_nothing
+
+    out = learn_nothing(second_edition_table()).set_index("pool")
+    random, hidden = out.loc["random"], out.loc["hidden"]
+    # random pairs: the best learned model is NS on Biased GMF (0.64), any backbone counts
+    assert random["best model"] == "NS (Biased GMF)" and random["its AUC"] == pytest.approx(0.64)
+    assert (random["popularity"], random["item mean"]) == pytest.approx((0.66, 0.67))
+    assert random["score − best model"] == pytest.approx(0.67 - 0.64)
+    # hidden pool: item mean is the random pool's run (it reads kept labels only), popularity
+    # the pool's own; IG (0.622) beats IDL (0.61) and the shared None (0.58)
+    assert hidden["best model"] == "IG (GMF)" and hidden["its AUC"] == pytest.approx(0.622)
+    assert (hidden["popularity"], hidden["item mean"]) == pytest.approx((0.90, 0.67))
+    assert hidden["score − best model"] == pytest.approx(0.90 - 0.622)
+    assert (out["f"] == 0.1).all()
+    scores_only = second_edition_table()[lambda t: t["method"].isin(["popularity", "item_mean"])]
+    with pytest.raises(InvlearnError, match="no learned model"):
+        learn_nothing(scores_only)
+
+
+def test_means_by_fraction_keeps_one_backbone_and_the_scores():
+    from invlearn.chapters.regime import means_by_fraction
+
+    summary, out = means_by_fraction(second_edition_table())
+    assert list(out.columns) == ["10%"]
+    assert list(out.index) == [  # pools sorted, methods in the book's order
+        ("hidden", "None"), ("hidden", "IDL"), ("hidden", "IG"), ("hidden", "Popularity"),
+        ("hidden", "Item mean"), ("random", "None"), ("random", "NS"), ("random", "IG"),
+        ("random", "Popularity"), ("random", "Item mean")]
+    assert out.loc[("random", "NS"), "10%"] == pytest.approx(0.55)  # GMF's, not Biased GMF's
+    assert out.loc[("hidden", "Item mean"), "10%"] == pytest.approx(0.67)  # shared, pool-free
+    assert summary.loc[("random", "ig", 0.1), "n"] == 5
+
+
+def test_read_study_reads_both_folders(tmp_path):
+    from invlearn.chapters.regime import read_study
+
+    table = second_edition_table()
+    scores = table["method"].isin(["popularity", "item_mean"])
+    for name, rows in (("study", table[~scores]), ("scores", table[scores])):
+        (tmp_path / name).mkdir()
+        rows.to_csv(tmp_path / name / "results.csv", index=False)
+    runs, score_runs, every = read_study(tmp_path / "study", tmp_path / "scores")
+    assert (len(runs), len(score_runs), len(every)) == (35, 15, 50)
+    assert set(score_runs["method"]) == {"popularity", "item_mean"}
+    with pytest.raises(InvlearnError, match="does not exist"):
+        read_study(tmp_path / "study", tmp_path / "nowhere")
+
+
+def test_seed_gaps_and_other_metrics_per_cell():
+    from invlearn.chapters.regime import other_metrics, regime_maps, seed_gaps
+
+    table = second_edition_table().assign(gauc=lambda t: t["auc"] - 0.1,
+                                          **{"recall@20": lambda t: t["auc"] / 10})
+    gaps = seed_gaps(table, regime_maps(table)["own_backbone"])
+    assert list(gaps.columns) == [f"seed {s}" for s in range(5)]
+    assert gaps.index.names == ["backbone", "pool", "label_fraction"]
+    assert list(gaps.loc[("gmf", "random", "10%")]) == pytest.approx(
+        [0.05, 0.051, 0.052, 0.053, 0.054])  # IG 0.600 + 0.001 s against NS's 0.55
+    assert list(gaps.loc[("gmf_bias", "random", "10%")]) == pytest.approx(
+        [-0.01, -0.008, -0.01, -0.008, -0.01])
+    out = other_metrics(table)
+    assert list(out.columns) == ["gauc: gap", "gauc: W-L", "gauc: q", "recall@20: gap",
+                                 "recall@20: W-L", "recall@20: q"]
+    cell = out.loc[("gmf", "random", "10%")]
+    assert (cell["gauc: gap"], cell["recall@20: gap"]) == ("+0.0520", "+0.0052")
+    assert cell["gauc: W-L"] == "5-0" and cell["recall@20: q"] == "<0.001"
+    assert out.loc[("gmf_bias", "random", "10%"), "gauc: W-L"] == "0-5"
+
+
+def test_move_table_sets_ig_beside_ig_without_its_move():
+    from invlearn.chapters.regime import move_table
+
+    rows = []
+    for s in range(3):
+        rows += [run("ns", s, 0.60, 0.80),
+                 run("ig", s, 0.62 + 0.001 * s, 0.5, alpha=10.0, share_moved=0.5,
+                     median_relative_move=0.01 * (s + 1), share_pass=0.2),
+                 run("ig", s, 0.55, 0.5, alpha=0.0, share_moved=0.0,
+                     median_relative_move=0.0, share_pass=1.0),
+                 run("idl", s, 0.65, 0.60, pool="hidden"),
+                 run("ig", s, 0.66, 0.5, pool="hidden", alpha=10.0, share_moved=0.9,
+                     median_relative_move=0.002, share_pass=0.5),
+                 run("ig", s, 0.66 - 3e-5, 0.5, pool="hidden", alpha=0.0, share_moved=0.0,
+                     median_relative_move=0.0, share_pass=1.0)]
+    frame, out = move_table(pd.DataFrame(rows))
+    assert list(out.columns) == ["IG variant", "IG − IG (α = 0)", "p", "moved", "move size",
+                                 "passes"]
+    random, hidden = out.loc[("gmf", "random", "10%")], out.loc[("gmf", "hidden", "10%")]
+    assert random["IG − IG (α = 0)"] == "+0.0710"
+    assert hidden["IG − IG (α = 0)"] == "+3e-05"  # a gap below 0.00005 keeps one digit
+    assert (random["moved"], hidden["moved"]) == (0.5, 0.9)
+    assert random["move size"] == "2.0e-02"  # the median over seeds of IG's (α > 0) runs
+    assert (random["passes"], hidden["passes"]) == (0.2, 0.5)  # IG (α = 0) left out
+    assert "α/γ 10" in random["IG variant"]
+    assert frame.set_index("pool").loc["random", "relative"] == pytest.approx(0.02)
+    with pytest.raises(InvlearnError, match="median_relative_move"):
+        move_table(pd.DataFrame(rows).drop(columns="median_relative_move"))
+
+
+def test_sparsity_panels_draw_one_panel_per_pool_and_one_legend():
+    import matplotlib.pyplot as plt
+
+    from invlearn.chapters.plots import plot_sparsity_panels
+    from invlearn.chapters.regime import means_by_fraction
+
+    summary, _ = means_by_fraction(second_edition_table())
+    fig = plot_sparsity_panels(summary, ["random", "hidden"], "Toy")
+    assert len(fig.axes) == 2 and [ax.get_legend() for ax in fig.axes] == [None, None]
+    assert [ax.get_title() for ax in fig.axes] == ["Toy, random pool", "Toy, hidden pool"]
+    greys = [line for line in fig.axes[0].lines if line.get_color() == "0.55"]
+    assert [line.get_linestyle() for line in greys] == ["--", ":"]  # popularity, item mean
+    assert len(fig.legends) == 1
+    # the last panel's entries: matplotlib lists plain lines before error-bar containers
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "Popularity", "Item mean", "None", "IDL", "IG"]
+    plt.close(fig)
+    with pytest.raises(InvlearnError, match="at least one pool"):
+        plot_sparsity_panels(summary, [], "Toy")
+
+
+def test_regime_maps_figure_frames_the_cells_the_rule_keeps():
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from invlearn.chapters.plots import plot_regime_maps
+    from invlearn.chapters.regime import regime_maps
+
+    maps = regime_maps(second_edition_table())
+    maps["own_backbone"].loc[0, "verdict"] = "no difference"  # one frame fewer above
+    fig = plot_regime_maps(maps, "Toy")
+    assert len(fig.axes) == 4  # two maps and their colour bars
+    frames = [[p for p in ax.patches if isinstance(p, Rectangle)] for ax in fig.axes[:2]]
+    assert [len(f) for f in frames] == [2, 3]
+    assert fig.axes[1].get_title() == ("Toy: IG − the best of everything (any backbone, the two "
+                                       "scores)")
+    assert all(len(ax.texts) == 3 for ax in fig.axes[:2])
+    plt.close(fig)
+    with pytest.raises(InvlearnError, match="everything"):
+        plot_regime_maps({"own_backbone": maps["own_backbone"]}, "Toy")

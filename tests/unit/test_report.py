@@ -130,3 +130,10 @@ def test_formatting() -> None:
     assert format_p(float("nan")) == "–"
     out = format_summary(summarize(runs(), ["backbone", "method"], ["auc"]), ["auc"], 1)
     assert out.loc[("gmf", "b"), "auc"] == "0.5 ± 0.6"
+
+
+def test_percent_prints_a_labeled_fraction():
+    from invlearn.chapters.report import percent
+
+    assert [percent(f) for f in (0.01, 0.03, 0.1, 0.3, 1.0, 0.005)] == [
+        "1%", "3%", "10%", "30%", "100%", "0.5%"]
