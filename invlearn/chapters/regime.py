@@ -320,7 +320,7 @@ def print_verdicts(maps: Mapping[str, pd.DataFrame]) -> None:
     for name, frame in maps.items():
         print(f"{MAP_TITLES.get(name, name)} ({len(frame)} cells; p < 0.05 before the correction "
               f"in {int((frame['p_t'] < 0.05).sum())}):")
-        for verdict, word in (("ig better", "IG ahead"), ("rival better", "IG behind")):
+        for verdict, word in list(VERDICT_WORDS.items())[:2]:
             rows = frame[frame["verdict"] == verdict]
             found = "; ".join(f"{cell_label(r)} ({r['gap']:+.3f} against {rival_label(r)}, "
                               f"q = {r['q']:.2g})" for _, r in rows.iterrows())
@@ -337,7 +337,7 @@ def map_table(frame: pd.DataFrame) -> pd.DataFrame:
                         "IG": frame["ig"].round(3), "rival AUC": frame["rival_mean"].round(3),
                         "gap": frame["gap"].map(_signed), "W-L": _wins_losses(frame),
                         "p": frame["p_t"].map(format_p), "q": frame["q"].map(format_p),
-                        "verdict": frame["verdict"]})
+                        "verdict": frame["verdict"].map(VERDICT_WORDS)})
     out.index = _cell_index(frame)
     return out
 
@@ -370,10 +370,10 @@ def seed_gaps(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
         ig = cell[(cell["method"] == "ig") & (cell["backbone"] == r["backbone"])]
         rival = cell[(cell["method"] == r["rival"]) & (cell["backbone"] == r["rival_backbone"])]
         gap = ig.set_index("seed")["auc"] - rival.drop_duplicates("seed").set_index("seed")["auc"]
-        rows.append(gap.rename((r["backbone"], r["pool"], percent(r["label_fraction"]))))
+        rows.append(gap)
     out = pd.DataFrame(rows)
     out.columns = [f"seed {s}" for s in out.columns]
-    out.index.names = list(CELL)
+    out.index = _cell_index(frame)
     return out.round(4)
 
 
@@ -410,9 +410,16 @@ def _wins_losses(frame: pd.DataFrame) -> list[str]:
     return [f"{w}-{n}" for w, n in zip(frame["wins"], frame["losses"])]
 
 
+#: How the decision rule's verdicts read in chapter 9's tables.
+VERDICT_WORDS = {"ig better": "IG ahead", "rival better": "IG behind",
+                 "no difference": "no difference"}
+
+
 def _cell_index(frame: pd.DataFrame) -> pd.MultiIndex:
+    """A table's cells as readers see them: ("GMF", "random", "1%"), named backbone, pool, f."""
     return pd.MultiIndex.from_arrays(
-        [frame["backbone"], frame["pool"], frame["label_fraction"].map(percent)], names=list(CELL))
+        [frame["backbone"].map(backbone_label), frame["pool"],
+         frame["label_fraction"].map(percent)], names=["backbone", "pool", "f"])
 
 
 def _need(table: pd.DataFrame, columns: Sequence[str]) -> None:

@@ -205,9 +205,9 @@ def test_map_table_prints_each_cell_as_the_chapter_does():
 
     out = map_table(handmade_map())
     assert list(out.columns) == ["rival", "IG", "rival AUC", "gap", "W-L", "p", "q", "verdict"]
-    assert out.index.names == ["backbone", "pool", "label_fraction"]
-    assert list(out.index) == [("gmf", "random", "3%"), ("gmf", "hidden", "10%"),
-                               ("neumf", "random", "100%"), ("gmf", "random", "1%")]
+    assert out.index.names == ["backbone", "pool", "f"]
+    assert list(out.index) == [("GMF", "random", "3%"), ("GMF", "hidden", "10%"),
+                               ("NeuMF", "random", "100%"), ("GMF", "random", "1%")]
     first = out.iloc[0]
     assert (first["IG"], first["rival AUC"]) == (0.7, 0.673)  # rounded to 3 digits
     assert list(out["gap"]) == ["+0.0270", "-0.0200", "+0.0100", "+0.0000"]
@@ -215,6 +215,7 @@ def test_map_table_prints_each_cell_as_the_chapter_does():
     assert list(out["p"]) == ["0.004", "0.002", "0.300", "–"]
     assert list(out["q"]) == ["0.039", "0.025", "0.600", "–"]
     assert out["rival"].iloc[3] == "NS (NeuMF)"
+    assert list(out["verdict"]) == ["IG ahead", "IG behind", "no difference", "no difference"]
     with pytest.raises(InvlearnError, match="lacks column"):
         map_table(handmade_map().drop(columns="q"))
 
@@ -275,18 +276,18 @@ def test_seed_gaps_and_other_metrics_per_cell():
                                           **{"recall@20": lambda t: t["auc"] / 10})
     gaps = seed_gaps(table, regime_maps(table)["own_backbone"])
     assert list(gaps.columns) == [f"seed {s}" for s in range(5)]
-    assert gaps.index.names == ["backbone", "pool", "label_fraction"]
-    assert list(gaps.loc[("gmf", "random", "10%")]) == pytest.approx(
+    assert gaps.index.names == ["backbone", "pool", "f"]
+    assert list(gaps.loc[("GMF", "random", "10%")]) == pytest.approx(
         [0.05, 0.051, 0.052, 0.053, 0.054])  # IG 0.600 + 0.001 s against NS's 0.55
-    assert list(gaps.loc[("gmf_bias", "random", "10%")]) == pytest.approx(
+    assert list(gaps.loc[("Biased GMF", "random", "10%")]) == pytest.approx(
         [-0.01, -0.008, -0.01, -0.008, -0.01])
     out = other_metrics(table)
     assert list(out.columns) == ["gauc: gap", "gauc: W-L", "gauc: q", "recall@20: gap",
                                  "recall@20: W-L", "recall@20: q"]
-    cell = out.loc[("gmf", "random", "10%")]
+    cell = out.loc[("GMF", "random", "10%")]
     assert (cell["gauc: gap"], cell["recall@20: gap"]) == ("+0.0520", "+0.0052")
     assert cell["gauc: W-L"] == "5-0" and cell["recall@20: q"] == "<0.001"
-    assert out.loc[("gmf_bias", "random", "10%"), "gauc: W-L"] == "0-5"
+    assert out.loc[("Biased GMF", "random", "10%"), "gauc: W-L"] == "0-5"
 
 
 def test_move_table_sets_ig_beside_ig_without_its_move():
@@ -307,7 +308,7 @@ def test_move_table_sets_ig_beside_ig_without_its_move():
     frame, out = move_table(pd.DataFrame(rows))
     assert list(out.columns) == ["IG variant", "IG − IG (α = 0)", "p", "moved", "move size",
                                  "passes"]
-    random, hidden = out.loc[("gmf", "random", "10%")], out.loc[("gmf", "hidden", "10%")]
+    random, hidden = out.loc[("GMF", "random", "10%")], out.loc[("GMF", "hidden", "10%")]
     assert random["IG − IG (α = 0)"] == "+0.0710"
     assert hidden["IG − IG (α = 0)"] == "+3e-05"  # a gap below 0.00005 keeps one digit
     assert (random["moved"], hidden["moved"]) == (0.5, 0.9)
