@@ -70,7 +70,9 @@ class StudySpec:
     every searched cell (N ≥ 6, ``lr`` among the searched keys; a larger grid of a method's
     settings is subsampled with seed S), and ``search_seed`` must not be a final seed. The
     scores that learn nothing (popularity, item_mean) are never searched: they run once per
-    searched cell. Build it with :func:`parse_spec`.
+    searched cell. ``more_seeds``: more final seeds for some cells, ``[{"where": partial cell,
+    "seeds": [...]}]``, e.g. ten seeds in the cells where a verdict claims a difference (chapter
+    9); appended to a finished study, only the new runs run. Build it with :func:`parse_spec`.
     """
 
     grid: dict[str, list]
@@ -82,12 +84,15 @@ class StudySpec:
     ablate: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     exclude: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     tuning: dict[str, int] | None = None
+    more_seeds: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def _same_study(out: Path, study: StudySpec) -> None:
     """Keep the study's spec in ``out/study.json``; raise :class:`~invlearn.errors.InvlearnError`
     when the folder already holds a different study (its tables would be replaced)."""
     mine = json.loads(json.dumps(dataclasses.asdict(study), sort_keys=True))
+    if not mine["more_seeds"]:  # a study without them keeps the study.json it always had
+        del mine["more_seeds"]
     path = out / "study.json"
     if path.exists():
         theirs = read_json_record(path)
@@ -95,9 +100,11 @@ def _same_study(out: Path, study: StudySpec) -> None:
             return
         if _more_seeds(theirs, mine):  # the same study with seeds added after the first ones
             print(f"{out}: the study's final seeds grow from {theirs['seeds']} to "
-                  f"{mine['seeds']}", file=sys.stderr)
+                  f"{mine['seeds']}, with {len(mine.get('more_seeds', []))} cell(s) given "
+                  f"more", file=sys.stderr)
         else:
-            keys = sorted(k for k in mine if theirs is None or theirs.get(k) != mine[k])
+            keys = sorted(k for k in {*mine, *(theirs if isinstance(theirs, dict) else ())}
+                          if not isinstance(theirs, dict) or theirs.get(k) != mine.get(k))
             raise InvlearnError(f"the results folder {out} holds another study (its "
                                 f"{path.name} differs in {', '.join(keys) or 'its form'}); "
                                 f"choose another folder, or remove it to start over")
@@ -105,13 +112,18 @@ def _same_study(out: Path, study: StudySpec) -> None:
 
 
 def _more_seeds(theirs: Any, mine: dict) -> bool:
-    """Whether ``mine`` is the study ``theirs`` with final seeds appended (nothing else changed):
-    every finished run stays valid, so the study resumes and runs only the new seeds."""
-    if not isinstance(theirs, dict) or set(theirs) != set(mine):
+    """Whether ``mine`` is the study ``theirs`` with final seeds appended, to all cells
+    (``seeds``) or to some (``more_seeds``), and nothing else changed: every finished run stays
+    valid, so the study resumes and runs only the new seeds."""
+    grown = ("seeds", "more_seeds")
+    if not isinstance(theirs, dict) or set(theirs) - set(grown) != set(mine) - set(grown):
         return False
-    old, new = theirs.get("seeds"), mine["seeds"]
-    return (isinstance(old, list) and len(new) > len(old) and new[:len(old)] == old
-            and all(theirs[k] == mine[k] for k in mine if k != "seeds"))
+    if any(theirs[k] != mine[k] for k in mine if k not in grown):
+        return False
+    prefix = [isinstance(theirs.get(k, []), list)
+              and mine.get(k, [])[:len(theirs.get(k, []))] == theirs.get(k, []) for k in grown]
+    longer = any(len(mine.get(k, [])) > len(theirs.get(k, [])) for k in grown)
+    return all(prefix) and longer
 
 
 #: Equal tuning, the fewest settings each learned method may get (chapter 9).
@@ -186,7 +198,7 @@ def parse_spec(spec: Any) -> StudySpec:
     """Check a study spec's shape against :class:`StudySpec`; every error names the key."""
     _need(spec, dict, "", "a JSON object with \"grid\" (and \"base\", \"search\", "
           "\"search_on\", \"search_seed\", \"seeds\", \"ablate\", \"exclude\", "
-          "\"tuning\")")
+          "\"tuning\", \"more_seeds\")")
     names = [f.name for f in dataclasses.fields(StudySpec)]
     unknown = sorted(set(spec) - set(names))
     if unknown:
@@ -226,20 +238,64 @@ def parse_spec(spec: Any) -> StudySpec:
             _not_seed(key, f'"ablate"."{method}"')
     exclude = _need(spec.get("exclude", []), list, '"exclude"', "a list of partial cells")
     for k, part in enumerate(exclude):
-        _need(part, dict, f'"exclude"[{k}]', "an object: grid key → value")
-        for key, value in part.items():
-            if key not in grid:
-                raise InvlearnError(f"spec \"exclude\"[{k}]: {key!r} is not a key of \"grid\"")
-            if value not in grid[key]:
-                raise InvlearnError(f"spec \"exclude\"[{k}]: {key}={value!r:.40} is not a value "
-                                    f"of \"grid\".\"{key}\", so it excludes nothing")
+        _partial_cell(part, grid, f'"exclude"[{k}]')
     study = StudySpec(grid=grid, base=base, search=_parse_search(spec.get("search", {}), grid),
                       search_on=scope, search_seed=_seed(spec.get("search_seed", 0),
                                                          '"search_seed"'),
-                      seeds=seeds, ablate=ablate, exclude=exclude)
+                      seeds=seeds, ablate=ablate, exclude=exclude,
+                      more_seeds=_parse_more_seeds(spec.get("more_seeds", []), grid, seeds))
     if "tuning" in spec:
         study = dataclasses.replace(study, tuning=_parse_tuning(spec["tuning"], study))
     return study
+
+
+def _partial_cell(part: Any, grid: Mapping[str, list], where: str) -> None:
+    """A partial cell (grid key → one of its values), as ``exclude`` and ``more_seeds`` take."""
+    _need(part, dict, where, "an object: grid key → value")
+    for key, value in part.items():
+        if key not in grid:
+            raise InvlearnError(f"spec {where}: {key!r} is not a key of \"grid\"")
+        if value not in grid[key]:
+            raise InvlearnError(f"spec {where}: {key}={value!r:.40} is not a value of "
+                                f"\"grid\".\"{key}\", so it matches no cell")
+
+
+def _parse_more_seeds(more: Any, grid: Mapping[str, list], seeds: list[int]) -> list[dict]:
+    """Check ``"more_seeds"``: each entry a partial cell and seeds no cell has yet."""
+    _need(more, list, '"more_seeds"', 'a list of {"where": {grid key: value}, "seeds": [...]}')
+    for k, entry in enumerate(more):
+        where = f'"more_seeds"[{k}]'
+        _need(entry, dict, where, 'an object {"where": {grid key: value}, "seeds": [...]}')
+        if set(entry) != {"where", "seeds"}:
+            raise InvlearnError(f"spec {where} takes exactly \"where\" and \"seeds\", got "
+                                f"{sorted(entry)}")
+        _partial_cell(entry["where"], grid, f"{where}.\"where\"")
+        extra = _need(entry["seeds"], list, f"{where}.\"seeds\"", "a list of integers")
+        if not extra:
+            raise InvlearnError(f"spec {where}.\"seeds\" is empty")
+        for s in extra:
+            _seed(s, f"{where}.\"seeds\"")
+        if len(set(extra)) < len(extra) or set(extra) & set(seeds):
+            raise InvlearnError(f"spec {where}.\"seeds\" {extra!r:.60} repeats a seed (its own "
+                                f"or one of \"seeds\")")
+    return more
+
+
+def cell_seeds(spec: StudySpec, cell: Mapping[str, Any]) -> list[int]:
+    """A cell's final seeds: ``seeds``, then those of every ``more_seeds`` entry it matches."""
+    seeds = list(spec.seeds)
+    for entry in spec.more_seeds:
+        if all(cell.get(k) == v for k, v in entry["where"].items()):
+            seeds += [s for s in entry["seeds"] if s not in seeds]
+    return seeds
+
+
+def _all_seeds(spec: StudySpec) -> list[int]:
+    """Every final seed of the study, ``seeds`` first, in the order they were given."""
+    seeds = list(spec.seeds)
+    for entry in spec.more_seeds:
+        seeds += [s for s in entry["seeds"] if s not in seeds]
+    return seeds
 
 
 def _parse_tuning(tuning: Any, study: StudySpec) -> dict[str, int]:
@@ -255,9 +311,9 @@ def _parse_tuning(tuning: Any, study: StudySpec) -> dict[str, int]:
         raise InvlearnError(f"spec \"tuning\".\"settings\" must be at least "
                             f"{MIN_TUNED_SETTINGS}, got {n}")
     _seed(tuning["seed"], '"tuning"."seed"')
-    if study.search_seed in study.seeds:
+    if study.search_seed in _all_seeds(study):
         raise InvlearnError(f"spec \"search_seed\" {study.search_seed} is also a final seed in "
-                            f"\"seeds\": with equal tuning the settings must be chosen on a seed "
+                            f"\"seeds\" or \"more_seeds\": with equal tuning the settings must be chosen on a seed "
                             f"no final run uses")
     for method in study.grid["method"]:
         if method in SCORES:
@@ -324,7 +380,7 @@ def check_spec(spec: StudySpec) -> None:
     for cell in study_cells(spec):
         for option in method_settings(spec, cell["method"]):
             twin = spec.ablate.get(cell["method"], {})
-            for seed in [spec.search_seed, *spec.seeds]:
+            for seed in [spec.search_seed, *cell_seeds(spec, cell)]:
                 try:
                     check_params({**cell, **option, "seed": seed})
                     check_params({**cell, **option, **twin, "seed": seed})
@@ -356,17 +412,17 @@ def _final_cells(spec: StudySpec, chosen: pd.DataFrame, group: list[str],
 
 
 def _seed_runs(spec: StudySpec, cell: dict) -> list[dict]:
-    """A cell's final runs: one per seed, each with its ablated twin (e.g. IG at
-    alpha_ratio 0) when the spec ablates the cell's method."""
+    """A cell's final runs: one per seed (:func:`cell_seeds`), each with its ablated twin (e.g.
+    IG at alpha_ratio 0) when the spec ablates the cell's method."""
     twin = spec.ablate.get(cell["method"])
-    return [run for seed in spec.seeds
+    return [run for seed in cell_seeds(spec, cell)
             for run in ([{**cell, "seed": seed}]
                         + ([{**cell, **twin, "seed": seed}] if twin else []))]
 
 
 def _by_seed(spec: StudySpec, runs: list[dict]) -> list[dict]:
     """Seed by seed: every cell at the first seed before any at the second (stable)."""
-    order = {s: i for i, s in enumerate(spec.seeds)}
+    order = {s: i for i, s in enumerate(_all_seeds(spec))}
     return sorted(runs, key=lambda c: order[c["seed"]])
 
 

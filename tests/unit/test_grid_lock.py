@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_bad_input import assert_rejected, snapshot
 
@@ -78,6 +79,30 @@ def test_another_study_in_the_folder_is_refused_and_the_same_resumes(workdir, ca
     assert "1 final runs" in capsys.readouterr().out
     assert len(list((workdir / "out" / "final" / "runs").iterdir())) == 1
 
+
+
+def test_more_seeds_for_some_cells_run_only_there_and_keep_the_runs_made(workdir, capsys):
+    first = write_spec(workdir, "first.json", grid={"method": ["ns", "none"]})
+    assert main(grid(first)) == 0
+    assert "more_seeds" not in json.loads((workdir / "out" / "study.json").read_text())
+    capsys.readouterr()
+    runs = workdir / "out" / "final" / "runs"
+    before = {p.name: p.stat().st_mtime_ns for p in runs.iterdir()}
+    assert len(before) == 2
+    more = write_spec(workdir, "more.json", grid={"method": ["ns", "none"]},
+                      more_seeds=[{"where": {"method": "ns"}, "seeds": [3, 4]}])
+    assert main(grid(more)) == 0
+    assert "with 1 cell(s) given more" in capsys.readouterr().err
+    after = {p.name: p.stat().st_mtime_ns for p in runs.iterdir()}
+    assert len(after) == 4 and all(after[n] == t for n, t in before.items())
+    table = pd.read_csv(workdir / "out" / "results.csv")
+    assert sorted(zip(table["method"], table["seed"])) == [("none", 0), ("ns", 0), ("ns", 3),
+                                                           ("ns", 4)]
+    assert main(grid(more)) == 0  # resumed: nothing runs again
+    assert {p.name: p.stat().st_mtime_ns for p in runs.iterdir()} == after
+    # dropping the entry again is another study
+    assert_rejected(grid(first), capsys, workdir,
+                    "holds another study (its study.json differs in more_seeds)")
 
 
 def test_the_same_spec_twice_at_once_is_refused(workdir, capsys, monkeypatch):

@@ -53,7 +53,19 @@ SPECS = {
     "search a setting the method ignores": (
         spec({"method": ["ns", "ig"]}, search={"ns": {"alpha_ratio": [0, 1]}}),
         "does not read"),
-    "exclude matching nothing": (spec(exclude=[{"method": "ig"}]), "excludes nothing"),
+    "exclude matching nothing": (spec(exclude=[{"method": "ig"}]), "matches no cell"),
+    "more seeds repeating a final seed": (
+        spec(seeds=[0, 1], more_seeds=[{"where": {"method": "ns"}, "seeds": [1, 2]}]),
+        "repeats a seed"),
+    "more seeds matching nothing": (
+        spec(more_seeds=[{"where": {"method": "ig"}, "seeds": [5]}]), "matches no cell"),
+    "more seeds without seeds": (spec(more_seeds=[{"where": {"method": "ns"}}]),
+                                 'takes exactly "where" and "seeds"'),
+    "more seeds on the search seed": (
+        spec(search={"*": {"lr": [0.001, 0.002, 0.003, 0.004, 0.005, 0.006]}},
+             tuning={"settings": 6, "seed": 1}, search_seed=0, seeds=[1],
+             more_seeds=[{"where": {"method": "ns"}, "seeds": [0]}]),
+        'also a final seed in "seeds" or "more_seeds"'),
     "exclude removing everything": (spec(exclude=[{"method": "ns"}]),
                                     "removes every grid cell"),
 }
