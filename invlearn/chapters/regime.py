@@ -19,6 +19,8 @@ differ by method and seed.
 * :func:`read_study`, :func:`means_by_fraction` and :func:`learn_nothing` — a study's runs
   beside its scores', the means behind the paper's Figure 1 across sparsity, and the bar the
   scores that learn nothing set;
+* :func:`more_seeds_for` — the study spec's ``"more_seeds"`` that give ten seeds to the cells
+  a verdict rests on;
 * :func:`print_verdicts`, :func:`map_table`, :func:`seed_gaps`, :func:`other_metrics` and
   :func:`move_table` — the chapter's readings of the two maps, cell by cell.
 """
@@ -168,6 +170,27 @@ def regime_maps(table: pd.DataFrame, metric: str = "auc", select_by: str = "vali
         decided = decided.rename(columns={"mean_a": "ig", "mean_b": "rival_mean"})
         maps[name] = pd.DataFrame(rivals).merge(decided, on=list(CELL))
     return maps
+
+
+def more_seeds_for(maps: Mapping[str, pd.DataFrame], seeds: Sequence[int]) -> list[dict]:
+    """The study spec's ``"more_seeds"`` entries that give ``seeds`` to every run a verdict of
+    ``maps`` (:func:`regime_maps`) rests on: in each cell whose verdict is not ``"no
+    difference"``, IG (with its α = 0 twin) and its rival. A rival that does not use the pool
+    (None, item_mean) ran in the random pool only, so its entry names no pool. Entries are
+    unique and in map order."""
+    entries: list[dict] = []
+    for frame in maps.values():
+        _need(frame, [*CELL, "rival", "rival_backbone", "verdict"])
+        for _, row in frame[frame["verdict"] != "no difference"].iterrows():
+            cell = {"label_fraction": float(row["label_fraction"]), "pool": row["pool"]}
+            rival = {**cell, "backbone": row["rival_backbone"], "method": row["rival"]}
+            if row["rival"] in POOL_FREE_ALL:
+                del rival["pool"]
+            for where in ({**cell, "backbone": row["backbone"], "method": "ig"}, rival):
+                entry = {"where": where, "seeds": list(seeds)}
+                if entry not in entries:
+                    entries.append(entry)
+    return entries
 
 
 def _variant(run: pd.Series) -> str:

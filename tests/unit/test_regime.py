@@ -174,6 +174,24 @@ def handmade_map():
         "verdict": ["ig better", "rival better", "no difference", "no difference"]})
 
 
+def test_more_seeds_go_to_ig_and_its_rival_where_a_verdict_claims_a_difference():
+    from invlearn.chapters.regime import more_seeds_for
+
+    frame = handmade_map()
+    entries = more_seeds_for({"own_backbone": frame, "everything": frame}, [6, 7])
+    assert [e["where"] for e in entries] == [  # the tie and the NaN cell get none; no repeats
+        {"label_fraction": 0.03, "pool": "random", "backbone": "gmf", "method": "ig"},
+        {"label_fraction": 0.03, "pool": "random", "backbone": "gmf", "method": "tce"},
+        {"label_fraction": 0.1, "pool": "hidden", "backbone": "gmf", "method": "ig"},
+        {"label_fraction": 0.1, "pool": "hidden", "backbone": "gmf", "method": "idl"}]
+    assert all(e["seeds"] == [6, 7] for e in entries)
+    pool_free = frame.assign(rival=["none", "idl", "item_mean", "ns"])
+    where = more_seeds_for({"everything": pool_free}, [6])[1]["where"]
+    assert where == {"label_fraction": 0.03, "backbone": "gmf", "method": "none"}  # no pool
+    with pytest.raises(InvlearnError, match="verdict"):
+        more_seeds_for({"everything": frame.drop(columns="verdict")}, [6])
+
+
 def test_rival_and_cell_labels():
     from invlearn.chapters.regime import cell_label, rival_label
 
