@@ -35,7 +35,7 @@ BACKBONE_NAMES = {"gmf": "GMF", "neumf": "NeuMF", "gmf_bias": "Biased GMF"}
 
 # The paper's Tables 1 and 2 (Lin et al., WSDM 2024; NDCG@10, AUC, GAUC; single runs). Table 1
 # holds None, NS, T-CE, R-CE, IDL, IG; Table 2 repeats None, NS, IDL, IG and adds DNS, SRNS
-# (ours is a variant, printed SRNS*).
+# (ours is a variant, printed SRNS*; the paper's own row is printed SRNS (paper)).
 _PAPER = {
     ("ml-1m", "gmf"): {
         "none": (.9285, .7671, .6919), "ns": (.9400, .7639, .7200), "tce": (.9349, .7612, .7163),
@@ -370,9 +370,17 @@ def backbone_label(backbone: str) -> str:
     return BACKBONE_NAMES.get(backbone, backbone)
 
 
-def label_index(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with backbone and method names in its index printed as the book prints them."""
-    return frame.rename(index=lambda v: BACKBONE_NAMES.get(v, method_label(v)))
+#: How a row of the paper's own numbers (:func:`paper_table`) is printed where it differs from
+#: :func:`method_label`: the paper ran the original SRNS, the book runs its variant SRNS*.
+PAPER_ROW_NAMES = {"srns": "SRNS (paper)"}
+
+
+def label_index(frame: pd.DataFrame, paper: bool = False) -> pd.DataFrame:
+    """``frame`` with backbone and method names in its index printed as the book prints them.
+    ``paper=True`` for rows that hold only the paper's numbers: its SRNS is then
+    ``"SRNS (paper)"``, not the book's variant ``"SRNS*"``."""
+    names = {**BACKBONE_NAMES, **(PAPER_ROW_NAMES if paper else {})}
+    return frame.rename(index=lambda v: names.get(v, method_label(v)))
 
 
 def split_variants(table: pd.DataFrame) -> pd.DataFrame:

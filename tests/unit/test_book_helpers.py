@@ -51,6 +51,12 @@ def test_variants_labels_and_gaps():
     assert report.order_methods(split)["method"].tolist()[-2:] == ["ig0", "ig0"]
 
 
+def test_label_index_prints_the_papers_srns_apart_from_ours():
+    frame = pd.DataFrame({"auc": [0.7, 0.6, 0.5]}, index=["ns", "srns", "gmf"])
+    assert report.label_index(frame).index.tolist() == ["NS", "SRNS*", "GMF"]
+    assert report.label_index(frame, paper=True).index.tolist() == ["NS", "SRNS (paper)", "GMF"]
+
+
 def test_annotation_scores_and_confidence():
     scores = analysis.annotation_scores([True, False, True, False], [True, True, False, False])
     assert scores == {"accuracy": 0.5, "called positive": 0.5, "recall": 0.5,
