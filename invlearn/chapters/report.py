@@ -441,3 +441,32 @@ def paper_vs_ours(results: pd.DataFrame, dataset: str | None = None,
     text = format_side_by_side(frame, metrics, digits)
     text.index = [f"{backbone_label(b)} {method_label(m)}" for b, m in text.index]
     return text
+
+
+#: Printed names of result columns (metrics) and of searched settings, for table headers.
+COLUMN_NAMES = {
+    "auc": "AUC", "gauc": "GAUC", "gauc_unweighted": "GAUC (unweighted)", "ndcg@10": "NDCG@10",
+    "ndcg@20": "NDCG@20", "recall@20": "Recall@20", "mrr": "MRR", "valid_auc": "valid AUC",
+    "best_epoch": "best epoch", "lr": "γ", "tce_eps_max": "ε_max", "tce_eps_n": "ε_N",
+    "rce_beta": "β", "dns_k": "K", "alpha_ratio": "α/γ", "alpha_rule": "step rule",
+    "meta_steps": "meta-step schedule"}
+#: Printed words for the values of IG's categorical settings.
+SETTING_VALUES = {"sgd": "plain rule", "sign": "sign rule",
+                  "per-test-batch": "per test batch", "per-train-batch": "per training batch"}
+
+
+def column_label(name: str) -> str:
+    """The printed name of a result column or searched setting: ``"ndcg@10"`` → ``"NDCG@10"``,
+    ``"tce_eps_max"`` → ``"ε_max"``; unknown names are returned as they are."""
+    return COLUMN_NAMES.get(name, name)
+
+
+def setting_label(row: Any, names: Sequence[str]) -> str:
+    """Like :func:`setting_text`, with printed names: numbers as ``"ε_max = 0.05"`` (``%g``),
+    IG's categorical settings as words (``"plain rule"``, ``"per test batch"``)."""
+    def one(name: str) -> str:
+        value = row[name]
+        if isinstance(value, str):
+            return SETTING_VALUES.get(value, f"{column_label(name)} = {value}")
+        return f"{column_label(name)} = {float(value):g}"
+    return ", ".join(one(n) for n in names)

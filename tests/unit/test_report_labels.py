@@ -1,0 +1,25 @@
+"""Printed names of result columns and searched settings (invlearn.chapters.report)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from invlearn.chapters.report import column_label, setting_label, setting_text
+
+
+def test_column_label_maps_metrics_and_settings() -> None:
+    assert column_label("ndcg@10") == "NDCG@10"
+    assert column_label("gauc_unweighted") == "GAUC (unweighted)"
+    assert column_label("tce_eps_n") == "ε_N"
+    assert column_label("dns_k") == "K"
+    assert column_label("no such column") == "no such column"
+
+
+def test_setting_label_prints_numbers_with_names_and_words_for_rules() -> None:
+    row = pd.Series({"tce_eps_max": 0.05, "tce_eps_n": 30000.0, "alpha_rule": "sgd",
+                     "alpha_ratio": 10.0, "meta_steps": "per-train-batch", "select": "auc"})
+    assert setting_label(row, ["tce_eps_max", "tce_eps_n"]) == "ε_max = 0.05, ε_N = 30000"
+    assert setting_label(row, ["alpha_rule", "alpha_ratio", "meta_steps"]) == \
+        "plain rule, α/γ = 10, per training batch"
+    # an unknown categorical value keeps its setting's name; setting_text is unchanged
+    assert setting_label(row, ["select"]) == "select = auc"
+    assert setting_text(row, ["alpha_rule", "alpha_ratio"]) == "alpha_rule = sgd, alpha_ratio = 10"
