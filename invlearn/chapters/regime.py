@@ -13,7 +13,8 @@ differ by method and seed.
   its own backbone, and against the best of everything (any backbone, and the scores that learn
   nothing), both chosen on validation, judged by :func:`invlearn.chapters.report.decision_rule`;
 * :func:`annotation_table` — per cell, how often IDL's and IG's annotation of the pool matches
-  the truth, beside the trivial all-negative and all-positive annotators;
+  the truth, beside the trivial all-negative and all-positive annotators (printed by
+  :func:`annotation_margins`);
 * :func:`sparsity_table` and :func:`hidden_pool_check` — what withholding labels leaves of a
   data set, and that the hidden pool is exactly the withheld rows;
 * :func:`read_study`, :func:`means_by_fraction` and :func:`learn_nothing` — a study's runs
@@ -222,6 +223,25 @@ def annotation_table(table: pd.DataFrame,
     out["over_best_trivial"] = out["accuracy"] - np.maximum(out["all_negative"],
                                                             out["all_positive"])
     return out.reset_index()
+
+
+def annotation_margins(annotation: pd.DataFrame) -> pd.DataFrame:
+    """:func:`annotation_table` as chapter 9 prints it: per cell (indexed by backbone, pool and
+    ``f`` as ``"1%"``), each annotator's accuracy minus the better trivial annotator's *on the
+    pool rows that annotator drew* (one column per method, printed names, ``"+0.012"``, ``"0.000"``
+    where it rounds to zero, ``"–"`` where the method did not run), and ``share liked``, the mean
+    liked share of those rows (3 digits). Each run draws its own rows, so the bar is each
+    annotator's own, never one shared number."""
+    _need(annotation, [*CELL, "method", "over_best_trivial", "positive_share"])
+    wide = annotation.pivot_table(index=list(CELL), columns="method", values="over_best_trivial")
+    rank = {m: k for k, m in enumerate(METHOD_ORDER)}
+    wide = wide[sorted(wide.columns, key=lambda m: rank.get(m, len(rank)))]
+    out = wide.map(lambda v: "–" if np.isnan(v) else _fixed(v, 3))
+    out.columns = [method_label(m) for m in wide.columns]
+    share = annotation.groupby(list(CELL))["positive_share"].mean()
+    out["share liked"] = share.reindex(wide.index).map(lambda v: f"{v:.3f}").to_numpy()
+    out.index = _cell_index(wide.index.to_frame(index=False))
+    return out
 
 
 def sparsity_table(split: Split, fractions: Sequence[float], seed: int = 0) -> pd.DataFrame:

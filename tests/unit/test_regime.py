@@ -349,6 +349,27 @@ def test_move_table_sets_ig_beside_ig_without_its_move():
     assert short.loc[("GMF", "random", "10%"), "move size"] == "2.0e-02"
 
 
+def test_annotation_margins_sets_each_annotator_against_its_own_bar():
+    from invlearn.chapters.regime import annotation_margins
+
+    rows = []
+    for s in range(2):  # IDL's rows 60% liked, IG's 70%: each has its own trivial bar
+        rows += [run("idl", s, 0.6, 0.6, pool="hidden", annotation_accuracy=0.62,
+                     pool_positive_share=0.6),
+                 run("ig", s, 0.6, 0.6, pool="hidden", alpha=10.0, annotation_accuracy=0.65,
+                     pool_positive_share=0.7),
+                 run("idl", s, 0.6, 0.6, pool="hidden", fraction=1.0, annotation_accuracy=0.5,
+                     pool_positive_share=0.5 + 0.0002 * s)]
+    out = annotation_margins(annotation_table(pd.DataFrame(rows)))
+    assert list(out.columns) == ["IDL", "IG", "share liked"]
+    assert out.index.names == ["backbone", "pool", "f"]
+    cell = out.loc[("GMF", "hidden", "10%")]
+    assert (cell["IDL"], cell["IG"]) == ("+0.020", "-0.050")  # 0.62 − 0.6; 0.65 − 0.7
+    assert cell["share liked"] == "0.650"  # the mean of the two annotators' rows
+    every = out.loc[("GMF", "hidden", "100%")]
+    assert (every["IDL"], every["IG"]) == ("0.000", "–")  # −0.0001 rounds to zero; IG not run
+
+
 def test_dashed_prints_floats_with_fixed_digits_and_missing_values_as_a_dash():
     from invlearn.chapters.regime import dashed
 
