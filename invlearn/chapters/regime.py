@@ -13,7 +13,8 @@ differ by method and seed.
   its own backbone, and against the best of everything (any backbone, and the scores that learn
   nothing), both chosen on validation, judged by :func:`invlearn.chapters.report.decision_rule`;
 * :func:`annotation_table` — per cell, how often IDL's and IG's annotation of the pool matches
-  the truth, beside the trivial all-negative and all-positive annotators;
+  the truth, beside the trivial all-negative and all-positive annotators (printed by
+  :func:`annotation_margins`);
 * :func:`sparsity_table` and :func:`hidden_pool_check` — what withholding labels leaves of a
   data set, and that the hidden pool is exactly the withheld rows;
 * :func:`read_study`, :func:`means_by_fraction` and :func:`learn_nothing` — a study's runs
@@ -22,7 +23,8 @@ differ by method and seed.
 * :func:`more_seeds_for` — the study spec's ``"more_seeds"`` that give ten seeds to the cells
   a verdict rests on;
 * :func:`print_verdicts`, :func:`map_table`, :func:`seed_gaps`, :func:`other_metrics` and
-  :func:`move_table` — the chapter's readings of the two maps, cell by cell.
+  :func:`move_table` — the chapter's readings of the two maps, cell by cell, and
+  :func:`dashed`, a table's floats as text with missing values as a dash.
 """
 from __future__ import annotations
 
@@ -223,6 +225,25 @@ def annotation_table(table: pd.DataFrame,
     return out.reset_index()
 
 
+def annotation_margins(annotation: pd.DataFrame) -> pd.DataFrame:
+    """:func:`annotation_table` as chapter 9 prints it: per cell (indexed by backbone, pool and
+    ``f`` as ``"1%"``), each annotator's accuracy minus the better trivial annotator's *on the
+    pool rows that annotator drew* (one column per method, printed names, ``"+0.012"``, ``"0.000"``
+    where it rounds to zero, ``"–"`` where the method did not run), and ``share liked``, the mean
+    liked share of those rows (3 digits). Each run draws its own rows, so the bar is each
+    annotator's own, never one shared number."""
+    _need(annotation, [*CELL, "method", "over_best_trivial", "positive_share"])
+    wide = annotation.pivot_table(index=list(CELL), columns="method", values="over_best_trivial")
+    rank = {m: k for k, m in enumerate(METHOD_ORDER)}
+    wide = wide[sorted(wide.columns, key=lambda m: rank.get(m, len(rank)))]
+    out = wide.map(lambda v: "–" if np.isnan(v) else _fixed(v, 3))
+    out.columns = [method_label(m) for m in wide.columns]
+    share = annotation.groupby(list(CELL))["positive_share"].mean()
+    out["share liked"] = share.reindex(wide.index).map(lambda v: f"{v:.3f}").to_numpy()
+    out.index = _cell_index(wide.index.to_frame(index=False))
+    return out
+
+
 def sparsity_table(split: Split, fractions: Sequence[float], seed: int = 0) -> pd.DataFrame:
     """Per labeled fraction ``f`` (index ``"1%"``, ...): the labeled rows
     :func:`~invlearn.splits.label_fraction` keeps with ``seed``, their positive share, the users
@@ -301,7 +322,7 @@ def learn_nothing(table: pd.DataFrame, scores: Sequence[str] = SCORES) -> pd.Dat
 
     ``table`` holds a study's runs and its scores' runs (the scores ran on GMF). Columns:
     ``pool``, ``f``, ``popularity``, ``item mean`` (NaN where a score did not run), ``best
-    model`` (printed name and backbone), ``its AUC`` and ``score − best model`` (the better
+    model`` (printed name and backbone, ``"IG (α = 0), NeuMF"``), ``its AUC`` and ``score − best model`` (the better
     score minus the best model: positive where a score that learns nothing wins)."""
     _need(table, [*CELL, "method", "seed", "auc"])
     every = share_pool_free_runs(table, POOL_FREE_ALL)
@@ -315,7 +336,7 @@ def learn_nothing(table: pd.DataFrame, scores: Sequence[str] = SCORES) -> pd.Dat
         method, backbone = learned.idxmax()
         rows.append({"pool": pool, "f": f, "popularity": group.get(("popularity", "gmf")),
                      "item mean": group.get(("item_mean", "gmf")),
-                     "best model": f"{method_label(method)} ({backbone_label(backbone)})",
+                     "best model": f"{method_label(method)}, {backbone_label(backbone)}",
                      "its AUC": learned.max()})
     out = pd.DataFrame(rows)
     out["score − best model"] = out[["popularity", "item mean"]].max(axis=1) - out["its AUC"]
@@ -366,16 +387,21 @@ def map_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def other_metrics(table: pd.DataFrame, metrics: Sequence[str] = ("gauc", "recall@20"),
-                  ) -> pd.DataFrame:
+                  prefix: bool = True) -> pd.DataFrame:
     """The own-backbone map of :func:`regime_maps` in other ``metrics`` (chapter 9): per cell,
     the gap (``"<metric>: gap"``), the seeds IG wins and loses (``": W-L"``) and the q-value of
-    the decision rule run over that metric's map (``": q"``)."""
+    the decision rule run over that metric's map (``": q"``). With ``prefix=False`` (one metric
+    only) the columns are plain ``gap``, ``W-L`` and ``q``."""
+    if not prefix and len(metrics) != 1:
+        raise InvlearnError("other_metrics(prefix=False) takes exactly one metric: the columns "
+                            "would not say which metric they hold")
     out, frame = {}, None
     for metric in metrics:
         frame = regime_maps(table, metric)["own_backbone"]
-        out[f"{metric}: gap"] = frame["gap"].map(_signed).to_numpy()
-        out[f"{metric}: W-L"] = _wins_losses(frame)
-        out[f"{metric}: q"] = frame["q"].map(format_p).to_numpy()
+        name = f"{metric}: " if prefix else ""
+        out[f"{name}gap"] = frame["gap"].map(_signed).to_numpy()
+        out[f"{name}W-L"] = _wins_losses(frame)
+        out[f"{name}q"] = frame["q"].map(format_p).to_numpy()
     if frame is None:
         raise InvlearnError("other_metrics needs at least one metric")
     return pd.DataFrame(out, index=_cell_index(frame))
@@ -400,33 +426,58 @@ def seed_gaps(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return out.round(4)
 
 
-def move_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def move_table(results: pd.DataFrame, variant: bool = True, digits: int | None = None
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Does IG's move act? (chapter 9). Per cell of :func:`regime_map`: IG's chosen variant, IG
     minus IG (α = 0) on the same seeds and its p, the share of meta-steps whose kept move changed
     θ (``moved``), the median relative size of the move (``move size``, the median over runs of
     ``median_relative_move``) and the share of meta-steps that passed (``passes``).
 
     Returns the map's rows with ``relative`` and ``passes`` joined, and the printed table
-    indexed by the cell (fraction as ``"1%"``)."""
+    indexed by the cell (fraction as ``"1%"``). ``variant=False`` leaves the variant out of the
+    printed table (a chapter that shows it per fraction elsewhere). By default the gap to IG (α =
+    0) has 4 digits, or one significant digit below 0.00005; ``digits`` prints every gap with
+    that many, a gap that rounds to zero as an unsigned zero."""
     _need(results, ["median_relative_move", "share_pass", "alpha_ratio"])
     frame = regime_map(results, "auc")
     moves = results[(results["method"] == "ig") & (results["alpha_ratio"] > 0)]
     moves = moves.groupby(list(CELL)).agg(relative=("median_relative_move", "median"),
                                           passes=("share_pass", "mean"))
     frame = frame.merge(moves.reset_index(), on=list(CELL), how="left")
+    if digits is None:
+        gaps = frame["ig0_diff"].map(lambda v: _signed(v) if abs(v) >= 5e-5 else f"{v:+.0e}")
+    else:
+        gaps = frame["ig0_diff"].map(lambda v: _fixed(v, digits))
     out = pd.DataFrame({"IG variant": frame["ig_variant"],
-                        "IG − IG (α = 0)": frame["ig0_diff"].map(
-                            lambda v: _signed(v) if abs(v) >= 5e-5 else f"{v:+.0e}"),
+                        "IG − IG (α = 0)": gaps,
                         "p": frame["ig0_p_t"].map(format_p),
                         "moved": frame["share_moved"].round(3),
                         "move size": frame["relative"].map(lambda v: f"{v:.1e}"),
                         "passes": frame["passes"].round(3)})
+    if not variant:
+        out = out.drop(columns="IG variant")
     out.index = _cell_index(frame)
     return frame, out
 
 
+def dashed(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """``frame`` for printing: every float as text with ``digits`` decimals, a missing value as
+    an en dash ("–", never "NaN"); other values (counts, flags, names) as they are."""
+    def text(value: object) -> object:
+        if isinstance(value, (float, np.floating)):
+            return "–" if np.isnan(value) else f"{value:.{digits}f}"
+        return value
+
+    return frame.astype(object).map(text)
+
+
 def _signed(value: float) -> str:
     return f"{value:+.4f}"
+
+
+def _fixed(value: float, digits: int) -> str:
+    """``value`` signed with ``digits`` decimals; one that rounds to zero as ``"0.000"``."""
+    return f"{0.0:.{digits}f}" if round(value, digits) == 0 else f"{value:+.{digits}f}"
 
 
 def _wins_losses(frame: pd.DataFrame) -> list[str]:

@@ -244,12 +244,12 @@ def test_learn_nothing_sets_the_scores_against_the_best_model_by_test_auc():
     out = learn_nothing(second_edition_table()).set_index("pool")
     random, hidden = out.loc["random"], out.loc["hidden"]
     # random pairs: the best learned model is NS on Biased GMF (0.64), any backbone counts
-    assert random["best model"] == "NS (Biased GMF)" and random["its AUC"] == pytest.approx(0.64)
+    assert random["best model"] == "NS, Biased GMF" and random["its AUC"] == pytest.approx(0.64)
     assert (random["popularity"], random["item mean"]) == pytest.approx((0.66, 0.67))
     assert random["score − best model"] == pytest.approx(0.67 - 0.64)
     # hidden pool: item mean is the random pool's run (it reads kept labels only), popularity
     # the pool's own; IG (0.622) beats IDL (0.61) and the shared None (0.58)
-    assert hidden["best model"] == "IG (GMF)" and hidden["its AUC"] == pytest.approx(0.622)
+    assert hidden["best model"] == "IG, GMF" and hidden["its AUC"] == pytest.approx(0.622)
     assert (hidden["popularity"], hidden["item mean"]) == pytest.approx((0.90, 0.67))
     assert hidden["score − best model"] == pytest.approx(0.90 - 0.622)
     assert (out["f"] == 0.1).all()
@@ -306,6 +306,11 @@ def test_seed_gaps_and_other_metrics_per_cell():
     assert (cell["gauc: gap"], cell["recall@20: gap"]) == ("+0.0520", "+0.0052")
     assert cell["gauc: W-L"] == "5-0" and cell["recall@20: q"] == "<0.001"
     assert out.loc[("Biased GMF", "random", "10%"), "gauc: W-L"] == "0-5"
+    plain = other_metrics(table, ["recall@20"], prefix=False)  # one metric, plain columns
+    assert list(plain.columns) == ["gap", "W-L", "q"]
+    assert plain.loc[("GMF", "random", "10%"), "gap"] == "+0.0052"
+    with pytest.raises(InvlearnError, match="exactly one metric"):
+        other_metrics(table, prefix=False)
 
 
 def test_move_table_sets_ig_beside_ig_without_its_move():
@@ -336,6 +341,44 @@ def test_move_table_sets_ig_beside_ig_without_its_move():
     assert frame.set_index("pool").loc["random", "relative"] == pytest.approx(0.02)
     with pytest.raises(InvlearnError, match="median_relative_move"):
         move_table(pd.DataFrame(rows).drop(columns="median_relative_move"))
+    # one format for every gap, and the variant left to a table of its own
+    _, short = move_table(pd.DataFrame(rows), variant=False, digits=3)
+    assert list(short.columns) == ["IG − IG (α = 0)", "p", "moved", "move size", "passes"]
+    assert short.loc[("GMF", "random", "10%"), "IG − IG (α = 0)"] == "+0.071"
+    assert short.loc[("GMF", "hidden", "10%"), "IG − IG (α = 0)"] == "0.000"  # +3e-05 rounds
+    assert short.loc[("GMF", "random", "10%"), "move size"] == "2.0e-02"
+
+
+def test_annotation_margins_sets_each_annotator_against_its_own_bar():
+    from invlearn.chapters.regime import annotation_margins
+
+    rows = []
+    for s in range(2):  # IDL's rows 60% liked, IG's 70%: each has its own trivial bar
+        rows += [run("idl", s, 0.6, 0.6, pool="hidden", annotation_accuracy=0.62,
+                     pool_positive_share=0.6),
+                 run("ig", s, 0.6, 0.6, pool="hidden", alpha=10.0, annotation_accuracy=0.65,
+                     pool_positive_share=0.7),
+                 run("idl", s, 0.6, 0.6, pool="hidden", fraction=1.0, annotation_accuracy=0.5,
+                     pool_positive_share=0.5 + 0.0002 * s)]
+    out = annotation_margins(annotation_table(pd.DataFrame(rows)))
+    assert list(out.columns) == ["IDL", "IG", "share liked"]
+    assert out.index.names == ["backbone", "pool", "f"]
+    cell = out.loc[("GMF", "hidden", "10%")]
+    assert (cell["IDL"], cell["IG"]) == ("+0.020", "-0.050")  # 0.62 − 0.6; 0.65 − 0.7
+    assert cell["share liked"] == "0.650"  # the mean of the two annotators' rows
+    every = out.loc[("GMF", "hidden", "100%")]
+    assert (every["IDL"], every["IG"]) == ("0.000", "–")  # −0.0001 rounds to zero; IG not run
+
+
+def test_dashed_prints_floats_with_fixed_digits_and_missing_values_as_a_dash():
+    from invlearn.chapters.regime import dashed
+
+    frame = pd.DataFrame({"share": [0.8361, np.nan], "rows": [6002, 0], "kept": [True, True]},
+                         index=["1%", "100%"])
+    out = dashed(frame)
+    assert list(out["share"]) == ["0.836", "–"]
+    assert list(out["rows"]) == [6002, 0] and list(out["kept"]) == [True, True]
+    assert dashed(frame, 1).loc["1%", "share"] == "0.8"
 
 
 def test_sparsity_panels_draw_one_panel_per_pool_and_one_legend():
