@@ -20,7 +20,7 @@ meta-step that uses the three candidates on a real model is
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,13 +199,16 @@ def draw_problems(n_draws: int, batch_size: int, *, dim: int = 16,
 
 def hold_rates(alphas: Sequence[float], batch_sizes: Sequence[int], n_draws: int = 2000, *,
                dim: int = 16, seed: int = 0, max_elements: int = 2_000_000,
+               direction: Callable[[torch.Tensor], torch.Tensor] | None = None,
                **problem_kwargs) -> pd.DataFrame:
     """How often Theorem 1's ordering holds, per batch size and ``α``.
 
     For each batch size, :func:`draw_problems` draws ``n_draws`` problems (the same problems for
     every ``α``, so the curves are comparable; in chunks of at most ``max_elements`` feature
     values, which changes nothing in the result), computes ``g`` once per problem and classifies
-    the candidate losses at every ``α`` with :func:`ordering`. Returns one row per
+    the candidate losses at every ``α`` with :func:`ordering`. ``direction`` maps ``g`` to the
+    direction the candidates move along, ``θ ∓ α·direction(g)`` (e.g. ``torch.sign`` for the
+    sign-like step); ``None`` moves along ``g`` itself. Returns one row per
     (``batch_size``, ``alpha``) with
 
     * ``holds``, ``theta_min``, ``theta_max``, ``tie``: shares of the :data:`ORDERINGS` (sum 1);
@@ -213,7 +216,8 @@ def hold_rates(alphas: Sequence[float], batch_sizes: Sequence[int], n_draws: int
     * ``predicted``: the share of problems with ``α <`` :func:`critical_alpha`, the
       second-order prediction of ``holds``, and ``agreement``: the share of problems where that
       prediction is right;
-    * ``median_grad_norm`` and ``median_critical_alpha`` over the problems, and ``n_draws``.
+    * ``median_grad_norm`` (of the direction moved along) and ``median_critical_alpha`` over
+      the problems, and ``n_draws``.
     """
     rows = []
     for n in batch_sizes:
@@ -227,6 +231,8 @@ def hold_rates(alphas: Sequence[float], batch_sizes: Sequence[int], n_draws: int
             probs = draw_problems(min(chunk, n_draws - first), n, dim=dim, seed=seed,
                                   first=first, **problem_kwargs)
             grad = idl_gradient(probs.theta, probs.x_unlabeled)
+            if direction is not None:
+                grad = direction(grad)
             crit = critical_alpha(probs.theta, grad, probs.x, probs.y)
             norms.append(grad.norm(dim=-1))
             crits.append(crit)

@@ -130,6 +130,26 @@ def test_hold_rates_shape_invariants_and_determinism():
     assert table["agreement"].between(0, 1).all() and table["predicted"].between(0, 1).all()
 
 
+def test_hold_rates_direction_option():
+    alphas = [1e-2, 1.0, 30.0]
+    plain = theorem.hold_rates(alphas, [1, 16], n_draws=200, dim=6, seed=3)
+    same = theorem.hold_rates(alphas, [1, 16], n_draws=200, dim=6, seed=3,
+                              direction=lambda g: g)
+    pd.testing.assert_frame_equal(plain, same)
+    # moving along 2·g by α is moving along g by 2α
+    doubled = theorem.hold_rates(alphas, [16], n_draws=200, dim=6, seed=3,
+                                 direction=lambda g: 2 * g)
+    twice = theorem.hold_rates([2 * a for a in alphas], [16], n_draws=200, dim=6, seed=3)
+    np.testing.assert_allclose(doubled["holds"], twice["holds"])
+    # the sign-like step: one instance still keeps the ordering at every α (any direction
+    # with v·x ≠ 0 does); its direction has norm √d
+    sign = theorem.hold_rates(alphas, [1, 16], n_draws=200, dim=6, seed=3,
+                              direction=torch.sign)
+    assert (sign.loc[sign.batch_size == 1, "holds"] == 1.0).all()
+    np.testing.assert_allclose(sign["median_grad_norm"], math.sqrt(6))
+    assert not np.allclose(sign["holds"], plain["holds"])
+
+
 def test_critical_alpha_predicts_the_break():
     probs = theorem.draw_problems(300, 64, dim=8, seed=4)
     grad = theorem.idl_gradient(probs.theta, probs.x_unlabeled)
