@@ -409,6 +409,36 @@ def setting_text(row: Any, names: Sequence[str]) -> str:
                      for n in names)
 
 
+#: Printed names of the searched settings and of their string values (chapter 6's tables).
+SETTING_NAMES = {"tce_eps_max": "ε_max", "tce_eps_n": "n", "rce_beta": "β", "dns_k": "K",
+                 "alpha_rule": "rule", "alpha_ratio": "α/γ", "meta_steps": "meta-steps",
+                 "lr": "γ"}
+SETTING_VALUES = {"sgd": "plain", "sign": "sign", "per-test-batch": "per training-test batch",
+                  "per-train-batch": "per supervised batch"}
+
+
+def setting_label(row: Any, names: Sequence[str]) -> str:
+    """The settings ``names`` of one run as the book prints them: ``"ε_max 0.05, n 30,000"``.
+
+    Names and string values are printed through :data:`SETTING_NAMES` and
+    :data:`SETTING_VALUES` (unknown ones as they are); numbers as ``%g`` with thousands
+    separators for whole numbers of 1,000 or more; settings missing or NaN in ``row`` are
+    left out, and a row with none of them gives ``"–"``."""
+    parts = []
+    for name in names:
+        value = row.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        if isinstance(value, str):
+            text = SETTING_VALUES.get(value, value)
+        elif float(value).is_integer() and abs(value) >= 1000:
+            text = f"{int(value):,}"
+        else:
+            text = f"{float(value):g}"
+        parts.append(f"{SETTING_NAMES.get(name, name)} {text}")
+    return ", ".join(parts) if parts else "–"
+
+
 def settings_table(frame: pd.DataFrame, searched: Sequence[str]) -> pd.DataFrame:
     """Method, its ``searched`` settings (blank where they do not apply) and validation AUC,
     indexed by the method's printed name."""
