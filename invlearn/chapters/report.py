@@ -417,25 +417,28 @@ SETTING_VALUES = {"sgd": "plain", "sign": "sign", "per-test-batch": "per trainin
                   "per-train-batch": "per supervised batch"}
 
 
+def setting_value(value: Any) -> str:
+    """One setting's value as the book prints it: ``30000.0`` → ``"30,000"``, ``2.0`` → ``"2"``,
+    ``0.1`` → ``"0.1"``, ``"sgd"`` → ``"plain"`` (string values through
+    :data:`SETTING_VALUES`, unknown ones as they are)."""
+    if isinstance(value, str):
+        return SETTING_VALUES.get(value, value)
+    if float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{float(value):g}"
+
+
 def setting_label(row: Any, names: Sequence[str]) -> str:
     """The settings ``names`` of one run as the book prints them: ``"ε_max 0.05, n 30,000"``.
 
-    Names and string values are printed through :data:`SETTING_NAMES` and
-    :data:`SETTING_VALUES` (unknown ones as they are); numbers as ``%g`` with thousands
-    separators for whole numbers of 1,000 or more; settings missing or NaN in ``row`` are
-    left out, and a row with none of them gives ``"–"``."""
+    Names are printed through :data:`SETTING_NAMES`, values by :func:`setting_value`; settings
+    missing or NaN in ``row`` are left out, and a row with none of them gives ``"–"``."""
     parts = []
     for name in names:
         value = row.get(name)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
-        if isinstance(value, str):
-            text = SETTING_VALUES.get(value, value)
-        elif float(value).is_integer() and abs(value) >= 1000:
-            text = f"{int(value):,}"
-        else:
-            text = f"{float(value):g}"
-        parts.append(f"{SETTING_NAMES.get(name, name)} {text}")
+        parts.append(f"{SETTING_NAMES.get(name, name)} {setting_value(value)}")
     return ", ".join(parts) if parts else "–"
 
 

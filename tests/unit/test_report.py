@@ -151,3 +151,13 @@ def test_setting_label_prints_names_values_and_skips_missing() -> None:
     assert setting_label(row, ["rce_beta"]) == "–"
     assert setting_label({"my_knob": "abc", "alpha_ratio": 10.0}, ["my_knob", "alpha_ratio"]) \
         == "my_knob abc, α/γ 10"
+    assert setting_label({"dns_k": 2.0}, ["dns_k"]) == "K 2"
+
+
+def test_setting_value_prints_numbers_and_names_values() -> None:
+    from invlearn.chapters.report import setting_value
+
+    assert [setting_value(v) for v in (30000.0, 1000, 2.0, 0.1, 1e-4)] == \
+        ["30,000", "1,000", "2", "0.1", "0.0001"]
+    assert setting_value("per-test-batch") == "per training-test batch"
+    assert setting_value("something else") == "something else"
