@@ -409,10 +409,11 @@ def setting_text(row: Any, names: Sequence[str]) -> str:
                      for n in names)
 
 
-#: Printed names of the searched settings and of their string values (chapter 6's tables).
+#: Printed names of the searched settings (chapter 6's tables).
 SETTING_NAMES = {"tce_eps_max": "ε_max", "tce_eps_n": "n", "rce_beta": "β", "dns_k": "K",
                  "alpha_rule": "rule", "alpha_ratio": "α/γ", "meta_steps": "meta-steps",
                  "lr": "γ"}
+#: Printed names of the searched settings' string values.
 SETTING_VALUES = {"sgd": "plain", "sign": "sign", "per-test-batch": "per training-test batch",
                   "per-train-batch": "per supervised batch"}
 
