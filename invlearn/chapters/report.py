@@ -417,6 +417,40 @@ def setting_text(row: Any, names: Sequence[str]) -> str:
                      for n in names)
 
 
+#: Printed names of the searched settings (chapter 6's tables).
+SETTING_NAMES = {"tce_eps_max": "ε_max", "tce_eps_n": "n", "rce_beta": "β", "dns_k": "K",
+                 "alpha_rule": "rule", "alpha_ratio": "α/γ", "meta_steps": "meta-steps",
+                 "lr": "γ"}
+#: Printed names of the searched settings' string values.
+SETTING_VALUES = {"sgd": "plain", "sign": "sign", "per-test-batch": "per training-test batch",
+                  "per-train-batch": "per supervised batch"}
+
+
+def setting_value(value: Any) -> str:
+    """One setting's value as the book prints it: ``30000.0`` → ``"30,000"``, ``2.0`` → ``"2"``,
+    ``0.1`` → ``"0.1"``, ``"sgd"`` → ``"plain"`` (string values through
+    :data:`SETTING_VALUES`, unknown ones as they are)."""
+    if isinstance(value, str):
+        return SETTING_VALUES.get(value, value)
+    if float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{float(value):g}"
+
+
+def setting_label(row: Any, names: Sequence[str]) -> str:
+    """The settings ``names`` of one run as the book prints them: ``"ε_max 0.05, n 30,000"``.
+
+    Names are printed through :data:`SETTING_NAMES`, values by :func:`setting_value`; settings
+    missing or NaN in ``row`` are left out, and a row with none of them gives ``"–"``."""
+    parts = []
+    for name in names:
+        value = row.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        parts.append(f"{SETTING_NAMES.get(name, name)} {setting_value(value)}")
+    return ", ".join(parts) if parts else "–"
+
+
 def settings_table(frame: pd.DataFrame, searched: Sequence[str]) -> pd.DataFrame:
     """Method, its ``searched`` settings (blank where they do not apply) and validation AUC,
     indexed by the method's printed name."""
