@@ -26,7 +26,7 @@ ALL_METHODS = (*METHODS, *SCORES)
 METHOD_LABELS = {"none": "None", "ns": "NS", "tce": "T-CE", "rce": "R-CE", "dns": "DNS",
                  "srns": "SRNS*", "idl": "IDL", "ig": "IG", "popularity": "Popularity",
                  "item_mean": "Item mean"}
-#: How IG applies its step size α to the IDL gradient g (chapter 5, section "Two readings").
+#: How IG applies its step size α to the IDL gradient g (chapter 5, section "Two step rules for θ − α·g").
 ALPHA_RULES = ("sgd", "sign")
 #: The two readings of how many meta-steps IG takes per epoch, one per training-test batch
 #: (the released code) or one per supervised batch (Algorithm 1's ``for t = 1 to T``); see

@@ -46,7 +46,7 @@ PASS = 1
 
 
 def alpha_step(grad: torch.Tensor, alpha: float, rule: str) -> torch.Tensor:
-    """The move ``α·step(g)`` of one candidate (chapter 5, "Two readings of θ − α·g").
+    """The move ``α·step(g)`` of one candidate (chapter 5, "Two step rules for θ − α·g").
 
     ``"sgd"``: ``α·g``, Algorithm 1 as written. ``"sign"``: ``α·g / (|g| + 1e-8)``, which is what
     one step of a freshly created Adam optimizer does (≈ ``α·sign(g)`` on every entry with a
@@ -191,7 +191,7 @@ def _move_size(moves: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def meta_steps_per_epoch(reading: str, supervised_batches: int, test_batches: int) -> int:
-    """How many meta-steps one epoch takes (chapter 5, "Two readings of Algorithm 1").
+    """How many meta-steps one epoch takes (chapter 5, "Two schedules for Algorithm 1's loop").
 
     ``"per-test-batch"``: one per training-test batch (the released code). ``"per-train-batch"``:
     as many as supervised batches — the paper writes both loops ``for t = 1 to T`` — with

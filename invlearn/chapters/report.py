@@ -417,40 +417,6 @@ def setting_text(row: Any, names: Sequence[str]) -> str:
                      for n in names)
 
 
-#: Printed names of the searched settings (chapter 6's tables).
-SETTING_NAMES = {"tce_eps_max": "ε_max", "tce_eps_n": "n", "rce_beta": "β", "dns_k": "K",
-                 "alpha_rule": "rule", "alpha_ratio": "α/γ", "meta_steps": "meta-steps",
-                 "lr": "γ"}
-#: Printed names of the searched settings' string values.
-SETTING_VALUES = {"sgd": "plain", "sign": "sign", "per-test-batch": "per training-test batch",
-                  "per-train-batch": "per supervised batch"}
-
-
-def setting_value(value: Any) -> str:
-    """One setting's value as the book prints it: ``30000.0`` → ``"30,000"``, ``2.0`` → ``"2"``,
-    ``0.1`` → ``"0.1"``, ``"sgd"`` → ``"plain"`` (string values through
-    :data:`SETTING_VALUES`, unknown ones as they are)."""
-    if isinstance(value, str):
-        return SETTING_VALUES.get(value, value)
-    if float(value).is_integer() and abs(value) >= 1000:
-        return f"{int(value):,}"
-    return f"{float(value):g}"
-
-
-def setting_label(row: Any, names: Sequence[str]) -> str:
-    """The settings ``names`` of one run as the book prints them: ``"ε_max 0.05, n 30,000"``.
-
-    Names are printed through :data:`SETTING_NAMES`, values by :func:`setting_value`; settings
-    missing or NaN in ``row`` are left out, and a row with none of them gives ``"–"``."""
-    parts = []
-    for name in names:
-        value = row.get(name)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            continue
-        parts.append(f"{SETTING_NAMES.get(name, name)} {setting_value(value)}")
-    return ", ".join(parts) if parts else "–"
-
-
 def settings_table(frame: pd.DataFrame, searched: Sequence[str]) -> pd.DataFrame:
     """Method, its ``searched`` settings (blank where they do not apply) and validation AUC,
     indexed by the method's printed name."""
@@ -484,9 +450,10 @@ COLUMN_NAMES = {
     "best_epoch": "best epoch", "lr": "γ", "tce_eps_max": "ε_max", "tce_eps_n": "ε_N",
     "rce_beta": "β", "dns_k": "K", "alpha_ratio": "α/γ", "alpha_rule": "step rule",
     "meta_steps": "meta-step schedule"}
-#: Printed words for the values of IG's categorical settings.
+#: Printed words for the values of IG's categorical settings (the glossary's terms).
 SETTING_VALUES = {"sgd": "plain rule", "sign": "sign rule",
-                  "per-test-batch": "per test batch", "per-train-batch": "per training batch"}
+                  "per-test-batch": "per training-test batch",
+                  "per-train-batch": "per supervised batch"}
 
 
 def column_label(name: str) -> str:
@@ -495,12 +462,29 @@ def column_label(name: str) -> str:
     return COLUMN_NAMES.get(name, name)
 
 
+def setting_value(value: Any) -> str:
+    """One setting's value as the book prints it: ``30000.0`` → ``"30,000"``, ``2.0`` → ``"2"``,
+    ``0.1`` → ``"0.1"``, ``"sgd"`` → ``"plain rule"`` (words from :data:`SETTING_VALUES`;
+    other strings as they are)."""
+    if isinstance(value, str):
+        return SETTING_VALUES.get(value, value)
+    if float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{float(value):g}"
+
+
 def setting_label(row: Any, names: Sequence[str]) -> str:
-    """Like :func:`setting_text`, with printed names: numbers as ``"ε_max = 0.05"`` (``%g``),
-    IG's categorical settings as words (``"plain rule"``, ``"per test batch"``)."""
-    def one(name: str) -> str:
-        value = row[name]
-        if isinstance(value, str):
-            return SETTING_VALUES.get(value, f"{column_label(name)} = {value}")
-        return f"{column_label(name)} = {float(value):g}"
-    return ", ".join(one(n) for n in names)
+    """The settings ``names`` of one run as the book prints them, e.g. ``"ε_max = 0.05, ε_N =
+    30,000"`` or ``"plain rule, α/γ = 10, per training-test batch"``: names through
+    :func:`column_label`, values through :func:`setting_value`, IG's categorical settings as
+    their words alone. Settings missing or NaN in ``row`` are left out; none gives ``"–"``."""
+    parts = []
+    for name in names:
+        value = row.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        if isinstance(value, str) and value in SETTING_VALUES:
+            parts.append(SETTING_VALUES[value])
+        else:
+            parts.append(f"{column_label(name)} = {setting_value(value)}")
+    return ", ".join(parts) if parts else "–"

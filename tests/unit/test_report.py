@@ -139,21 +139,6 @@ def test_percent_prints_a_labeled_fraction():
         "1%", "3%", "10%", "30%", "100%", "0.5%"]
 
 
-def test_setting_label_prints_names_values_and_skips_missing() -> None:
-    from invlearn.chapters.report import setting_label
-
-    row = pd.Series({"tce_eps_max": 0.05, "tce_eps_n": 30000.0, "rce_beta": float("nan"),
-                     "alpha_rule": "sgd", "meta_steps": "per-train-batch", "dns_k": 2})
-    assert setting_label(row, ["tce_eps_max", "tce_eps_n"]) == "ε_max 0.05, n 30,000"
-    assert setting_label(row, ["alpha_rule", "meta_steps"]) == "rule plain, meta-steps per " \
-        "supervised batch"
-    assert setting_label(row, ["dns_k", "unknown_setting"]) == "K 2"
-    assert setting_label(row, ["rce_beta"]) == "–"
-    assert setting_label({"my_knob": "abc", "alpha_ratio": 10.0}, ["my_knob", "alpha_ratio"]) \
-        == "my_knob abc, α/γ 10"
-    assert setting_label({"dns_k": 2.0}, ["dns_k"]) == "K 2"
-
-
 def test_setting_value_prints_numbers_and_names_values() -> None:
     from invlearn.chapters.report import setting_value
 

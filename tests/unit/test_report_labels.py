@@ -17,9 +17,17 @@ def test_column_label_maps_metrics_and_settings() -> None:
 def test_setting_label_prints_numbers_with_names_and_words_for_rules() -> None:
     row = pd.Series({"tce_eps_max": 0.05, "tce_eps_n": 30000.0, "alpha_rule": "sgd",
                      "alpha_ratio": 10.0, "meta_steps": "per-train-batch", "select": "auc"})
-    assert setting_label(row, ["tce_eps_max", "tce_eps_n"]) == "ε_max = 0.05, ε_N = 30000"
+    assert setting_label(row, ["tce_eps_max", "tce_eps_n"]) == "ε_max = 0.05, ε_N = 30,000"
     assert setting_label(row, ["alpha_rule", "alpha_ratio", "meta_steps"]) == \
-        "plain rule, α/γ = 10, per training batch"
+        "plain rule, α/γ = 10, per supervised batch"
     # an unknown categorical value keeps its setting's name; setting_text is unchanged
     assert setting_label(row, ["select"]) == "select = auc"
     assert setting_text(row, ["alpha_rule", "alpha_ratio"]) == "alpha_rule = sgd, alpha_ratio = 10"
+
+
+def test_setting_label_skips_missing_settings_and_prints_integers_plainly() -> None:
+    row = pd.Series({"rce_beta": float("nan"), "dns_k": 2.0})
+    assert setting_label(row, ["dns_k", "unknown_setting"]) == "K = 2"
+    assert setting_label(row, ["rce_beta"]) == "–"
+    assert setting_label({"my_knob": "abc", "alpha_ratio": 10.0}, ["my_knob", "alpha_ratio"]) \
+        == "my_knob = abc, α/γ = 10"
