@@ -11,7 +11,8 @@ Every function takes a *tidy* results table — one row per run, as written by
   by validation, never by test);
 * :func:`paired_test` — method ``a`` against method ``b`` over matched runs (same data split and
   seed): paired t-test, sign test and Wilcoxon signed-rank test;
-* :func:`mean_std`, :func:`format_p`, :func:`percent`, :func:`format_summary`,
+* :func:`mean_std`, :func:`format_p`, :func:`percent`, :func:`power_of_ten`,
+  :func:`format_summary`,
   :func:`format_side_by_side` — strings for the book's tables.
 """
 from __future__ import annotations
@@ -333,6 +334,20 @@ def format_p(p: float, digits: int = 3) -> str:
 def percent(fraction: float) -> str:
     """A labeled fraction as the book prints it: ``0.01`` → ``"1%"``, ``1.0`` → ``"100%"``."""
     return f"{100 * fraction:g}%"
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_of_ten(x: float, digits: int = 1) -> str:
+    """A small or large number as the book prints it: ``6.1e-08`` → ``"6.1 × 10⁻⁸"``, ``0`` →
+    ``"0"``, NaN → ``"–"``; ``digits`` decimals in the mantissa."""
+    if x is None or math.isnan(x):
+        return "–"
+    if x == 0:
+        return "0"
+    mantissa, exponent = f"{x:.{digits}e}".split("e")
+    return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}"
 
 
 def format_summary(summary: pd.DataFrame, metrics: Sequence[str],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from invlearn.chapters.report import column_label, setting_label, setting_text
+from invlearn.chapters.report import column_label, power_of_ten, setting_label, setting_text
 
 
 def test_column_label_maps_metrics_and_settings() -> None:
@@ -31,3 +31,12 @@ def test_setting_label_skips_missing_settings_and_prints_integers_plainly() -> N
     assert setting_label(row, ["rce_beta"]) == "–"
     assert setting_label({"my_knob": "abc", "alpha_ratio": 10.0}, ["my_knob", "alpha_ratio"]) \
         == "my_knob = abc, α/γ = 10"
+
+
+def test_power_of_ten_prints_mantissa_and_superscript_exponent() -> None:
+    assert power_of_ten(6.1e-08) == "6.1 × 10⁻⁸"
+    assert power_of_ten(1.7497e-05) == "1.7 × 10⁻⁵"
+    assert power_of_ten(0.000112, digits=2) == "1.12 × 10⁻⁴"
+    assert power_of_ten(-3.0e12) == "-3.0 × 10¹²"
+    assert power_of_ten(9.96e-3) == "1.0 × 10⁻²"  # rounding carries into the exponent
+    assert power_of_ten(0.0) == "0" and power_of_ten(float("nan")) == "–"
