@@ -322,8 +322,9 @@ def learn_nothing(table: pd.DataFrame, scores: Sequence[str] = SCORES) -> pd.Dat
 
     ``table`` holds a study's runs and its scores' runs (the scores ran on GMF). Columns:
     ``pool``, ``f``, ``popularity``, ``item mean`` (NaN where a score did not run), ``best
-    model`` (printed name and backbone, ``"IG (α = 0), NeuMF"``), ``its AUC`` and ``score − best model`` (the better
-    score minus the best model: positive where a score that learns nothing wins)."""
+    model`` (printed name and backbone, ``"IG (α = 0), NeuMF"``), ``best model's AUC`` and
+    ``best score − best model`` (the better score minus the best model: positive where a score
+    that learns nothing wins)."""
     _need(table, [*CELL, "method", "seed", "auc"])
     every = share_pool_free_runs(table, POOL_FREE_ALL)
     means = every.groupby(["pool", "label_fraction", "method", "backbone"])["auc"].mean()
@@ -337,9 +338,10 @@ def learn_nothing(table: pd.DataFrame, scores: Sequence[str] = SCORES) -> pd.Dat
         rows.append({"pool": pool, "f": f, "popularity": group.get(("popularity", "gmf")),
                      "item mean": group.get(("item_mean", "gmf")),
                      "best model": f"{method_label(method)}, {backbone_label(backbone)}",
-                     "its AUC": learned.max()})
+                     "best model's AUC": learned.max()})
     out = pd.DataFrame(rows)
-    out["score − best model"] = out[["popularity", "item mean"]].max(axis=1) - out["its AUC"]
+    best_score = out[["popularity", "item mean"]].max(axis=1)
+    out["best score − best model"] = best_score - out["best model's AUC"]
     return out
 
 
@@ -371,10 +373,11 @@ def print_verdicts(maps: Mapping[str, pd.DataFrame]) -> None:
             print(f"  {word} in {len(rows)}: {found or 'none'}")
 
 
-def map_table(frame: pd.DataFrame) -> pd.DataFrame:
+def map_table(frame: pd.DataFrame, aucs: bool = True) -> pd.DataFrame:
     """One map of :func:`regime_maps` as chapter 9 prints it, indexed by the cell (fraction as
     ``"1%"``): ``rival``, ``IG`` and ``rival AUC`` (rounded to 3 digits), ``gap`` (``"+0.0123"``),
-    ``W-L`` (seeds IG wins and loses), ``p``, ``q`` and ``verdict``."""
+    ``W-L`` (seeds IG wins and loses), ``p``, ``q`` and ``verdict``. ``aucs=False`` leaves out
+    the two AUCs (a chapter that prints the means elsewhere)."""
     _need(frame, [*CELL, "rival", "rival_backbone", "ig", "rival_mean", "gap", "wins", "losses",
                   "p_t", "q", "verdict"])
     out = pd.DataFrame({"rival": [rival_label(r) for _, r in frame.iterrows()],
@@ -383,7 +386,7 @@ def map_table(frame: pd.DataFrame) -> pd.DataFrame:
                         "p": frame["p_t"].map(format_p), "q": frame["q"].map(format_p),
                         "verdict": frame["verdict"].map(VERDICT_WORDS)})
     out.index = _cell_index(frame)
-    return out
+    return out if aucs else out.drop(columns=["IG", "rival AUC"])
 
 
 def other_metrics(table: pd.DataFrame, metrics: Sequence[str] = ("gauc", "recall@20"),

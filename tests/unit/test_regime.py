@@ -236,6 +236,9 @@ def test_map_table_prints_each_cell_as_the_chapter_does():
     assert list(out["verdict"]) == ["IG ahead", "IG behind", "no difference", "no difference"]
     with pytest.raises(InvlearnError, match="lacks column"):
         map_table(handmade_map().drop(columns="q"))
+    short = map_table(handmade_map(), aucs=False)  # the AUCs left to the chapter's means table
+    assert list(short.columns) == ["rival", "gap", "W-L", "p", "q", "verdict"]
+    assert short.equals(out.drop(columns=["IG", "rival AUC"]))
 
 
 def test_learn_nothing_sets_the_scores_against_the_best_model_by_test_auc():
@@ -244,14 +247,14 @@ def test_learn_nothing_sets_the_scores_against_the_best_model_by_test_auc():
     out = learn_nothing(second_edition_table()).set_index("pool")
     random, hidden = out.loc["random"], out.loc["hidden"]
     # random pairs: the best learned model is NS on Biased GMF (0.64), any backbone counts
-    assert random["best model"] == "NS, Biased GMF" and random["its AUC"] == pytest.approx(0.64)
+    assert random["best model"] == "NS, Biased GMF" and random["best model's AUC"] == pytest.approx(0.64)
     assert (random["popularity"], random["item mean"]) == pytest.approx((0.66, 0.67))
-    assert random["score − best model"] == pytest.approx(0.67 - 0.64)
+    assert random["best score − best model"] == pytest.approx(0.67 - 0.64)
     # hidden pool: item mean is the random pool's run (it reads kept labels only), popularity
     # the pool's own; IG (0.622) beats IDL (0.61) and the shared None (0.58)
-    assert hidden["best model"] == "IG, GMF" and hidden["its AUC"] == pytest.approx(0.622)
+    assert hidden["best model"] == "IG, GMF" and hidden["best model's AUC"] == pytest.approx(0.622)
     assert (hidden["popularity"], hidden["item mean"]) == pytest.approx((0.90, 0.67))
-    assert hidden["score − best model"] == pytest.approx(0.90 - 0.622)
+    assert hidden["best score − best model"] == pytest.approx(0.90 - 0.622)
     assert (out["f"] == 0.1).all()
     scores_only = second_edition_table()[lambda t: t["method"].isin(["popularity", "item_mean"])]
     with pytest.raises(InvlearnError, match="no learned model"):
