@@ -157,9 +157,9 @@ def regime_maps(table: pd.DataFrame, metric: str = "auc", select_by: str = "vali
             means = rows.groupby(["method", "backbone"])[select_by].mean()
             method, rival_backbone = means.idxmax()
             rival = rows[(rows["method"] == method) & (rows["backbone"] == rival_backbone)]
-            matched = ig.set_index("seed")[[metric]].join(
+            matched = ig.set_index("seed")[[metric]].merge(
                 rival.drop_duplicates("seed").set_index("seed")[[metric]], how="inner",
-                lsuffix="_ig", rsuffix="_rival")
+                left_index=True, right_index=True, suffixes=("_ig", "_rival"))
             key = dict(zip(CELL, cell))
             rivals.append({**key, "rival": method, "rival_backbone": rival_backbone})
             pairs.append(pd.DataFrame({**key, "seed": matched.index,
