@@ -426,23 +426,6 @@ def gaps_to(table: pd.DataFrame, metric: str, reference: str = "none",
     return wide.sub(wide[reference], axis=0).drop(columns=reference)
 
 
-def setting_text(row: Any, names: Sequence[str]) -> str:
-    """``"name = value, …"`` for the searched settings of one run (floats as ``%g``)."""
-    return ", ".join(f"{n} = {row[n]:g}" if isinstance(row[n], float) else f"{n} = {row[n]}"
-                     for n in names)
-
-
-def settings_table(frame: pd.DataFrame, searched: Sequence[str]) -> pd.DataFrame:
-    """Method, its ``searched`` settings (blank where they do not apply) and validation AUC,
-    indexed by the method's printed name."""
-    out = frame[["method", *[c for c in searched if c in frame.columns]]].copy()
-    out = out.dropna(axis=1, how="all").astype(object)
-    out = out.map(lambda v: "" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else v)
-    out["method"] = out["method"].map(method_label)
-    out["valid_auc"] = frame["valid_auc"].round(4)
-    return out.set_index("method")
-
-
 def paper_vs_ours(results: pd.DataFrame, dataset: str | None = None,
                   metrics: Sequence[str] = PAPER_METRICS, digits: int = 3,
                   paper_dataset: str = "ml-1m") -> pd.DataFrame:

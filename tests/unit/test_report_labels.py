@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from invlearn.chapters.report import column_label, power_of_ten, setting_label, setting_text
+from invlearn.chapters.report import column_label, power_of_ten, setting_label
 
 
 def test_column_label_maps_metrics_and_settings() -> None:
@@ -20,9 +20,8 @@ def test_setting_label_prints_numbers_with_names_and_words_for_rules() -> None:
     assert setting_label(row, ["tce_eps_max", "tce_eps_n"]) == "ε_max = 0.05, ε_N = 30,000"
     assert setting_label(row, ["alpha_rule", "alpha_ratio", "meta_steps"]) == \
         "plain rule, α/γ = 10, per supervised batch"
-    # an unknown categorical value keeps its setting's name; setting_text is unchanged
+    # an unknown categorical value keeps its setting's name
     assert setting_label(row, ["select"]) == "select = auc"
-    assert setting_text(row, ["alpha_rule", "alpha_ratio"]) == "alpha_rule = sgd, alpha_ratio = 10"
 
 
 def test_setting_label_skips_missing_settings_and_prints_integers_plainly() -> None:
