@@ -47,6 +47,7 @@ from .report import (
     method_label,
     paired_test,
     percent,
+    signed,
     split_variants,
     summarize,
 )
@@ -236,7 +237,7 @@ def annotation_margins(annotation: pd.DataFrame) -> pd.DataFrame:
     wide = annotation.pivot_table(index=list(CELL), columns="method", values="over_best_trivial")
     rank = {m: k for k, m in enumerate(METHOD_ORDER)}
     wide = wide[sorted(wide.columns, key=lambda m: rank.get(m, len(rank)))]
-    out = wide.map(lambda v: "–" if np.isnan(v) else _fixed(v, 3))
+    out = wide.map(lambda v: "–" if np.isnan(v) else signed(v, 3))
     out.columns = [method_label(m) for m in wide.columns]
     share = annotation.groupby(list(CELL))["positive_share"].mean()
     out["share liked"] = share.reindex(wide.index).map(lambda v: f"{v:.3f}").to_numpy()
@@ -450,7 +451,7 @@ def move_table(results: pd.DataFrame, variant: bool = True, digits: int | None =
     if digits is None:
         gaps = frame["ig0_diff"].map(lambda v: _signed(v) if abs(v) >= 5e-5 else f"{v:+.0e}")
     else:
-        gaps = frame["ig0_diff"].map(lambda v: _fixed(v, digits))
+        gaps = frame["ig0_diff"].map(lambda v: signed(v, digits))
     out = pd.DataFrame({"IG variant": frame["ig_variant"],
                         "IG − IG (α = 0)": gaps,
                         "p": frame["ig0_p_t"].map(format_p),
@@ -476,11 +477,6 @@ def dashed(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
 
 def _signed(value: float) -> str:
     return f"{value:+.4f}"
-
-
-def _fixed(value: float, digits: int) -> str:
-    """``value`` signed with ``digits`` decimals; one that rounds to zero as ``"0.000"``."""
-    return f"{0.0:.{digits}f}" if round(value, digits) == 0 else f"{value:+.{digits}f}"
 
 
 def _wins_losses(frame: pd.DataFrame) -> list[str]:

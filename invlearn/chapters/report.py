@@ -11,7 +11,7 @@ Every function takes a *tidy* results table — one row per run, as written by
   by validation, never by test);
 * :func:`paired_test` — method ``a`` against method ``b`` over matched runs (same data split and
   seed): paired t-test, sign test and Wilcoxon signed-rank test;
-* :func:`mean_std`, :func:`format_p`, :func:`percent`, :func:`power_of_ten`,
+* :func:`mean_std`, :func:`format_p`, :func:`percent`, :func:`signed`, :func:`power_of_ten`,
   :func:`format_summary`,
   :func:`format_side_by_side` — strings for the book's tables.
 """
@@ -334,6 +334,12 @@ def format_p(p: float, digits: int = 3) -> str:
 def percent(fraction: float) -> str:
     """A labeled fraction as the book prints it: ``0.01`` → ``"1%"``, ``1.0`` → ``"100%"``."""
     return f"{100 * fraction:g}%"
+
+
+def signed(value: float, digits: int) -> str:
+    """A difference with its sign and ``digits`` decimals; one that rounds to zero prints as an
+    unsigned ``"0.000"``, never ``"-0.000"``."""
+    return f"{0.0:.{digits}f}" if round(value, digits) == 0 else f"{value:+.{digits}f}"
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")

@@ -39,3 +39,11 @@ def test_power_of_ten_prints_mantissa_and_superscript_exponent() -> None:
     assert power_of_ten(-3.0e12) == "-3.0 × 10¹²"
     assert power_of_ten(9.96e-3) == "1.0 × 10⁻²"  # rounding carries into the exponent
     assert power_of_ten(0.0) == "0" and power_of_ten(float("nan")) == "–"
+
+
+def test_signed_prints_a_zero_without_a_sign() -> None:
+    from invlearn.chapters.report import signed
+
+    assert [signed(v, 3) for v in (0.0123, -0.0123, -0.00004, 0.0)] == [
+        "+0.012", "-0.012", "0.000", "0.000"]
+    assert signed(-0.00004, 4) == "0.0000" and signed(-0.00006, 4) == "-0.0001"
