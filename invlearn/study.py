@@ -53,6 +53,10 @@ def _original(value: Any, search: Mapping[str, Mapping[str, list]]) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+DEFAULT_SEEDS = (1, 2, 3)
+"""A study's final seeds when its spec gives none: three, none of them the default search seed 0."""
+
+
 @dataclasses.dataclass(frozen=True)
 class StudySpec:
     """The one schema of a grid spec (``python -m invlearn grid --spec``, chapters 6 and 8).
@@ -60,8 +64,10 @@ class StudySpec:
     ``base``: parameters of every run. ``grid``: parameter → non-empty list of values (must
     include ``method``; a single value is still a list). ``search``: method name or ``"*"`` →
     setting → list of values tried on validation data. ``search_on``: grid key → value limiting
-    the search to matching cells. ``search_seed``: the search's seed. ``seeds``: distinct
-    seeds of the final runs (``[]`` for a search-only study). ``ablate``: method → settings;
+    the search to matching cells. ``search_seed``: the search's seed (default 0). ``seeds``:
+    distinct seeds of the final runs (``[]`` for a search-only study; default
+    :data:`DEFAULT_SEEDS`, which leaves out the default search seed, so that no final number
+    is the one its setting was chosen on). ``ablate``: method → settings;
     each final run of that method gets a twin at the chosen settings overridden by these —
     ``{"ig": {"alpha_ratio": 0}}`` puts IG beside itself with its move switched off.
     ``exclude``: partial cells (grid key → value) left out of the grid, e.g.
@@ -80,7 +86,7 @@ class StudySpec:
     search: dict[str, dict[str, list]] = dataclasses.field(default_factory=dict)
     search_on: dict[str, Any] = dataclasses.field(default_factory=dict)
     search_seed: int = 0
-    seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
+    seeds: list[int] = dataclasses.field(default_factory=lambda: list(DEFAULT_SEEDS))
     ablate: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     exclude: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     tuning: dict[str, int] | None = None
@@ -222,7 +228,7 @@ def parse_spec(spec: Any) -> StudySpec:
     for key in scope:
         if key not in grid:
             raise InvlearnError(f"spec \"search_on\": {key!r} is not a key of \"grid\"")
-    seeds = _need(spec.get("seeds", [0, 1, 2]), list, '"seeds"', "a list of integers")
+    seeds = _need(spec.get("seeds", list(DEFAULT_SEEDS)), list, '"seeds"', "a list of integers")
     for s in seeds:
         _seed(s, '"seeds"')
     if len(set(seeds)) < len(seeds):

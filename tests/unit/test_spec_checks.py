@@ -126,3 +126,12 @@ def test_the_book_convention_spec_in_its_results_folder_still_works(workdir):
 def test_train_checks_the_same_before_loading(params, needle):
     with pytest.raises(InvlearnError, match=needle):
         check_params(params)
+
+
+def test_default_final_seeds_leave_out_the_search_seed():
+    """A spec without "seeds" gets three final seeds, none of them the search seed: the number a
+    setting was chosen on is never reported as a final result (the winner's curse)."""
+    from invlearn.study import parse_spec
+    spec = parse_spec({"grid": {"method": ["ns"]}, "search": {"*": {"lr": [0.001, 0.01]}}})
+    assert spec.seeds == [1, 2, 3] and spec.search_seed == 0
+    assert spec.search_seed not in spec.seeds
