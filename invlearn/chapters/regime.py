@@ -377,13 +377,13 @@ def print_verdicts(maps: Mapping[str, pd.DataFrame]) -> None:
 def map_table(frame: pd.DataFrame, aucs: bool = True) -> pd.DataFrame:
     """One map of :func:`regime_maps` as chapter 9 prints it, indexed by the cell (fraction as
     ``"1%"``): ``rival``, ``IG`` and ``rival AUC`` (rounded to 3 digits), ``gap`` (``"+0.0123"``),
-    ``W-L`` (seeds IG wins and loses), ``p``, ``q`` and ``verdict``. ``aucs=False`` leaves out
-    the two AUCs (a chapter that prints the means elsewhere)."""
+    ``wins–losses`` (seeds IG wins and loses, ``"3-0"``), ``p``, ``q`` and ``verdict``.
+    ``aucs=False`` leaves out the two AUCs (a chapter that prints the means elsewhere)."""
     _need(frame, [*CELL, "rival", "rival_backbone", "ig", "rival_mean", "gap", "wins", "losses",
                   "p_t", "q", "verdict"])
     out = pd.DataFrame({"rival": [rival_label(r) for _, r in frame.iterrows()],
                         "IG": frame["ig"].round(3), "rival AUC": frame["rival_mean"].round(3),
-                        "gap": frame["gap"].map(_signed), "W-L": _wins_losses(frame),
+                        "gap": frame["gap"].map(_signed), "wins–losses": _wins_losses(frame),
                         "p": frame["p_t"].map(format_p), "q": frame["q"].map(format_p),
                         "verdict": frame["verdict"].map(VERDICT_WORDS)})
     out.index = _cell_index(frame)
@@ -393,9 +393,9 @@ def map_table(frame: pd.DataFrame, aucs: bool = True) -> pd.DataFrame:
 def other_metrics(table: pd.DataFrame, metrics: Sequence[str] = ("gauc", "recall@20"),
                   prefix: bool = True) -> pd.DataFrame:
     """The own-backbone map of :func:`regime_maps` in other ``metrics`` (chapter 9): per cell,
-    the gap (``"<metric>: gap"``), the seeds IG wins and loses (``": W-L"``) and the q-value of
-    the decision rule run over that metric's map (``": q"``). With ``prefix=False`` (one metric
-    only) the columns are plain ``gap``, ``W-L`` and ``q``."""
+    the gap (``"<metric>: gap"``), the seeds IG wins and loses (``": wins–losses"``) and the
+    q-value of the decision rule run over that metric's map (``": q"``). With ``prefix=False`` (one metric
+    only) the columns are plain ``gap``, ``wins–losses`` and ``q``."""
     if not prefix and len(metrics) != 1:
         raise InvlearnError("other_metrics(prefix=False) takes exactly one metric: the columns "
                             "would not say which metric they hold")
@@ -404,7 +404,7 @@ def other_metrics(table: pd.DataFrame, metrics: Sequence[str] = ("gauc", "recall
         frame = regime_maps(table, metric)["own_backbone"]
         name = f"{metric}: " if prefix else ""
         out[f"{name}gap"] = frame["gap"].map(_signed).to_numpy()
-        out[f"{name}W-L"] = _wins_losses(frame)
+        out[f"{name}wins–losses"] = _wins_losses(frame)
         out[f"{name}q"] = frame["q"].map(format_p).to_numpy()
     if frame is None:
         raise InvlearnError("other_metrics needs at least one metric")

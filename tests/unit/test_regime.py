@@ -222,14 +222,15 @@ def test_map_table_prints_each_cell_as_the_chapter_does():
     from invlearn.chapters.regime import map_table
 
     out = map_table(handmade_map())
-    assert list(out.columns) == ["rival", "IG", "rival AUC", "gap", "W-L", "p", "q", "verdict"]
+    assert list(out.columns) == ["rival", "IG", "rival AUC", "gap", "wins–losses", "p", "q",
+                                 "verdict"]
     assert out.index.names == ["backbone", "pool", "f"]
     assert list(out.index) == [("GMF", "random", "3%"), ("GMF", "hidden", "10%"),
                                ("NeuMF", "random", "100%"), ("GMF", "random", "1%")]
     first = out.iloc[0]
     assert (first["IG"], first["rival AUC"]) == (0.7, 0.673)  # rounded to 3 digits
     assert list(out["gap"]) == ["+0.0270", "-0.0200", "+0.0100", "+0.0000"]
-    assert list(out["W-L"]) == ["3-0", "0-3", "2-1", "0-0"]
+    assert list(out["wins–losses"]) == ["3-0", "0-3", "2-1", "0-0"]
     assert list(out["p"]) == ["0.004", "0.002", "0.300", "–"]
     assert list(out["q"]) == ["0.039", "0.025", "0.600", "–"]
     assert out["rival"].iloc[3] == "NS (NeuMF)"
@@ -237,7 +238,7 @@ def test_map_table_prints_each_cell_as_the_chapter_does():
     with pytest.raises(InvlearnError, match="lacks column"):
         map_table(handmade_map().drop(columns="q"))
     short = map_table(handmade_map(), aucs=False)  # the AUCs left to the chapter's means table
-    assert list(short.columns) == ["rival", "gap", "W-L", "p", "q", "verdict"]
+    assert list(short.columns) == ["rival", "gap", "wins–losses", "p", "q", "verdict"]
     assert short.equals(out.drop(columns=["IG", "rival AUC"]))
 
 
@@ -303,14 +304,14 @@ def test_seed_gaps_and_other_metrics_per_cell():
     assert list(gaps.loc[("Biased GMF", "random", "10%")]) == pytest.approx(
         [-0.01, -0.008, -0.01, -0.008, -0.01])
     out = other_metrics(table)
-    assert list(out.columns) == ["gauc: gap", "gauc: W-L", "gauc: q", "recall@20: gap",
-                                 "recall@20: W-L", "recall@20: q"]
+    assert list(out.columns) == ["gauc: gap", "gauc: wins–losses", "gauc: q", "recall@20: gap",
+                                 "recall@20: wins–losses", "recall@20: q"]
     cell = out.loc[("GMF", "random", "10%")]
     assert (cell["gauc: gap"], cell["recall@20: gap"]) == ("+0.0520", "+0.0052")
-    assert cell["gauc: W-L"] == "5-0" and cell["recall@20: q"] == "<0.001"
-    assert out.loc[("Biased GMF", "random", "10%"), "gauc: W-L"] == "0-5"
+    assert cell["gauc: wins–losses"] == "5-0" and cell["recall@20: q"] == "<0.001"
+    assert out.loc[("Biased GMF", "random", "10%"), "gauc: wins–losses"] == "0-5"
     plain = other_metrics(table, ["recall@20"], prefix=False)  # one metric, plain columns
-    assert list(plain.columns) == ["gap", "W-L", "q"]
+    assert list(plain.columns) == ["gap", "wins–losses", "q"]
     assert plain.loc[("GMF", "random", "10%"), "gap"] == "+0.0052"
     with pytest.raises(InvlearnError, match="exactly one metric"):
         other_metrics(table, prefix=False)
