@@ -54,7 +54,7 @@ def _original(value: Any, search: Mapping[str, Mapping[str, list]]) -> Any:
 
 
 DEFAULT_SEEDS = (1, 2, 3)
-"""A study's final seeds when its spec gives none: three, none of them the default search seed 0."""
+"""A study's final seeds when its spec gives none. None of the three is the default search seed 0."""
 
 
 @dataclasses.dataclass(frozen=True)
