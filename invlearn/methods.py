@@ -456,5 +456,5 @@ def _train(data: Split, config: TrainConfig, model: nn.Module | None,
 def uses_static_step(config: TrainConfig, model: nn.Module | None) -> bool:
     """Whether ``train`` takes the static-shape engine of :mod:`invlearn.static`: only when
     asked to (``step="static"``). ``"auto"`` and the default are the eager engine on every
-    device until the CUDA tests pass on a GPU (README, Speed)."""
+    device until the CUDA tests pass on a GPU (the book's usage page, "Speed and GPUs")."""
     return config.step == "static"
