@@ -1,39 +1,30 @@
 """Static-shape training step: dense tables, fused Adam, device sampling, CUDA graphs.
 
-On a GPU the eager step of :mod:`invlearn.methods` is launch-bound: a batch of 1024 rows costs
-dozens of small kernel launches (sparse gradients, coalescing, lazy Adam, host-side sampling),
-so IG-GMF runs slower on an H100 than on one CPU core. This module is the GPU path:
+On a GPU the eager step of :mod:`invlearn.methods` is launch-bound (sparse gradients,
+coalescing, lazy Adam and host-side sampling cost dozens of small kernels per batch), so IG-GMF
+runs slower on an H100 than on one CPU core. This module is the opt-in GPU path
+(``step="static"``; ``auto`` and the default are the eager step on every device):
 
-* **dense embeddings** (``build_model(..., sparse=False)``) and ``torch.optim.Adam`` — fused and
-  ``capturable`` on CUDA, plain on the CPU. Dense Adam updates every row at every step (the
-  moments of untouched rows decay); lazy Adam (:class:`invlearn.optim.Adam`) only the rows of
-  the batch. They agree exactly when every row is touched (``tests/unit/test_static.py``).
-  This path runs ``optimizer="dense"`` only and refuses ``"lazy"`` with an error (the eager
-  step runs both), so a setting means the same update on either path. It is opt-in
-  (``step="static"``): ``auto`` and the default are the eager step on every device;
-* **device-side sampling** of the ``random`` pool (:class:`DeviceSampler`): uniform items,
-  rejected when ``(user, item)`` is a training pair (the eager engine's
-  :class:`~invlearn.sampling.PairSet`, held on the device) — redrawn for a *fixed* number
-  of rounds (``redraw_rounds``) so shapes stay static. A row still colliding after the last
-  round is **never used**: it gets weight 0 in the loss, and the run counts such rows
-  (``TrainResult.static["unfixed_collisions"]``). With ML-1M's density (≈ 4 %) and 8 rounds
-  that probability is ≈ 0.04⁹ per row;
-* **fixed batch shapes**: every batch holds exactly ``batch_size`` labeled rows. The last partial
-  batch of an epoch is **padded** (default: rows repeated with weight 0, so every row is seen
-  once per epoch and the loss is the mean over real rows) or **dropped** (``last_batch="drop"``);
-  the choice is recorded in ``TrainResult.static``. Losses are weighted means
-  ``Σ w·ℓ / Σ w`` — the plain mean when no row is padded;
-* the whole step — batch gather, sampling, forward, loss, backward, optimizer — and IG's
-  meta-step with its γ step (three candidates compared in float64 with
+* **dense embeddings** and ``torch.optim.Adam`` (fused and ``capturable`` on CUDA). Dense Adam
+  moves every row at every step, lazy Adam (:class:`invlearn.optim.Adam`) only the batch's rows;
+  they agree when every row is touched. This path runs ``optimizer="dense"`` only and refuses
+  ``"lazy"``, so a setting means the same update on either path;
+* **device-side sampling** of the ``random`` pool (:class:`DeviceSampler`), redrawn for a fixed
+  number of rounds so shapes stay static. A row still colliding with a training pair after the
+  last round gets weight 0 and is counted (``TrainResult.static["unfixed_collisions"]``; about
+  0.04⁹ per row at ML-1M's density);
+* **fixed batch shapes**: the last partial batch of an epoch is **padded** (rows repeated with
+  weight 0: every row is seen once, the loss is the mean over real rows) or **dropped**
+  (``last_batch="drop"``). Losses are weighted means ``Σ w·ℓ / Σ w``;
+* the whole step and IG's meta-step with its γ step (candidates compared in float64 with
   :func:`invlearn.ig.choose`, the move applied as ``saved + (kept − 1)·move``, no host
   synchronisation) read their batch from device buffers through a device step counter, so on
-  CUDA each is captured once in a ``torch.cuda.CUDAGraph`` and replayed; per epoch the host only
-  refills the order buffers.
-  On the CPU the same functions run eagerly, so the CPU tests exercise their logic.
+  CUDA each is captured once in a ``torch.cuda.CUDAGraph`` and replayed. On the CPU the same
+  functions run eagerly, so the CPU tests exercise their logic.
 
 :func:`train_static` returns the same :class:`invlearn.training.TrainResult` as ``train`` (with
 a ``static`` dict of the path's settings) for methods ``none``, ``ns`` and ``ig``, GMF and NeuMF,
-with the ``random`` pool and ``optimizer="dense"``.
+with the ``random`` pool.
 """
 from __future__ import annotations
 
