@@ -287,7 +287,8 @@ def format_report(report: dict) -> str:
         f"{n:,} items {t * 1000:.2f} ms" for n, t in steps.items()))
     if len(steps) > 1:
         sizes = sorted(steps)
-        lines.append(f"ratio largest / smallest catalogue: {steps[sizes[-1]] / steps[sizes[0]]:.2f}")
+        ratio = steps[sizes[-1]] / steps[sizes[0]]
+        lines.append(f"ratio largest / smallest catalogue: {ratio:.2f}")
     lines.append(f"peak memory {report['peak_memory_mb']:.0f} MiB")
     if "peak_gpu_memory_mb" in report:
         lines.append(f"peak GPU memory {report['peak_gpu_memory_mb']:.0f} MiB")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .errors import InvlearnError
+from .errors import InvlearnError, check_int
 
 ArrayLike = np.ndarray | Sequence | torch.Tensor
 
@@ -73,13 +73,6 @@ def _check_rows(users: ArrayLike | None, labels: ArrayLike,
     if u is not None and len(u) != len(y):
         raise InvlearnError(f"users has {len(u)} rows but labels has {len(y)}")
     return u, y, s
-
-
-def _check_k(k: int, name: str = "k") -> int:
-    """``k`` as a positive Python int."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvlearnError(f"{name} must be a positive integer, got {k!r}")
-    return int(k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,7 +215,7 @@ def ndcg_at_k(users: ArrayLike, labels: ArrayLike, scores: ArrayLike, k: int = 1
     (``nan`` if there is none). On ML-1M test rows most labels are positive, so even random
     scores give a high value; chapter 6 discusses it.
     """
-    k = _check_k(k)
+    k = check_int(k, "k")
     u, y, s = _check_rows(users, labels, scores)
     uniq, gid = _factorize(u)
     return _ndcg_mrr(gid, len(uniq), y, s, k)[0]
@@ -248,7 +241,7 @@ def labeled_metrics(users: ArrayLike, labels: ArrayLike, scores: ArrayLike,
     Keys: ``auc`` (:func:`auc`), ``gauc`` and ``gauc_unweighted`` (:func:`gauc`),
     ``ndcg@{k}`` (:func:`ndcg_at_k`) and ``mrr`` (:func:`mrr`).
     """
-    k = _check_k(k)
+    k = check_int(k, "k")
     u, y, s = _check_rows(users, labels, scores)
     uniq, gid = _factorize(u)
     pooled, _, _ = _group_auc(np.zeros(len(y), dtype=np.int64), 1, y, s)
@@ -325,10 +318,10 @@ def full_ranking_metrics(score_fn: Callable[[torch.Tensor], torch.Tensor],
     training and test masks of a batch are built with one scatter each, with no per-user loop.
     Keys: ``recall@K`` and ``ndcg@K`` for each K in ``ks``.
     """
-    ks = [_check_k(k, "ks") for k in ks]
+    ks = [check_int(k, "ks") for k in ks]
     if not ks:
         raise InvlearnError("ks must name at least one cut-off")
-    batch_users = _check_k(batch_users, "batch_users")
+    batch_users = check_int(batch_users, "batch_users")
     tr_u, tr_i = _check_pairs(train_users, train_items, n_users, n_items, "train")
     te_u, te_i = _check_pairs(test_users, test_items, n_users, n_items, "test")
     if len(te_u) == 0:

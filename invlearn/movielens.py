@@ -177,10 +177,9 @@ def _download(url: str, dest: pathlib.Path, size: int | None) -> dict[str, Any]:
                     got += len(chunk)
                     bar.update(len(chunk))
     except http.client.IncompleteRead as err:
-        raise InvlearnError(
-            f"truncated download from {url}: the connection closed after "
-            f"{got + len(err.partial)} bytes, {err.expected} more were announced"
-        ) from err
+        raise InvlearnError(f"truncated download from {url}: the connection closed after "
+                            f"{got + len(err.partial)} bytes, {err.expected} more were announced") \
+            from err
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
         raise InvlearnError(f"could not download {url}: {err}") from err
     if length is not None and got < length:
@@ -191,7 +190,8 @@ def _download(url: str, dest: pathlib.Path, size: int | None) -> dict[str, Any]:
 
 
 def _verify(got: Mapping[str, Any], expected: Mapping[str, Any], url: str) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` when a download's size or digests differ from ``expected``."""
+    """Raise :class:`~invlearn.errors.InvlearnError` when a download's size or digests differ
+    from ``expected``."""
     size = expected.get("size")
     if size is not None and got["size"] != size:
         what = "truncated download" if got["size"] < size else "size mismatch"
@@ -227,33 +227,27 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def fetch_movielens(
-    name: str,
-    data_home: str | os.PathLike | None = None,
-    url: str | None = None,
-    checksum: bool = True,
-    expected: Mapping[str, Any] | None = None,
-) -> pathlib.Path:
+def fetch_movielens(name: str, data_home: str | os.PathLike | None = None,
+                    url: str | None = None, checksum: bool = True,
+                    expected: Mapping[str, Any] | None = None) -> pathlib.Path:
     """Make sure ``<home>/<name>/`` holds the extracted MovieLens archive; return that folder.
-
-    Book chapters 1 and 6. In order:
 
     1. ``<home>/<name>/`` already holds the ratings file: use it.
     2. ``<home>/<name>.zip`` exists: extract it. Its checksum is *not* checked: a local archive
-       is the user's (or the CI's) choice, and the archives in the CI data folder are rebuilt
-       from public copies, so their checksums differ from the official ones.
-    3. Otherwise download ``url`` (default: the GroupLens address in :data:`~invlearn.movielens.MOVIELENS`) into a
+       is the user's (or the CI's) choice, and the CI's archives are rebuilt from public copies,
+       so their checksums differ from the official ones.
+    3. Otherwise download ``url`` (default: the GroupLens address in :data:`MOVIELENS`) into a
        temporary file inside the home and verify its size, sha256 and md5 against ``expected``
-       (default: the official values in :data:`~invlearn.movielens.MOVIELENS`; a mapping with any of the keys
+       (default: the official values in :data:`MOVIELENS`; a mapping with any of the keys
        ``sha256``, ``md5``, ``size`` replaces them, and keys left out are not checked;
        ``checksum=False`` skips the check). A mismatch or a truncated download raises
-       :class:`~invlearn.errors.InvlearnError`; a failed download's message names the data home and the archive
-       to place there by hand (``<home>/<name>.zip``). The verified archive is kept as
+       :class:`~invlearn.errors.InvlearnError`; a failed download's message names the archive
+       to place in the data home by hand. The verified archive is kept as
        ``<home>/<name>.zip``, readable by all (mode 0644). The ``.part`` files of killed
        downloads are removed first.
 
-    Extraction is atomic: the archive goes into a temporary folder inside the home that is then
-    renamed to ``<home>/<name>``; on any failure no partial file or folder is left behind.
+    Extraction is atomic (a temporary folder inside the home, then renamed): on any failure no
+    partial file or folder is left behind.
     """
     entry = _movielens_entry(name)
     home = _resolve_home(data_home)
@@ -314,7 +308,8 @@ def _fetch_into(home: pathlib.Path, name: str, url: str, expected: Mapping[str, 
 # Reading and checking ratings files
 # --------------------------------------------------------------------------------------------
 
-_GUESS_SEPS = ("\t", "::", ",", ";", "|", " ")
+#: The separators a file may use, in the order they are guessed.
+SEPARATORS = ("\t", "::", ",", ";", "|", " ")
 
 
 def _lines(data: bytes, sep: bytes) -> list[tuple[int, bytes]]:
@@ -406,14 +401,8 @@ def rating_values(values: pd.Series, rating_range: tuple[float, float] | None,
     return rating
 
 
-def _parse_ratings(
-    data: bytes,
-    source: str,
-    sep: str,
-    names: Sequence[str],
-    rating_range: tuple[float, float] | None,
-    min_fields: int,
-) -> pd.DataFrame:
+def _parse_ratings(data: bytes, source: str, sep: str, names: Sequence[str],
+                   rating_range: tuple[float, float] | None, min_fields: int) -> pd.DataFrame:
     """Parse and check the bytes of a ratings file; ``source`` names it in every message."""
     names = tuple(names)
     if not sep:
@@ -426,7 +415,7 @@ def _parse_ratings(
     n = len(first.split(bsep))
     if n == 1 and min_fields > 1:
         text = first.decode("latin-1")
-        guess = [s for s in _GUESS_SEPS if s != sep and min_fields <= len(text.split(s))]
+        guess = [s for s in SEPARATORS if s != sep and min_fields <= len(text.split(s))]
         hint = f" The file looks separated by {guess[0]!r}." if guess else ""
         raise InvlearnError(
             f"{source}: line 1 has a single field with separator {sep!r}, expected "
@@ -434,10 +423,8 @@ def _parse_ratings(
         )
     if not min_fields <= n <= len(names):
         want = str(len(names)) if min_fields == len(names) else f"{min_fields} to {len(names)}"
-        raise InvlearnError(
-            f"{source}: line 1 has {n} fields, expected {want} ({' '.join(names)}) "
-            f"separated by {sep!r}"
-        )
+        raise InvlearnError(f"{source}: line 1 has {n} fields, expected {want} ({' '.join(names)}) "
+                            f"separated by {sep!r}")
     names, raw = names[:n], data
 
     def bad(row: int, what: str) -> InvlearnError:
@@ -478,16 +465,12 @@ def _parse_ratings(
     return table
 
 
-def read_ratings(
-    path: str | os.PathLike,
-    sep: str = "\t",
-    names: Sequence[str] = RATING_COLUMNS,
-    rating_range: tuple[float, float] | None = (1, 5),
-    min_fields: int | None = None,
-) -> pd.DataFrame:
+def read_ratings(path: str | os.PathLike, sep: str = "\t", names: Sequence[str] = RATING_COLUMNS,
+                 rating_range: tuple[float, float] | None = (1, 5),
+                 min_fields: int | None = None) -> pd.DataFrame:
     """Read a headerless ratings file ``user item rating [timestamp]`` and check it.
 
-    Book chapters 1 and 6. Every line must have the same number of fields: ``len(names)``, or
+    Every line must have the same number of fields: ``len(names)``, or
     between ``min_fields`` and ``len(names)`` when ``min_fields`` is given (the trailing columns
     are then optional, decided by line 1). ``user``, ``item`` and ``timestamp`` must be
     non-negative integers (int64, ids above 2**31 are fine); ``rating`` a number inside

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InvlearnError
-from .movielens import rating_values
+from .errors import InvlearnError, check_int
+from .movielens import SEPARATORS, rating_values
 
 #: How a label is made from a file or table; ``python -m invlearn train -h`` prints it.
 LABEL_RULE = ("a column named 'label' (0/1) is the label; else the third column is a rating and "
@@ -44,7 +44,6 @@ HEADER_NAMES = {
     "label": ("label", "labels", "y", "target"),
     "timestamp": ("timestamp", "time", "ts"),
 }
-_SEPARATORS = ("\t", "::", ",", ";", "|", " ")
 _INTEGER = re.compile(r"-?(0|[1-9]\d{0,17})")  # no leading zeros: "007" stays text
 #: The evaluation used for positive-only data, as said in ``Split.info["evaluation"]``.
 SAMPLED_EVALUATION = ("positive-only data: each validation / test positive gets {n} sampled "
@@ -59,7 +58,7 @@ SAMPLED_EVALUATION = ("positive-only data: each validation / test positive gets 
 
 
 def _guess_sep(line: str, source: str) -> str:
-    for sep in _SEPARATORS:
+    for sep in SEPARATORS:
         if len(line.split(sep)) >= 2:
             return sep
     raise InvlearnError(f"{source}: line 1 {line[:60]!r} has a single field; expected user and "
@@ -120,13 +119,9 @@ def _ids(values: pd.Series) -> np.ndarray:
     return text.to_numpy(dtype=object)
 
 
-def read_interactions(
-    path: str | os.PathLike,
-    sep: str | None = None,
-    header: bool | None = None,
-    rating_threshold: float | None = None,
-    rating_range: tuple[float, float] | None = None,
-) -> pd.DataFrame:
+def read_interactions(path: str | os.PathLike, sep: str | None = None,
+                      header: bool | None = None, rating_threshold: float | None = None,
+                      rating_range: tuple[float, float] | None = None) -> pd.DataFrame:
     """One interactions file as a table ``user``, ``item``, ``label`` (and ``rating``,
     ``timestamp`` when present), with the original ids (integers, or text such as ``u123``).
 
@@ -317,8 +312,7 @@ def _sampled_negatives(parts: dict[str, pd.DataFrame], n_users: int, n_items: in
     """``parts`` with ``n`` sampled negatives per positive added to ``valid`` and ``test``."""
     from .sampling import PairSet, sample_unlabeled
 
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InvlearnError(f"eval_negatives must be a positive integer, got {n!r}")
+    check_int(n, "eval_negatives")
     rng = np.random.default_rng(seed)
     pools = [t for t in parts.values() if t is not None]
     users = np.concatenate([t["user"].to_numpy(np.int64) for t in pools])
@@ -354,14 +348,9 @@ def _finish(parts: dict[str, pd.DataFrame], user_ids: np.ndarray, item_ids: np.n
                  info=info, unlabeled=parts.get("unlabeled"))
 
 
-def own_split(
-    table: pd.DataFrame,
-    fractions: Sequence[float] = (0.6, 0.2, 0.2),
-    seed: int = 0,
-    unlabeled: pd.DataFrame | None = None,
-    name: str = "data",
-    eval_negatives: int = 1,
-):
+def own_split(table: pd.DataFrame, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0,
+              unlabeled: pd.DataFrame | None = None, name: str = "data",
+              eval_negatives: int = 1):
     """A seeded train / validation / test split of your own interactions (any ids).
 
     ``table`` has columns ``user`` and ``item`` (any hashable ids) and ``label`` (0/1); without
@@ -387,19 +376,12 @@ def own_split(
     return _finish(parts, user_ids, item_ids, name, info, positive_only, eval_negatives, seed)
 
 
-def files_split(
-    train: str | os.PathLike,
-    valid: str | os.PathLike,
-    test: str | os.PathLike,
-    sep: str | None = None,
-    header: bool | None = None,
-    rating_threshold: float | None = None,
-    rating_range: tuple[float, float] | None = None,
-    unlabeled: str | os.PathLike | pd.DataFrame | None = None,
-    name: str = "files",
-    eval_negatives: int = 1,
-    seed: int = 0,
-):
+def files_split(train: str | os.PathLike, valid: str | os.PathLike, test: str | os.PathLike,
+                sep: str | None = None, header: bool | None = None,
+                rating_threshold: float | None = None,
+                rating_range: tuple[float, float] | None = None,
+                unlabeled: str | os.PathLike | pd.DataFrame | None = None, name: str = "files",
+                eval_negatives: int = 1, seed: int = 0):
     """A split from a train / validation / test file triple, each read by
     :func:`read_interactions` (any separator, header, ids and label rule), with ids mapped over
     the three files and the ``unlabeled`` pool (a path or a table). Positive-only files get
@@ -424,17 +406,11 @@ def files_split(
     return _finish(mapped, user_ids, item_ids, name, info, positive_only, eval_negatives, seed)
 
 
-def data_split(
-    data: str | os.PathLike,
-    fractions: Sequence[float] = (0.6, 0.2, 0.2),
-    seed: int = 0,
-    sep: str | None = None,
-    header: bool | None = None,
-    rating_threshold: float | None = None,
-    unlabeled: str | os.PathLike | pd.DataFrame | None = None,
-    name: str | None = None,
-    eval_negatives: int = 1,
-):
+def data_split(data: str | os.PathLike, fractions: Sequence[float] = (0.6, 0.2, 0.2),
+               seed: int = 0, sep: str | None = None, header: bool | None = None,
+               rating_threshold: float | None = None,
+               unlabeled: str | os.PathLike | pd.DataFrame | None = None,
+               name: str | None = None, eval_negatives: int = 1):
     """:func:`own_split` of the file ``data`` (read by :func:`read_interactions`), with the
     unlabeled interactions of a file or table; the split's name is the file's stem."""
     table = read_interactions(data, sep=sep, header=header, rating_threshold=rating_threshold)

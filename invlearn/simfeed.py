@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InvlearnError
+from .errors import InvlearnError, check_int
 from .sampling import is_pair, pair_keys
 from .splits import Split, random_split
 
@@ -238,7 +238,7 @@ class SimFeed:
         feed's name and ``info`` its :meth:`stats` plus ``split_seed`` and ``fractions``.
         ``ambiguous`` is :meth:`ambiguous` (the unlabeled pool of book chapter 9).
         """
-        _check_int("seed", seed, minimum=0)
+        check_int(seed, "seed", 0)
         split = random_split(self.labeled(), fractions, seed=seed, name=self.name,
                              n_users=self.n_users, n_items=self.n_items)
         split.truth = self
@@ -299,12 +299,6 @@ def truth_test_set(split: Split, seed: int | None = None) -> pd.DataFrame:
 
 
 # -- argument checks ---------------------------------------------------------------------------
-def _check_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvlearnError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_float(name: str, value: Any, low: float, high: float, open_low: bool = False,
                  open_high: bool = False) -> float:
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
@@ -324,7 +318,7 @@ def _check_knobs(knobs: dict) -> dict:
         raise InvlearnError(f"unknown simulator knob(s) {unknown}; known: {sorted(KNOBS)}")
     k = {**KNOBS, **knobs}
     for name in ("n_clusters", "min_per_user", "n_candidates", "threshold_sample"):
-        k[name] = _check_int(name, k[name])
+        k[name] = check_int(k[name], name)
     for name in ("cluster_strength", "popularity_quality", "explore", "skip_rate"):
         k[name] = _check_float(name, k[name], 0.0, 1.0)
     for name in ("user_bias_std", "item_bias_std", "activity_sigma", "zipf_exponent",
@@ -478,9 +472,9 @@ def simulate_feed(size: str = "small", *, n_users: int | None = None,
     chooses the impressions, and how long each impression is watched.
     """
     nu, ni, n_imp, name = _feed_counts(size, n_users, n_items, n_impressions)
-    dim = _check_int("dim", dim)
+    dim = check_int(dim, "dim")
     positive_rate = _check_float("positive_rate", positive_rate, 0.0, 1.0, True, True)
-    seed = _check_int("seed", seed, minimum=0)
+    seed = check_int(seed, "seed", 0)
     k = _check_knobs(knobs)
     taste = _taste(seed, nu, ni, dim, positive_rate, k)
     users, items, popularity = _impressions(seed, nu, ni, n_imp, taste, k)
@@ -502,10 +496,10 @@ def _feed_counts(size: str, n_users: int | None, n_items: int | None,
     if not isinstance(size, str) or size not in SIZES:
         raise InvlearnError(f"size must be one of {sorted(SIZES)}, got {size!r}")
     preset = SIZES[size]
-    nu = _check_int("n_users", preset["n_users"] if n_users is None else n_users)
-    ni = _check_int("n_items", preset["n_items"] if n_items is None else n_items)
-    n_imp = _check_int("n_impressions",
-                       preset["n_impressions"] if n_impressions is None else n_impressions)
+    nu = check_int(preset["n_users"] if n_users is None else n_users, "n_users")
+    ni = check_int(preset["n_items"] if n_items is None else n_items, "n_items")
+    n_imp = check_int(preset["n_impressions"] if n_impressions is None else n_impressions,
+                      "n_impressions")
     if n_imp > nu * ni:
         raise InvlearnError(f"n_impressions ({n_imp}) cannot exceed n_users * n_items "
                             f"({nu * ni}): a pair is shown at most once")

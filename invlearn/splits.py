@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import POOLS
-from .errors import InvlearnError, warn
+from .config import MAX_SEED, POOLS
+from .errors import InvlearnError, check_int, warn
 from .movielens import binarize, contiguous_ids, read_ratings
 
 COLUMNS = ("user", "item", "label")
@@ -36,11 +36,6 @@ def _need_split(split: Any, what: str) -> None:
         raise InvlearnError(f"{what} needs an invlearn Split, got {type(split).__name__}")
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
-            0 <= seed < 2**63):
-        raise InvlearnError(f"seed must be a non-negative integer below 2**63, got {seed!r}")
-    return int(seed)
 
 @dataclass
 class Split:
@@ -60,8 +55,9 @@ class Split:
     ``unlabeled`` holds your own unlabeled interactions (``user``, ``item``; no label), the pool
     ``"unlabeled"`` (:mod:`invlearn.owndata`).
 
-    Construction checks the tables (:func:`~invlearn.splits.check_split`): what would silently mislead raises
-    :class:`~invlearn.errors.InvlearnError`, what a user may mean gives an :class:`~invlearn.errors.InvlearnWarning` with counts.
+    Construction checks the tables (:func:`check_split`): what would silently mislead raises
+    :class:`~invlearn.errors.InvlearnError`, what a user may mean gives an
+    :class:`~invlearn.errors.InvlearnWarning` with counts.
     """
 
     train: pd.DataFrame
@@ -103,15 +99,14 @@ def check_split(split: Split) -> None:
     that are not integers in ``[0, n_users)`` / ``[0, n_items)``; a label outside {0, 1}; a
     (user, item) pair twice in one part with different labels; a validation part identical to
     the test part, or a test part identical to train (the same rows); a validation or test part
-    with a single class (its AUC is undefined). Warnings (:class:`~invlearn.errors.InvlearnWarning`, with
-    counts): a pair repeated with the same label within a part (it weighs double), a pair in
-    two parts, and validation or test users or items never seen in training. The optional
-    ``hidden`` and ``ambiguous`` pools must have their columns.
+    with a single class (its AUC is undefined). Warnings (with counts): a pair repeated with the
+    same label within a part (it weighs double), a pair in two parts, and validation or test
+    users or items never seen in training. The optional ``hidden`` and ``ambiguous`` pools must
+    have their columns.
     """
     name = split.name
     for what, value in (("n_users", split.n_users), ("n_items", split.n_items)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise InvlearnError(f"{name}: {what} must be a positive integer, got {value!r}")
+        check_int(value, f"{name}: {what}")
         if value > MAX_IDS:
             raise InvlearnError(f"{name}: {what} must be at most {MAX_IDS} (an embedding table "
                                 f"that long does not fit in memory), got {value!r}")
@@ -173,10 +168,8 @@ def _check_table(name: str, part: str, table: Any, n_users: int, n_items: int) -
             raise InvlearnError(f"{name}: {part} {col} ids must be integers, got dtype "
                                 f"{table[col].dtype} (first value {ids[0]!r})")
         if ids.min() < 0 or ids.max() >= bound:
-            raise InvlearnError(
-                f"{name}: {part} {col} ids must lie in [0, {bound}), "
-                f"found [{ids.min()}, {ids.max()}]"
-            )
+            raise InvlearnError(f"{name}: {part} {col} ids must lie in [0, {bound}), "
+                                f"found [{ids.min()}, {ids.max()}]")
     _check_labels(name, part, table["label"])
 
 
@@ -189,10 +182,8 @@ def _check_labels(name: str, part: str, label: pd.Series) -> None:
         row = int(np.argmax(bad))
         value = label.iloc[row]
         shown = repr(value) if isinstance(value, (str, bytes)) else str(value)
-        raise InvlearnError(
-            f"{name}: {part} labels must be 0 or 1, found {shown} "
-            f"(row {row}; {int(bad.sum())} bad label(s) in all)"
-        )
+        raise InvlearnError(f"{name}: {part} labels must be 0 or 1, found {shown} "
+                            f"(row {row}; {int(bad.sum())} bad label(s) in all)")
 
 
 def _pair_keys(table: pd.DataFrame, n_items: int) -> np.ndarray:
@@ -302,14 +293,9 @@ def cut_rows(table: pd.DataFrame, values: Sequence[float], seed: int, name: str,
     return out
 
 
-def random_split(
-    table: pd.DataFrame,
-    fractions: Sequence[float] = (0.6, 0.2, 0.2),
-    seed: int = 0,
-    name: str = "data",
-    n_users: int | None = None,
-    n_items: int | None = None,
-) -> Split:
+def random_split(table: pd.DataFrame, fractions: Sequence[float] = (0.6, 0.2, 0.2),
+                 seed: int = 0, name: str = "data", n_users: int | None = None,
+                 n_items: int | None = None) -> Split:
     """A seeded random train / validation / test split of the rows.
 
     The rows are shuffled with ``numpy.random.default_rng(seed).permutation``; the first
@@ -322,7 +308,7 @@ def random_split(
         raise InvlearnError(f"random_split needs a pandas DataFrame with columns user, item and "
                             f"label, got {type(table).__name__}")
     values = check_fractions(fractions)
-    seed = _check_seed(seed)
+    seed = check_int(seed, "seed", 0, MAX_SEED)
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise InvlearnError(f"table lacks column(s) {missing}; binarize the ratings first")
@@ -355,15 +341,10 @@ def check_evaluation_files(parts: dict[str, pd.DataFrame], paths: dict[str, Any]
                                 f"positive and negative rows")
 
 
-def load_split_files(
-    train: str | os.PathLike,
-    valid: str | os.PathLike,
-    test: str | os.PathLike,
-    sep: str = "\t",
-    rating_threshold: float = 3,
-    name: str = "files",
-    rating_range: tuple[float, float] | None = (1, 5),
-) -> Split:
+def load_split_files(train: str | os.PathLike, valid: str | os.PathLike,
+                     test: str | os.PathLike, sep: str = "\t", rating_threshold: float = 3,
+                     name: str = "files",
+                     rating_range: tuple[float, float] | None = (1, 5)) -> Split:
     """A split from a train / validation / test file triple.
 
     Each file is headerless ``user item rating`` or ``user item rating timestamp`` with original
@@ -415,7 +396,7 @@ def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
     """
     _need_split(split, "label_fraction")
     fraction = _check_fraction(fraction)
-    seed = _check_seed(seed)
+    seed = check_int(seed, "seed", 0, MAX_SEED)
     n = len(split.train)
     keep_count = max(1, math.ceil(round(fraction * n, 9)))
     order = np.random.default_rng(seed).permutation(n)

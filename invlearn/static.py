@@ -70,8 +70,7 @@ REDRAW_ROUNDS = 8
 
 # -- sampling on the device -----------------------------------------------------------------
 class DeviceSampler:
-    """Uniform unlabeled items for given users, rejecting training pairs, with static
-    shapes.
+    """Uniform unlabeled items for given users, rejecting training pairs, with static shapes.
 
     Membership is the eager engine's :class:`invlearn.sampling.PairSet` held on the device (a
     dense bitmap, or sorted keys and ``torch.searchsorted`` above ``bitmap_limit``). Draws use
@@ -130,9 +129,8 @@ def make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.o
 
 
 def init_adam_state(opt: torch.optim.Optimizer) -> None:
-    """Create Adam's state (moments, step count) before any capture, equal to a fresh
-    one:
-    one step on zero gradients moves nothing (``0 / (0 + eps)``); its step count is reset."""
+    """Create Adam's state before any capture, equal to a fresh one: one step on zero gradients
+    moves nothing (``0 / (0 + eps)``), and its step count is reset."""
     if opt.state:
         return
     for group in opt.param_groups:
@@ -157,18 +155,17 @@ def adam_step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) 
 def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
                      labeled: tuple[torch.Tensor, ...], alpha: float, rule: str = "sign",
                      saved: list[torch.Tensor] | None = None) -> MetaStep:
-    """Lines 9–20 of Algorithm 1 on dense parameters, with tensor arithmetic
-    only.
+    """Lines 9–20 of Algorithm 1 on dense parameters, with tensor arithmetic only.
 
     ``unlabeled`` is ``(users, items, weights)``, ``labeled`` ``(users, items, labels,
     weights)``. ``g`` is the gradient of the (weighted) IDL; each parameter is set to
     ``saved + s·move`` for ``s`` in −1, 0, +1, the BCE of the labeled batch compared in float64 by
     :func:`invlearn.ig.choose`, and the parameter left at ``saved + (kept − 1)·move`` (IG's
-    own :func:`~invlearn.ig.keep_best`, :func:`~invlearn.ig.move_to`). Rows
-    without gradient have a zero move under both rules, so this equals
-    :func:`invlearn.ig.ig_meta_step` on sparse tables. ``saved`` may pass preallocated buffers
-    (a captured graph keeps them). ``relative_move`` (:func:`invlearn.ig.move_size`) is taken
-    over the rows with a nonzero gradient and the dense layers."""
+    own :func:`~invlearn.ig.keep_best`, :func:`~invlearn.ig.move_to`). Rows without gradient
+    have a zero move under both rules, so this equals :func:`invlearn.ig.ig_meta_step` on sparse
+    tables. ``saved`` may pass preallocated buffers (a captured graph keeps them).
+    ``relative_move`` (:func:`invlearn.ig.move_size`) counts the rows with a nonzero gradient
+    and the dense layers."""
     users, items, w_unl = unlabeled
     params = _params(model)
     logits = model(users, items)
@@ -315,10 +312,9 @@ class StaticTrainer:
 
 def capture(fn, state: list[torch.Tensor], warmup: int = 3) -> torch.cuda.CUDAGraph:
     """Capture ``fn`` in a CUDA graph after ``warmup`` eager calls on a side stream (what
-    autograd and the fused optimizer need before capture); ``state`` — parameters, optimizer
-    moments, counters — is restored in place after each of them, so the warm-up leaves no
-    trace (other than draws from the default generator).
-    Capture itself executes nothing."""
+    autograd and the fused optimizer need before capture); ``state`` (parameters, optimizer
+    moments, counters) is restored in place after each, so the warm-up leaves no trace but
+    draws from the default generator. Capture itself executes nothing."""
     snapshot = [t.detach().clone() for t in state]
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
