@@ -161,8 +161,7 @@ def load_dataset(name: str, seed: int = 0, data_home: str | os.PathLike | None =
                  **kwargs: Any) -> Split:
     """The labeled split of a data set by name: the one entry point of the CLI and the book.
 
-    Book chapter 1 (the problem and the data), chapter 6 (MovieLens), chapter 8 (the simulated
-    feed). ``name`` is one of :data:`~invlearn.data.DATASETS`:
+    ``name`` is one of :data:`DATASETS`:
 
     * ``"ml-1m"``, ``"ml-100k"``: :func:`~invlearn.movielens.load_movielens`,
       :func:`~invlearn.movielens.binarize` and a seeded :func:`~invlearn.splits.random_split`;
@@ -191,10 +190,8 @@ def load_dataset(name: str, seed: int = 0, data_home: str | os.PathLike | None =
         paths = [folder / f for f in PAPER_SPLIT_FILES]
         absent = [p.name for p in paths if not p.is_file()]
         if absent:
-            raise InvlearnError(
-                f"the paper split needs {', '.join(PAPER_SPLIT_FILES)} in {folder}; "
-                f"missing: {', '.join(absent)}"
-            )
+            raise InvlearnError(f"the paper split needs {', '.join(PAPER_SPLIT_FILES)} in "
+                                f"{folder}; missing: {', '.join(absent)}")
         return load_split_files(*paths, rating_threshold=opts.get("rating_threshold", 3),
                                 name=name)
     if name == "files":

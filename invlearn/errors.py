@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 import sys
@@ -50,6 +51,21 @@ def check_int(value: Any, name: str, low: int = 1, high: int | None = None) -> i
                 if high is None else f"an integer in [{low}, {high}]")
         raise InvlearnError(f"{name} must be {what}, got {value!r}")
     return int(value)
+
+
+def check_number(value: Any, name: str, low: float, high: float, open_low: bool = False,
+                 open_high: bool = False) -> float:
+    """``value`` as a finite ``float`` in the interval from ``low`` to ``high`` (open at either
+    end when asked), or an :class:`InvlearnError` naming ``name``; a bool is not a number."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = math.isfinite(value) and (value > low if open_low else value >= low) and (
+            value < high if open_high else value <= high)
+    if not ok:
+        lb, rb = "(" if open_low else "[", ")" if open_high else "]"
+        raise InvlearnError(f"{name} must be a number in {lb}{low}, {high}{rb}, got {value!r}")
+    return value
 
 
 def warn(message: str) -> None:

@@ -22,10 +22,7 @@ from .errors import InvlearnError, check_int
 ArrayLike = np.ndarray | Sequence | torch.Tensor
 
 
-# ---------------------------------------------------------------------------------------------
-# Input checks
-
-
+# -- Input checks ------------------------------------------------------------------------------
 def _as_1d(values: ArrayLike, name: str) -> np.ndarray:
     """``values`` as a 1-D numpy array, or an :class:`InvlearnError` naming ``name``."""
     if isinstance(values, torch.Tensor):
@@ -75,10 +72,7 @@ def _check_rows(users: ArrayLike | None, labels: ArrayLike,
     return u, y, s
 
 
-# ---------------------------------------------------------------------------------------------
-# Grouped kernels (inputs already checked; ``gid`` are group codes 0 .. n_groups - 1)
-
-
+# -- Grouped kernels (inputs already checked; ``gid`` are group codes 0 .. n_groups - 1) -------
 def _group_auc(gid: np.ndarray, n_groups: int, y: np.ndarray,
                s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group Mann–Whitney AUC with mid-ranks for ties: ``(auc, n_pos, n_rows)``.
@@ -160,10 +154,7 @@ def _gauc_from(auc: np.ndarray, counts: np.ndarray, weighted: bool) -> float:
     return float(np.average(auc[ok], weights=weights))
 
 
-# ---------------------------------------------------------------------------------------------
-# Metrics on labeled rows
-
-
+# -- Metrics on labeled rows -------------------------------------------------------------------
 def auc(labels: ArrayLike, scores: ArrayLike) -> float:
     """Pooled ROC AUC over all rows (book chapter 6).
 
@@ -256,10 +247,7 @@ def labeled_metrics(users: ArrayLike, labels: ArrayLike, scores: ArrayLike,
     }
 
 
-# ---------------------------------------------------------------------------------------------
-# Full ranking over the catalogue
-
-
+# -- Full ranking over the catalogue -----------------------------------------------------------
 def _check_pairs(users: ArrayLike, items: ArrayLike, n_users: int, n_items: int,
                  name: str) -> tuple[np.ndarray, np.ndarray]:
     """(user, item) id arrays of equal length, ids in ``[0, n_users)`` and ``[0, n_items)``."""

@@ -89,9 +89,8 @@ _resolve_home = data_home  # for the functions whose ``data_home`` argument hide
 
 def _movielens_entry(name: str) -> dict[str, Any]:
     if name not in MOVIELENS:
-        raise InvlearnError(
-            f"unknown MovieLens data set {name!r}; known names: {', '.join(MOVIELENS)}"
-        )
+        raise InvlearnError(f"unknown MovieLens data set {name!r}; known names: "
+                            f"{', '.join(MOVIELENS)}")
     return MOVIELENS[name]
 
 
@@ -102,11 +101,13 @@ def _make_home(home: pathlib.Path) -> list[pathlib.Path]:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         _remove_empty(created)
-        raise InvlearnError(
-            f"cannot create the data home {home}: {err}; set INVLEARN_DATA or pass data_home= "
-            "to a writable folder"
-        ) from err
+        raise _home_error(f"create the data home {home}", err) from err
     return created
+
+
+def _home_error(doing: str, err: OSError) -> InvlearnError:
+    return InvlearnError(f"cannot {doing}: {err}; set INVLEARN_DATA or pass data_home= to a "
+                         f"writable folder")
 
 
 def _remove_empty(folders: list[pathlib.Path]) -> None:
@@ -125,17 +126,13 @@ def _extract(archive: pathlib.Path, name: str, home: pathlib.Path, source: str) 
     try:
         tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}-extract-", dir=home))
     except OSError as err:
-        raise InvlearnError(
-            f"cannot write to the data home {home} to extract {source}: {err}; set INVLEARN_DATA "
-            "or pass data_home= to a writable folder"
-        ) from err
+        raise _home_error(f"write to the data home {home} to extract {source}", err) from err
     try:
         try:
             with zipfile.ZipFile(archive) as zf:
                 if entry["ratings"] not in zf.namelist():
-                    raise InvlearnError(
-                        f"{source} is not a {name} archive: it lacks {entry['ratings']}"
-                    )
+                    raise InvlearnError(f"{source} is not a {name} archive: it lacks "
+                                        f"{entry['ratings']}")
                 zf.extractall(tmp)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as err:
             raise InvlearnError(f"{source} is not a valid zip archive: {err}") from err
@@ -148,10 +145,8 @@ def _extract(archive: pathlib.Path, name: str, home: pathlib.Path, source: str) 
         except OSError as err:
             if (home / entry["ratings"]).is_file():  # someone else finished first: fine
                 return target
-            raise InvlearnError(
-                f"cannot move the extracted {name} into {target}: {err}; if {target} is a "
-                "stale, incomplete folder, remove it"
-            ) from err
+            raise InvlearnError(f"cannot move the extracted {name} into {target}: {err}; if "
+                                f"{target} is a stale, incomplete folder, remove it") from err
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
@@ -183,9 +178,8 @@ def _download(url: str, dest: pathlib.Path, size: int | None) -> dict[str, Any]:
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
         raise InvlearnError(f"could not download {url}: {err}") from err
     if length is not None and got < length:
-        raise InvlearnError(
-            f"truncated download from {url}: got {got} bytes, Content-Length said {length}"
-        )
+        raise InvlearnError(f"truncated download from {url}: got {got} bytes, Content-Length "
+                            f"said {length}")
     return {"size": got, "sha256": sha256.hexdigest(), "md5": md5.hexdigest()}
 
 
@@ -199,9 +193,8 @@ def _verify(got: Mapping[str, Any], expected: Mapping[str, Any], url: str) -> No
     for algo in ("sha256", "md5"):
         want = expected.get(algo)
         if want is not None and got[algo] != str(want).lower():
-            raise InvlearnError(
-                f"checksum mismatch for {url}: expected {algo} {want}, got {got[algo]}"
-            )
+            raise InvlearnError(f"checksum mismatch for {url}: expected {algo} {want}, got "
+                                f"{got[algo]}")
 
 
 def _remove_stale_parts(home: pathlib.Path, name: str) -> None:
@@ -281,20 +274,16 @@ def _fetch_into(home: pathlib.Path, name: str, url: str, expected: Mapping[str, 
         fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-{os.getpid()}-", suffix=".zip.part",
                                         dir=home)
     except OSError as err:
-        raise InvlearnError(
-            f"cannot write to the data home {home} to download {url}: {err}; set INVLEARN_DATA "
-            "or pass data_home= to a writable folder"
-        ) from err
+        raise _home_error(f"write to the data home {home} to download {url}", err) from err
     os.close(fd)
     tmp = pathlib.Path(tmp_name)
     try:
         try:
             got = _download(url, tmp, expected.get("size"))
         except InvlearnError as err:
-            raise InvlearnError(
-                f"{err}. Without a network, place the archive {archive.name} in the data home "
-                f"{home}, as {archive} (the data home is INVLEARN_DATA or data_home=)"
-            ) from err
+            raise InvlearnError(f"{err}. Without a network, place the archive {archive.name} "
+                                f"in the data home {home}, as {archive} (the data home is "
+                                f"INVLEARN_DATA or data_home=)") from err
         if checksum:
             _verify(got, expected, url)
         _extract(tmp, name, home, source=url)
@@ -304,10 +293,7 @@ def _fetch_into(home: pathlib.Path, name: str, url: str, expected: Mapping[str, 
         tmp.unlink(missing_ok=True)
 
 
-# --------------------------------------------------------------------------------------------
-# Reading and checking ratings files
-# --------------------------------------------------------------------------------------------
-
+# -- Reading and checking ratings files --------------------------------------------------------
 #: The separators a file may use, in the order they are guessed.
 SEPARATORS = ("\t", "::", ",", ";", "|", " ")
 
@@ -417,10 +403,9 @@ def _parse_ratings(data: bytes, source: str, sep: str, names: Sequence[str],
         text = first.decode("latin-1")
         guess = [s for s in SEPARATORS if s != sep and min_fields <= len(text.split(s))]
         hint = f" The file looks separated by {guess[0]!r}." if guess else ""
-        raise InvlearnError(
-            f"{source}: line 1 has a single field with separator {sep!r}, expected "
-            f"{min_fields} ({' '.join(names[:min_fields])}); wrong separator?{hint}"
-        )
+        raise InvlearnError(f"{source}: line 1 has a single field with separator {sep!r}, "
+                            f"expected {min_fields} ({' '.join(names[:min_fields])}); wrong "
+                            f"separator?{hint}")
     if not min_fields <= n <= len(names):
         want = str(len(names)) if min_fields == len(names) else f"{min_fields} to {len(names)}"
         raise InvlearnError(f"{source}: line 1 has {n} fields, expected {want} ({' '.join(names)}) "
@@ -438,10 +423,9 @@ def _parse_ratings(data: bytes, source: str, sep: str, names: Sequence[str],
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as err:
         for number, line in _lines(data, bsep):
             if len(line.split(bsep)) != n:
-                raise InvlearnError(
-                    f"{source}, line {number}: {len(line.split(bsep))} fields, expected {n} "
-                    f"like line 1 ({' '.join(names)})"
-                ) from err
+                raise InvlearnError(f"{source}, line {number}: {len(line.split(bsep))} "
+                                    f"fields, expected {n} like line 1 ({' '.join(names)})") \
+                    from err
         raise InvlearnError(f"{source}: cannot parse as {' '.join(names)}: {err}") from err
     missing = table.isna().to_numpy().any(axis=1)
     if missing.any():
@@ -495,11 +479,7 @@ def read_ratings(path: str | os.PathLike, sep: str = "\t", names: Sequence[str] 
                           len(names) if min_fields is None else min_fields)
 
 
-# --------------------------------------------------------------------------------------------
-# MovieLens ratings and labels
-# --------------------------------------------------------------------------------------------
-
-
+# -- MovieLens ratings and labels --------------------------------------------------------------
 def contiguous_ids(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Map original ids to 0-based contiguous ids, sorted by original id, over all columns."""
     ids = np.unique(np.concatenate(columns))

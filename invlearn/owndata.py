@@ -1,19 +1,11 @@
 """Your own interactions in: files or tables with any ids, positive-only data, an unlabeled file.
 
 The book's data sets come ready-made; this module turns an engineer's own feed into a
-:class:`~invlearn.splits.Split`:
-
-* :func:`read_interactions` reads one file — any separator (guessed when not given), an optional
-  header line (detected), ids of any kind (``u123``, ``video_9`` or integers) and either a 0/1
-  ``label`` column, a ``rating`` column (label = rating ≥ ``rating_threshold``, default 3) or
-  no third column at all (positive-only: every row is a positive). :data:`LABEL_RULE` says it.
-* :func:`own_split` makes a seeded train / validation / test split of one table,
-  :func:`files_split` a split of three files; both map the original ids to contiguous ones
-  (kept on ``Split.user_ids`` / ``item_ids``), take an optional table of unlabeled interactions
-  (``user``, ``item``; no label) as the split's ``unlabeled`` pool, and, for positive-only
-  data, add sampled evaluation negatives to validation and test.
-* :func:`map_ids` maps original ids through a split's maps (``predict``, ``recommend`` and
-  ``train(..., unlabeled=table)`` use it).
+:class:`~invlearn.splits.Split`. :func:`read_interactions` reads one file (separator guessed,
+header detected, ids of any kind, the label by :data:`LABEL_RULE`); :func:`own_split` splits one
+table and :func:`files_split` three files, mapping the original ids to contiguous ones
+(:func:`map_ids`; ``Split.user_ids`` / ``item_ids`` map back), with an optional ``unlabeled``
+pool and, for positive-only data, sampled evaluation negatives.
 """
 from __future__ import annotations
 
@@ -52,11 +44,7 @@ SAMPLED_EVALUATION = ("positive-only data: each validation / test positive gets 
                       "them, Recall@K / NDCG@K rank all items")
 
 
-# --------------------------------------------------------------------------------------------
-# Reading one file
-# --------------------------------------------------------------------------------------------
-
-
+# -- Reading one file --------------------------------------------------------------------------
 def _guess_sep(line: str, source: str) -> str:
     for sep in SEPARATORS:
         if len(line.split(sep)) >= 2:
@@ -218,11 +206,7 @@ def read_unlabeled(path: str | os.PathLike, sep: str | None = None,
     return table[["user", "item"]]
 
 
-# --------------------------------------------------------------------------------------------
-# Ids: any hashable ids in, contiguous ids inside, the maps kept
-# --------------------------------------------------------------------------------------------
-
-
+# -- Ids: any hashable ids in, contiguous ids inside, the maps kept ----------------------------
 def id_map(*columns: Sequence[Hashable]) -> np.ndarray:
     """The distinct ids of ``columns``, sorted when they can be compared (else in order of first
     appearance): position ``k`` holds the original id of contiguous id ``k``."""
@@ -266,11 +250,7 @@ def map_ids(ids: np.ndarray | None, values: Any, what: str, count: int | None = 
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# Splits of your own data
-# --------------------------------------------------------------------------------------------
-
-
+# -- Splits of your own data -------------------------------------------------------------------
 def _table(table: Any, what: str, need_label: bool) -> pd.DataFrame:
     if not isinstance(table, pd.DataFrame):
         raise InvlearnError(f"{what} must be a pandas DataFrame with columns user, item, got "

@@ -1,5 +1,4 @@
-"""One run's record: a dict of parameters checked, its data loaded, trained, and written as
-one record.
+"""One run's record: a dict of parameters checked, its data loaded, trained, and recorded.
 
 ``run_experiment(params)`` is the one path from parameters to a result: :func:`load_data` turns
 the data keys into a split, ``train`` runs the :class:`~invlearn.config.TrainConfig` fields, and
@@ -132,14 +131,13 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
 
 def annotation_columns(result: Any, data: Any) -> dict:
     """IDL's and IG's annotation of their unlabeled rows (``w1 > 0.5`` called positive) scored
-    against the rows' true labels, where these are known — the simulated feed's truth, or the
-    withheld labels of the ``hidden`` pool: ``annotation_first`` / ``_last`` (the
-    first and last epoch), ``annotation_accuracy`` (the best validation epoch, whose model is
-    kept) and ``pool_positive_share`` (the share of true positives among that epoch's rows: the
-    all-positive annotator's accuracy; one minus it is the all-negative one's), and on the
-    simulated feed ``pool_truth_share`` (that share by the simulator's truth: the hidden pool's
-    labels are observed labels, noisy like every label). Empty for other
-    methods and for pools with no truth (uniform random pairs of MovieLens)."""
+    against the rows' true labels, where these are known (the simulated feed's truth, or the
+    withheld labels of the ``hidden`` pool): ``annotation_first`` / ``_last`` (the first and
+    last epoch), ``annotation_accuracy`` (the best validation epoch, whose model is kept) and
+    ``pool_positive_share`` (the share of true positives among that epoch's rows: the
+    all-positive annotator's accuracy), and on the simulated feed ``pool_truth_share`` (that
+    share by the simulator's truth: the hidden pool's labels are observed, noisy labels). Empty
+    for other methods and for pools with no truth (uniform random pairs of MovieLens)."""
     from .training import annotation
 
     weights = result.history.weights

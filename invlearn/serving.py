@@ -117,10 +117,8 @@ def predict_ids(model: nn.Module, catalogue: Catalogue | None, users: Any,
     """The model's probability that each ``(users[j], items[j])`` is a positive, with original
     ids in (``sigmoid`` of the logit, float32). One user and a list of items also work."""
     cat = _or_default(catalogue, model)
-    items_list = np.asarray(pd.Series(np.atleast_1d(np.asarray(items, dtype=object)),
-                                      dtype=object))
-    users_list = np.asarray(pd.Series(np.atleast_1d(np.asarray(users, dtype=object)),
-                                      dtype=object))
+    users_list, items_list = (np.asarray(pd.Series(np.atleast_1d(np.asarray(ids, dtype=object)),
+                                                   dtype=object)) for ids in (users, items))
     if len(users_list) == 1 and len(items_list) > 1:
         users_list = np.repeat(users_list, len(items_list))
     if len(users_list) != len(items_list):

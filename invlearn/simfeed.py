@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InvlearnError, check_int
+from .errors import InvlearnError, check_int, check_number
 from .sampling import is_pair, pair_keys
 from .splits import Split, random_split
 
@@ -298,20 +298,6 @@ def truth_test_set(split: Split, seed: int | None = None) -> pd.DataFrame:
     return table
 
 
-# -- argument checks ---------------------------------------------------------------------------
-def _check_float(name: str, value: Any, low: float, high: float, open_low: bool = False,
-                 open_high: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok:
-        value = float(value)
-        ok = math.isfinite(value) and (value > low if open_low else value >= low) and (
-            value < high if open_high else value <= high)
-    if not ok:
-        lb, rb = "(" if open_low else "[", ")" if open_high else "]"
-        raise InvlearnError(f"{name} must be a number in {lb}{low}, {high}{rb}, got {value!r}")
-    return value
-
-
 def _check_knobs(knobs: dict) -> dict:
     unknown = sorted(set(knobs) - set(KNOBS))
     if unknown:
@@ -320,14 +306,14 @@ def _check_knobs(knobs: dict) -> dict:
     for name in ("n_clusters", "min_per_user", "n_candidates", "threshold_sample"):
         k[name] = check_int(k[name], name)
     for name in ("cluster_strength", "popularity_quality", "explore", "skip_rate"):
-        k[name] = _check_float(name, k[name], 0.0, 1.0)
+        k[name] = check_number(k[name], name, 0.0, 1.0)
     for name in ("user_bias_std", "item_bias_std", "activity_sigma", "zipf_exponent",
                  "policy_noise", "duration_sigma", "watch_scale", "watch_noise", "patience_std",
                  "duration_effect"):
-        k[name] = _check_float(name, k[name], 0.0, 1e6)
-    k["watch_bias"] = _check_float("watch_bias", k["watch_bias"], -1e6, 1e6)
+        k[name] = check_number(k[name], name, 0.0, 1e6)
+    k["watch_bias"] = check_number(k["watch_bias"], "watch_bias", -1e6, 1e6)
     for name in ("temperature", "duration_median", "duration_min", "duration_max"):
-        k[name] = _check_float(name, k[name], 0.0, 1e6, open_low=True)
+        k[name] = check_number(k[name], name, 0.0, 1e6, open_low=True)
     if not k["duration_min"] <= k["duration_median"] <= k["duration_max"]:
         raise InvlearnError("need duration_min <= duration_median <= duration_max, got "
                             f"{k['duration_min']}, {k['duration_median']}, {k['duration_max']}")
@@ -473,7 +459,7 @@ def simulate_feed(size: str = "small", *, n_users: int | None = None,
     """
     nu, ni, n_imp, name = _feed_counts(size, n_users, n_items, n_impressions)
     dim = check_int(dim, "dim")
-    positive_rate = _check_float("positive_rate", positive_rate, 0.0, 1.0, True, True)
+    positive_rate = check_number(positive_rate, "positive_rate", 0.0, 1.0, True, True)
     seed = check_int(seed, "seed", 0)
     k = _check_knobs(knobs)
     taste = _taste(seed, nu, ni, dim, positive_rate, k)

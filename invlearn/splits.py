@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .config import MAX_SEED, POOLS
-from .errors import InvlearnError, check_int, warn
+from .errors import InvlearnError, check_int, check_number, warn
 from .movielens import binarize, contiguous_ids, read_ratings
 
 COLUMNS = ("user", "item", "label")
@@ -34,7 +34,6 @@ def _need_split(split: Any, what: str) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` unless ``split`` is a :class:`Split`."""
     if not isinstance(split, Split):
         raise InvlearnError(f"{what} needs an invlearn Split, got {type(split).__name__}")
-
 
 
 @dataclass
@@ -87,11 +86,7 @@ class Split:
         return pd.DataFrame(rows).set_index("split")
 
 
-# --------------------------------------------------------------------------------------------
-# Checks: errors for what silently misleads, counted warnings for what a user may mean
-# --------------------------------------------------------------------------------------------
-
-
+# -- Checks: errors for what silently misleads, counted warnings for what a user may mean ------
 def check_split(split: Split) -> None:
     """Check a split's tables; raise :class:`~invlearn.errors.InvlearnError` or warn.
 
@@ -119,16 +114,14 @@ def check_split(split: Split) -> None:
     for part in ("valid", "test"):
         labels = getattr(split, part)["label"].to_numpy()
         if len(np.unique(labels)) < 2:
-            raise InvlearnError(
-                f"{name}: the {part} part has a single class (every label is {labels[0]:g}), "
-                "so its AUC is undefined; it needs positive and negative rows"
-            )
+            raise InvlearnError(f"{name}: the {part} part has a single class (every label is "
+                                f"{labels[0]:g}), so its AUC is undefined; it needs positive "
+                                f"and negative rows")
     for first, second in (("valid", "test"), ("train", "test")):
         if _same_rows(getattr(split, first), getattr(split, second), split.n_items):
-            raise InvlearnError(
-                f"{name}: the {second} part holds the same rows as the {first} part; "
-                f"the {second} part must be data the model was not tuned or trained on"
-            )
+            raise InvlearnError(f"{name}: the {second} part holds the same rows as the {first} "
+                                f"part; the {second} part must be data the model was not tuned "
+                                f"or trained on")
     _warn_overlaps(name, keys)
     _warn_unseen(split)
     for pool, columns in (("hidden", COLUMNS), ("ambiguous", (*COLUMNS, "finish")),
@@ -198,13 +191,12 @@ def _check_duplicates(name: str, part: str, keys: np.ndarray, labels: np.ndarray
         return
     conflicting = repeated & (labels[1:] != labels[:-1])
     if conflicting.any():
-        raise InvlearnError(
-            f"{name}: the {part} part has {int(np.unique(keys[1:][conflicting]).size)} "
-            "(user, item) pair(s) with both labels 0 and 1; keep one row per pair"
-        )
-    warn(
-        f"{name}: the {part} part repeats {int(np.unique(keys[1:][repeated]).size)} (user, item) "
-        f"pair(s) with the same label ({int(repeated.sum())} extra row(s)); they weigh double")
+        raise InvlearnError(f"{name}: the {part} part has "
+                            f"{int(np.unique(keys[1:][conflicting]).size)} (user, item) "
+                            f"pair(s) with both labels 0 and 1; keep one row per pair")
+    warn(f"{name}: the {part} part repeats {int(np.unique(keys[1:][repeated]).size)} (user, "
+         f"item) pair(s) with the same label ({int(repeated.sum())} extra row(s)); they weigh "
+         f"double")
 
 
 def _same_rows(a: pd.DataFrame, b: pd.DataFrame, n_items: int) -> bool:
@@ -222,9 +214,8 @@ def _warn_overlaps(name: str, keys: dict[str, np.ndarray]) -> None:
     for first, second in (("train", "valid"), ("train", "test"), ("valid", "test")):
         shared = np.isin(keys[second], keys[first])
         if shared.any():
-            warn(
-                f"{name}: {int(shared.sum())} (user, item) pair(s) of the {second} part are also "
-                f"in the {first} part; scores on them are not held out")
+            warn(f"{name}: {int(shared.sum())} (user, item) pair(s) of the {second} part are "
+                 f"also in the {first} part; scores on them are not held out")
 
 
 def _warn_unseen(split: Split) -> None:
@@ -244,17 +235,14 @@ def _warn_unseen(split: Split) -> None:
 
 
 def check_fractions(fractions: Any) -> tuple[float, float, float]:
+    """Train, validation and test fractions: three positive numbers that sum to 1."""
     try:
         values = tuple(float(f) for f in fractions)
-    except (TypeError, ValueError) as err:
-        raise InvlearnError(
-            f"fractions must be three numbers (train, valid, test), got {fractions!r}"
-        ) from err
+    except (TypeError, ValueError):
+        values = ()
     if len(values) != 3:
-        raise InvlearnError(
-            f"fractions must be three numbers (train, valid, test), got {len(values)}: "
-            f"{fractions!r}"
-        )
+        raise InvlearnError(f"fractions must be three numbers (train, valid, test), got "
+                            f"{fractions!r}")
     if not all(np.isfinite(v) and v > 0 for v in values):
         raise InvlearnError(f"fractions must all be positive, got {fractions!r}")
     if abs(sum(values) - 1) > 1e-6:
@@ -265,9 +253,7 @@ def check_fractions(fractions: Any) -> tuple[float, float, float]:
 
 def _id_count(table: pd.DataFrame, col: str, given: int | None, ids: Any) -> int:
     if given is not None:
-        if not isinstance(given, (int, np.integer)) or given <= 0:
-            raise InvlearnError(f"n_{col}s must be a positive integer, got {given!r}")
-        return int(given)
+        return check_int(given, f"n_{col}s")
     if ids is not None:
         return len(ids)
     return int(table[col].max()) + 1
@@ -370,20 +356,7 @@ def load_split_files(train: str | os.PathLike, valid: str | os.PathLike,
                  info={"files": {part: str(path) for part, path in paths.items()}})
 
 
-
-
-# --------------------------------------------------------------------------------------------
-# Label sparsity and unlabeled pools (book chapter 9; the paper's "extremely sparse feedback")
-# --------------------------------------------------------------------------------------------
-
-
-def _check_fraction(fraction: Any) -> float:
-    number = isinstance(fraction, (int, float, np.integer, np.floating))
-    if isinstance(fraction, (bool, np.bool_)) or not number or not 0 < float(fraction) <= 1:
-        raise InvlearnError(f"fraction must be a number in (0, 1], got {fraction!r}")
-    return float(fraction)
-
-
+# -- Label sparsity and unlabeled pools (chapter 9; the paper's "extremely sparse feedback") ---
 def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
     """Keep a seeded share ``fraction`` of the labeled training rows (book chapter 9).
 
@@ -395,7 +368,7 @@ def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
     and leaves ``hidden`` empty. Rows already hidden by an earlier call stay hidden.
     """
     _need_split(split, "label_fraction")
-    fraction = _check_fraction(fraction)
+    fraction = check_number(fraction, "fraction", 0, 1, open_low=True)
     seed = check_int(seed, "seed", 0, MAX_SEED)
     n = len(split.train)
     keep_count = max(1, math.ceil(round(fraction * n, 9)))

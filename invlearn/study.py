@@ -431,19 +431,16 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
 
     ``spec`` is a :class:`StudySpec` or a dict for :func:`parse_spec`. With ``search_on`` the
     search runs only on the grid cells matching it and each method's chosen settings are used
-    for every cell; without it, every cell gets its own search; a spec without ``search`` runs its
-    cells as written (no search runs, no ``chosen.csv``). Final runs go seed by seed, so
-    an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv``,
-    ``results.csv`` (final runs, with a ``search_seed`` column: the seed their settings were
-    chosen on) and ``failures.json`` (failed runs, and ``failed_cells``:
-    cells whose search runs all failed) in ``out_dir``. The returned table's
-    ``attrs["failed"]`` counts failed runs and cells. While it runs, ``out_dir`` is locked
-    (:func:`~invlearn.grid.folder_lock`: a second grid into it is refused), and its
-    ``study.json`` keeps the spec, so a later call with a different spec is refused rather than
-    replacing the first study's tables; the same spec resumes, and so does the same spec with
-    final seeds appended (only the new seeds run). ``executor`` and ``scheduler``
-    are :func:`~invlearn.grid.run_grid`'s; a LocalCluster (dask without a scheduler) serves
-    search and final runs.
+    for every cell; without it, every cell gets its own search; a spec without ``search`` runs
+    its cells as written (no ``chosen.csv``). Final runs go seed by seed, so an interrupted
+    study still covers the whole grid. Writes ``search.csv``, ``chosen.csv``, ``results.csv``
+    (final runs, with the ``search_seed`` their settings were chosen on) and ``failures.json``
+    (failed runs, and ``failed_cells``: cells whose search runs all failed) in ``out_dir``;
+    the returned table's ``attrs["failed"]`` counts both. ``out_dir`` is locked while the study
+    runs (:func:`~invlearn.grid.folder_lock`), and its ``study.json`` keeps the spec: a
+    different spec is refused rather than replacing the first study's tables; the same spec
+    resumes, also with final seeds appended (only the new seeds run). ``executor`` and
+    ``scheduler`` are :func:`~invlearn.grid.run_grid`'s; one LocalCluster serves both phases.
     """
     study = spec if isinstance(spec, StudySpec) else parse_spec(spec)
     check_spec(study)

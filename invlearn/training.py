@@ -259,6 +259,12 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so that a wall-clock time measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def random_streams(seed: int) -> tuple[np.random.Generator, torch.Generator]:
     """A run's random streams from its seed: a numpy generator (unlabeled draws, IG's split) and
     a torch generator (batch orders); torch's global seed is set as well (model initialisation).
@@ -409,12 +415,10 @@ def fit(run: TrainingRun, epoch_fn: Callable[[int], float],
     bar = tqdm(range(1, epochs + 1), desc=f"{cfg.method}-{cfg.backbone}",
                disable=not progress, leave=False)
     for epoch in bar:
-        if run.device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(run.device)
         start = time.perf_counter()
         loss = epoch_fn(epoch)
-        if run.device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(run.device)
         seconds = time.perf_counter() - start
         run.seconds.append(seconds)
         if epoch % every and epoch != epochs:
