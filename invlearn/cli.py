@@ -573,10 +573,10 @@ def cmd_grid(args: argparse.Namespace) -> int:
     if args.scheduler is not None and args.executor != "dask":
         raise InvlearnError("--scheduler applies only to --executor dask")
     study = read_spec(args.spec)
+    given = args.notebook or str(DEFAULT_NOTEBOOK)
     if args.engine is None:  # papermill inside the book's repository, python elsewhere
-        given = Path(args.notebook or DEFAULT_NOTEBOOK)
-        args.engine = "papermill" if given.is_file() else "python"
-    notebook = (args.notebook or str(DEFAULT_NOTEBOOK)) if args.engine == "papermill" else None
+        args.engine = "papermill" if Path(given).is_file() else "python"
+    notebook = given if args.engine == "papermill" else None
     check_out_folder(args.out, "--out", [args.spec, notebook],
                      _guarded([{**study.base, **c} for c in grid_cells(study.grid)]))
     jobs = args.jobs or max(1, os.cpu_count() or 1)

@@ -62,9 +62,9 @@ def check_runnable(dataset: str, config: Any) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` for a setting that every run on the data
     set named ``dataset`` (never thinned before) would fail on: a pool the method cannot draw
     from, the hidden pool at label fraction 1, the ambiguous pool off the simulated feed, the
-    static step for a method or pool it does not support."""
+    static step for what it does not support (:func:`invlearn.static.check_static`)."""
     from .methods import METHOD_TABLE
-    from .static import STATIC_METHODS
+    from .static import check_static
 
     pools = METHOD_TABLE[config.method].pools if config.method in METHOD_TABLE else POOLS
     if config.pool not in pools:
@@ -76,11 +76,8 @@ def check_runnable(dataset: str, config: Any) -> None:
     if config.pool == "ambiguous" and dataset != "sim":
         raise InvlearnError(f"pool 'ambiguous' needs dataset sim (the simulated feed's "
                             f"unlabeled impressions), not {dataset!r}")
-    if config.step == "static" and (config.method not in STATIC_METHODS
-                                    or config.pool != "random"):
-        raise InvlearnError(f"step 'static' supports methods {', '.join(STATIC_METHODS)} with "
-                            f"the random pool, not {config.method} with pool {config.pool!r}; "
-                            f"use step 'eager' or 'auto'")
+    if config.step == "static":
+        check_static(config.resolved())
 
 
 def load_data(params: Mapping[str, Any]):

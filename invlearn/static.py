@@ -443,6 +443,20 @@ class StaticTrainResult(TrainResult):
         return {**super().to_dict(histories), "static": self.static}
 
 
+def check_static(config: TrainConfig) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` unless the static step runs the resolved
+    ``config``: methods none, ns and ig, the random pool (sampled on the device), and our
+    reading's switches."""
+    if config.method not in STATIC_METHODS or config.pool != "random":
+        raise InvlearnError(f"step 'static' supports methods {', '.join(STATIC_METHODS)} with "
+                            f"the random pool, not {config.method} with pool {config.pool!r}; "
+                            f"use step 'eager' (invlearn.train)")
+    switched = eager_only_switches(config)
+    if switched:
+        raise InvlearnError(f"step 'static' follows our reading; {', '.join(switched)} need "
+                            f"step 'eager' (invlearn.train)")
+
+
 def train_static(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
                  progress: bool = False, last_batch: str = "pad", graphs: bool | None = None,
                  redraw_rounds: int = REDRAW_ROUNDS, **overrides) -> StaticTrainResult:
@@ -455,16 +469,7 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
     ``graphs``: default CUDA graphs exactly when the device is CUDA."""
     config = merge_config(config, {**overrides, "step": "static"})  # checked as what it runs
     check_inputs(data, model)
-    if config.method not in STATIC_METHODS:
-        raise InvlearnError(f"the static step supports methods {', '.join(STATIC_METHODS)}, "
-                            f"got {config.method!r}: use invlearn.train (the eager step)")
-    switched = eager_only_switches(config)
-    if switched:
-        raise InvlearnError(f"the static step follows our reading; {', '.join(switched)} "
-                            f"need invlearn.train (the eager step)")
-    if config.pool != "random":
-        raise InvlearnError(f"the static step samples the 'random' pool on the device, got "
-                            f"pool {config.pool!r}: use invlearn.train (the eager step)")
+    check_static(config)
     if last_batch not in LAST_BATCH:
         raise InvlearnError(f"last_batch must be one of {', '.join(LAST_BATCH)}, got "
                             f"{last_batch!r}")
