@@ -199,14 +199,8 @@ def meta_step_time(n_items: int, n_users: int = 37_692, backbone: str = "gmf",
 
     for k in range(10):  # warm-up
         one(steps + k)
-    times = []
-    for k in range(steps):
-        sync(dev)
-        start = time.perf_counter()
-        one(k)
-        sync(dev)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    order = iter(range(steps))
+    return _median_time(lambda: one(next(order)), steps, dev)
 
 
 def run_benchmark(data: Split, methods: Sequence[str] = METHODS,

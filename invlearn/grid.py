@@ -359,18 +359,16 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
     a time, and write ``out_dir/results.csv`` with one row per finished run.
 
     Every cell is checked before any run starts, and ``out_dir`` is locked while the grid runs
-    (:func:`folder_lock`). A worker killed mid-run (e.g. out of memory) fails the runs it had
-    in flight and the grid goes on in new workers. ``engine="papermill"`` executes ``notebook``
-    (required; the book's ``experiment.ipynb``) once per cell. A failed run is reported with
-    its error in ``out_dir/failures.json`` and the others go on; the returned table's
-    ``attrs["failures"]`` holds the failures by run id.
+    (:func:`folder_lock`). ``engine="papermill"`` executes ``notebook`` (the book's
+    ``experiment.ipynb``) once per cell. A failed run, or one whose worker was killed (e.g. out
+    of memory), is reported with its error in ``out_dir/failures.json`` and the others go on;
+    the returned table's ``attrs["failures"]`` holds the failures by run id.
 
-    ``executor`` says where runs execute: ``"local"``, a pool of ``jobs`` processes (python)
-    or threads (papermill) here; ``"dask"``, the Dask cluster whose scheduler is at
-    ``scheduler`` (``"tcp://host:8786"``; its workers need ``invlearn`` installed, and the
-    notebook at the same path for papermill), or without one a ``LocalCluster`` of ``jobs``
-    worker processes. Under Dask each run's files come back to this process and are written
-    here, so no shared file system is needed. Resume, failures and results are the same.
+    ``executor="local"`` runs a pool of ``jobs`` processes (python) or threads (papermill) here;
+    ``"dask"`` the Dask cluster whose scheduler is at ``scheduler`` (``"tcp://host:8786"``; its
+    workers need ``invlearn``, and the notebook at the same path for papermill), or else a
+    ``LocalCluster`` of ``jobs`` workers. Each run's files come back to this process and are
+    written here, so no shared file system is needed.
     """
     check_grid_call(cells, jobs, engine, notebook, executor, scheduler)
     out = make_out_dir(out_dir)

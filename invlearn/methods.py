@@ -34,6 +34,7 @@ from .errors import InvlearnError
 from .ig import MetaStep, ig_epoch, meta_split, windows
 from .optim import Adam
 from .sampling import PairSet, sample_unlabeled
+from .splits import unlabeled_pool
 from .training import (
     BaseRun,
     TrainResult,
@@ -79,16 +80,11 @@ class Pool:
 
 
 def _pool_table(data: Split, name: str) -> tuple[np.ndarray, ...]:
-    """The (users, items, labels) arrays of a named pool of ``data``; a clear error if empty."""
-    table = getattr(data, name, None)
-    if table is None or len(table) == 0:
-        why = {"ambiguous": "the simulated feed's impressions with finish rate in [0.2, 0.8]; "
-                            "this data has none",
-               "hidden": "training rows whose labels were withheld; keep label_fraction below 1",
-               "unlabeled": "your own unlabeled interactions; pass train(..., unlabeled=table) "
-                            "or --unlabeled PATH"}[name]
-        raise InvlearnError(f"pool {name!r} is empty: it holds {why}")
-    users, items = (table[c].to_numpy(np.int64) for c in ("user", "item"))
+    """The (users, items, labels) arrays of a named pool of ``data``; a clear error when it is
+    missing or empty (:func:`~invlearn.splits.unlabeled_pool`)."""
+    rows = unlabeled_pool(data, name)
+    users, items = (rows[c].to_numpy(np.int64) for c in ("user", "item"))
+    table = getattr(data, name)
     labels = table["label"].to_numpy(np.float32) if "label" in table.columns else None
     return users, items, labels  # your own unlabeled interactions have no true label
 

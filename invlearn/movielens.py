@@ -454,15 +454,11 @@ def read_ratings(path: str | os.PathLike, sep: str = "\t", names: Sequence[str] 
                  min_fields: int | None = None) -> pd.DataFrame:
     """Read a headerless ratings file ``user item rating [timestamp]`` and check it.
 
-    Every line must have the same number of fields: ``len(names)``, or
-    between ``min_fields`` and ``len(names)`` when ``min_fields`` is given (the trailing columns
-    are then optional, decided by line 1). ``user``, ``item`` and ``timestamp`` must be
-    non-negative integers (int64, ids above 2**31 are fine); ``rating`` a number inside
-    ``rating_range`` (``None``: any number), stored as float32. A multi-character ``sep`` such
-    as MovieLens-1M's ``::`` is read with pandas' fast C parser by rewriting it first.
-
-    Any problem (missing or empty file, wrong separator, a line with missing fields, a
-    non-integer or negative id, a rating that is not a number or out of range) raises
+    Every line has ``len(names)`` fields, or as many as line 1 between ``min_fields`` and
+    ``len(names)`` when ``min_fields`` is given. ``user``, ``item`` and ``timestamp`` must be
+    non-negative integers (int64); ``rating`` a number inside ``rating_range`` (``None``: any
+    number), stored as float32. A multi-character ``sep`` such as MovieLens-1M's ``::`` is
+    rewritten first, for pandas' fast C parser. Any problem raises
     :class:`~invlearn.errors.InvlearnError` naming the file and, where there is one, the line.
     """
     path = pathlib.Path(path)

@@ -175,11 +175,8 @@ class SimFeed:
 
     # -- the observed data -------------------------------------------------------------------
     def labeled(self) -> pd.DataFrame:
-        """The labeled impressions (finish rate > 0.8 or < 0.2), ``label`` as float32 0/1.
-
-        Columns: ``user``, ``item`` (int64), ``label`` (float32), then ``duration``,
-        ``watch_time`` and ``finish_rate`` (float32), in the impressions' order.
-        """
+        """The labeled impressions (finish rate > 0.8 or < 0.2) in their order: ``user``,
+        ``item`` (int64), ``label`` (float32 0/1), ``duration``, ``watch_time``, ``finish_rate``."""
         imp = self.impressions
         rows = imp[imp["label"].to_numpy() >= 0]
         return pd.DataFrame({
@@ -231,13 +228,9 @@ class SimFeed:
         return dict(self._stats)
 
     def to_split(self, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> Split:
-        """Split the labeled impressions at random into train / valid / test.
-
-        The split is :func:`invlearn.splits.random_split` of :meth:`labeled` (seeded by ``seed``);
-        ``truth`` is this feed, so the true label of every pair is known; ``name`` is the
-        feed's name and ``info`` its :meth:`stats` plus ``split_seed`` and ``fractions``.
-        ``ambiguous`` is :meth:`ambiguous` (the unlabeled pool of book chapter 9).
-        """
+        """:func:`invlearn.splits.random_split` of :meth:`labeled`, whose ``truth`` is this feed
+        (the true label of every pair is known), ``info`` its :meth:`stats` plus ``split_seed``
+        and ``fractions``, and ``ambiguous`` its :meth:`ambiguous` impressions (chapter 9)."""
         check_int(seed, "seed", 0)
         split = random_split(self.labeled(), fractions, seed=seed, name=self.name,
                              n_users=self.n_users, n_items=self.n_items)
@@ -271,15 +264,13 @@ class SimFeed:
 
 
 def truth_test_set(split: Split, seed: int | None = None) -> pd.DataFrame:
-    """A test set scored by the truth: the split's held-out test impressions and,
-    for each of them, a random pair of the same user (an item drawn uniformly from the whole
-    catalogue, shown or not), every row labeled by ``split.truth.true_label`` — so that a metric
-    on it judges a model by what users like rather than by what the feed's policy showed and
-    the watching noise labeled.
-
-    Columns ``user``, ``item``, ``label`` (float32 0/1) and ``source`` (``"impression"`` or
-    ``"random"``). The random items are drawn with ``seed`` (default: the split's
-    ``split_seed``), so every run on one split is tested on the same rows."""
+    """A test set scored by the truth: the split's held-out test impressions and, for each, a
+    random pair of the same user (an item drawn uniformly from the whole catalogue, shown or
+    not), every row labeled by ``split.truth.true_label``, so that a metric on it judges a model
+    by what users like rather than by what the feed's policy showed and the watching noise
+    labeled. Columns ``user``, ``item``, ``label`` (float32 0/1) and ``source``
+    (``"impression"`` or ``"random"``). The random items are drawn with ``seed`` (default: the
+    split's ``split_seed``), so every run on one split is tested on the same rows."""
     truth = split.truth
     if truth is None:
         raise InvlearnError("a truth test set needs a split whose truth is known (the "

@@ -405,8 +405,8 @@ def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
                          "withheld",
                "ambiguous": "needs the simulated feed: MovieLens and file splits have no "
                             "ambiguous impressions",
-               "unlabeled": "needs your unlabeled interactions: train(..., unlabeled=table) "
-                            "or --unlabeled PATH"}[pool]
+               "unlabeled": "is empty: it needs your unlabeled interactions, train(..., "
+                            "unlabeled=table) or --unlabeled PATH"}[pool]
         raise InvlearnError(f"pool {pool!r} {why}")
     if len(table) == 0:
         why = {"hidden": "is empty at fraction 1: every training label is kept",
