@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from . import losses
-from .config import METHOD_LABELS, METHODS, POOLS, SCORES, TrainConfig
+from .config import METHODS, POOLS, SCORES, TrainConfig
 from .data import Split
 from .errors import InvlearnError
 from .ig import MetaStep, ig_epoch, meta_split, windows
@@ -306,11 +306,10 @@ def ig_setup(run: Run) -> None:
 # -- the table ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Method:
-    """How one method trains: its name in tables, how it draws unlabeled rows each epoch, its
-    loss on a batch, the unlabeled pools it can draw from, and (IG) a setup and an epoch of its
-    own."""
+    """How one method trains (its name in tables is :data:`~invlearn.config.METHOD_LABELS`'s):
+    how it draws unlabeled rows each epoch, its loss on a batch, the unlabeled pools it can draw
+    from, and (IG) a setup and an epoch of its own."""
 
-    label: str
     rows: Callable[[Run], RowsOf]
     loss: Callable[[Run, Batch, torch.Tensor], torch.Tensor] | None = None
     epoch: Callable | None = None
@@ -320,15 +319,14 @@ class Method:
 
 #: Each method's name → how it draws its unlabeled rows and computes its loss.
 METHOD_TABLE: dict[str, Method] = {
-    "none": Method(METHOD_LABELS["none"], no_rows, bce_loss),
-    "ns": Method(METHOD_LABELS["ns"], pool_rows, bce_loss),
-    "tce": Method(METHOD_LABELS["tce"], pool_rows, truncated_loss),
-    "rce": Method(METHOD_LABELS["rce"], pool_rows, reweighted_loss),
-    "dns": Method(METHOD_LABELS["dns"], hardest_rows, bce_loss),
-    "srns": Method(METHOD_LABELS["srns"], memory_rows, bce_loss,
-                   pools=("random",)),  # its memory holds random items
-    "idl": Method(METHOD_LABELS["idl"], pool_rows, inverse_dual_loss),
-    "ig": Method(METHOD_LABELS["ig"], pool_rows, epoch=ig_epoch, setup=ig_setup),
+    "none": Method(no_rows, bce_loss),
+    "ns": Method(pool_rows, bce_loss),
+    "tce": Method(pool_rows, truncated_loss),
+    "rce": Method(pool_rows, reweighted_loss),
+    "dns": Method(hardest_rows, bce_loss),
+    "srns": Method(memory_rows, bce_loss, pools=("random",)),  # its memory holds random items
+    "idl": Method(pool_rows, inverse_dual_loss),
+    "ig": Method(pool_rows, epoch=ig_epoch, setup=ig_setup),
 }
 assert tuple(METHOD_TABLE) == METHODS
 
