@@ -389,9 +389,8 @@ def _close_epoch(run: Run, epoch: int) -> None:
 def train(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
           progress: bool = True, unlabeled: pd.DataFrame | None = None,
           **overrides) -> TrainResult:
-    """Train one method on ``data`` and test the best validation epoch; for
-    the scores that learn nothing (``popularity``, ``item_mean``), score and test them
-    (:mod:`invlearn.scores`).
+    """Train one method on ``data`` and test the best validation epoch; for the scores that
+    learn nothing (``popularity``, ``item_mean``), score and test them (:mod:`invlearn.scores`).
 
     ``config`` (or keyword ``overrides`` of its fields) chooses the method, backbone and
     settings; ``model`` may be any module mapping ``(users, items)`` to logits (default: the

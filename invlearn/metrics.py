@@ -1,10 +1,10 @@
 """Metrics: AUC, GAUC, NDCG@K and MRR on labeled rows, and full-ranking Recall@K / NDCG@K.
 
 Book chapter 6 ("Reproducing the paper on MovieLens-1M") defines every metric here and compares
-them with what the paper's released code prints. The released code's MRR ranks
-the labels by the labels (a constant) and its NDCG is over each user's own labeled test rows,
-most of them positive; the functions below compute the definitions written in their docstrings,
-and chapter 6 says what each number can and cannot tell.
+them with what the paper's released code prints. The released code's MRR ranks the labels by
+the labels (a constant) and its NDCG is over each user's own labeled test rows, most of them
+positive; the functions below compute the definitions written in their docstrings, and chapter
+6 says what each number can and cannot tell.
 
 Everything is vectorized over users: rows are grouped by one sort (``np.lexsort``) and per-user
 sums come from ``np.bincount``; no Python loop runs per user. Scores are compared as float64.

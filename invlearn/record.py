@@ -108,8 +108,8 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
                  seconds: Mapping[str, float]) -> dict:
     """The one record of a run: ``result.to_dict()``, the parameters as given (flat), the
     columns the chapters read (``valid_auc``, ``epochs_run``, ``annotation_first``…, the
-    ``optimizer`` even where the parameters leave it to its default) and the
-    run's context (``seconds_load``, ``seconds_total``, ``peak_memory_mb``, ``data`` sizes)."""
+    ``optimizer`` even where the parameters leave it to its default) and the run's context
+    (``seconds_load``, ``seconds_total``, ``peak_memory_mb``, ``data`` sizes)."""
     summary = result.to_dict()
     history = summary.pop("epochs", None)
     record = {**summary, **params, "history": history,

@@ -337,8 +337,7 @@ def load_split_files(train: str | os.PathLike, valid: str | os.PathLike,
     ids (checked by :func:`~invlearn.movielens.read_ratings`). The ids are mapped to contiguous
     0-based ids over the union of the three files, numbered in the order of the original ids;
     ``Split.user_ids`` / ``item_ids`` map them back. ``label`` is ``rating >= rating_threshold``.
-    This reads the
-    paper's own ML-1M split (``ml1m.train.rating``, ``ml1m.valid.rating`` and
+    This reads the paper's own ML-1M split (``ml1m.train.rating``, ``ml1m.valid.rating`` and
     ``ml1m.test.negative``, which holds rated test pairs despite its name).
     """
     paths = {"train": train, "valid": valid, "test": test}

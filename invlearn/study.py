@@ -333,11 +333,11 @@ def _space(study: StudySpec, method: str) -> dict[str, list]:
 
 
 def method_settings(study: StudySpec, method: str) -> list[dict]:
-    """The settings searched for ``method``: every combination of its search
-    space; with equal tuning (``study.tuning``) exactly ``settings`` of them, drawn without
-    replacement with the tuning seed (the same draw in every cell, kept in grid order). The
-    scores that learn nothing (popularity, item_mean) have one empty setting: they search
-    nothing (item_mean chooses its prior strength on validation itself)."""
+    """The settings searched for ``method``: every combination of its search space; with equal
+    tuning (``study.tuning``) exactly ``settings`` of them, drawn without replacement with the
+    tuning seed (the same draw in every cell, kept in grid order). The scores that learn nothing
+    (popularity, item_mean) have one empty setting (item_mean chooses its prior strength on
+    validation itself)."""
     if method in SCORES:
         return [{}]
     space = _space(study, method)
