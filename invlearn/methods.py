@@ -427,7 +427,7 @@ def _train(data: Split, config: TrainConfig, model: nn.Module | None,
 
         return train_score(data, config, model)
     if uses_static_step(config, model):
-        from .static import train_static  # static imports this module
+        from .static import train_static  # the opt-in engine, imported when chosen
 
         return train_static(data, config, model, progress=progress)
     method = METHOD_TABLE[config.method]
