@@ -305,15 +305,9 @@ def random_split(table: pd.DataFrame, fractions: Sequence[float] = (0.6, 0.2, 0.
                                 f"kind and keeps the maps")
     parts = list(cut_rows(table, values, seed, name, fractions).values())
     user_ids, item_ids = table.attrs.get("user_ids"), table.attrs.get("item_ids")
-    return Split(
-        *parts,
-        n_users=_id_count(table, "user", n_users, user_ids),
-        n_items=_id_count(table, "item", n_items, item_ids),
-        name=name,
-        user_ids=user_ids,
-        item_ids=item_ids,
-        info={"seed": seed, "fractions": values},
-    )
+    return Split(*parts, n_users=_id_count(table, "user", n_users, user_ids),
+                 n_items=_id_count(table, "item", n_items, item_ids), name=name,
+                 user_ids=user_ids, item_ids=item_ids, info={"seed": seed, "fractions": values})
 
 
 def check_evaluation_files(parts: dict[str, pd.DataFrame], paths: dict[str, Any]) -> None:
