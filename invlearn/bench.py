@@ -32,21 +32,16 @@ from .models import build_model
 from .optim import Adam
 from .record import peak_memory_mb
 from .sampling import pair_keys, sample_unlabeled
-from .training import evaluate, pick_device, ranking_metrics
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+from .training import evaluate, pick_device, ranking_metrics, sync
 
 
 def _median_time(fn: Callable[[], object], repeat: int, device: torch.device) -> float:
     times = []
     for _ in range(repeat):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         fn()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
@@ -115,7 +110,7 @@ def yardstick_step_time(n_users: int, n_items: int, batch: int = 1024, steps: in
     """Seconds of the yardstick step: a plain GMF (dense tables) BCE step with fused
     Adam on a random batch of ``batch`` rows, captured whole in one CUDA graph and replayed —
     about the fastest a step of this size can be on the device. CUDA only."""
-    from .static import capture, ensure_grads, init_adam_state, make_optimizer
+    from .static import adam_step, capture, ensure_grads, init_adam_state, make_optimizer
 
     dev = pick_device(device)
     if dev.type != "cuda":
@@ -130,19 +125,17 @@ def yardstick_step_time(n_users: int, n_items: int, batch: int = 1024, steps: in
     labels = torch.randint(0, 2, (batch,), device=dev).float()
 
     def step() -> None:
-        torch._foreach_zero_([p.grad for p in params])
-        losses.bce(model(users, items), labels).backward()
-        opt.step()
+        adam_step(model, opt, losses.bce(model(users, items), labels))
 
     state = params + [v for st in opt.state.values() for v in st.values() if torch.is_tensor(v)]
     graph = capture(step, state)
     for _ in range(10):
         graph.replay()
-    _sync(dev)
+    sync(dev)
     start = time.perf_counter()
     for _ in range(steps):  # back to back, as an epoch replays them
         graph.replay()
-    _sync(dev)
+    sync(dev)
     return (time.perf_counter() - start) / steps
 
 
@@ -206,14 +199,8 @@ def meta_step_time(n_items: int, n_users: int = 37_692, backbone: str = "gmf",
 
     for k in range(10):  # warm-up
         one(steps + k)
-    times = []
-    for k in range(steps):
-        _sync(dev)
-        start = time.perf_counter()
-        one(k)
-        _sync(dev)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    order = iter(range(steps))
+    return _median_time(lambda: one(next(order)), steps, dev)
 
 
 def run_benchmark(data: Split, methods: Sequence[str] = METHODS,
@@ -287,7 +274,8 @@ def format_report(report: dict) -> str:
         f"{n:,} items {t * 1000:.2f} ms" for n, t in steps.items()))
     if len(steps) > 1:
         sizes = sorted(steps)
-        lines.append(f"ratio largest / smallest catalogue: {steps[sizes[-1]] / steps[sizes[0]]:.2f}")
+        ratio = steps[sizes[-1]] / steps[sizes[0]]
+        lines.append(f"ratio largest / smallest catalogue: {ratio:.2f}")
     lines.append(f"peak memory {report['peak_memory_mb']:.0f} MiB")
     if "peak_gpu_memory_mb" in report:
         lines.append(f"peak GPU memory {report['peak_gpu_memory_mb']:.0f} MiB")

@@ -49,8 +49,7 @@ def positive_int(text: str, maximum: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r:.40}") \
-            from None
+        value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r:.40}")
     if maximum is not None and value > maximum:
@@ -141,7 +140,6 @@ def _train_parser(sub: Any, datasets: Sequence[str]) -> None:
     tr.add_argument("--save-model", default=None, metavar="PATH",
                     help="save the trained model (weights, config, id maps) to this file, "
                     "for invlearn.load(PATH); its folder must exist")
-    tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--histories", action="store_true",
                     help="also write IG's meta-steps and the IDL weight histograms per epoch "
                          "into --out (what chapters 5-6 draw their figures from)")
@@ -174,7 +172,6 @@ def _bench_parser(sub: Any, datasets: Sequence[str]) -> None:
     be.add_argument("--no-cpu-baseline", action="store_true",
                     help="on CUDA, skip timing every method on one CPU core of the same machine "
                     "(the speed-up column)")
-    be.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _grid_parser(sub: Any) -> None:
@@ -207,7 +204,6 @@ def _grid_parser(sub: Any) -> None:
     gr.add_argument("--notebook", default=None, metavar="PATH",
                     help="notebook the papermill engine runs (default: book/experiment.ipynb "
                     "in the current folder)")
-    gr.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub, DATASETS)
     _bench_parser(sub, DATASETS)
     _grid_parser(sub)
+    for command in sub.choices.values():
+        command.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -296,18 +294,23 @@ def _check_out_path(path: Path, text: str, option: str, inputs: Sequence[str | N
     for source in inputs:
         if source is not None and Path(source).resolve() == resolved:
             raise InvlearnError(f"{option} {text} is one of the input files")
+    _check_not_guarded(resolved, text, option, guarded, "replace data")
+    _probe_folder(resolved.parent, option)
+
+
+def _check_not_guarded(resolved: Path, text: str, option: str, guarded: Sequence[Path],
+                       harm: str) -> None:
     for place in guarded:
         if _inside(resolved, place):
             raise InvlearnError(f"{option} {text} is in the data home ({place}): it would "
-                                f"replace data; write elsewhere")
-    _probe_folder(resolved.parent, option)
+                                f"{harm}; write elsewhere")
 
 
 def check_out_folder(text: str, option: str, inputs: Sequence[str | None] = (),
                      guarded: Sequence[Path] = ()) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` is a writable folder or can be made
-    one, whose study files would replace none of the ``inputs`` and which is not inside any
-    ``guarded`` path."""
+    """Raise :class:`~invlearn.errors.InvlearnError` unless ``text`` is a writable folder or can
+    be made one, whose study files would replace none of the ``inputs`` and which is not inside
+    any ``guarded`` path."""
     from .study import STUDY_OUTPUTS
 
     if not text.strip():
@@ -316,13 +319,8 @@ def check_out_folder(text: str, option: str, inputs: Sequence[str | None] = (),
     if path.exists() and not path.is_dir():
         raise InvlearnError(f"{option} {text} is a file, not a folder")
     resolved = path.resolve()
-    for place in guarded:
-        if _inside(resolved, place):
-            raise InvlearnError(f"{option} {text} is in the data home ({place}): it would "
-                                f"mix results with data; write elsewhere")
-    for source in inputs:
-        if source is None:
-            continue
+    _check_not_guarded(resolved, text, option, guarded, "mix results with data")
+    for source in filter(None, inputs):
         source = Path(source).resolve()
         if any(_inside(source, resolved / name) for name in STUDY_OUTPUTS):
             raise InvlearnError(f"{option} {text}: the study would write over its input "
@@ -400,15 +398,10 @@ METRIC_NOTE = ("auc, gauc, ndcg@10, mrr, bce: on the labeled test rows (each use
                "user has no training interaction with (see --ranking-mask)")
 
 
-def _write(path: str, obj: Any) -> None:
-    from .io import write_json_atomic
-
-    write_json_atomic(path, obj)  # an OutputError names the file
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Check everything, train one run, print its metrics, write its record (``--out``)."""
     from .config import ignored_settings
+    from .io import write_json_atomic
     from .record import check_params, run_experiment
     from .training import history_record
 
@@ -435,7 +428,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out:
         if args.histories:
             record.update(history_record(result.history))
-        _write(args.out, record)
+        write_json_atomic(args.out, record)  # an OutputError names the file
         print(f"wrote {args.out}")
     return 0
 
@@ -467,6 +460,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from .bench import format_report, run_benchmark
     from .config import BACKBONES, METHODS, TrainConfig, check_device
+    from .io import write_json_atomic
     from .record import check_params, load_data
     from .training import pick_device
 
@@ -490,7 +484,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            cpu_baseline=not args.no_cpu_baseline)
     print(format_report(report))
     if args.out:
-        _write(args.out, {**report, "epochs": report["epochs"].to_dict("records")})
+        write_json_atomic(args.out, {**report, "epochs": report["epochs"].to_dict("records")})
         print(f"wrote {args.out}")
     return 0
 
@@ -579,10 +573,10 @@ def cmd_grid(args: argparse.Namespace) -> int:
     if args.scheduler is not None and args.executor != "dask":
         raise InvlearnError("--scheduler applies only to --executor dask")
     study = read_spec(args.spec)
+    given = args.notebook or str(DEFAULT_NOTEBOOK)
     if args.engine is None:  # papermill inside the book's repository, python elsewhere
-        given = Path(args.notebook or DEFAULT_NOTEBOOK)
-        args.engine = "papermill" if given.is_file() else "python"
-    notebook = (args.notebook or str(DEFAULT_NOTEBOOK)) if args.engine == "papermill" else None
+        args.engine = "papermill" if Path(given).is_file() else "python"
+    notebook = given if args.engine == "papermill" else None
     check_out_folder(args.out, "--out", [args.spec, notebook],
                      _guarded([{**study.base, **c} for c in grid_cells(study.grid)]))
     jobs = args.jobs or max(1, os.cpu_count() or 1)

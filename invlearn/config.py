@@ -26,7 +26,7 @@ ALL_METHODS = (*METHODS, *SCORES)
 METHOD_LABELS = {"none": "None", "ns": "NS", "tce": "T-CE", "rce": "R-CE", "dns": "DNS",
                  "srns": "SRNS*", "idl": "IDL", "ig": "IG", "popularity": "Popularity",
                  "item_mean": "Item mean"}
-#: How IG applies its step size α to the IDL gradient g (chapter 5, section "Two step rules for θ − α·g").
+#: How IG applies its step size α to the IDL gradient g (chapter 5, "Two step rules for θ − α·g").
 ALPHA_RULES = ("sgd", "sign")
 #: The two readings of how many meta-steps IG takes per epoch, one per training-test batch
 #: (the released code) or one per supervised batch (Algorithm 1's ``for t = 1 to T``); see
@@ -63,7 +63,8 @@ READING_PRESETS: dict[str, dict[str, Any]] = {
                  "select": "loss", "ig_supervised": "idl", "optimizer": "dense"},
 }
 
-_MAX_SEED = 2**63 - 1
+#: The largest seed a run or a split takes (int64).
+MAX_SEED = 2**63 - 1
 _MAX_DIM = 4096
 
 
@@ -90,7 +91,7 @@ class TrainConfig:
     sampling_rate: int = _setting(1, "unlabeled rows drawn per labeled row, redrawn every "
                                   "epoch", minimum=1, maximum=100)
     seed: int = _setting(0, "seed of every random choice of the run", minimum=0,
-                         maximum=_MAX_SEED)
+                         maximum=MAX_SEED)
     label_fraction: float = _setting(1.0, "share f of the labeled training rows kept, in "
                                      "(0, 1]; nested for one seed (chapter 9)", fraction=True)
     pool: str = _setting("random", "where unlabeled rows come from: random pairs, the "
@@ -173,8 +174,8 @@ class TrainConfig:
                                 "history", minimum=1)
 
     def check(self) -> TrainConfig:
-        """Raise :class:`~invlearn.errors.InvlearnError` naming the first field that is out of range or of the
-        wrong type; return the config."""
+        """Raise :class:`~invlearn.errors.InvlearnError` naming the first field that is out of
+        range or of the wrong type; return the config."""
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
         if self.device is not None:
@@ -328,8 +329,8 @@ def ignored_settings(config: TrainConfig, given: Any) -> dict[str, str]:
 
 
 def check_device(device: str) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` unless torch knows ``device`` and this machine has
-    it."""
+    """Raise :class:`~invlearn.errors.InvlearnError` unless torch knows ``device`` and this
+    machine has it."""
     import torch
 
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import movielens
-from .errors import InvlearnError
+from .errors import InvlearnError, check_int
 from .movielens import (
     MOVIELENS,
     PAPER_SPLIT_FILES,
@@ -128,11 +128,8 @@ def _check_own_keys(keys: dict[str, Any], say: Any) -> None:
             threshold, (int, float)) or not math.isfinite(threshold)):
         raise InvlearnError(f"{say('rating_threshold')} must be a finite number, "
                             f"got {threshold!r}")
-    negatives = keys.get("eval_negatives")
-    if negatives is not None and (isinstance(negatives, bool) or not isinstance(negatives, int)
-                                  or not 1 <= negatives <= 1000):
-        raise InvlearnError(f"{say('eval_negatives')} must be an integer in [1, 1000], "
-                            f"got {negatives!r}")
+    if keys.get("eval_negatives") is not None:
+        check_int(keys["eval_negatives"], say("eval_negatives"), 1, 1000)
 
 
 def dataset_arguments(keys: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -155,20 +152,16 @@ def _checked_options(kwargs: dict[str, Any], name: str, allowed: Sequence[str]) 
     """``kwargs`` unchanged when every key is an option that data set ``name`` accepts."""
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
-        raise InvlearnError(
-            f"data set {name!r} takes no option(s) {unknown}; it accepts "
-            f"{', '.join(allowed) if allowed else 'none'}"
-        )
+        raise InvlearnError(f"data set {name!r} takes no option(s) {unknown}; it accepts "
+                            f"{', '.join(allowed) if allowed else 'none'}")
     return kwargs
 
 
-def load_dataset(
-    name: str, seed: int = 0, data_home: str | os.PathLike | None = None, **kwargs: Any
-) -> Split:
+def load_dataset(name: str, seed: int = 0, data_home: str | os.PathLike | None = None,
+                 **kwargs: Any) -> Split:
     """The labeled split of a data set by name: the one entry point of the CLI and the book.
 
-    Book chapter 1 (the problem and the data), chapter 6 (MovieLens), chapter 8 (the simulated
-    feed). ``name`` is one of :data:`~invlearn.data.DATASETS`:
+    ``name`` is one of :data:`DATASETS`:
 
     * ``"ml-1m"``, ``"ml-100k"``: :func:`~invlearn.movielens.load_movielens`,
       :func:`~invlearn.movielens.binarize` and a seeded :func:`~invlearn.splits.random_split`;
@@ -197,10 +190,8 @@ def load_dataset(
         paths = [folder / f for f in PAPER_SPLIT_FILES]
         absent = [p.name for p in paths if not p.is_file()]
         if absent:
-            raise InvlearnError(
-                f"the paper split needs {', '.join(PAPER_SPLIT_FILES)} in {folder}; "
-                f"missing: {', '.join(absent)}"
-            )
+            raise InvlearnError(f"the paper split needs {', '.join(PAPER_SPLIT_FILES)} in "
+                                f"{folder}; missing: {', '.join(absent)}")
         return load_split_files(*paths, rating_threshold=opts.get("rating_threshold", 3),
                                 name=name)
     if name == "files":

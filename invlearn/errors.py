@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 import sys
 import warnings
+from typing import Any
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -37,6 +40,32 @@ class InvlearnWarning(UserWarning):
     For example validation users never seen in training, or a (user, item) pair both in
     train and in test. ``warnings.simplefilter("error", InvlearnWarning)`` makes them errors.
     """
+
+
+def check_int(value: Any, name: str, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[low, high]`` (numpy integers count, a bool does not), or an
+    :class:`InvlearnError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (
+            high is not None and value > high):
+        what = ("a positive integer" if (low, high) == (1, None) else f"an integer >= {low}"
+                if high is None else f"an integer in [{low}, {high}]")
+        raise InvlearnError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def check_number(value: Any, name: str, low: float, high: float, open_low: bool = False,
+                 open_high: bool = False) -> float:
+    """``value`` as a finite ``float`` in the interval from ``low`` to ``high`` (open at either
+    end when asked), or an :class:`InvlearnError` naming ``name``; a bool is not a number."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = math.isfinite(value) and (value > low if open_low else value >= low) and (
+            value < high if open_high else value <= high)
+    if not ok:
+        lb, rb = "(" if open_low else "[", ")" if open_high else "]"
+        raise InvlearnError(f"{name} must be a number in {lb}{low}, {high}{rb}, got {value!r}")
+    return value
 
 
 def warn(message: str) -> None:

@@ -1,13 +1,9 @@
 """The grid executor: many runs with resume, several at a time, failures reported.
 
-``run_grid`` runs many cells — several at a time, skipping finished runs, reporting failed ones
-and going on — either in worker processes (``engine="python"``) or by executing a notebook the
-caller names with papermill (``engine="papermill"``, the book's ``experiment.ipynb``). Where
-runs execute is separate: ``executor="local"`` (a pool here) or ``executor="dask"`` (a Dask
-cluster: a ``LocalCluster`` or a running scheduler's address); one iterator per executor yields
-each run's outcome as it finishes, and resume, failures, progress and results are shared.
-Each run is :func:`invlearn.record.run_experiment`; every file is written atomically
-(:mod:`invlearn.io`).
+What a run is (the engine: python or papermill) and where it executes (the executor: local or
+dask) are separate; one iterator per executor yields each run's outcome as it finishes, and
+resume, failures, progress and results are shared (:func:`run_grid`). Each run is
+:func:`invlearn.record.run_experiment`; every file is written atomically (:mod:`invlearn.io`).
 """
 from __future__ import annotations
 
@@ -34,7 +30,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from .errors import InvlearnError, OutputError
+from .errors import InvlearnError, OutputError, check_int
 from .io import read_json_record, write_csv_atomic, write_json_atomic, write_text_atomic
 from .record import check_params, flat_row, run_experiment, run_id
 
@@ -141,8 +137,7 @@ def check_grid_call(cells: list[dict], jobs: int, engine: str,
                                 f"got {scheduler!r}")
     if executor == "dask":
         _distributed()  # imported only now; says how to install it if it is missing
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InvlearnError(f"jobs must be a positive integer, got {jobs!r}")
+    check_int(jobs, "jobs")
     if engine == "papermill":
         if notebook is None:
             raise InvlearnError("the papermill engine needs the notebook to run (notebook=...)")
@@ -310,8 +305,8 @@ def dask_scheduler(jobs: int, scheduler: str | None) -> Iterator[str]:
         yield cluster.scheduler_address
 
 
-def _dask_results(fn, todo: list[dict], out: Path, jobs: int, engine: str,
-                  notebook: str | None, scheduler: str | None) -> Iterator[tuple[dict, Any]]:
+def _dask_results(fn, todo: list[dict], out: Path, jobs: int, notebook: str | None,
+                  scheduler: str | None) -> Iterator[tuple[dict, Any]]:
     """The Dask executor: every cell submitted to ``scheduler`` (or a LocalCluster of ``jobs``
     workers); each run's files come back and are written here atomically; yield
     ``(cell, record or exception)`` as runs finish."""
@@ -343,7 +338,7 @@ def _execute(todo: list[dict], out: Path, jobs: int, engine: str, notebook: str 
     """Run the cells on the ``executor``; return the failures by run id."""
     fn = _run_notebook if engine == "papermill" else _run_python
     if executor == "dask":
-        results = _dask_results(fn, todo, out, jobs, engine, notebook, scheduler)
+        results = _dask_results(fn, todo, out, jobs, notebook, scheduler)
     else:
         results = _local_results(fn, todo, out, jobs, engine, notebook)
     failures: dict[str, dict] = {}
@@ -364,18 +359,16 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, jobs: int = 1,
     a time, and write ``out_dir/results.csv`` with one row per finished run.
 
     Every cell is checked before any run starts, and ``out_dir`` is locked while the grid runs
-    (:func:`folder_lock`). A worker killed mid-run (e.g. out of memory) fails the runs it had
-    in flight and the grid goes on in new workers. ``engine="papermill"`` executes ``notebook``
-    (required; the book's ``experiment.ipynb``) once per cell. A failed run is reported with
-    its error in ``out_dir/failures.json`` and the others go on; the returned table's
-    ``attrs["failures"]`` holds the failures by run id.
+    (:func:`folder_lock`). ``engine="papermill"`` executes ``notebook`` (the book's
+    ``experiment.ipynb``) once per cell. A failed run, or one whose worker was killed (e.g. out
+    of memory), is reported with its error in ``out_dir/failures.json`` and the others go on;
+    the returned table's ``attrs["failures"]`` holds the failures by run id.
 
-    ``executor`` says where runs execute: ``"local"``, a pool of ``jobs`` processes (python)
-    or threads (papermill) here; ``"dask"``, the Dask cluster whose scheduler is at
-    ``scheduler`` (``"tcp://host:8786"``; its workers need ``invlearn`` installed, and the
-    notebook at the same path for papermill), or without one a ``LocalCluster`` of ``jobs``
-    worker processes. Under Dask each run's files come back to this process and are written
-    here, so no shared file system is needed. Resume, failures and results are the same.
+    ``executor="local"`` runs a pool of ``jobs`` processes (python) or threads (papermill) here;
+    ``"dask"`` the Dask cluster whose scheduler is at ``scheduler`` (``"tcp://host:8786"``; its
+    workers need ``invlearn``, and the notebook at the same path for papermill), or else a
+    ``LocalCluster`` of ``jobs`` workers. Each run's files come back to this process and are
+    written here, so no shared file system is needed.
     """
     check_grid_call(cells, jobs, engine, notebook, executor, scheduler)
     out = make_out_dir(out_dir)

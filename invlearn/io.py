@@ -2,9 +2,9 @@
 
 Every file the command line and the grid runner write goes to a temporary name in the same folder
 and is renamed into place with :func:`os.replace`, so an interrupted or failed write leaves the
-previous file as it was and never a half-written one; a failed write raises :class:`~invlearn.errors.OutputError`
-(an :class:`OSError`) naming the file. JSON is always valid JSON: NaN and ±inf,
-which :mod:`json` would write as the non-standard ``NaN`` / ``Infinity``, become ``null``.
+previous file as it was and never a half-written one; a failed write raises
+:class:`~invlearn.errors.OutputError` (an :class:`OSError`) naming the file. JSON is always valid
+JSON: NaN and ±inf, which :mod:`json` would write as ``NaN`` / ``Infinity``, become ``null``.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Losses on logits: BCE, T-CE, R-CE (Wang et al., WSDM'21) and the Inverse Dual Loss (paper eq. 4).
+"""Losses on logits: BCE, T-CE, R-CE (Wang et al., WSDM'21) and the Inverse Dual Loss (eq. 4).
 
-Notation (book chapter 1): ``s`` is a logit, ``ℓ1(s) = softplus(−s)`` the loss of calling a pair positive,
-``ℓ0(s) = softplus(s)`` the loss of calling it negative. Every function returns a *mean* over rows.
+Notation (book chapter 1): ``s`` is a logit, ``ℓ1(s) = softplus(−s)`` the loss of calling a pair
+positive, ``ℓ0(s) = softplus(s)`` the loss of calling it negative. Every function returns a *mean*
+over rows.
 """
 from __future__ import annotations
 

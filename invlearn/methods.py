@@ -28,12 +28,13 @@ import torch
 from torch import nn
 
 from . import losses
-from .config import METHOD_LABELS, METHODS, POOLS, SCORES, TrainConfig
+from .config import METHODS, POOLS, SCORES, TrainConfig
 from .data import Split
 from .errors import InvlearnError
 from .ig import MetaStep, ig_epoch, meta_split, windows
 from .optim import Adam
 from .sampling import PairSet, sample_unlabeled
+from .splits import unlabeled_pool
 from .training import (
     BaseRun,
     TrainResult,
@@ -79,16 +80,11 @@ class Pool:
 
 
 def _pool_table(data: Split, name: str) -> tuple[np.ndarray, ...]:
-    """The (users, items, labels) arrays of a named pool of ``data``; a clear error if empty."""
-    table = getattr(data, name, None)
-    if table is None or len(table) == 0:
-        why = {"ambiguous": "the simulated feed's impressions with finish rate in [0.2, 0.8]; "
-                            "this data has none",
-               "hidden": "training rows whose labels were withheld; keep label_fraction below 1",
-               "unlabeled": "your own unlabeled interactions; pass train(..., unlabeled=table) "
-                            "or --unlabeled PATH"}[name]
-        raise InvlearnError(f"pool {name!r} is empty: it holds {why}")
-    users, items = (table[c].to_numpy(np.int64) for c in ("user", "item"))
+    """The (users, items, labels) arrays of a named pool of ``data``; a clear error when it is
+    missing or empty (:func:`~invlearn.splits.unlabeled_pool`)."""
+    rows = unlabeled_pool(data, name)
+    users, items = (rows[c].to_numpy(np.int64) for c in ("user", "item"))
+    table = getattr(data, name)
     labels = table["label"].to_numpy(np.float32) if "label" in table.columns else None
     return users, items, labels  # your own unlabeled interactions have no true label
 
@@ -310,11 +306,10 @@ def ig_setup(run: Run) -> None:
 # -- the table ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Method:
-    """How one method trains: its name in tables, how it draws unlabeled rows each epoch, its
-    loss on a batch, the unlabeled pools it can draw from, and (IG) a setup and an epoch of its
-    own."""
+    """How one method trains (its name in tables is :data:`~invlearn.config.METHOD_LABELS`'s):
+    how it draws unlabeled rows each epoch, its loss on a batch, the unlabeled pools it can draw
+    from, and (IG) a setup and an epoch of its own."""
 
-    label: str
     rows: Callable[[Run], RowsOf]
     loss: Callable[[Run, Batch, torch.Tensor], torch.Tensor] | None = None
     epoch: Callable | None = None
@@ -324,15 +319,14 @@ class Method:
 
 #: Each method's name → how it draws its unlabeled rows and computes its loss.
 METHOD_TABLE: dict[str, Method] = {
-    "none": Method(METHOD_LABELS["none"], no_rows, bce_loss),
-    "ns": Method(METHOD_LABELS["ns"], pool_rows, bce_loss),
-    "tce": Method(METHOD_LABELS["tce"], pool_rows, truncated_loss),
-    "rce": Method(METHOD_LABELS["rce"], pool_rows, reweighted_loss),
-    "dns": Method(METHOD_LABELS["dns"], hardest_rows, bce_loss),
-    "srns": Method(METHOD_LABELS["srns"], memory_rows, bce_loss,
-                   pools=("random",)),  # its memory holds random items
-    "idl": Method(METHOD_LABELS["idl"], pool_rows, inverse_dual_loss),
-    "ig": Method(METHOD_LABELS["ig"], pool_rows, epoch=ig_epoch, setup=ig_setup),
+    "none": Method(no_rows, bce_loss),
+    "ns": Method(pool_rows, bce_loss),
+    "tce": Method(pool_rows, truncated_loss),
+    "rce": Method(pool_rows, reweighted_loss),
+    "dns": Method(hardest_rows, bce_loss),
+    "srns": Method(memory_rows, bce_loss, pools=("random",)),  # its memory holds random items
+    "idl": Method(pool_rows, inverse_dual_loss),
+    "ig": Method(pool_rows, epoch=ig_epoch, setup=ig_setup),
 }
 assert tuple(METHOD_TABLE) == METHODS
 
@@ -395,9 +389,8 @@ def _close_epoch(run: Run, epoch: int) -> None:
 def train(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
           progress: bool = True, unlabeled: pd.DataFrame | None = None,
           **overrides) -> TrainResult:
-    """Train one method on ``data`` and test the best validation epoch; for
-    the scores that learn nothing (``popularity``, ``item_mean``), score and test them
-    (:mod:`invlearn.scores`).
+    """Train one method on ``data`` and test the best validation epoch; for the scores that
+    learn nothing (``popularity``, ``item_mean``), score and test them (:mod:`invlearn.scores`).
 
     ``config`` (or keyword ``overrides`` of its fields) chooses the method, backbone and
     settings; ``model`` may be any module mapping ``(users, items)`` to logits (default: the
@@ -434,7 +427,7 @@ def _train(data: Split, config: TrainConfig, model: nn.Module | None,
 
         return train_score(data, config, model)
     if uses_static_step(config, model):
-        from .static import train_static  # static imports this module
+        from .static import train_static  # the opt-in engine, imported when chosen
 
         return train_static(data, config, model, progress=progress)
     method = METHOD_TABLE[config.method]

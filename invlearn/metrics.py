@@ -1,10 +1,10 @@
 """Metrics: AUC, GAUC, NDCG@K and MRR on labeled rows, and full-ranking Recall@K / NDCG@K.
 
 Book chapter 6 ("Reproducing the paper on MovieLens-1M") defines every metric here and compares
-them with what the paper's released code prints. The released code's MRR ranks
-the labels by the labels (a constant) and its NDCG is over each user's own labeled test rows,
-most of them positive; the functions below compute the definitions written in their docstrings,
-and chapter 6 says what each number can and cannot tell.
+them with what the paper's released code prints. The released code's MRR ranks the labels by
+the labels (a constant) and its NDCG is over each user's own labeled test rows, most of them
+positive; the functions below compute the definitions written in their docstrings, and chapter
+6 says what each number can and cannot tell.
 
 Everything is vectorized over users: rows are grouped by one sort (``np.lexsort``) and per-user
 sums come from ``np.bincount``; no Python loop runs per user. Scores are compared as float64.
@@ -17,15 +17,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .errors import InvlearnError
+from .errors import InvlearnError, check_int
 
 ArrayLike = np.ndarray | Sequence | torch.Tensor
 
 
-# ---------------------------------------------------------------------------------------------
-# Input checks
-
-
+# -- Input checks ------------------------------------------------------------------------------
 def _as_1d(values: ArrayLike, name: str) -> np.ndarray:
     """``values`` as a 1-D numpy array, or an :class:`InvlearnError` naming ``name``."""
     if isinstance(values, torch.Tensor):
@@ -75,17 +72,7 @@ def _check_rows(users: ArrayLike | None, labels: ArrayLike,
     return u, y, s
 
 
-def _check_k(k: int, name: str = "k") -> int:
-    """``k`` as a positive Python int."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvlearnError(f"{name} must be a positive integer, got {k!r}")
-    return int(k)
-
-
-# ---------------------------------------------------------------------------------------------
-# Grouped kernels (inputs already checked; ``gid`` are group codes 0 .. n_groups - 1)
-
-
+# -- Grouped kernels (inputs already checked; ``gid`` are group codes 0 .. n_groups - 1) -------
 def _group_auc(gid: np.ndarray, n_groups: int, y: np.ndarray,
                s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group Mann–Whitney AUC with mid-ranks for ties: ``(auc, n_pos, n_rows)``.
@@ -167,10 +154,7 @@ def _gauc_from(auc: np.ndarray, counts: np.ndarray, weighted: bool) -> float:
     return float(np.average(auc[ok], weights=weights))
 
 
-# ---------------------------------------------------------------------------------------------
-# Metrics on labeled rows
-
-
+# -- Metrics on labeled rows -------------------------------------------------------------------
 def auc(labels: ArrayLike, scores: ArrayLike) -> float:
     """Pooled ROC AUC over all rows (book chapter 6).
 
@@ -222,7 +206,7 @@ def ndcg_at_k(users: ArrayLike, labels: ArrayLike, scores: ArrayLike, k: int = 1
     (``nan`` if there is none). On ML-1M test rows most labels are positive, so even random
     scores give a high value; chapter 6 discusses it.
     """
-    k = _check_k(k)
+    k = check_int(k, "k")
     u, y, s = _check_rows(users, labels, scores)
     uniq, gid = _factorize(u)
     return _ndcg_mrr(gid, len(uniq), y, s, k)[0]
@@ -248,7 +232,7 @@ def labeled_metrics(users: ArrayLike, labels: ArrayLike, scores: ArrayLike,
     Keys: ``auc`` (:func:`auc`), ``gauc`` and ``gauc_unweighted`` (:func:`gauc`),
     ``ndcg@{k}`` (:func:`ndcg_at_k`) and ``mrr`` (:func:`mrr`).
     """
-    k = _check_k(k)
+    k = check_int(k, "k")
     u, y, s = _check_rows(users, labels, scores)
     uniq, gid = _factorize(u)
     pooled, _, _ = _group_auc(np.zeros(len(y), dtype=np.int64), 1, y, s)
@@ -263,10 +247,7 @@ def labeled_metrics(users: ArrayLike, labels: ArrayLike, scores: ArrayLike,
     }
 
 
-# ---------------------------------------------------------------------------------------------
-# Full ranking over the catalogue
-
-
+# -- Full ranking over the catalogue -----------------------------------------------------------
 def _check_pairs(users: ArrayLike, items: ArrayLike, n_users: int, n_items: int,
                  name: str) -> tuple[np.ndarray, np.ndarray]:
     """(user, item) id arrays of equal length, ids in ``[0, n_users)`` and ``[0, n_items)``."""
@@ -325,10 +306,10 @@ def full_ranking_metrics(score_fn: Callable[[torch.Tensor], torch.Tensor],
     training and test masks of a batch are built with one scatter each, with no per-user loop.
     Keys: ``recall@K`` and ``ndcg@K`` for each K in ``ks``.
     """
-    ks = [_check_k(k, "ks") for k in ks]
+    ks = [check_int(k, "ks") for k in ks]
     if not ks:
         raise InvlearnError("ks must name at least one cut-off")
-    batch_users = _check_k(batch_users, "batch_users")
+    batch_users = check_int(batch_users, "batch_users")
     tr_u, tr_i = _check_pairs(train_users, train_items, n_users, n_items, "train")
     te_u, te_i = _check_pairs(test_users, test_items, n_users, n_items, "test")
     if len(te_u) == 0:

@@ -94,8 +94,7 @@ class NeuMF(nn.Module):
         return self.out(torch.cat([gmf, mlp], dim=-1)).squeeze(-1)
 
     def score_all(self, users: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full
-        ranking).
+        """Logits of ``users`` against every item, ``[len(users), n_items]`` (full ranking).
 
         The tower's first layer acts on ``[p_u, q_i]``, so it splits into a user part and an
         item part computed once each; the GMF branch and the output layer's bias are one matrix

@@ -89,9 +89,8 @@ _resolve_home = data_home  # for the functions whose ``data_home`` argument hide
 
 def _movielens_entry(name: str) -> dict[str, Any]:
     if name not in MOVIELENS:
-        raise InvlearnError(
-            f"unknown MovieLens data set {name!r}; known names: {', '.join(MOVIELENS)}"
-        )
+        raise InvlearnError(f"unknown MovieLens data set {name!r}; known names: "
+                            f"{', '.join(MOVIELENS)}")
     return MOVIELENS[name]
 
 
@@ -102,11 +101,13 @@ def _make_home(home: pathlib.Path) -> list[pathlib.Path]:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         _remove_empty(created)
-        raise InvlearnError(
-            f"cannot create the data home {home}: {err}; set INVLEARN_DATA or pass data_home= "
-            "to a writable folder"
-        ) from err
+        raise _home_error(f"create the data home {home}", err) from err
     return created
+
+
+def _home_error(doing: str, err: OSError) -> InvlearnError:
+    return InvlearnError(f"cannot {doing}: {err}; set INVLEARN_DATA or pass data_home= to a "
+                         f"writable folder")
 
 
 def _remove_empty(folders: list[pathlib.Path]) -> None:
@@ -125,17 +126,13 @@ def _extract(archive: pathlib.Path, name: str, home: pathlib.Path, source: str) 
     try:
         tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}-extract-", dir=home))
     except OSError as err:
-        raise InvlearnError(
-            f"cannot write to the data home {home} to extract {source}: {err}; set INVLEARN_DATA "
-            "or pass data_home= to a writable folder"
-        ) from err
+        raise _home_error(f"write to the data home {home} to extract {source}", err) from err
     try:
         try:
             with zipfile.ZipFile(archive) as zf:
                 if entry["ratings"] not in zf.namelist():
-                    raise InvlearnError(
-                        f"{source} is not a {name} archive: it lacks {entry['ratings']}"
-                    )
+                    raise InvlearnError(f"{source} is not a {name} archive: it lacks "
+                                        f"{entry['ratings']}")
                 zf.extractall(tmp)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as err:
             raise InvlearnError(f"{source} is not a valid zip archive: {err}") from err
@@ -148,10 +145,8 @@ def _extract(archive: pathlib.Path, name: str, home: pathlib.Path, source: str) 
         except OSError as err:
             if (home / entry["ratings"]).is_file():  # someone else finished first: fine
                 return target
-            raise InvlearnError(
-                f"cannot move the extracted {name} into {target}: {err}; if {target} is a "
-                "stale, incomplete folder, remove it"
-            ) from err
+            raise InvlearnError(f"cannot move the extracted {name} into {target}: {err}; if "
+                                f"{target} is a stale, incomplete folder, remove it") from err
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
@@ -177,21 +172,20 @@ def _download(url: str, dest: pathlib.Path, size: int | None) -> dict[str, Any]:
                     got += len(chunk)
                     bar.update(len(chunk))
     except http.client.IncompleteRead as err:
-        raise InvlearnError(
-            f"truncated download from {url}: the connection closed after "
-            f"{got + len(err.partial)} bytes, {err.expected} more were announced"
-        ) from err
+        raise InvlearnError(f"truncated download from {url}: the connection closed after "
+                            f"{got + len(err.partial)} bytes, {err.expected} more were announced") \
+            from err
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
         raise InvlearnError(f"could not download {url}: {err}") from err
     if length is not None and got < length:
-        raise InvlearnError(
-            f"truncated download from {url}: got {got} bytes, Content-Length said {length}"
-        )
+        raise InvlearnError(f"truncated download from {url}: got {got} bytes, Content-Length "
+                            f"said {length}")
     return {"size": got, "sha256": sha256.hexdigest(), "md5": md5.hexdigest()}
 
 
 def _verify(got: Mapping[str, Any], expected: Mapping[str, Any], url: str) -> None:
-    """Raise :class:`~invlearn.errors.InvlearnError` when a download's size or digests differ from ``expected``."""
+    """Raise :class:`~invlearn.errors.InvlearnError` when a download's size or digests differ
+    from ``expected``."""
     size = expected.get("size")
     if size is not None and got["size"] != size:
         what = "truncated download" if got["size"] < size else "size mismatch"
@@ -199,9 +193,8 @@ def _verify(got: Mapping[str, Any], expected: Mapping[str, Any], url: str) -> No
     for algo in ("sha256", "md5"):
         want = expected.get(algo)
         if want is not None and got[algo] != str(want).lower():
-            raise InvlearnError(
-                f"checksum mismatch for {url}: expected {algo} {want}, got {got[algo]}"
-            )
+            raise InvlearnError(f"checksum mismatch for {url}: expected {algo} {want}, got "
+                                f"{got[algo]}")
 
 
 def _remove_stale_parts(home: pathlib.Path, name: str) -> None:
@@ -227,33 +220,27 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def fetch_movielens(
-    name: str,
-    data_home: str | os.PathLike | None = None,
-    url: str | None = None,
-    checksum: bool = True,
-    expected: Mapping[str, Any] | None = None,
-) -> pathlib.Path:
+def fetch_movielens(name: str, data_home: str | os.PathLike | None = None,
+                    url: str | None = None, checksum: bool = True,
+                    expected: Mapping[str, Any] | None = None) -> pathlib.Path:
     """Make sure ``<home>/<name>/`` holds the extracted MovieLens archive; return that folder.
-
-    Book chapters 1 and 6. In order:
 
     1. ``<home>/<name>/`` already holds the ratings file: use it.
     2. ``<home>/<name>.zip`` exists: extract it. Its checksum is *not* checked: a local archive
-       is the user's (or the CI's) choice, and the archives in the CI data folder are rebuilt
-       from public copies, so their checksums differ from the official ones.
-    3. Otherwise download ``url`` (default: the GroupLens address in :data:`~invlearn.movielens.MOVIELENS`) into a
+       is the user's (or the CI's) choice, and the CI's archives are rebuilt from public copies,
+       so their checksums differ from the official ones.
+    3. Otherwise download ``url`` (default: the GroupLens address in :data:`MOVIELENS`) into a
        temporary file inside the home and verify its size, sha256 and md5 against ``expected``
-       (default: the official values in :data:`~invlearn.movielens.MOVIELENS`; a mapping with any of the keys
+       (default: the official values in :data:`MOVIELENS`; a mapping with any of the keys
        ``sha256``, ``md5``, ``size`` replaces them, and keys left out are not checked;
        ``checksum=False`` skips the check). A mismatch or a truncated download raises
-       :class:`~invlearn.errors.InvlearnError`; a failed download's message names the data home and the archive
-       to place there by hand (``<home>/<name>.zip``). The verified archive is kept as
+       :class:`~invlearn.errors.InvlearnError`; a failed download's message names the archive
+       to place in the data home by hand. The verified archive is kept as
        ``<home>/<name>.zip``, readable by all (mode 0644). The ``.part`` files of killed
        downloads are removed first.
 
-    Extraction is atomic: the archive goes into a temporary folder inside the home that is then
-    renamed to ``<home>/<name>``; on any failure no partial file or folder is left behind.
+    Extraction is atomic (a temporary folder inside the home, then renamed): on any failure no
+    partial file or folder is left behind.
     """
     entry = _movielens_entry(name)
     home = _resolve_home(data_home)
@@ -287,20 +274,16 @@ def _fetch_into(home: pathlib.Path, name: str, url: str, expected: Mapping[str, 
         fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-{os.getpid()}-", suffix=".zip.part",
                                         dir=home)
     except OSError as err:
-        raise InvlearnError(
-            f"cannot write to the data home {home} to download {url}: {err}; set INVLEARN_DATA "
-            "or pass data_home= to a writable folder"
-        ) from err
+        raise _home_error(f"write to the data home {home} to download {url}", err) from err
     os.close(fd)
     tmp = pathlib.Path(tmp_name)
     try:
         try:
             got = _download(url, tmp, expected.get("size"))
         except InvlearnError as err:
-            raise InvlearnError(
-                f"{err}. Without a network, place the archive {archive.name} in the data home "
-                f"{home}, as {archive} (the data home is INVLEARN_DATA or data_home=)"
-            ) from err
+            raise InvlearnError(f"{err}. Without a network, place the archive {archive.name} "
+                                f"in the data home {home}, as {archive} (the data home is "
+                                f"INVLEARN_DATA or data_home=)") from err
         if checksum:
             _verify(got, expected, url)
         _extract(tmp, name, home, source=url)
@@ -310,11 +293,9 @@ def _fetch_into(home: pathlib.Path, name: str, url: str, expected: Mapping[str, 
         tmp.unlink(missing_ok=True)
 
 
-# --------------------------------------------------------------------------------------------
-# Reading and checking ratings files
-# --------------------------------------------------------------------------------------------
-
-_GUESS_SEPS = ("\t", "::", ",", ";", "|", " ")
+# -- Reading and checking ratings files --------------------------------------------------------
+#: The separators a file may use, in the order they are guessed.
+SEPARATORS = ("\t", "::", ",", ";", "|", " ")
 
 
 def _lines(data: bytes, sep: bytes) -> list[tuple[int, bytes]]:
@@ -406,14 +387,8 @@ def rating_values(values: pd.Series, rating_range: tuple[float, float] | None,
     return rating
 
 
-def _parse_ratings(
-    data: bytes,
-    source: str,
-    sep: str,
-    names: Sequence[str],
-    rating_range: tuple[float, float] | None,
-    min_fields: int,
-) -> pd.DataFrame:
+def _parse_ratings(data: bytes, source: str, sep: str, names: Sequence[str],
+                   rating_range: tuple[float, float] | None, min_fields: int) -> pd.DataFrame:
     """Parse and check the bytes of a ratings file; ``source`` names it in every message."""
     names = tuple(names)
     if not sep:
@@ -426,18 +401,15 @@ def _parse_ratings(
     n = len(first.split(bsep))
     if n == 1 and min_fields > 1:
         text = first.decode("latin-1")
-        guess = [s for s in _GUESS_SEPS if s != sep and min_fields <= len(text.split(s))]
+        guess = [s for s in SEPARATORS if s != sep and min_fields <= len(text.split(s))]
         hint = f" The file looks separated by {guess[0]!r}." if guess else ""
-        raise InvlearnError(
-            f"{source}: line 1 has a single field with separator {sep!r}, expected "
-            f"{min_fields} ({' '.join(names[:min_fields])}); wrong separator?{hint}"
-        )
+        raise InvlearnError(f"{source}: line 1 has a single field with separator {sep!r}, "
+                            f"expected {min_fields} ({' '.join(names[:min_fields])}); wrong "
+                            f"separator?{hint}")
     if not min_fields <= n <= len(names):
         want = str(len(names)) if min_fields == len(names) else f"{min_fields} to {len(names)}"
-        raise InvlearnError(
-            f"{source}: line 1 has {n} fields, expected {want} ({' '.join(names)}) "
-            f"separated by {sep!r}"
-        )
+        raise InvlearnError(f"{source}: line 1 has {n} fields, expected {want} ({' '.join(names)}) "
+                            f"separated by {sep!r}")
     names, raw = names[:n], data
 
     def bad(row: int, what: str) -> InvlearnError:
@@ -451,10 +423,9 @@ def _parse_ratings(
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as err:
         for number, line in _lines(data, bsep):
             if len(line.split(bsep)) != n:
-                raise InvlearnError(
-                    f"{source}, line {number}: {len(line.split(bsep))} fields, expected {n} "
-                    f"like line 1 ({' '.join(names)})"
-                ) from err
+                raise InvlearnError(f"{source}, line {number}: {len(line.split(bsep))} "
+                                    f"fields, expected {n} like line 1 ({' '.join(names)})") \
+                    from err
         raise InvlearnError(f"{source}: cannot parse as {' '.join(names)}: {err}") from err
     missing = table.isna().to_numpy().any(axis=1)
     if missing.any():
@@ -478,24 +449,16 @@ def _parse_ratings(
     return table
 
 
-def read_ratings(
-    path: str | os.PathLike,
-    sep: str = "\t",
-    names: Sequence[str] = RATING_COLUMNS,
-    rating_range: tuple[float, float] | None = (1, 5),
-    min_fields: int | None = None,
-) -> pd.DataFrame:
+def read_ratings(path: str | os.PathLike, sep: str = "\t", names: Sequence[str] = RATING_COLUMNS,
+                 rating_range: tuple[float, float] | None = (1, 5),
+                 min_fields: int | None = None) -> pd.DataFrame:
     """Read a headerless ratings file ``user item rating [timestamp]`` and check it.
 
-    Book chapters 1 and 6. Every line must have the same number of fields: ``len(names)``, or
-    between ``min_fields`` and ``len(names)`` when ``min_fields`` is given (the trailing columns
-    are then optional, decided by line 1). ``user``, ``item`` and ``timestamp`` must be
-    non-negative integers (int64, ids above 2**31 are fine); ``rating`` a number inside
-    ``rating_range`` (``None``: any number), stored as float32. A multi-character ``sep`` such
-    as MovieLens-1M's ``::`` is read with pandas' fast C parser by rewriting it first.
-
-    Any problem (missing or empty file, wrong separator, a line with missing fields, a
-    non-integer or negative id, a rating that is not a number or out of range) raises
+    Every line has ``len(names)`` fields, or as many as line 1 between ``min_fields`` and
+    ``len(names)`` when ``min_fields`` is given. ``user``, ``item`` and ``timestamp`` must be
+    non-negative integers (int64); ``rating`` a number inside ``rating_range`` (``None``: any
+    number), stored as float32. A multi-character ``sep`` such as MovieLens-1M's ``::`` is
+    rewritten first, for pandas' fast C parser. Any problem raises
     :class:`~invlearn.errors.InvlearnError` naming the file and, where there is one, the line.
     """
     path = pathlib.Path(path)
@@ -512,11 +475,7 @@ def read_ratings(
                           len(names) if min_fields is None else min_fields)
 
 
-# --------------------------------------------------------------------------------------------
-# MovieLens ratings and labels
-# --------------------------------------------------------------------------------------------
-
-
+# -- MovieLens ratings and labels --------------------------------------------------------------
 def contiguous_ids(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Map original ids to 0-based contiguous ids, sorted by original id, over all columns."""
     ids = np.unique(np.concatenate(columns))

@@ -1,19 +1,11 @@
 """Your own interactions in: files or tables with any ids, positive-only data, an unlabeled file.
 
 The book's data sets come ready-made; this module turns an engineer's own feed into a
-:class:`~invlearn.splits.Split`:
-
-* :func:`read_interactions` reads one file — any separator (guessed when not given), an optional
-  header line (detected), ids of any kind (``u123``, ``video_9`` or integers) and either a 0/1
-  ``label`` column, a ``rating`` column (label = rating ≥ ``rating_threshold``, default 3) or
-  no third column at all (positive-only: every row is a positive). :data:`LABEL_RULE` says it.
-* :func:`own_split` makes a seeded train / validation / test split of one table,
-  :func:`files_split` a split of three files; both map the original ids to contiguous ones
-  (kept on ``Split.user_ids`` / ``item_ids``), take an optional table of unlabeled interactions
-  (``user``, ``item``; no label) as the split's ``unlabeled`` pool, and, for positive-only
-  data, add sampled evaluation negatives to validation and test.
-* :func:`map_ids` maps original ids through a split's maps (``predict``, ``recommend`` and
-  ``train(..., unlabeled=table)`` use it).
+:class:`~invlearn.splits.Split`. :func:`read_interactions` reads one file (separator guessed,
+header detected, ids of any kind, the label by :data:`LABEL_RULE`); :func:`own_split` splits one
+table and :func:`files_split` three files, mapping the original ids to contiguous ones
+(:func:`map_ids`; ``Split.user_ids`` / ``item_ids`` map back), with an optional ``unlabeled``
+pool and, for positive-only data, sampled evaluation negatives.
 """
 from __future__ import annotations
 
@@ -27,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InvlearnError
-from .movielens import rating_values
+from .errors import InvlearnError, check_int
+from .movielens import SEPARATORS, rating_values
 
 #: How a label is made from a file or table; ``python -m invlearn train -h`` prints it.
 LABEL_RULE = ("a column named 'label' (0/1) is the label; else the third column is a rating and "
@@ -44,7 +36,6 @@ HEADER_NAMES = {
     "label": ("label", "labels", "y", "target"),
     "timestamp": ("timestamp", "time", "ts"),
 }
-_SEPARATORS = ("\t", "::", ",", ";", "|", " ")
 _INTEGER = re.compile(r"-?(0|[1-9]\d{0,17})")  # no leading zeros: "007" stays text
 #: The evaluation used for positive-only data, as said in ``Split.info["evaluation"]``.
 SAMPLED_EVALUATION = ("positive-only data: each validation / test positive gets {n} sampled "
@@ -53,13 +44,9 @@ SAMPLED_EVALUATION = ("positive-only data: each validation / test positive gets 
                       "them, Recall@K / NDCG@K rank all items")
 
 
-# --------------------------------------------------------------------------------------------
-# Reading one file
-# --------------------------------------------------------------------------------------------
-
-
+# -- Reading one file --------------------------------------------------------------------------
 def _guess_sep(line: str, source: str) -> str:
-    for sep in _SEPARATORS:
+    for sep in SEPARATORS:
         if len(line.split(sep)) >= 2:
             return sep
     raise InvlearnError(f"{source}: line 1 {line[:60]!r} has a single field; expected user and "
@@ -120,13 +107,9 @@ def _ids(values: pd.Series) -> np.ndarray:
     return text.to_numpy(dtype=object)
 
 
-def read_interactions(
-    path: str | os.PathLike,
-    sep: str | None = None,
-    header: bool | None = None,
-    rating_threshold: float | None = None,
-    rating_range: tuple[float, float] | None = None,
-) -> pd.DataFrame:
+def read_interactions(path: str | os.PathLike, sep: str | None = None,
+                      header: bool | None = None, rating_threshold: float | None = None,
+                      rating_range: tuple[float, float] | None = None) -> pd.DataFrame:
     """One interactions file as a table ``user``, ``item``, ``label`` (and ``rating``,
     ``timestamp`` when present), with the original ids (integers, or text such as ``u123``).
 
@@ -223,11 +206,7 @@ def read_unlabeled(path: str | os.PathLike, sep: str | None = None,
     return table[["user", "item"]]
 
 
-# --------------------------------------------------------------------------------------------
-# Ids: any hashable ids in, contiguous ids inside, the maps kept
-# --------------------------------------------------------------------------------------------
-
-
+# -- Ids: any hashable ids in, contiguous ids inside, the maps kept ----------------------------
 def id_map(*columns: Sequence[Hashable]) -> np.ndarray:
     """The distinct ids of ``columns``, sorted when they can be compared (else in order of first
     appearance): position ``k`` holds the original id of contiguous id ``k``."""
@@ -271,11 +250,7 @@ def map_ids(ids: np.ndarray | None, values: Any, what: str, count: int | None = 
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# Splits of your own data
-# --------------------------------------------------------------------------------------------
-
-
+# -- Splits of your own data -------------------------------------------------------------------
 def _table(table: Any, what: str, need_label: bool) -> pd.DataFrame:
     if not isinstance(table, pd.DataFrame):
         raise InvlearnError(f"{what} must be a pandas DataFrame with columns user, item, got "
@@ -317,8 +292,7 @@ def _sampled_negatives(parts: dict[str, pd.DataFrame], n_users: int, n_items: in
     """``parts`` with ``n`` sampled negatives per positive added to ``valid`` and ``test``."""
     from .sampling import PairSet, sample_unlabeled
 
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InvlearnError(f"eval_negatives must be a positive integer, got {n!r}")
+    check_int(n, "eval_negatives")
     rng = np.random.default_rng(seed)
     pools = [t for t in parts.values() if t is not None]
     users = np.concatenate([t["user"].to_numpy(np.int64) for t in pools])
@@ -354,14 +328,9 @@ def _finish(parts: dict[str, pd.DataFrame], user_ids: np.ndarray, item_ids: np.n
                  info=info, unlabeled=parts.get("unlabeled"))
 
 
-def own_split(
-    table: pd.DataFrame,
-    fractions: Sequence[float] = (0.6, 0.2, 0.2),
-    seed: int = 0,
-    unlabeled: pd.DataFrame | None = None,
-    name: str = "data",
-    eval_negatives: int = 1,
-):
+def own_split(table: pd.DataFrame, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0,
+              unlabeled: pd.DataFrame | None = None, name: str = "data",
+              eval_negatives: int = 1):
     """A seeded train / validation / test split of your own interactions (any ids).
 
     ``table`` has columns ``user`` and ``item`` (any hashable ids) and ``label`` (0/1); without
@@ -387,19 +356,12 @@ def own_split(
     return _finish(parts, user_ids, item_ids, name, info, positive_only, eval_negatives, seed)
 
 
-def files_split(
-    train: str | os.PathLike,
-    valid: str | os.PathLike,
-    test: str | os.PathLike,
-    sep: str | None = None,
-    header: bool | None = None,
-    rating_threshold: float | None = None,
-    rating_range: tuple[float, float] | None = None,
-    unlabeled: str | os.PathLike | pd.DataFrame | None = None,
-    name: str = "files",
-    eval_negatives: int = 1,
-    seed: int = 0,
-):
+def files_split(train: str | os.PathLike, valid: str | os.PathLike, test: str | os.PathLike,
+                sep: str | None = None, header: bool | None = None,
+                rating_threshold: float | None = None,
+                rating_range: tuple[float, float] | None = None,
+                unlabeled: str | os.PathLike | pd.DataFrame | None = None, name: str = "files",
+                eval_negatives: int = 1, seed: int = 0):
     """A split from a train / validation / test file triple, each read by
     :func:`read_interactions` (any separator, header, ids and label rule), with ids mapped over
     the three files and the ``unlabeled`` pool (a path or a table). Positive-only files get
@@ -424,17 +386,11 @@ def files_split(
     return _finish(mapped, user_ids, item_ids, name, info, positive_only, eval_negatives, seed)
 
 
-def data_split(
-    data: str | os.PathLike,
-    fractions: Sequence[float] = (0.6, 0.2, 0.2),
-    seed: int = 0,
-    sep: str | None = None,
-    header: bool | None = None,
-    rating_threshold: float | None = None,
-    unlabeled: str | os.PathLike | pd.DataFrame | None = None,
-    name: str | None = None,
-    eval_negatives: int = 1,
-):
+def data_split(data: str | os.PathLike, fractions: Sequence[float] = (0.6, 0.2, 0.2),
+               seed: int = 0, sep: str | None = None, header: bool | None = None,
+               rating_threshold: float | None = None,
+               unlabeled: str | os.PathLike | pd.DataFrame | None = None,
+               name: str | None = None, eval_negatives: int = 1):
     """:func:`own_split` of the file ``data`` (read by :func:`read_interactions`), with the
     unlabeled interactions of a file or table; the split's name is the file's stem."""
     table = read_interactions(data, sep=sep, header=header, rating_threshold=rating_threshold)

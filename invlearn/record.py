@@ -1,5 +1,4 @@
-"""One run's record: a dict of parameters checked, its data loaded, trained, and written as
-one record.
+"""One run's record: a dict of parameters checked, its data loaded, trained, and recorded.
 
 ``run_experiment(params)`` is the one path from parameters to a result: :func:`load_data` turns
 the data keys into a split, ``train`` runs the :class:`~invlearn.config.TrainConfig` fields, and
@@ -63,9 +62,9 @@ def check_runnable(dataset: str, config: Any) -> None:
     """Raise :class:`~invlearn.errors.InvlearnError` for a setting that every run on the data
     set named ``dataset`` (never thinned before) would fail on: a pool the method cannot draw
     from, the hidden pool at label fraction 1, the ambiguous pool off the simulated feed, the
-    static step for a method or pool it does not support."""
+    static step for what it does not support (:func:`invlearn.static.check_static`)."""
     from .methods import METHOD_TABLE
-    from .static import STATIC_METHODS
+    from .static import check_static
 
     pools = METHOD_TABLE[config.method].pools if config.method in METHOD_TABLE else POOLS
     if config.pool not in pools:
@@ -77,11 +76,8 @@ def check_runnable(dataset: str, config: Any) -> None:
     if config.pool == "ambiguous" and dataset != "sim":
         raise InvlearnError(f"pool 'ambiguous' needs dataset sim (the simulated feed's "
                             f"unlabeled impressions), not {dataset!r}")
-    if config.step == "static" and (config.method not in STATIC_METHODS
-                                    or config.pool != "random"):
-        raise InvlearnError(f"step 'static' supports methods {', '.join(STATIC_METHODS)} with "
-                            f"the random pool, not {config.method} with pool {config.pool!r}; "
-                            f"use step 'eager' or 'auto'")
+    if config.step == "static":
+        check_static(config.resolved())
 
 
 def load_data(params: Mapping[str, Any]):
@@ -112,8 +108,8 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
                  seconds: Mapping[str, float]) -> dict:
     """The one record of a run: ``result.to_dict()``, the parameters as given (flat), the
     columns the chapters read (``valid_auc``, ``epochs_run``, ``annotation_first``…, the
-    ``optimizer`` even where the parameters leave it to its default) and the
-    run's context (``seconds_load``, ``seconds_total``, ``peak_memory_mb``, ``data`` sizes)."""
+    ``optimizer`` even where the parameters leave it to its default) and the run's context
+    (``seconds_load``, ``seconds_total``, ``peak_memory_mb``, ``data`` sizes)."""
     summary = result.to_dict()
     history = summary.pop("epochs", None)
     record = {**summary, **params, "history": history,
@@ -132,14 +128,13 @@ def build_record(params: Mapping[str, Any], result: Any, data: Any,
 
 def annotation_columns(result: Any, data: Any) -> dict:
     """IDL's and IG's annotation of their unlabeled rows (``w1 > 0.5`` called positive) scored
-    against the rows' true labels, where these are known — the simulated feed's truth, or the
-    withheld labels of the ``hidden`` pool: ``annotation_first`` / ``_last`` (the
-    first and last epoch), ``annotation_accuracy`` (the best validation epoch, whose model is
-    kept) and ``pool_positive_share`` (the share of true positives among that epoch's rows: the
-    all-positive annotator's accuracy; one minus it is the all-negative one's), and on the
-    simulated feed ``pool_truth_share`` (that share by the simulator's truth: the hidden pool's
-    labels are observed labels, noisy like every label). Empty for other
-    methods and for pools with no truth (uniform random pairs of MovieLens)."""
+    against the rows' true labels, where these are known (the simulated feed's truth, or the
+    withheld labels of the ``hidden`` pool): ``annotation_first`` / ``_last`` (the first and
+    last epoch), ``annotation_accuracy`` (the best validation epoch, whose model is kept) and
+    ``pool_positive_share`` (the share of true positives among that epoch's rows: the
+    all-positive annotator's accuracy), and on the simulated feed ``pool_truth_share`` (that
+    share by the simulator's truth: the hidden pool's labels are observed, noisy labels). Empty
+    for other methods and for pools with no truth (uniform random pairs of MovieLens)."""
     from .training import annotation
 
     weights = result.history.weights

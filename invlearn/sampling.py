@@ -90,7 +90,5 @@ def sample_unlabeled(users: np.ndarray, n_items: int, keys: np.ndarray | PairSet
         items[todo] = rng.integers(0, n_items, size=len(todo), dtype=np.int64)
         todo = todo[member(flat_users[todo], items[todo])]
     bad = np.unique(flat_users[todo])[:5]
-    raise InvlearnError(
-        f"could not sample unlabeled items for users {bad.tolist()}: they have training pairs "
-        f"with (nearly) every one of the {n_items} items"
-    )
+    raise InvlearnError(f"could not sample unlabeled items for users {bad.tolist()}: they have "
+                        f"training pairs with (nearly) every one of the {n_items} items")

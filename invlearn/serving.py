@@ -1,12 +1,12 @@
 """A trained model put to work: scores and top-k lists with your original ids, saved and loaded.
 
-:func:`invlearn.methods.train` attaches a :class:`Catalogue` to its result — the id maps of the split and
-the (user, item) pairs each user has already interacted with — so that
-``result.predict(users, items)``, ``result.recommend(user, k)`` and ``result.save(path)`` work
-with the ids of your own data (``u123``, ``video_9``). ``invlearn.load`` (:func:`read_saved`)
-reads a saved model back into a :class:`~invlearn.training.TrainResult` that scores exactly as the
-one saved. The model-level scoring every trainer uses lives here too: :func:`predict` (logits
-of pairs) and :func:`score_function` (a user against every item).
+:func:`invlearn.methods.train` attaches a :class:`Catalogue` to its result (the split's id maps
+and the pairs each user has already interacted with), so that ``result.predict(users, items)``,
+``result.recommend(user, k)`` and ``result.save(path)`` work with your own ids (``u123``).
+``invlearn.load`` (:func:`read_saved`) reads a saved model back into a
+:class:`~invlearn.training.TrainResult` that scores exactly as the one saved. The model-level
+scoring every trainer uses lives here too: :func:`predict` (logits of pairs) and
+:func:`score_function` (a user against every item).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .errors import InvlearnError
+from .errors import InvlearnError, check_int
 
 #: What :func:`read_saved` accepts: the format name and version a saved file carries.
 FORMAT = ("invlearn-model", 1)
@@ -117,10 +117,8 @@ def predict_ids(model: nn.Module, catalogue: Catalogue | None, users: Any,
     """The model's probability that each ``(users[j], items[j])`` is a positive, with original
     ids in (``sigmoid`` of the logit, float32). One user and a list of items also work."""
     cat = _or_default(catalogue, model)
-    items_list = np.asarray(pd.Series(np.atleast_1d(np.asarray(items, dtype=object)),
-                                      dtype=object))
-    users_list = np.asarray(pd.Series(np.atleast_1d(np.asarray(users, dtype=object)),
-                                      dtype=object))
+    users_list, items_list = (np.asarray(pd.Series(np.atleast_1d(np.asarray(ids, dtype=object)),
+                                                   dtype=object)) for ids in (users, items))
     if len(users_list) == 1 and len(items_list) > 1:
         users_list = np.repeat(users_list, len(items_list))
     if len(users_list) != len(items_list):
@@ -137,8 +135,7 @@ def recommend(model: nn.Module, catalogue: Catalogue | None, user: Any, k: int =
     """The ``k`` items with the highest scores for the original ``user``: a table ``item``
     (original ids) and ``score`` (probability), best first. ``exclude_seen`` leaves out the
     items the user already interacted with in the data the model was trained on."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvlearnError(f"k must be a positive integer, got {k!r}")
+    check_int(k, "k")
     cat = _or_default(catalogue, model)
     (u,) = cat.users([user])
     was_training = model.training

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InvlearnError
+from .errors import InvlearnError, check_int, check_number
 from .sampling import is_pair, pair_keys
 from .splits import Split, random_split
 
@@ -175,11 +175,8 @@ class SimFeed:
 
     # -- the observed data -------------------------------------------------------------------
     def labeled(self) -> pd.DataFrame:
-        """The labeled impressions (finish rate > 0.8 or < 0.2), ``label`` as float32 0/1.
-
-        Columns: ``user``, ``item`` (int64), ``label`` (float32), then ``duration``,
-        ``watch_time`` and ``finish_rate`` (float32), in the impressions' order.
-        """
+        """The labeled impressions (finish rate > 0.8 or < 0.2) in their order: ``user``,
+        ``item`` (int64), ``label`` (float32 0/1), ``duration``, ``watch_time``, ``finish_rate``."""
         imp = self.impressions
         rows = imp[imp["label"].to_numpy() >= 0]
         return pd.DataFrame({
@@ -231,14 +228,10 @@ class SimFeed:
         return dict(self._stats)
 
     def to_split(self, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> Split:
-        """Split the labeled impressions at random into train / valid / test.
-
-        The split is :func:`invlearn.splits.random_split` of :meth:`labeled` (seeded by ``seed``);
-        ``truth`` is this feed, so the true label of every pair is known; ``name`` is the
-        feed's name and ``info`` its :meth:`stats` plus ``split_seed`` and ``fractions``.
-        ``ambiguous`` is :meth:`ambiguous` (the unlabeled pool of book chapter 9).
-        """
-        _check_int("seed", seed, minimum=0)
+        """:func:`invlearn.splits.random_split` of :meth:`labeled`, whose ``truth`` is this feed
+        (the true label of every pair is known), ``info`` its :meth:`stats` plus ``split_seed``
+        and ``fractions``, and ``ambiguous`` its :meth:`ambiguous` impressions (chapter 9)."""
+        check_int(seed, "seed", 0)
         split = random_split(self.labeled(), fractions, seed=seed, name=self.name,
                              n_users=self.n_users, n_items=self.n_items)
         split.truth = self
@@ -271,15 +264,13 @@ class SimFeed:
 
 
 def truth_test_set(split: Split, seed: int | None = None) -> pd.DataFrame:
-    """A test set scored by the truth: the split's held-out test impressions and,
-    for each of them, a random pair of the same user (an item drawn uniformly from the whole
-    catalogue, shown or not), every row labeled by ``split.truth.true_label`` — so that a metric
-    on it judges a model by what users like rather than by what the feed's policy showed and
-    the watching noise labeled.
-
-    Columns ``user``, ``item``, ``label`` (float32 0/1) and ``source`` (``"impression"`` or
-    ``"random"``). The random items are drawn with ``seed`` (default: the split's
-    ``split_seed``), so every run on one split is tested on the same rows."""
+    """A test set scored by the truth: the split's held-out test impressions and, for each, a
+    random pair of the same user (an item drawn uniformly from the whole catalogue, shown or
+    not), every row labeled by ``split.truth.true_label``, so that a metric on it judges a model
+    by what users like rather than by what the feed's policy showed and the watching noise
+    labeled. Columns ``user``, ``item``, ``label`` (float32 0/1) and ``source``
+    (``"impression"`` or ``"random"``). The random items are drawn with ``seed`` (default: the
+    split's ``split_seed``), so every run on one split is tested on the same rows."""
     truth = split.truth
     if truth is None:
         raise InvlearnError("a truth test set needs a split whose truth is known (the "
@@ -298,42 +289,22 @@ def truth_test_set(split: Split, seed: int | None = None) -> pd.DataFrame:
     return table
 
 
-# -- argument checks ---------------------------------------------------------------------------
-def _check_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvlearnError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_float(name: str, value: Any, low: float, high: float, open_low: bool = False,
-                 open_high: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok:
-        value = float(value)
-        ok = math.isfinite(value) and (value > low if open_low else value >= low) and (
-            value < high if open_high else value <= high)
-    if not ok:
-        lb, rb = "(" if open_low else "[", ")" if open_high else "]"
-        raise InvlearnError(f"{name} must be a number in {lb}{low}, {high}{rb}, got {value!r}")
-    return value
-
-
 def _check_knobs(knobs: dict) -> dict:
     unknown = sorted(set(knobs) - set(KNOBS))
     if unknown:
         raise InvlearnError(f"unknown simulator knob(s) {unknown}; known: {sorted(KNOBS)}")
     k = {**KNOBS, **knobs}
     for name in ("n_clusters", "min_per_user", "n_candidates", "threshold_sample"):
-        k[name] = _check_int(name, k[name])
+        k[name] = check_int(k[name], name)
     for name in ("cluster_strength", "popularity_quality", "explore", "skip_rate"):
-        k[name] = _check_float(name, k[name], 0.0, 1.0)
+        k[name] = check_number(k[name], name, 0.0, 1.0)
     for name in ("user_bias_std", "item_bias_std", "activity_sigma", "zipf_exponent",
                  "policy_noise", "duration_sigma", "watch_scale", "watch_noise", "patience_std",
                  "duration_effect"):
-        k[name] = _check_float(name, k[name], 0.0, 1e6)
-    k["watch_bias"] = _check_float("watch_bias", k["watch_bias"], -1e6, 1e6)
+        k[name] = check_number(k[name], name, 0.0, 1e6)
+    k["watch_bias"] = check_number(k["watch_bias"], "watch_bias", -1e6, 1e6)
     for name in ("temperature", "duration_median", "duration_min", "duration_max"):
-        k[name] = _check_float(name, k[name], 0.0, 1e6, open_low=True)
+        k[name] = check_number(k[name], name, 0.0, 1e6, open_low=True)
     if not k["duration_min"] <= k["duration_median"] <= k["duration_max"]:
         raise InvlearnError("need duration_min <= duration_median <= duration_max, got "
                             f"{k['duration_min']}, {k['duration_median']}, {k['duration_max']}")
@@ -478,9 +449,9 @@ def simulate_feed(size: str = "small", *, n_users: int | None = None,
     chooses the impressions, and how long each impression is watched.
     """
     nu, ni, n_imp, name = _feed_counts(size, n_users, n_items, n_impressions)
-    dim = _check_int("dim", dim)
-    positive_rate = _check_float("positive_rate", positive_rate, 0.0, 1.0, True, True)
-    seed = _check_int("seed", seed, minimum=0)
+    dim = check_int(dim, "dim")
+    positive_rate = check_number(positive_rate, "positive_rate", 0.0, 1.0, True, True)
+    seed = check_int(seed, "seed", 0)
     k = _check_knobs(knobs)
     taste = _taste(seed, nu, ni, dim, positive_rate, k)
     users, items, popularity = _impressions(seed, nu, ni, n_imp, taste, k)
@@ -502,10 +473,10 @@ def _feed_counts(size: str, n_users: int | None, n_items: int | None,
     if not isinstance(size, str) or size not in SIZES:
         raise InvlearnError(f"size must be one of {sorted(SIZES)}, got {size!r}")
     preset = SIZES[size]
-    nu = _check_int("n_users", preset["n_users"] if n_users is None else n_users)
-    ni = _check_int("n_items", preset["n_items"] if n_items is None else n_items)
-    n_imp = _check_int("n_impressions",
-                       preset["n_impressions"] if n_impressions is None else n_impressions)
+    nu = check_int(preset["n_users"] if n_users is None else n_users, "n_users")
+    ni = check_int(preset["n_items"] if n_items is None else n_items, "n_items")
+    n_imp = check_int(preset["n_impressions"] if n_impressions is None else n_impressions,
+                      "n_impressions")
     if n_imp > nu * ni:
         raise InvlearnError(f"n_impressions ({n_imp}) cannot exceed n_users * n_items "
                             f"({nu * ni}): a pair is shown at most once")

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import POOLS
-from .errors import InvlearnError, warn
+from .config import MAX_SEED, POOLS
+from .errors import InvlearnError, check_int, check_number, warn
 from .movielens import binarize, contiguous_ids, read_ratings
 
 COLUMNS = ("user", "item", "label")
@@ -35,12 +35,6 @@ def _need_split(split: Any, what: str) -> None:
     if not isinstance(split, Split):
         raise InvlearnError(f"{what} needs an invlearn Split, got {type(split).__name__}")
 
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
-            0 <= seed < 2**63):
-        raise InvlearnError(f"seed must be a non-negative integer below 2**63, got {seed!r}")
-    return int(seed)
 
 @dataclass
 class Split:
@@ -60,8 +54,9 @@ class Split:
     ``unlabeled`` holds your own unlabeled interactions (``user``, ``item``; no label), the pool
     ``"unlabeled"`` (:mod:`invlearn.owndata`).
 
-    Construction checks the tables (:func:`~invlearn.splits.check_split`): what would silently mislead raises
-    :class:`~invlearn.errors.InvlearnError`, what a user may mean gives an :class:`~invlearn.errors.InvlearnWarning` with counts.
+    Construction checks the tables (:func:`check_split`): what would silently mislead raises
+    :class:`~invlearn.errors.InvlearnError`, what a user may mean gives an
+    :class:`~invlearn.errors.InvlearnWarning` with counts.
     """
 
     train: pd.DataFrame
@@ -91,11 +86,7 @@ class Split:
         return pd.DataFrame(rows).set_index("split")
 
 
-# --------------------------------------------------------------------------------------------
-# Checks: errors for what silently misleads, counted warnings for what a user may mean
-# --------------------------------------------------------------------------------------------
-
-
+# -- Checks: errors for what silently misleads, counted warnings for what a user may mean ------
 def check_split(split: Split) -> None:
     """Check a split's tables; raise :class:`~invlearn.errors.InvlearnError` or warn.
 
@@ -103,15 +94,14 @@ def check_split(split: Split) -> None:
     that are not integers in ``[0, n_users)`` / ``[0, n_items)``; a label outside {0, 1}; a
     (user, item) pair twice in one part with different labels; a validation part identical to
     the test part, or a test part identical to train (the same rows); a validation or test part
-    with a single class (its AUC is undefined). Warnings (:class:`~invlearn.errors.InvlearnWarning`, with
-    counts): a pair repeated with the same label within a part (it weighs double), a pair in
-    two parts, and validation or test users or items never seen in training. The optional
-    ``hidden`` and ``ambiguous`` pools must have their columns.
+    with a single class (its AUC is undefined). Warnings (with counts): a pair repeated with the
+    same label within a part (it weighs double), a pair in two parts, and validation or test
+    users or items never seen in training. The optional ``hidden`` and ``ambiguous`` pools must
+    have their columns.
     """
     name = split.name
     for what, value in (("n_users", split.n_users), ("n_items", split.n_items)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise InvlearnError(f"{name}: {what} must be a positive integer, got {value!r}")
+        check_int(value, f"{name}: {what}")
         if value > MAX_IDS:
             raise InvlearnError(f"{name}: {what} must be at most {MAX_IDS} (an embedding table "
                                 f"that long does not fit in memory), got {value!r}")
@@ -124,16 +114,14 @@ def check_split(split: Split) -> None:
     for part in ("valid", "test"):
         labels = getattr(split, part)["label"].to_numpy()
         if len(np.unique(labels)) < 2:
-            raise InvlearnError(
-                f"{name}: the {part} part has a single class (every label is {labels[0]:g}), "
-                "so its AUC is undefined; it needs positive and negative rows"
-            )
+            raise InvlearnError(f"{name}: the {part} part has a single class (every label is "
+                                f"{labels[0]:g}), so its AUC is undefined; it needs positive "
+                                f"and negative rows")
     for first, second in (("valid", "test"), ("train", "test")):
         if _same_rows(getattr(split, first), getattr(split, second), split.n_items):
-            raise InvlearnError(
-                f"{name}: the {second} part holds the same rows as the {first} part; "
-                f"the {second} part must be data the model was not tuned or trained on"
-            )
+            raise InvlearnError(f"{name}: the {second} part holds the same rows as the {first} "
+                                f"part; the {second} part must be data the model was not tuned "
+                                f"or trained on")
     _warn_overlaps(name, keys)
     _warn_unseen(split)
     for pool, columns in (("hidden", COLUMNS), ("ambiguous", (*COLUMNS, "finish")),
@@ -173,10 +161,8 @@ def _check_table(name: str, part: str, table: Any, n_users: int, n_items: int) -
             raise InvlearnError(f"{name}: {part} {col} ids must be integers, got dtype "
                                 f"{table[col].dtype} (first value {ids[0]!r})")
         if ids.min() < 0 or ids.max() >= bound:
-            raise InvlearnError(
-                f"{name}: {part} {col} ids must lie in [0, {bound}), "
-                f"found [{ids.min()}, {ids.max()}]"
-            )
+            raise InvlearnError(f"{name}: {part} {col} ids must lie in [0, {bound}), "
+                                f"found [{ids.min()}, {ids.max()}]")
     _check_labels(name, part, table["label"])
 
 
@@ -189,10 +175,8 @@ def _check_labels(name: str, part: str, label: pd.Series) -> None:
         row = int(np.argmax(bad))
         value = label.iloc[row]
         shown = repr(value) if isinstance(value, (str, bytes)) else str(value)
-        raise InvlearnError(
-            f"{name}: {part} labels must be 0 or 1, found {shown} "
-            f"(row {row}; {int(bad.sum())} bad label(s) in all)"
-        )
+        raise InvlearnError(f"{name}: {part} labels must be 0 or 1, found {shown} "
+                            f"(row {row}; {int(bad.sum())} bad label(s) in all)")
 
 
 def _pair_keys(table: pd.DataFrame, n_items: int) -> np.ndarray:
@@ -207,13 +191,12 @@ def _check_duplicates(name: str, part: str, keys: np.ndarray, labels: np.ndarray
         return
     conflicting = repeated & (labels[1:] != labels[:-1])
     if conflicting.any():
-        raise InvlearnError(
-            f"{name}: the {part} part has {int(np.unique(keys[1:][conflicting]).size)} "
-            "(user, item) pair(s) with both labels 0 and 1; keep one row per pair"
-        )
-    warn(
-        f"{name}: the {part} part repeats {int(np.unique(keys[1:][repeated]).size)} (user, item) "
-        f"pair(s) with the same label ({int(repeated.sum())} extra row(s)); they weigh double")
+        raise InvlearnError(f"{name}: the {part} part has "
+                            f"{int(np.unique(keys[1:][conflicting]).size)} (user, item) "
+                            f"pair(s) with both labels 0 and 1; keep one row per pair")
+    warn(f"{name}: the {part} part repeats {int(np.unique(keys[1:][repeated]).size)} (user, "
+         f"item) pair(s) with the same label ({int(repeated.sum())} extra row(s)); they weigh "
+         f"double")
 
 
 def _same_rows(a: pd.DataFrame, b: pd.DataFrame, n_items: int) -> bool:
@@ -231,9 +214,8 @@ def _warn_overlaps(name: str, keys: dict[str, np.ndarray]) -> None:
     for first, second in (("train", "valid"), ("train", "test"), ("valid", "test")):
         shared = np.isin(keys[second], keys[first])
         if shared.any():
-            warn(
-                f"{name}: {int(shared.sum())} (user, item) pair(s) of the {second} part are also "
-                f"in the {first} part; scores on them are not held out")
+            warn(f"{name}: {int(shared.sum())} (user, item) pair(s) of the {second} part are "
+                 f"also in the {first} part; scores on them are not held out")
 
 
 def _warn_unseen(split: Split) -> None:
@@ -253,17 +235,14 @@ def _warn_unseen(split: Split) -> None:
 
 
 def check_fractions(fractions: Any) -> tuple[float, float, float]:
+    """Train, validation and test fractions: three positive numbers that sum to 1."""
     try:
         values = tuple(float(f) for f in fractions)
-    except (TypeError, ValueError) as err:
-        raise InvlearnError(
-            f"fractions must be three numbers (train, valid, test), got {fractions!r}"
-        ) from err
+    except (TypeError, ValueError):
+        values = ()
     if len(values) != 3:
-        raise InvlearnError(
-            f"fractions must be three numbers (train, valid, test), got {len(values)}: "
-            f"{fractions!r}"
-        )
+        raise InvlearnError(f"fractions must be three numbers (train, valid, test), got "
+                            f"{fractions!r}")
     if not all(np.isfinite(v) and v > 0 for v in values):
         raise InvlearnError(f"fractions must all be positive, got {fractions!r}")
     if abs(sum(values) - 1) > 1e-6:
@@ -274,9 +253,7 @@ def check_fractions(fractions: Any) -> tuple[float, float, float]:
 
 def _id_count(table: pd.DataFrame, col: str, given: int | None, ids: Any) -> int:
     if given is not None:
-        if not isinstance(given, (int, np.integer)) or given <= 0:
-            raise InvlearnError(f"n_{col}s must be a positive integer, got {given!r}")
-        return int(given)
+        return check_int(given, f"n_{col}s")
     if ids is not None:
         return len(ids)
     return int(table[col].max()) + 1
@@ -302,14 +279,9 @@ def cut_rows(table: pd.DataFrame, values: Sequence[float], seed: int, name: str,
     return out
 
 
-def random_split(
-    table: pd.DataFrame,
-    fractions: Sequence[float] = (0.6, 0.2, 0.2),
-    seed: int = 0,
-    name: str = "data",
-    n_users: int | None = None,
-    n_items: int | None = None,
-) -> Split:
+def random_split(table: pd.DataFrame, fractions: Sequence[float] = (0.6, 0.2, 0.2),
+                 seed: int = 0, name: str = "data", n_users: int | None = None,
+                 n_items: int | None = None) -> Split:
     """A seeded random train / validation / test split of the rows.
 
     The rows are shuffled with ``numpy.random.default_rng(seed).permutation``; the first
@@ -322,7 +294,7 @@ def random_split(
         raise InvlearnError(f"random_split needs a pandas DataFrame with columns user, item and "
                             f"label, got {type(table).__name__}")
     values = check_fractions(fractions)
-    seed = _check_seed(seed)
+    seed = check_int(seed, "seed", 0, MAX_SEED)
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise InvlearnError(f"table lacks column(s) {missing}; binarize the ratings first")
@@ -333,15 +305,9 @@ def random_split(
                                 f"kind and keeps the maps")
     parts = list(cut_rows(table, values, seed, name, fractions).values())
     user_ids, item_ids = table.attrs.get("user_ids"), table.attrs.get("item_ids")
-    return Split(
-        *parts,
-        n_users=_id_count(table, "user", n_users, user_ids),
-        n_items=_id_count(table, "item", n_items, item_ids),
-        name=name,
-        user_ids=user_ids,
-        item_ids=item_ids,
-        info={"seed": seed, "fractions": values},
-    )
+    return Split(*parts, n_users=_id_count(table, "user", n_users, user_ids),
+                 n_items=_id_count(table, "item", n_items, item_ids), name=name,
+                 user_ids=user_ids, item_ids=item_ids, info={"seed": seed, "fractions": values})
 
 
 def check_evaluation_files(parts: dict[str, pd.DataFrame], paths: dict[str, Any]) -> None:
@@ -355,23 +321,17 @@ def check_evaluation_files(parts: dict[str, pd.DataFrame], paths: dict[str, Any]
                                 f"positive and negative rows")
 
 
-def load_split_files(
-    train: str | os.PathLike,
-    valid: str | os.PathLike,
-    test: str | os.PathLike,
-    sep: str = "\t",
-    rating_threshold: float = 3,
-    name: str = "files",
-    rating_range: tuple[float, float] | None = (1, 5),
-) -> Split:
+def load_split_files(train: str | os.PathLike, valid: str | os.PathLike,
+                     test: str | os.PathLike, sep: str = "\t", rating_threshold: float = 3,
+                     name: str = "files",
+                     rating_range: tuple[float, float] | None = (1, 5)) -> Split:
     """A split from a train / validation / test file triple.
 
     Each file is headerless ``user item rating`` or ``user item rating timestamp`` with original
     ids (checked by :func:`~invlearn.movielens.read_ratings`). The ids are mapped to contiguous
     0-based ids over the union of the three files, numbered in the order of the original ids;
     ``Split.user_ids`` / ``item_ids`` map them back. ``label`` is ``rating >= rating_threshold``.
-    This reads the
-    paper's own ML-1M split (``ml1m.train.rating``, ``ml1m.valid.rating`` and
+    This reads the paper's own ML-1M split (``ml1m.train.rating``, ``ml1m.valid.rating`` and
     ``ml1m.test.negative``, which holds rated test pairs despite its name).
     """
     paths = {"train": train, "valid": valid, "test": test}
@@ -389,20 +349,7 @@ def load_split_files(
                  info={"files": {part: str(path) for part, path in paths.items()}})
 
 
-
-
-# --------------------------------------------------------------------------------------------
-# Label sparsity and unlabeled pools (book chapter 9; the paper's "extremely sparse feedback")
-# --------------------------------------------------------------------------------------------
-
-
-def _check_fraction(fraction: Any) -> float:
-    number = isinstance(fraction, (int, float, np.integer, np.floating))
-    if isinstance(fraction, (bool, np.bool_)) or not number or not 0 < float(fraction) <= 1:
-        raise InvlearnError(f"fraction must be a number in (0, 1], got {fraction!r}")
-    return float(fraction)
-
-
+# -- Label sparsity and unlabeled pools (chapter 9; the paper's "extremely sparse feedback") ---
 def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
     """Keep a seeded share ``fraction`` of the labeled training rows (book chapter 9).
 
@@ -414,8 +361,8 @@ def label_fraction(split: Split, fraction: float, seed: int = 0) -> Split:
     and leaves ``hidden`` empty. Rows already hidden by an earlier call stay hidden.
     """
     _need_split(split, "label_fraction")
-    fraction = _check_fraction(fraction)
-    seed = _check_seed(seed)
+    fraction = check_number(fraction, "fraction", 0, 1, open_low=True)
+    seed = check_int(seed, "seed", 0, MAX_SEED)
     n = len(split.train)
     keep_count = max(1, math.ceil(round(fraction * n, 9)))
     order = np.random.default_rng(seed).permutation(n)
@@ -451,8 +398,8 @@ def unlabeled_pool(split: Split, pool: str) -> pd.DataFrame | None:
                          "withheld",
                "ambiguous": "needs the simulated feed: MovieLens and file splits have no "
                             "ambiguous impressions",
-               "unlabeled": "needs your unlabeled interactions: train(..., unlabeled=table) "
-                            "or --unlabeled PATH"}[pool]
+               "unlabeled": "is empty: it needs your unlabeled interactions, train(..., "
+                            "unlabeled=table) or --unlabeled PATH"}[pool]
         raise InvlearnError(f"pool {pool!r} {why}")
     if len(table) == 0:
         why = {"hidden": "is empty at fraction 1: every training label is kept",

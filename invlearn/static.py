@@ -1,39 +1,30 @@
 """Static-shape training step: dense tables, fused Adam, device sampling, CUDA graphs.
 
-On a GPU the eager step of :mod:`invlearn.methods` is launch-bound: a batch of 1024 rows costs
-dozens of small kernel launches (sparse gradients, coalescing, lazy Adam, host-side sampling),
-so IG-GMF runs slower on an H100 than on one CPU core. This module is the GPU path:
+On a GPU the eager step of :mod:`invlearn.methods` is launch-bound (sparse gradients,
+coalescing, lazy Adam and host-side sampling cost dozens of small kernels per batch), so IG-GMF
+runs slower on an H100 than on one CPU core. This module is the opt-in GPU path
+(``step="static"``; ``auto`` and the default are the eager step on every device):
 
-* **dense embeddings** (``build_model(..., sparse=False)``) and ``torch.optim.Adam`` — fused and
-  ``capturable`` on CUDA, plain on the CPU. Dense Adam updates every row at every step (the
-  moments of untouched rows decay); lazy Adam (:class:`invlearn.optim.Adam`) only the rows of
-  the batch. They agree exactly when every row is touched (``tests/unit/test_static.py``).
-  This path runs ``optimizer="dense"`` only and refuses ``"lazy"`` with an error (the eager
-  step runs both), so a setting means the same update on either path. It is opt-in
-  (``step="static"``): ``auto`` and the default are the eager step on every device;
-* **device-side sampling** of the ``random`` pool (:class:`DeviceSampler`): uniform items,
-  rejected when ``(user, item)`` is a training pair (the eager engine's
-  :class:`~invlearn.sampling.PairSet`, held on the device) — redrawn for a *fixed* number
-  of rounds (``redraw_rounds``) so shapes stay static. A row still colliding after the last
-  round is **never used**: it gets weight 0 in the loss, and the run counts such rows
-  (``TrainResult.static["unfixed_collisions"]``). With ML-1M's density (≈ 4 %) and 8 rounds
-  that probability is ≈ 0.04⁹ per row;
-* **fixed batch shapes**: every batch holds exactly ``batch_size`` labeled rows. The last partial
-  batch of an epoch is **padded** (default: rows repeated with weight 0, so every row is seen
-  once per epoch and the loss is the mean over real rows) or **dropped** (``last_batch="drop"``);
-  the choice is recorded in ``TrainResult.static``. Losses are weighted means
-  ``Σ w·ℓ / Σ w`` — the plain mean when no row is padded;
-* the whole step — batch gather, sampling, forward, loss, backward, optimizer — and IG's
-  meta-step with its γ step (three candidates compared in float64 with
+* **dense embeddings** and ``torch.optim.Adam`` (fused and ``capturable`` on CUDA). Dense Adam
+  moves every row at every step, lazy Adam (:class:`invlearn.optim.Adam`) only the batch's rows;
+  they agree when every row is touched. This path runs ``optimizer="dense"`` only and refuses
+  ``"lazy"``, so a setting means the same update on either path;
+* **device-side sampling** of the ``random`` pool (:class:`DeviceSampler`), redrawn for a fixed
+  number of rounds so shapes stay static. A row still colliding with a training pair after the
+  last round gets weight 0 and is counted (``TrainResult.static["unfixed_collisions"]``; about
+  0.04⁹ per row at ML-1M's density);
+* **fixed batch shapes**: the last partial batch of an epoch is **padded** (rows repeated with
+  weight 0: every row is seen once, the loss is the mean over real rows) or **dropped**
+  (``last_batch="drop"``). Losses are weighted means ``Σ w·ℓ / Σ w``;
+* the whole step and IG's meta-step with its γ step (candidates compared in float64 with
   :func:`invlearn.ig.choose`, the move applied as ``saved + (kept − 1)·move``, no host
   synchronisation) read their batch from device buffers through a device step counter, so on
-  CUDA each is captured once in a ``torch.cuda.CUDAGraph`` and replayed; per epoch the host only
-  refills the order buffers.
-  On the CPU the same functions run eagerly, so the CPU tests exercise their logic.
+  CUDA each is captured once in a ``torch.cuda.CUDAGraph`` and replayed. On the CPU the same
+  functions run eagerly, so the CPU tests exercise their logic.
 
 :func:`train_static` returns the same :class:`invlearn.training.TrainResult` as ``train`` (with
 a ``static`` dict of the path's settings) for methods ``none``, ``ns`` and ``ig``, GMF and NeuMF,
-with the ``random`` pool and ``optimizer="dense"``.
+with the ``random`` pool.
 """
 from __future__ import annotations
 
@@ -79,8 +70,7 @@ REDRAW_ROUNDS = 8
 
 # -- sampling on the device -----------------------------------------------------------------
 class DeviceSampler:
-    """Uniform unlabeled items for given users, rejecting training pairs, with static
-    shapes.
+    """Uniform unlabeled items for given users, rejecting training pairs, with static shapes.
 
     Membership is the eager engine's :class:`invlearn.sampling.PairSet` held on the device (a
     dense bitmap, or sorted keys and ``torch.searchsorted`` above ``bitmap_limit``). Draws use
@@ -139,9 +129,8 @@ def make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.o
 
 
 def init_adam_state(opt: torch.optim.Optimizer) -> None:
-    """Create Adam's state (moments, step count) before any capture, equal to a fresh
-    one:
-    one step on zero gradients moves nothing (``0 / (0 + eps)``); its step count is reset."""
+    """Create Adam's state before any capture, equal to a fresh one: one step on zero gradients
+    moves nothing (``0 / (0 + eps)``), and its step count is reset."""
     if opt.state:
         return
     for group in opt.param_groups:
@@ -166,18 +155,17 @@ def adam_step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) 
 def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
                      labeled: tuple[torch.Tensor, ...], alpha: float, rule: str = "sign",
                      saved: list[torch.Tensor] | None = None) -> MetaStep:
-    """Lines 9–20 of Algorithm 1 on dense parameters, with tensor arithmetic
-    only.
+    """Lines 9–20 of Algorithm 1 on dense parameters, with tensor arithmetic only.
 
     ``unlabeled`` is ``(users, items, weights)``, ``labeled`` ``(users, items, labels,
     weights)``. ``g`` is the gradient of the (weighted) IDL; each parameter is set to
     ``saved + s·move`` for ``s`` in −1, 0, +1, the BCE of the labeled batch compared in float64 by
     :func:`invlearn.ig.choose`, and the parameter left at ``saved + (kept − 1)·move`` (IG's
-    own :func:`~invlearn.ig.keep_best`, :func:`~invlearn.ig.move_to`). Rows
-    without gradient have a zero move under both rules, so this equals
-    :func:`invlearn.ig.ig_meta_step` on sparse tables. ``saved`` may pass preallocated buffers
-    (a captured graph keeps them). ``relative_move`` (:func:`invlearn.ig.move_size`) is taken
-    over the rows with a nonzero gradient and the dense layers."""
+    own :func:`~invlearn.ig.keep_best`, :func:`~invlearn.ig.move_to`). Rows without gradient
+    have a zero move under both rules, so this equals :func:`invlearn.ig.ig_meta_step` on sparse
+    tables. ``saved`` may pass preallocated buffers (a captured graph keeps them).
+    ``relative_move`` (:func:`invlearn.ig.move_size`) counts the rows with a nonzero gradient
+    and the dense layers."""
     users, items, w_unl = unlabeled
     params = _params(model)
     logits = model(users, items)
@@ -324,10 +312,9 @@ class StaticTrainer:
 
 def capture(fn, state: list[torch.Tensor], warmup: int = 3) -> torch.cuda.CUDAGraph:
     """Capture ``fn`` in a CUDA graph after ``warmup`` eager calls on a side stream (what
-    autograd and the fused optimizer need before capture); ``state`` — parameters, optimizer
-    moments, counters — is restored in place after each of them, so the warm-up leaves no
-    trace (other than draws from the default generator).
-    Capture itself executes nothing."""
+    autograd and the fused optimizer need before capture); ``state`` (parameters, optimizer
+    moments, counters) is restored in place after each, so the warm-up leaves no trace but
+    draws from the default generator. Capture itself executes nothing."""
     snapshot = [t.detach().clone() for t in state]
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -456,6 +443,20 @@ class StaticTrainResult(TrainResult):
         return {**super().to_dict(histories), "static": self.static}
 
 
+def check_static(config: TrainConfig) -> None:
+    """Raise :class:`~invlearn.errors.InvlearnError` unless the static step runs the resolved
+    ``config``: methods none, ns and ig, the random pool (sampled on the device), and our
+    reading's switches."""
+    if config.method not in STATIC_METHODS or config.pool != "random":
+        raise InvlearnError(f"step 'static' supports methods {', '.join(STATIC_METHODS)} with "
+                            f"the random pool, not {config.method} with pool {config.pool!r}; "
+                            f"use step 'eager' (invlearn.train)")
+    switched = eager_only_switches(config)
+    if switched:
+        raise InvlearnError(f"step 'static' follows our reading; {', '.join(switched)} need "
+                            f"step 'eager' (invlearn.train)")
+
+
 def train_static(data: Split, config: TrainConfig | None = None, model: nn.Module | None = None,
                  progress: bool = False, last_batch: str = "pad", graphs: bool | None = None,
                  redraw_rounds: int = REDRAW_ROUNDS, **overrides) -> StaticTrainResult:
@@ -468,16 +469,7 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
     ``graphs``: default CUDA graphs exactly when the device is CUDA."""
     config = merge_config(config, {**overrides, "step": "static"})  # checked as what it runs
     check_inputs(data, model)
-    if config.method not in STATIC_METHODS:
-        raise InvlearnError(f"the static step supports methods {', '.join(STATIC_METHODS)}, "
-                            f"got {config.method!r}: use invlearn.train (the eager step)")
-    switched = eager_only_switches(config)
-    if switched:
-        raise InvlearnError(f"the static step follows our reading; {', '.join(switched)} "
-                            f"need invlearn.train (the eager step)")
-    if config.pool != "random":
-        raise InvlearnError(f"the static step samples the 'random' pool on the device, got "
-                            f"pool {config.pool!r}: use invlearn.train (the eager step)")
+    check_static(config)
     if last_batch not in LAST_BATCH:
         raise InvlearnError(f"last_batch must be one of {', '.join(LAST_BATCH)}, got "
                             f"{last_batch!r}")

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ALL_METHODS, METHOD_SETTINGS, SCORES
+from .config import ALL_METHODS, MAX_SEED, METHOD_SETTINGS, SCORES
 from .data import DATA_KEYS
-from .errors import InvlearnError
+from .errors import InvlearnError, check_int
 from .grid import check_grid_call, dask_scheduler, folder_lock, grid_cells, make_out_dir, run_grid
 from .io import read_json_record, write_csv_atomic, write_json_atomic
 from .record import check_params, config_fields
@@ -172,9 +172,7 @@ def _not_seed(key: str, where: str) -> None:
 
 
 def _seed(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise InvlearnError(f"spec {where} must be a non-negative integer, got {value!r:.60}")
-    return value
+    return check_int(value, f"spec {where}", 0, MAX_SEED)
 
 
 def _parse_search(search: Any, grid: Mapping[str, list]) -> dict[str, dict[str, list]]:
@@ -287,20 +285,13 @@ def _parse_more_seeds(more: Any, grid: Mapping[str, list], seeds: list[int]) -> 
     return more
 
 
-def cell_seeds(spec: StudySpec, cell: Mapping[str, Any]) -> list[int]:
-    """A cell's final seeds: ``seeds``, then those of every ``more_seeds`` entry it matches."""
+def cell_seeds(spec: StudySpec, cell: Mapping[str, Any] | None) -> list[int]:
+    """A cell's final seeds: ``seeds``, then those of every ``more_seeds`` entry it matches
+    (every entry when ``cell`` is ``None``: all the study's final seeds, in the order given)."""
     seeds = list(spec.seeds)
     for entry in spec.more_seeds:
-        if all(cell.get(k) == v for k, v in entry["where"].items()):
+        if cell is None or all(cell.get(k) == v for k, v in entry["where"].items()):
             seeds += [s for s in entry["seeds"] if s not in seeds]
-    return seeds
-
-
-def _all_seeds(spec: StudySpec) -> list[int]:
-    """Every final seed of the study, ``seeds`` first, in the order they were given."""
-    seeds = list(spec.seeds)
-    for entry in spec.more_seeds:
-        seeds += [s for s in entry["seeds"] if s not in seeds]
     return seeds
 
 
@@ -317,10 +308,10 @@ def _parse_tuning(tuning: Any, study: StudySpec) -> dict[str, int]:
         raise InvlearnError(f"spec \"tuning\".\"settings\" must be at least "
                             f"{MIN_TUNED_SETTINGS}, got {n}")
     _seed(tuning["seed"], '"tuning"."seed"')
-    if study.search_seed in _all_seeds(study):
+    if study.search_seed in cell_seeds(study, None):
         raise InvlearnError(f"spec \"search_seed\" {study.search_seed} is also a final seed in "
-                            f"\"seeds\" or \"more_seeds\": with equal tuning the settings must be chosen on a seed "
-                            f"no final run uses")
+                            f"\"seeds\" or \"more_seeds\": with equal tuning the settings "
+                            f"must be chosen on a seed no final run uses")
     for method in study.grid["method"]:
         if method in SCORES:
             continue
@@ -342,11 +333,11 @@ def _space(study: StudySpec, method: str) -> dict[str, list]:
 
 
 def method_settings(study: StudySpec, method: str) -> list[dict]:
-    """The settings searched for ``method``: every combination of its search
-    space; with equal tuning (``study.tuning``) exactly ``settings`` of them, drawn without
-    replacement with the tuning seed (the same draw in every cell, kept in grid order). The
-    scores that learn nothing (popularity, item_mean) have one empty setting: they search
-    nothing (item_mean chooses its prior strength on validation itself)."""
+    """The settings searched for ``method``: every combination of its search space; with equal
+    tuning (``study.tuning``) exactly ``settings`` of them, drawn without replacement with the
+    tuning seed (the same draw in every cell, kept in grid order). The scores that learn nothing
+    (popularity, item_mean) have one empty setting (item_mean chooses its prior strength on
+    validation itself)."""
     if method in SCORES:
         return [{}]
     space = _space(study, method)
@@ -428,7 +419,7 @@ def _seed_runs(spec: StudySpec, cell: dict) -> list[dict]:
 
 def _by_seed(spec: StudySpec, runs: list[dict]) -> list[dict]:
     """Seed by seed: every cell at the first seed before any at the second (stable)."""
-    order = {s: i for i, s in enumerate(_all_seeds(spec))}
+    order = {s: i for i, s in enumerate(cell_seeds(spec, None))}
     return sorted(runs, key=lambda c: order[c["seed"]])
 
 
@@ -440,19 +431,16 @@ def run_study(spec: StudySpec | Mapping[str, Any], out_dir: str | os.PathLike, j
 
     ``spec`` is a :class:`StudySpec` or a dict for :func:`parse_spec`. With ``search_on`` the
     search runs only on the grid cells matching it and each method's chosen settings are used
-    for every cell; without it, every cell gets its own search; a spec without ``search`` runs its
-    cells as written (no search runs, no ``chosen.csv``). Final runs go seed by seed, so
-    an interrupted study still covers the whole grid. Writes ``search.csv``, ``chosen.csv``,
-    ``results.csv`` (final runs, with a ``search_seed`` column: the seed their settings were
-    chosen on) and ``failures.json`` (failed runs, and ``failed_cells``:
-    cells whose search runs all failed) in ``out_dir``. The returned table's
-    ``attrs["failed"]`` counts failed runs and cells. While it runs, ``out_dir`` is locked
-    (:func:`~invlearn.grid.folder_lock`: a second grid into it is refused), and its
-    ``study.json`` keeps the spec, so a later call with a different spec is refused rather than
-    replacing the first study's tables; the same spec resumes, and so does the same spec with
-    final seeds appended (only the new seeds run). ``executor`` and ``scheduler``
-    are :func:`~invlearn.grid.run_grid`'s; a LocalCluster (dask without a scheduler) serves
-    search and final runs.
+    for every cell; without it, every cell gets its own search; a spec without ``search`` runs
+    its cells as written (no ``chosen.csv``). Final runs go seed by seed, so an interrupted
+    study still covers the whole grid. Writes ``search.csv``, ``chosen.csv``, ``results.csv``
+    (final runs, with the ``search_seed`` their settings were chosen on) and ``failures.json``
+    (failed runs, and ``failed_cells``: cells whose search runs all failed) in ``out_dir``;
+    the returned table's ``attrs["failed"]`` counts both. ``out_dir`` is locked while the study
+    runs (:func:`~invlearn.grid.folder_lock`), and its ``study.json`` keeps the spec: a
+    different spec is refused rather than replacing the first study's tables; the same spec
+    resumes, also with final seeds appended (only the new seeds run). ``executor`` and
+    ``scheduler`` are :func:`~invlearn.grid.run_grid`'s; one LocalCluster serves both phases.
     """
     study = spec if isinstance(spec, StudySpec) else parse_spec(spec)
     check_spec(study)
@@ -472,32 +460,29 @@ def _study(study: StudySpec, out: Path, jobs: int, engine: str,
            scheduler: str | None) -> pd.DataFrame:
     """:func:`run_study` once the executor is ready."""
     where = {"executor": executor, "scheduler": scheduler}
-    if not study.search:  # no settings to choose: every cell runs as written, seed by seed
-        cells = _by_seed(study, [run for cell in study_cells(study)
-                                 for run in _seed_runs(study, cell)])
-        final = run_grid(cells, out / "final", jobs, engine, notebook, progress, **where)
-        write_csv_atomic(out / "results.csv", final)
-        write_json_atomic(out / "failures.json", {"search": [], "final": final.attrs["failures"],
-                                                  "failed_cells": []})
-        final.attrs["failed"] = len(final.attrs["failures"])
-        return final
-    table = run_grid(search_cells(study), out / "search", jobs, engine, notebook, progress,
-                     **where)
-    write_csv_atomic(out / "search.csv", table)
-    scope = study.search_on
-    group = [k for k in study.grid if k not in scope]
-    searched = sorted({k for s in study.search.values() for k in s})
-    present = [k for k in searched if k in table.columns]
-    chosen = choose_best(table, group, present)
-    write_csv_atomic(out / "chosen.csv", chosen)
-    finals, failed_cells = _final_cells(study, chosen, group, present)
-    for cell in failed_cells:
-        print(f"cell {cell}: every search run failed; no final runs", file=sys.stderr)
+    search_failures: list = []
+    if study.search:
+        table = run_grid(search_cells(study), out / "search", jobs, engine, notebook, progress,
+                         **where)
+        write_csv_atomic(out / "search.csv", table)
+        search_failures = table.attrs["failures"]
+        group = [k for k in study.grid if k not in study.search_on]
+        searched = sorted({k for s in study.search.values() for k in s})
+        present = [k for k in searched if k in table.columns]
+        chosen = choose_best(table, group, present)
+        write_csv_atomic(out / "chosen.csv", chosen)
+        finals, failed_cells = _final_cells(study, chosen, group, present)
+        for cell in failed_cells:
+            print(f"cell {cell}: every search run failed; no final runs", file=sys.stderr)
+    else:  # no settings to choose: every cell runs as written, seed by seed
+        finals = _by_seed(study, [run for cell in study_cells(study)
+                                  for run in _seed_runs(study, cell)])
+        failed_cells = []
     final = run_grid(finals, out / "final", jobs, engine, notebook, progress, **where)
-    if not final.empty:  # the seed the settings were chosen on, beside each final run's own
+    if study.search and not final.empty:  # the seed the settings were chosen on
         final["search_seed"] = study.search_seed
     write_csv_atomic(out / "results.csv", final)
-    failures = {"search": table.attrs["failures"], "final": final.attrs["failures"],
+    failures = {"search": search_failures, "final": final.attrs["failures"],
                 "failed_cells": failed_cells}
     write_json_atomic(out / "failures.json", failures)
     final.attrs["failed"] = (len(failures["search"]) + len(failures["final"])

@@ -1,5 +1,5 @@
-"""What every trainer shares: checking a run's inputs, evaluating a model on
-labeled rows and by full ranking, and the result of a run — its metrics and its history.
+"""What every trainer shares: checking a run's inputs, evaluating a model on labeled rows and
+by full ranking, and the result of a run — its metrics and its history.
 
 :func:`invlearn.methods.train` (the eager, row-sparse step) and
 :func:`invlearn.static.train_static` (the static-shape step) both build on this module.
@@ -259,10 +259,16 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so that a wall-clock time measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def random_streams(seed: int) -> tuple[np.random.Generator, torch.Generator]:
-    """A run's random streams from its seed: a numpy generator (unlabeled draws,
-    IG's split) and a torch generator (batch orders); torch's global seed is set as well
-    (model initialisation). Both engines start from them."""
+    """A run's random streams from its seed: a numpy generator (unlabeled draws, IG's split) and
+    a torch generator (batch orders); torch's global seed is set as well (model initialisation).
+    Both engines start from them."""
     seeds = np.random.SeedSequence(seed).spawn(3)
     rng = np.random.default_rng(seeds[0])
     gen = torch.Generator().manual_seed(int(seeds[1].generate_state(1)[0]))
@@ -292,9 +298,9 @@ def evaluate(model: nn.Module, table: pd.DataFrame, device: torch.device) -> dic
 
 
 def ranking_mask_pairs(data: Split, mask: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """The (user, item) pairs full ranking leaves out: the training rows (with
-    the rows whose labels were withheld, chapter 9), plus the validation rows for
-    ``"train+valid"`` — what DenoisingRec's code does."""
+    """The (user, item) pairs full ranking leaves out: the training rows (with the rows whose
+    labels were withheld, chapter 9), plus the validation rows for ``"train+valid"`` (what
+    DenoisingRec's code does)."""
     parts = [data.train]
     hidden = getattr(data, "hidden", None)
     if hidden is not None and len(hidden):
@@ -399,23 +405,20 @@ def epoch_budget(config: TrainConfig) -> tuple[int, int]:
 
 def fit(run: TrainingRun, epoch_fn: Callable[[int], float],
         progress: bool) -> tuple[int, dict, dict]:
-    """The epoch loop every trainer shares: ``epoch_fn(epoch)`` trains one
-    epoch and returns its loss; the model is validated every ``eval_every`` epochs and at the
-    last, the best validation epoch's state is kept, and training stops after ``patience``
-    validations without improvement. Returns the best epoch, its validation metrics and its
-    state."""
+    """The epoch loop every trainer shares: ``epoch_fn(epoch)`` trains one epoch and returns its
+    loss; the model is validated every ``eval_every`` epochs and at the last, the best
+    validation epoch's state is kept, and training stops after ``patience`` validations without
+    improvement. Returns the best epoch, its validation metrics and its state."""
     cfg, data = run.cfg, run.data
     epochs, every = epoch_budget(cfg)
     best, best_state, best_valid, stale = None, None, {}, 0
     bar = tqdm(range(1, epochs + 1), desc=f"{cfg.method}-{cfg.backbone}",
                disable=not progress, leave=False)
     for epoch in bar:
-        if run.device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(run.device)
         start = time.perf_counter()
         loss = epoch_fn(epoch)
-        if run.device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(run.device)
         seconds = time.perf_counter() - start
         run.seconds.append(seconds)
         if epoch % every and epoch != epochs:
@@ -446,13 +449,12 @@ def test_best(run: TrainingRun, best_state: dict) -> dict:
 
 def final_metrics(model: nn.Module, data: Split, device: torch.device,
                  config: TrainConfig) -> dict:
-    """The test metrics of a kept model: labeled metrics and, with
-    ``full_ranking``, Recall@K / NDCG@K. Where the data knows the truth (the simulated feed,
-    chapters 8–9), also the same metrics against the true labels of the same test rows
-    (suffix ``_truth``), the labeled metrics on the truth test set of
-    :func:`invlearn.simfeed.truth_test_set` (suffix ``_truthset``: held-out impressions and as
-    many random pairs, all labeled by the truth), and the truly liked share of the withheld
-    labels (``hidden_truth_share``, beside ``hidden_label_share`` by observed label)."""
+    """The test metrics of a kept model: labeled metrics and, with ``full_ranking``,
+    Recall@K / NDCG@K. Where the data knows the truth (the simulated feed, chapters 8–9), also
+    the same metrics against the true labels of the same test rows (suffix ``_truth``), the
+    labeled metrics on :func:`invlearn.simfeed.truth_test_set` (suffix ``_truthset``), and the
+    truly liked share of the withheld labels (``hidden_truth_share``, beside
+    ``hidden_label_share`` by observed label)."""
     metrics = evaluate(model, data.test, device)
     if config.full_ranking:
         metrics.update(ranking_metrics(model, data, device, config.ranking_mask))

@@ -120,3 +120,31 @@ def test_a_custom_model_is_called_in_eval_mode_without_gradients(toy_split):
     model = Dot()
     train(toy_split, model=model, epochs=1, progress=False, full_ranking=False)
     assert calls[0] == (False, False) and (True, True) in calls and model.training
+
+
+
+def test_one_integer_check_names_the_argument(tmp_path):
+    from invlearn.data import check_data_keys
+    from invlearn.metrics import ndcg_at_k
+    from invlearn.simfeed import simulate_feed
+
+    with pytest.raises(InvlearnError, match="k must be a positive integer, got True"):
+        ndcg_at_k([0], [1], [0.5], k=True)
+    with pytest.raises(InvlearnError, match="seed must be an integer >= 0, got -1"):
+        simulate_feed("toy", seed=-1)
+    (tmp_path / "x.csv").write_text("u1,i1,1\n")
+    with pytest.raises(InvlearnError, match=r"eval_negatives must be an integer in \[1, 1000\]"):
+        check_data_keys({"dataset": "files", "data": str(tmp_path / "x.csv"),
+                         "eval_negatives": 1001})
+
+
+def test_integer_check_takes_numpy_integers_and_refuses_bools():
+    import numpy as np
+
+    from invlearn.errors import check_int
+
+    assert check_int(np.int32(3), "n") == 3 and type(check_int(np.int64(3), "n")) is int
+    assert check_int(0, "seed", 0) == 0
+    for bad in (True, 2.0, "2", 0):
+        with pytest.raises(InvlearnError, match="n must be a positive integer"):
+            check_int(bad, "n")
