@@ -394,11 +394,13 @@ def describe_runs(results: pd.DataFrame) -> str:
     pooled = runs[~free]
     n_cells = len(share_pool_free_runs(results).groupby(list(CELL)))
     n_methods, n_seeds = pooled["method"].nunique(), runs["seed"].nunique()
-    product = f" ({n_methods} methods × {n_cells} cells × {n_seeds} seeds)" \
+    product = f": {n_methods} × {n_cells} cells × {n_seeds} seeds" \
         if len(pooled) == n_methods * n_cells * n_seeds else ""
-    return (f"{len(runs)} final runs = {len(pooled)} of the methods that use a pool{product} "
-            f"+ {int(free.sum())} of None, which uses no pool: one run per backbone, fraction "
-            f"and seed serves every pool")
+    return (f"{len(runs)} final runs ({n_seeds} seeds, {n_cells} cells):\n"
+            f"  {len(pooled)} of the {n_methods} methods that use a pool, IG (α = 0) counted"
+            f"{product}\n"
+            f"  {int(free.sum())} of None, which uses no pool: one run per backbone, fraction and "
+            f"seed serves every pool")
 
 
 def map_table(frame: pd.DataFrame, aucs: bool = True) -> pd.DataFrame:

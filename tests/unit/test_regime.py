@@ -229,13 +229,18 @@ def test_describe_runs_adds_the_shared_none_runs_to_the_pooled_ones():
     text = describe_runs(table())
     # pooled: NS, IG, IG (α = 0) on random pairs, IDL and IG on the hidden pool = 15 runs; not
     # every method ran in every cell, so no product is claimed
-    assert text.startswith("18 final runs = 15 of the methods that use a pool + 3 of None")
+    assert text.splitlines()[:2] == [
+        "18 final runs (3 seeds, 2 cells):",
+        "  15 of the 4 methods that use a pool, IG (α = 0) counted"]
+    assert text.splitlines()[2].startswith("  3 of None")
     full = pd.DataFrame([run(m, s, 0.6, 0.6, pool=p, alpha=10.0 if m == "ig" else np.nan)
                          for p in ("random", "hidden") for m in ("ns", "ig") for s in range(2)]
                         + [run("none", s, 0.6, 0.6) for s in range(2)])
-    assert describe_runs(full).startswith(
-        "10 final runs = 8 of the methods that use a pool (2 methods × 2 cells × 2 seeds) + 2 "
-        "of None")
+    assert describe_runs(full).splitlines()[:3] == [
+        "10 final runs (2 seeds, 2 cells):",
+        "  8 of the 2 methods that use a pool, IG (α = 0) counted: 2 × 2 cells × 2 seeds",
+        ("  2 of None, which uses no pool: one run per backbone, fraction and seed serves every "
+         "pool")]
 
 
 def test_map_table_prints_each_cell_as_the_chapter_does():
