@@ -22,9 +22,9 @@ differ by method and seed.
   scores that learn nothing set;
 * :func:`more_seeds_for` — the study spec's ``"more_seeds"`` that give ten seeds to the cells
   a verdict rests on;
-* :func:`print_verdicts`, :func:`map_table`, :func:`seed_gaps`, :func:`other_metrics` and
-  :func:`move_table` — the chapter's readings of the two maps, cell by cell, and
-  :func:`dashed`, a table's floats as text with missing values as a dash.
+* :func:`verdict_table`, :func:`describe_runs`, :func:`map_table`, :func:`seed_gaps`,
+  :func:`other_metrics` and :func:`move_table` — the chapter's readings of the two maps, cell
+  by cell, and :func:`dashed`, a table's floats as text with missing values as a dash.
 """
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ from .report import (
     method_label,
     paired_test,
     percent,
+    power_of_ten,
     signed,
     split_variants,
     summarize,
@@ -229,16 +230,16 @@ def annotation_table(table: pd.DataFrame,
 def annotation_margins(annotation: pd.DataFrame) -> pd.DataFrame:
     """:func:`annotation_table` as chapter 9 prints it: per cell (indexed by backbone, pool and
     ``f`` as ``"1%"``), each annotator's accuracy minus the better trivial annotator's *on the
-    pool rows that annotator drew* (one column per method, printed names, ``"+0.012"``, ``"0.000"``
-    where it rounds to zero, ``"–"`` where the method did not run), and ``share liked``, the mean
-    liked share of those rows (3 digits). Each run draws its own rows, so the bar is each
+    pool rows that annotator drew* (one column per method, ``"IDL − trivial"``, ``"+0.012"``,
+    ``"0.000"`` where it rounds to zero, ``"–"`` where the method did not run), and ``share
+    liked``, the mean liked share of those rows (3 digits). Each run draws its own rows, so the bar is each
     annotator's own, never one shared number."""
     _need(annotation, [*CELL, "method", "over_best_trivial", "positive_share"])
     wide = annotation.pivot_table(index=list(CELL), columns="method", values="over_best_trivial")
     rank = {m: k for k, m in enumerate(METHOD_ORDER)}
     wide = wide[sorted(wide.columns, key=lambda m: rank.get(m, len(rank)))]
     out = wide.map(lambda v: "–" if np.isnan(v) else signed(v, 3))
-    out.columns = [method_label(m) for m in wide.columns]
+    out.columns = [f"{method_label(m)} − trivial" for m in wide.columns]
     share = annotation.groupby(list(CELL))["positive_share"].mean()
     out["share liked"] = share.reindex(wide.index).map(lambda v: f"{v:.3f}").to_numpy()
     out.index = _cell_index(wide.index.to_frame(index=False))
@@ -278,7 +279,7 @@ def hidden_pool_check(split: Split, fraction: float, seed: int = 0) -> pd.DataFr
                                                        == withheld]}).set_index("f")
 
 
-#: The two maps' titles, as the figures and :func:`print_verdicts` print them.
+#: The two maps' titles, as the figures print them.
 MAP_TITLES = {"own_backbone": "IG − the best learned method on its own backbone",
               "everything": "IG − the best of everything (any backbone, the two scores)"}
 
@@ -360,18 +361,46 @@ def cell_label(row: Mapping) -> str:
     return f"{backbone_label(row['backbone'])}, {row['pool']}, {percent(row['label_fraction'])}"
 
 
-def print_verdicts(maps: Mapping[str, pd.DataFrame]) -> None:
-    """Print, for each map of :func:`regime_maps`, the cells where chapter 9's decision rule
-    finds IG ahead and behind, with the gap, the rival and q, and how many cells had p < 0.05
-    before the correction."""
+def verdict_table(maps: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The cells where chapter 9's decision rule finds a difference, in every map of
+    :func:`regime_maps`: indexed by the map (``"own backbone"``, ``"everything"``) and the cell
+    (fraction as ``"1%"``), with the ``rival``, the ``gap`` (``"+0.027"``), ``q`` and the
+    ``verdict`` (``"IG ahead"``, ``"IG behind"``). Cells the rule calls a tie are left out;
+    a map with none of the other kind simply has no rows."""
+    parts = []
     for name, frame in maps.items():
-        print(f"{MAP_TITLES.get(name, name)} ({len(frame)} cells; p < 0.05 before the correction "
-              f"in {int((frame['p_t'] < 0.05).sum())}):")
-        for verdict, word in list(VERDICT_WORDS.items())[:2]:
-            rows = frame[frame["verdict"] == verdict]
-            found = "; ".join(f"{cell_label(r)} ({r['gap']:+.3f} against {rival_label(r)}, "
-                              f"q = {r['q']:.2g})" for _, r in rows.iterrows())
-            print(f"  {word} in {len(rows)}: {found or 'none'}")
+        _need(frame, [*CELL, "rival", "rival_backbone", "gap", "q", "verdict"])
+        kept = frame[frame["verdict"] != "no difference"]
+        part = pd.DataFrame({"rival": [rival_label(r) for _, r in kept.iterrows()],
+                             "gap": kept["gap"].map(lambda v: signed(v, 3)).to_numpy(),
+                             "q": kept["q"].map(format_p).to_numpy(),
+                             "verdict": kept["verdict"].map(VERDICT_WORDS).to_numpy()})
+        cells = _cell_index(kept).to_frame(index=False)
+        part.index = pd.MultiIndex.from_frame(
+            cells.assign(map=name.replace("_", " "))[["map", "backbone", "pool", "f"]])
+        parts.append(part)
+    if not parts:
+        raise InvlearnError("verdict_table needs at least one map")
+    return pd.concat(parts)
+
+
+def describe_runs(results: pd.DataFrame) -> str:
+    """How a regime study's final runs add up: the methods that use a pool (IG at α = 0 among
+    them) ran in every cell and seed, and None, which uses no pool, once per backbone, fraction
+    and seed, serving every pool of its cell (:func:`share_pool_free_runs`)."""
+    _need(results, [*CELL, "method", "seed"])
+    runs = split_variants(results)
+    free = runs["method"].isin(list(POOL_FREE))
+    pooled = runs[~free]
+    n_cells = len(share_pool_free_runs(results).groupby(list(CELL)))
+    n_methods, n_seeds = pooled["method"].nunique(), runs["seed"].nunique()
+    product = f": {n_methods} × {n_cells} cells × {n_seeds} seeds" \
+        if len(pooled) == n_methods * n_cells * n_seeds else ""
+    return (f"{len(runs)} final runs ({n_seeds} seeds, {n_cells} cells):\n"
+            f"  {len(pooled)} of the {n_methods} methods that use a pool, IG (α = 0) counted"
+            f"{product}\n"
+            f"  {int(free.sum())} of None, which uses no pool: one run per backbone, fraction and "
+            f"seed serves every pool")
 
 
 def map_table(frame: pd.DataFrame, aucs: bool = True) -> pd.DataFrame:
@@ -434,8 +463,8 @@ def move_table(results: pd.DataFrame, variant: bool = True, digits: int | None =
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Does IG's move act? (chapter 9). Per cell of :func:`regime_map`: IG's chosen variant, IG
     minus IG (α = 0) on the same seeds and its p, the share of meta-steps whose kept move changed
-    θ (``moved``), the median relative size of the move (``move size``, the median over runs of
-    ``median_relative_move``) and the share of meta-steps that passed (``passes``).
+    θ (``moved``, ``"73.2%"``; the rest passed) and the median relative size of the move
+    (``move size``, the median over runs of ``median_relative_move``, ``"1.2 × 10⁻²"``).
 
     Returns the map's rows with ``relative`` and ``passes`` joined, and the printed table
     indexed by the cell (fraction as ``"1%"``). ``variant=False`` leaves the variant out of the
@@ -455,9 +484,8 @@ def move_table(results: pd.DataFrame, variant: bool = True, digits: int | None =
     out = pd.DataFrame({"IG variant": frame["ig_variant"],
                         "IG − IG (α = 0)": gaps,
                         "p": frame["ig0_p_t"].map(format_p),
-                        "moved": frame["share_moved"].round(3),
-                        "move size": frame["relative"].map(lambda v: f"{v:.1e}"),
-                        "passes": frame["passes"].round(3)})
+                        "moved": frame["share_moved"].map(lambda v: f"{v:.1%}"),
+                        "move size": frame["relative"].map(power_of_ten)})
     if not variant:
         out = out.drop(columns="IG variant")
     out.index = _cell_index(frame)

@@ -203,19 +203,44 @@ def test_rival_and_cell_labels():
         == "Biased GMF, hidden, 3%"
 
 
-def test_print_verdicts_names_the_cells_the_rule_keeps(capsys):
-    from invlearn.chapters.regime import print_verdicts
+def test_verdict_table_keeps_only_the_cells_the_rule_calls_different():
+    from invlearn.chapters.regime import verdict_table
 
-    print_verdicts({"own_backbone": handmade_map(), "everything": handmade_map().iloc[2:]})
-    assert capsys.readouterr().out.splitlines() == [
-        ("IG − the best learned method on its own backbone (4 cells; p < 0.05 before the "
-         "correction in 2):"),
-        "  IG ahead in 1: GMF, random, 3% (+0.027 against T-CE, q = 0.039)",
-        "  IG behind in 1: GMF, hidden, 10% (-0.020 against IDL, q = 0.025)",
-        ("IG − the best of everything (any backbone, the two scores) (2 cells; p < 0.05 "
-         "before the correction in 0):"),
-        "  IG ahead in 0: none",
-        "  IG behind in 0: none"]
+    out = verdict_table({"own_backbone": handmade_map(), "everything": handmade_map().iloc[2:]})
+    assert list(out.columns) == ["rival", "gap", "q", "verdict"]
+    assert out.index.names == ["map", "backbone", "pool", "f"]
+    # the tie and the NaN cell are left out; "everything" keeps neither of its two
+    assert list(out.index) == [("own backbone", "GMF", "random", "3%"),
+                               ("own backbone", "GMF", "hidden", "10%")]
+    assert list(out["rival"]) == ["T-CE", "IDL"]
+    assert list(out["gap"]) == ["+0.027", "-0.020"]
+    assert list(out["q"]) == ["0.039", "0.025"]
+    assert list(out["verdict"]) == ["IG ahead", "IG behind"]
+    with pytest.raises(InvlearnError, match="lacks column"):
+        verdict_table({"own_backbone": handmade_map().drop(columns="q")})
+    with pytest.raises(InvlearnError, match="at least one map"):
+        verdict_table({})
+
+
+def test_describe_runs_adds_the_shared_none_runs_to_the_pooled_ones():
+    from invlearn.chapters.regime import describe_runs
+
+    # table(): two cells (random, hidden at 10%), 3 seeds; None ran once per seed (random pool)
+    text = describe_runs(table())
+    # pooled: NS, IG, IG (α = 0) on random pairs, IDL and IG on the hidden pool = 15 runs; not
+    # every method ran in every cell, so no product is claimed
+    assert text.splitlines()[:2] == [
+        "18 final runs (3 seeds, 2 cells):",
+        "  15 of the 4 methods that use a pool, IG (α = 0) counted"]
+    assert text.splitlines()[2].startswith("  3 of None")
+    full = pd.DataFrame([run(m, s, 0.6, 0.6, pool=p, alpha=10.0 if m == "ig" else np.nan)
+                         for p in ("random", "hidden") for m in ("ns", "ig") for s in range(2)]
+                        + [run("none", s, 0.6, 0.6) for s in range(2)])
+    assert describe_runs(full).splitlines()[:3] == [
+        "10 final runs (2 seeds, 2 cells):",
+        "  8 of the 2 methods that use a pool, IG (α = 0) counted: 2 × 2 cells × 2 seeds",
+        ("  2 of None, which uses no pool: one run per backbone, fraction and seed serves every "
+         "pool")]
 
 
 def test_map_table_prints_each_cell_as_the_chapter_does():
@@ -333,24 +358,24 @@ def test_move_table_sets_ig_beside_ig_without_its_move():
                  run("ig", s, 0.66 - 3e-5, 0.5, pool="hidden", alpha=0.0, share_moved=0.0,
                      median_relative_move=0.0, share_pass=1.0)]
     frame, out = move_table(pd.DataFrame(rows))
-    assert list(out.columns) == ["IG variant", "IG − IG (α = 0)", "p", "moved", "move size",
-                                 "passes"]
+    assert list(out.columns) == ["IG variant", "IG − IG (α = 0)", "p", "moved", "move size"]
     random, hidden = out.loc[("GMF", "random", "10%")], out.loc[("GMF", "hidden", "10%")]
     assert random["IG − IG (α = 0)"] == "+0.0710"
     assert hidden["IG − IG (α = 0)"] == "+3e-05"  # a gap below 0.00005 keeps one digit
-    assert (random["moved"], hidden["moved"]) == (0.5, 0.9)
-    assert random["move size"] == "2.0e-02"  # the median over seeds of IG's (α > 0) runs
-    assert (random["passes"], hidden["passes"]) == (0.2, 0.5)  # IG (α = 0) left out
+    assert (random["moved"], hidden["moved"]) == ("50.0%", "90.0%")
+    assert random["move size"] == "2.0 × 10⁻²"  # the median over seeds of IG's (α > 0) runs
+    passes = frame.set_index("pool")["passes"]
+    assert (passes["random"], passes["hidden"]) == pytest.approx((0.2, 0.5))  # IG (α = 0) out
     assert "α/γ 10" in random["IG variant"]
     assert frame.set_index("pool").loc["random", "relative"] == pytest.approx(0.02)
     with pytest.raises(InvlearnError, match="median_relative_move"):
         move_table(pd.DataFrame(rows).drop(columns="median_relative_move"))
     # one format for every gap, and the variant left to a table of its own
     _, short = move_table(pd.DataFrame(rows), variant=False, digits=3)
-    assert list(short.columns) == ["IG − IG (α = 0)", "p", "moved", "move size", "passes"]
+    assert list(short.columns) == ["IG − IG (α = 0)", "p", "moved", "move size"]
     assert short.loc[("GMF", "random", "10%"), "IG − IG (α = 0)"] == "+0.071"
     assert short.loc[("GMF", "hidden", "10%"), "IG − IG (α = 0)"] == "0.000"  # +3e-05 rounds
-    assert short.loc[("GMF", "random", "10%"), "move size"] == "2.0e-02"
+    assert short.loc[("GMF", "random", "10%"), "move size"] == "2.0 × 10⁻²"
 
 
 def test_annotation_margins_sets_each_annotator_against_its_own_bar():
@@ -365,13 +390,13 @@ def test_annotation_margins_sets_each_annotator_against_its_own_bar():
                  run("idl", s, 0.6, 0.6, pool="hidden", fraction=1.0, annotation_accuracy=0.5,
                      pool_positive_share=0.5 + 0.0002 * s)]
     out = annotation_margins(annotation_table(pd.DataFrame(rows)))
-    assert list(out.columns) == ["IDL", "IG", "share liked"]
+    assert list(out.columns) == ["IDL − trivial", "IG − trivial", "share liked"]
     assert out.index.names == ["backbone", "pool", "f"]
     cell = out.loc[("GMF", "hidden", "10%")]
-    assert (cell["IDL"], cell["IG"]) == ("+0.020", "-0.050")  # 0.62 − 0.6; 0.65 − 0.7
+    assert (cell["IDL − trivial"], cell["IG − trivial"]) == ("+0.020", "-0.050")  # 0.62 − 0.6; 0.65 − 0.7
     assert cell["share liked"] == "0.650"  # the mean of the two annotators' rows
     every = out.loc[("GMF", "hidden", "100%")]
-    assert (every["IDL"], every["IG"]) == ("0.000", "–")  # −0.0001 rounds to zero; IG not run
+    assert (every["IDL − trivial"], every["IG − trivial"]) == ("0.000", "–")  # −0.0001 rounds to zero; IG not run
 
 
 def test_dashed_prints_floats_with_fixed_digits_and_missing_values_as_a_dash():
