@@ -57,26 +57,26 @@ def alpha_step(grad: torch.Tensor, alpha: float, rule: str) -> torch.Tensor:
     return alpha * grad / (grad.abs() + 1e-8)
 
 
-def choose(candidate_losses: torch.Tensor) -> torch.Tensor:
-    """Index of the kept candidate among ``[L(θ−αg), L(θ), L(θ+αg)]`` (lines 17–19).
-
-    The lowest loss wins. A *tie* — the lowest value reached by more than one candidate, as
-    when the move is too small to change any parameter — keeps θ (index 1, pass), so that a
-    tie never records a move that did not happen. Compare the losses in float64 (chapter 4
-    shows why float32 cannot tell the candidates apart). Tensor operations only: no value goes
-    back to the host.
-    """
-    low = candidate_losses.min()
-    tied = (candidate_losses == low).sum() > 1
-    return torch.where(tied, torch.full_like(candidate_losses.argmin(), PASS),
-                       candidate_losses.argmin())
-
-
 def is_tie(candidate_losses: torch.Tensor) -> torch.Tensor:
     """Whether the lowest of the candidate losses (last dimension) is reached more than
-    once (chapter 5)."""
+    once (chapter 5). The package's one definition of a tie: :func:`choose` keeps θ on it, and
+    chapter 4's :func:`invlearn.chapters.theorem.ordering` counts it."""
     low = candidate_losses.min(dim=-1, keepdim=True).values
     return (candidate_losses == low).sum(dim=-1) > 1
+
+
+def choose(candidate_losses: torch.Tensor) -> torch.Tensor:
+    """Index of the kept candidate among ``[L(θ−αg), L(θ), L(θ+αg)]`` (line 18).
+
+    The lowest loss wins. A *tie* (:func:`is_tie`: the lowest value reached by more than one
+    candidate, as when the move is too small to change any parameter) keeps θ (index 1, pass),
+    so that a tie never records a move that did not happen. Compare the losses in float64: with
+    the plain rule the candidates can be only a few float32 ulps apart, so a float32 comparison
+    is decided largely by rounding (chapter 4). Tensor operations only: no value goes back to
+    the host.
+    """
+    best = candidate_losses.argmin()
+    return torch.where(is_tie(candidate_losses), torch.full_like(best, PASS), best)
 
 
 @dataclass
@@ -242,6 +242,7 @@ def ig_epoch(run: IGRun, epoch: int) -> float:
     ``sampling_rate`` unlabeled rows per labeled row from the run's pool, followed by one γ
     step on that batch (line 21). Returns the mean supervised loss (chapter 5)."""
     cfg, test = run.cfg, run.meta_rows
+    # Algorithm 1, lines 3-7: the supervised phase, one pass over the training-train rows
     total, count, supervised = run.supervised_pass(
         "idl" if cfg.ig_supervised == "idl" else "none", run.fit_rows)
     run.state.pop("weights", None)  # IG records the meta phase's weights, not these
@@ -250,7 +251,9 @@ def ig_epoch(run: IGRun, epoch: int) -> float:
     test_batches = run.batches(len(test))
     alpha = cfg.alpha_ratio * cfg.lr
     steps, recorded = [], {"user": [], "item": [], "w1": [], "true": []}
+    # Algorithm 1, lines 8-21: the meta phase, one meta-step (and one γ step) per iteration
     for step in range(meta_steps_per_epoch(cfg.meta_steps, supervised, len(test_batches))):
+        # line 15: this meta-step's training-test batch
         if step and step % len(test_batches) == 0:
             test_batches = run.batches(len(test))  # reshuffled, drawn again
         rows = test[test_batches[step % len(test_batches)]]
@@ -262,8 +265,10 @@ def ig_epoch(run: IGRun, epoch: int) -> float:
             true = None if true is None else true.reshape(-1)
             result = released_meta_step(run, (users, items), labeled, alpha)
         else:
+            # line 9: the unlabeled batch; lines 10-20 (g, candidates, choice): ig_meta_step
             users, items, true = take_unlabeled(len(rows) * cfg.sampling_rate)
             result = ig_meta_step(run.model, (users, items), labeled, alpha, cfg.alpha_rule)
+            # line 21: one γ step on the training-test batch's BCE, from the kept parameters
             run.step(losses.bce(run.model(labeled[0], labeled[1]), labeled[2]))
         steps.append(result)
         for key, value in (("user", users), ("item", items), ("w1", result.w1), ("true", true)):

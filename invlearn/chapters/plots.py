@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvlearnError
+from .report import setting_value
 
 try:
     import matplotlib.pyplot as plt
@@ -267,9 +268,9 @@ def plot_alpha_study(table: pd.DataFrame, ax: Axes | None = None,
             continue
         colour = colours[k % len(colours)]
         ax.plot(rows.index, rows["valid AUC"], "o-", color=colour,
-                label=f"{rule} rule, validation")
+                label=f"{setting_value(rule)}, validation")
         ax.plot(rows.index, rows["test AUC"], "o:", color=colour, alpha=0.6,
-                label=f"{rule} rule, test")
+                label=f"{setting_value(rule)}, test")
     control = table[ratios == 0]
     if len(control):
         ax.axhline(float(control["valid AUC"].mean()), color="k", ls="--", lw=1,

@@ -106,6 +106,8 @@ def test_plot_alpha_study_draws_each_rule_against_alpha_and_the_control():
     np.testing.assert_allclose(sgd_test.get_ydata(), [0.79, 0.80])
     np.testing.assert_allclose(sign_valid.get_ydata(), [0.79, 0.60])
     np.testing.assert_allclose(ax.lines[4].get_ydata(), [0.80, 0.80])  # the α = 0 control
+    assert [line.get_label() for line in ax.lines[:2]] == [
+        "plain rule, validation", "plain rule, test"]  # settings in words, not code labels
     assert ax.get_xscale() == "log" and ax.get_ylabel() and ax.get_title() == "IG"
     with pytest.raises(InvlearnError, match="test AUC"):
         plots.plot_alpha_study(table[["valid AUC"]])
