@@ -113,6 +113,11 @@ def test_book_numbers(book: dict) -> None:
     # the released reading with BCE is the script: within 0.01 of the script's own runs
     assert abs(book["gmf_ig_script_reading_auc"] - book["script_gmf_paper_auc"]) < 0.01
     assert book["script_gmf_paper_auc"] < paper_ig - 0.01
+    # yet its GAUC, unweighted over users as the script computes it, is the paper's IG GAUC
+    for b, paper_ig_gauc in (("gmf", 0.7642), ("neumf", 0.7569)):
+        assert abs(book[f"script_{b}_paper_gauc_unweighted"] - paper_ig_gauc) < 0.0015
+    # and GMF None from a standard loop, unweighted too, stays far above the paper's None GAUC
+    assert book["gmf_none_ours_gauc_unweighted"] > 0.6919 + 0.03
     # an item's mean label scores about the paper's None
     assert abs(book["item_mean_auc"] - paper_none) < 0.01
     # at chapter 6's settings dense or lazy Adam moves AUC by a few thousandths at most
