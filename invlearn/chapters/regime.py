@@ -412,7 +412,7 @@ def map_table(frame: pd.DataFrame, aucs: bool = True) -> pd.DataFrame:
                   "p_t", "q", "verdict"])
     out = pd.DataFrame({"rival": [rival_label(r) for _, r in frame.iterrows()],
                         "IG": frame["ig"].round(3), "rival AUC": frame["rival_mean"].round(3),
-                        "gap": frame["gap"].map(_signed), "wins–losses": _wins_losses(frame),
+                        "gap": frame["gap"].map(lambda v: signed(v, 4)), "wins–losses": _wins_losses(frame),
                         "p": frame["p_t"].map(format_p), "q": frame["q"].map(format_p),
                         "verdict": frame["verdict"].map(VERDICT_WORDS)})
     out.index = _cell_index(frame)
@@ -432,7 +432,7 @@ def other_metrics(table: pd.DataFrame, metrics: Sequence[str] = ("gauc", "recall
     for metric in metrics:
         frame = regime_maps(table, metric)["own_backbone"]
         name = f"{metric}: " if prefix else ""
-        out[f"{name}gap"] = frame["gap"].map(_signed).to_numpy()
+        out[f"{name}gap"] = frame["gap"].map(lambda v: signed(v, 4)).to_numpy()
         out[f"{name}wins–losses"] = _wins_losses(frame)
         out[f"{name}q"] = frame["q"].map(format_p).to_numpy()
     if frame is None:
@@ -478,7 +478,7 @@ def move_table(results: pd.DataFrame, variant: bool = True, digits: int | None =
                                           passes=("share_pass", "mean"))
     frame = frame.merge(moves.reset_index(), on=list(CELL), how="left")
     if digits is None:
-        gaps = frame["ig0_diff"].map(lambda v: _signed(v) if abs(v) >= 5e-5 else f"{v:+.0e}")
+        gaps = frame["ig0_diff"].map(lambda v: signed(v, 4) if abs(v) >= 5e-5 else f"{v:+.0e}")
     else:
         gaps = frame["ig0_diff"].map(lambda v: signed(v, digits))
     out = pd.DataFrame({"IG variant": frame["ig_variant"],
@@ -501,10 +501,6 @@ def dashed(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
         return value
 
     return frame.astype(object).map(text)
-
-
-def _signed(value: float) -> str:
-    return f"{value:+.4f}"
 
 
 def _wins_losses(frame: pd.DataFrame) -> list[str]:

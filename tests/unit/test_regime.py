@@ -254,7 +254,7 @@ def test_map_table_prints_each_cell_as_the_chapter_does():
                                ("NeuMF", "random", "100%"), ("GMF", "random", "1%")]
     first = out.iloc[0]
     assert (first["IG"], first["rival AUC"]) == (0.7, 0.673)  # rounded to 3 digits
-    assert list(out["gap"]) == ["+0.0270", "-0.0200", "+0.0100", "+0.0000"]
+    assert list(out["gap"]) == ["+0.0270", "-0.0200", "+0.0100", "0.0000"]  # a zero gap prints unsigned
     assert list(out["wins–losses"]) == ["3-0", "0-3", "2-1", "0-0"]
     assert list(out["p"]) == ["0.004", "0.002", "0.300", "–"]
     assert list(out["q"]) == ["0.039", "0.025", "0.600", "–"]
