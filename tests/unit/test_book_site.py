@@ -90,3 +90,29 @@ def test_imports_and_key_numbers_are_collapsed() -> None:
         for cell in writers[-1:]:  # collapsed, or left out of the page
             tags = set(cell["metadata"].get("tags", []))
             assert tags & {"hide-input", "remove-input", "remove-cell"}, path.name
+
+
+def glossary_rows() -> dict[str, str]:
+    rows: dict[str, str] = {}
+    for line in (BOOK / "glossary.md").read_text().splitlines():
+        if line.startswith("| ") and not line.startswith("| term |"):
+            term, meaning, _ = (c.strip() for c in line.strip().strip("|").split(" | "))
+            assert term not in rows, f"glossary: {term!r} has two rows"
+            rows[term] = meaning
+    return rows
+
+
+def test_glossary_rows_are_short() -> None:
+    rows = glossary_rows()
+    long = {term: len(m.split()) for term, m in rows.items() if len(m.split()) > 40}
+    assert len(rows) > 50 and not long, long
+
+
+def test_glossary_gmf_rows_match_the_models() -> None:
+    from invlearn import models
+
+    rows = glossary_rows()
+    assert "+ b" in (models.GMF.__doc__ or "") and "+ b + b_u + b_i" in (
+        models.BiasedGMF.__doc__ or "")
+    assert rows["GMF"].endswith(r"$h^\top(p_u \odot q_i) + b$")
+    assert r"$h^\top(p_u \odot q_i) + b + b_u + b_i$" in rows["biased GMF"]
