@@ -45,7 +45,6 @@ from .training import (
     merge_config,
     predict,
     record_rows,
-    test_best,
     with_label_fraction,
 )
 
@@ -438,12 +437,7 @@ def _train(data: Split, config: TrainConfig, model: nn.Module | None,
     if method.setup is not None:
         method.setup(run)
     epoch_fn = method.epoch or supervised_epoch
-    best_epoch, best_valid, best_state = fit(run, lambda epoch: epoch_fn(run, epoch), progress)
-    metrics = test_best(run, best_state)
-    seconds = float(np.median(run.seconds))
-    return TrainResult(metrics=metrics, valid=best_valid, best_epoch=best_epoch,
-                       seconds_per_epoch=seconds, config=config, history=run.history,
-                       model=run.model, data_name=data.name)
+    return fit(run, lambda epoch: epoch_fn(run, epoch), progress)
 
 
 def uses_static_step(config: TrainConfig, model: nn.Module | None) -> bool:

@@ -58,7 +58,6 @@ from .training import (
     fit,
     log_meta,
     merge_config,
-    test_best,
     with_label_fraction,
 )
 
@@ -479,13 +478,10 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
         torch.set_num_threads(config.threads)
     data = with_label_fraction(data, config)
     run = StaticRun(data, config, model, last_batch, graphs, redraw_rounds)
-    best_epoch, best_valid, best_state = fit(run, run.epoch, progress)
-    metrics = test_best(run, best_state)
-    static = {"step": "static", "graphs": run.use_graphs, "last_batch": last_batch,
-              "redraw_rounds": redraw_rounds,
-              "unfixed_collisions": int(run.trainer.unfixed),
-              "sampler": "bitmap" if run.sampler.pairs.bitmap is not None else "searchsorted"}
-    return StaticTrainResult(metrics=metrics, valid=best_valid, best_epoch=best_epoch,
-                             seconds_per_epoch=float(np.median(run.seconds)), config=config,
-                             history=run.history, model=run.model, data_name=data.name,
-                             static=static)
+    result = fit(run, run.epoch, progress, StaticTrainResult)
+    result.static = {"step": "static", "graphs": run.use_graphs, "last_batch": last_batch,
+                     "redraw_rounds": redraw_rounds,
+                     "unfixed_collisions": int(run.trainer.unfixed),
+                     "sampler": "bitmap" if run.sampler.pairs.bitmap is not None else
+                     "searchsorted"}
+    return result
