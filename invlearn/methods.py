@@ -418,6 +418,10 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
 def _train(data: Split, config: TrainConfig, model: nn.Module | None,
            progress: bool) -> TrainResult:
     """:func:`train` once its inputs are checked."""
+    if config.method not in SCORES and uses_static_step(config, model):
+        from .static import train_static  # the opt-in engine: it sets up its own run
+
+        return train_static(data, config, model, progress=progress)
     if config.threads:
         torch.set_num_threads(config.threads)
     data = with_label_fraction(data, config)
@@ -425,10 +429,6 @@ def _train(data: Split, config: TrainConfig, model: nn.Module | None,
         from .scores import train_score
 
         return train_score(data, config, model)
-    if uses_static_step(config, model):
-        from .static import train_static  # the opt-in engine, imported when chosen
-
-        return train_static(data, config, model, progress=progress)
     method = METHOD_TABLE[config.method]
     if config.pool not in method.pools:
         raise InvlearnError(f"{config.method} draws from the pool(s) {', '.join(method.pools)}, "
