@@ -34,16 +34,15 @@ from .errors import InvlearnError
 from .ig import MetaStep, ig_epoch, meta_split, windows
 from .optim import Adam
 from .sampling import PairSet, sample_unlabeled
+from .serving import catalogue_of, predict
 from .splits import unlabeled_pool
 from .training import (
     BaseRun,
     TrainResult,
-    catalogue_of,
     check_inputs,
     fit,
     log_meta,
     merge_config,
-    predict,
     record_rows,
     with_label_fraction,
 )

@@ -28,7 +28,7 @@ from .errors import InvlearnError, TrainingDiverged
 from .ig import DIRECTIONS, is_tie
 from .metrics import full_ranking_metrics, labeled_metrics
 from .models import build_model
-from .serving import catalogue_of, predict, score_function  # noqa: F401 - re-exported
+from .serving import predict, score_function
 
 
 @dataclass
