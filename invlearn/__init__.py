@@ -1,19 +1,7 @@
 """invlearn: inverse learning (IDL and IG) for recommendation with extremely sparse feedback.
 
-A small package behind the invlearn book. Chapter by chapter:
-
-* :mod:`invlearn.data` and :mod:`invlearn.simfeed` — MovieLens and the simulated passive feed (1);
-* :mod:`invlearn.losses` — BCE, T-CE, R-CE (2) and the Inverse Dual Loss (3);
-* :mod:`invlearn.methods` — the eight methods and ``train`` (1–3, 5), IG's meta-step (4–5);
-* :mod:`invlearn.metrics` — AUC, GAUC, NDCG, MRR and full-ranking metrics (6);
-* :mod:`invlearn.record`, :mod:`invlearn.grid`, :mod:`invlearn.study` — one run's record, the
-  grid of runs and the validation search (6, 7); :mod:`invlearn.bench` — the speed benchmark;
-  :mod:`invlearn.static` — the static-shape step for GPUs (dense tables, fused Adam, CUDA
-  graphs), ``train_static``;
-* :mod:`invlearn.chapters` — what the chapters measure, draw and tabulate (analysis, theorem,
-  plots, report, regime, helpers), apart from the training core;
-* :mod:`invlearn.owndata` and :mod:`invlearn.serving` — your own data in, scores and
-  recommendations out, ``save`` and ``load``.
+A small package behind the invlearn book; the README's table and the book's API page say which
+module serves which chapter.
 
 Quick start on your own data (ids of any kind; README, "Use it on your own data")::
 

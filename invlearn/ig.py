@@ -10,21 +10,10 @@ Algorithm 1 splits the labeled training rows into *training-train* (90 %) and *t
    ``θ − α·g`` (*direct*), ``θ`` (*pass*) and ``θ + α·g`` (*inverse*); the one with the lowest
    labeled BCE is kept, then one γ step on that batch's BCE is taken from it.
 
-The pieces, each a function of this module:
-
-* :func:`meta_split` — line 1, the seeded split into training-train and training-test rows;
-* :func:`alpha_step` — how α meets ``g``: ``α·g`` as written, or the sign-like step of one
-  fresh Adam step, as the released code does;
-* :func:`choose` — which candidate is kept: the lowest loss, compared in float64; when the lowest
-  loss is reached by more than one candidate (a *tie*) the model stays where it is (pass);
-* :func:`keep_best` — lines 13–20: the three candidates' losses, and the move to the kept one;
-* :func:`ig_meta_step` — lines 9–20 in place on a model, returning what happened;
-* :func:`meta_steps_per_epoch` — the two readings of how many meta-steps an epoch takes;
-* :func:`windows` — the epoch's unlabeled stream, handed out one meta-step at a time;
-* :func:`released_meta_step` — the meta-step as the authors' released code takes it
-  (``meta_move="released"``), with :class:`CandidateGrads`, its candidates' running gradients;
-* :func:`ig_epoch` — one whole epoch of Algorithm 1 on any run with the :class:`IGRun`
-  interface (the eager engine's run; the static engine replays the same pieces in CUDA graphs).
+Each piece is a function here (:func:`meta_split`, :func:`alpha_step`, :func:`choose`,
+:func:`keep_best`, :func:`ig_meta_step`, :func:`windows`) so that :func:`ig_epoch` (the eager
+engine) and the static engine share them; :func:`released_meta_step` is the
+meta-step as the authors' released code takes it (chapter 7).
 """
 from __future__ import annotations
 
@@ -38,7 +27,7 @@ from torch import nn
 
 from . import losses
 from .config import TrainConfig
-from .optim import row_gradient
+from .optim import row_gradient, trainable
 
 #: The three candidates in the order their losses are reported and ``choose`` indexes them.
 DIRECTIONS = ("direct", "pass", "inverse")
@@ -104,7 +93,7 @@ def ig_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, torch.Tensor],
     the unlabeled batch touched (and the dense layers) are perturbed, saved and restored.
     """
     logits = model(*unlabeled)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trainable(model)
     grads = torch.autograd.grad(losses.inverse_dual_loss(logits), params, allow_unused=True)
     with torch.no_grad():
         moves = _moves(params, grads, alpha, rule)
@@ -348,7 +337,7 @@ def released_meta_step(run: IGRun, unlabeled: tuple[torch.Tensor, torch.Tensor],
     supervised phase starts with empty moments, as in the released code.
     """
     model, cfg = run.model, run.cfg
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trainable(model)
     sums = run.state.get("candidate_grads")
     if sums is None:
         sums = run.state["candidate_grads"] = CandidateGrads(params)

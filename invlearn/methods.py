@@ -34,18 +34,16 @@ from .errors import InvlearnError
 from .ig import MetaStep, ig_epoch, meta_split, windows
 from .optim import Adam
 from .sampling import PairSet, sample_unlabeled
+from .serving import catalogue_of, predict
 from .splits import unlabeled_pool
 from .training import (
     BaseRun,
     TrainResult,
-    catalogue_of,
     check_inputs,
     fit,
     log_meta,
     merge_config,
-    predict,
     record_rows,
-    test_best,
     with_label_fraction,
 )
 
@@ -419,6 +417,10 @@ def train(data: Split, config: TrainConfig | None = None, model: nn.Module | Non
 def _train(data: Split, config: TrainConfig, model: nn.Module | None,
            progress: bool) -> TrainResult:
     """:func:`train` once its inputs are checked."""
+    if config.method not in SCORES and uses_static_step(config, model):
+        from .static import train_static  # the opt-in engine: it sets up its own run
+
+        return train_static(data, config, model, progress=progress)
     if config.threads:
         torch.set_num_threads(config.threads)
     data = with_label_fraction(data, config)
@@ -426,10 +428,6 @@ def _train(data: Split, config: TrainConfig, model: nn.Module | None,
         from .scores import train_score
 
         return train_score(data, config, model)
-    if uses_static_step(config, model):
-        from .static import train_static  # the opt-in engine, imported when chosen
-
-        return train_static(data, config, model, progress=progress)
     method = METHOD_TABLE[config.method]
     if config.pool not in method.pools:
         raise InvlearnError(f"{config.method} draws from the pool(s) {', '.join(method.pools)}, "
@@ -438,12 +436,7 @@ def _train(data: Split, config: TrainConfig, model: nn.Module | None,
     if method.setup is not None:
         method.setup(run)
     epoch_fn = method.epoch or supervised_epoch
-    best_epoch, best_valid, best_state = fit(run, lambda epoch: epoch_fn(run, epoch), progress)
-    metrics = test_best(run, best_state)
-    seconds = float(np.median(run.seconds))
-    return TrainResult(metrics=metrics, valid=best_valid, best_epoch=best_epoch,
-                       seconds_per_epoch=seconds, config=config, history=run.history,
-                       model=run.model, data_name=data.name)
+    return fit(run, lambda epoch: epoch_fn(run, epoch), progress)
 
 
 def uses_static_step(config: TrainConfig, model: nn.Module | None) -> bool:

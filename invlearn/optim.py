@@ -14,6 +14,11 @@ from __future__ import annotations
 import torch
 
 
+def trainable(model: torch.nn.Module) -> list[torch.Tensor]:
+    """The parameters of ``model`` that a step moves (those that require a gradient)."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
 def coalesce_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows and summed gradients of a sparse row gradient, as two fixed-size tensors.
 
@@ -76,7 +81,7 @@ class Adam:
     def __init__(self, model: torch.nn.Module, lr: float,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  lazy: bool = True):
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.params = trainable(model)
         sparse = {id(m.weight) for m in model.modules()
                   if isinstance(m, torch.nn.Embedding) and m.sparse} if lazy else set()
         self.sparse = [p for p in self.params if id(p) in sparse]

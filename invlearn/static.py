@@ -50,6 +50,7 @@ from .ig import (
     move_to,
     windows,
 )
+from .optim import trainable
 from .sampling import PairSet
 from .training import (
     BaseRun,
@@ -58,7 +59,6 @@ from .training import (
     fit,
     log_meta,
     merge_config,
-    test_best,
     with_label_fraction,
 )
 
@@ -106,14 +106,10 @@ def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tens
                          weights)
 
 
-def _params(model: nn.Module) -> list[torch.Tensor]:
-    return [p for p in model.parameters() if p.requires_grad]
-
-
 def ensure_grads(model: nn.Module) -> list[torch.Tensor]:
     """Give every parameter a zero ``.grad`` once, so captured steps zero and accumulate into
     fixed buffers (never ``None``)."""
-    params = _params(model)
+    params = trainable(model)
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
@@ -122,7 +118,7 @@ def ensure_grads(model: nn.Module) -> list[torch.Tensor]:
 
 def make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
     """Dense Adam: fused and capturable on CUDA (so it can live in a CUDA graph), plain on CPU."""
-    params = _params(model)
+    params = trainable(model)
     if device.type == "cuda":
         return torch.optim.Adam(params, lr=lr, fused=True, capturable=True)
     return torch.optim.Adam(params, lr=lr)
@@ -146,7 +142,7 @@ def init_adam_state(opt: torch.optim.Optimizer) -> None:
 
 def adam_step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """Zero the gradients in place, backward, step: no host sync, fixed buffers."""
-    grads = [p.grad for p in _params(model)]
+    grads = [p.grad for p in trainable(model)]
     torch._foreach_zero_(grads)
     loss.backward()
     opt.step()
@@ -167,7 +163,7 @@ def static_meta_step(model: nn.Module, unlabeled: tuple[torch.Tensor, ...],
     ``relative_move`` (:func:`invlearn.ig.move_size`) counts the rows with a nonzero gradient
     and the dense layers."""
     users, items, w_unl = unlabeled
-    params = _params(model)
+    params = trainable(model)
     logits = model(users, items)
     idl = weighted_mean(losses.idl_terms(logits), w_unl)
     grads = torch.autograd.grad(idl, params, allow_unused=True)
@@ -479,13 +475,10 @@ def train_static(data: Split, config: TrainConfig | None = None, model: nn.Modul
         torch.set_num_threads(config.threads)
     data = with_label_fraction(data, config)
     run = StaticRun(data, config, model, last_batch, graphs, redraw_rounds)
-    best_epoch, best_valid, best_state = fit(run, run.epoch, progress)
-    metrics = test_best(run, best_state)
-    static = {"step": "static", "graphs": run.use_graphs, "last_batch": last_batch,
-              "redraw_rounds": redraw_rounds,
-              "unfixed_collisions": int(run.trainer.unfixed),
-              "sampler": "bitmap" if run.sampler.pairs.bitmap is not None else "searchsorted"}
-    return StaticTrainResult(metrics=metrics, valid=best_valid, best_epoch=best_epoch,
-                             seconds_per_epoch=float(np.median(run.seconds)), config=config,
-                             history=run.history, model=run.model, data_name=data.name,
-                             static=static)
+    result = fit(run, run.epoch, progress, StaticTrainResult)
+    result.static = {"step": "static", "graphs": run.use_graphs, "last_batch": last_batch,
+                     "redraw_rounds": redraw_rounds,
+                     "unfixed_collisions": int(run.trainer.unfixed),
+                     "sampler": "bitmap" if run.sampler.pairs.bitmap is not None else
+                     "searchsorted"}
+    return result

@@ -28,7 +28,7 @@ from .errors import InvlearnError, TrainingDiverged
 from .ig import DIRECTIONS, is_tie
 from .metrics import full_ranking_metrics, labeled_metrics
 from .models import build_model
-from .serving import catalogue_of, predict, score_function  # noqa: F401 - re-exported
+from .serving import predict, score_function
 
 
 @dataclass
@@ -200,7 +200,7 @@ def log_meta(run: TrainingRun, epoch: int, candidates: torch.Tensor, kept: torch
 
 
 class TrainingRun(Protocol):
-    """What the shared epoch loop (:func:`fit`) and :func:`test_best` need from a run of either
+    """What the shared epoch loop (:func:`fit`) needs from a run of either
     engine: :class:`invlearn.methods.Run` (eager) and :class:`invlearn.static.StaticRun`."""
 
     cfg: TrainConfig
@@ -403,12 +403,13 @@ def epoch_budget(config: TrainConfig) -> tuple[int, int]:
     return math.ceil(config.epochs * scale), math.ceil(config.eval_every * scale)
 
 
-def fit(run: TrainingRun, epoch_fn: Callable[[int], float],
-        progress: bool) -> tuple[int, dict, dict]:
+def fit(run: TrainingRun, epoch_fn: Callable[[int], float], progress: bool,
+        result: type[TrainResult] = TrainResult) -> TrainResult:
     """The epoch loop every trainer shares: ``epoch_fn(epoch)`` trains one epoch and returns its
     loss; the model is validated every ``eval_every`` epochs and at the last, the best
     validation epoch's state is kept, and training stops after ``patience`` validations without
-    improvement. Returns the best epoch, its validation metrics and its state."""
+    improvement. Then IG's meta-steps go into the history and the best state is tested once
+    (:func:`final_metrics`). Returns it as a ``result`` (:class:`TrainResult` or a subclass)."""
     cfg, data = run.cfg, run.data
     epochs, every = epoch_budget(cfg)
     best, best_state, best_valid, stale = None, None, {}, 0
@@ -435,16 +436,12 @@ def fit(run: TrainingRun, epoch_fn: Callable[[int], float],
         bar.set_postfix(loss=f"{loss:.4f}", valid_auc=f"{valid['auc']:.4f}")
         if cfg.patience is not None and stale >= cfg.patience:
             break
-    return best[1], best_valid, best_state
-
-
-def test_best(run: TrainingRun, best_state: dict) -> dict:
-    """Collect IG's meta-steps into the history, load the best validation epoch's state and
-    test it once: labeled metrics and, with ``full_ranking``, Recall@K / NDCG@K."""
     if run.meta_log:
         run.history.meta = pd.concat(run.meta_log, ignore_index=True)
     run.model.load_state_dict(best_state)
-    return final_metrics(run.model, run.data, run.device, run.cfg)
+    return result(metrics=final_metrics(run.model, data, run.device, cfg), valid=best_valid,
+                  best_epoch=best[1], seconds_per_epoch=float(np.median(run.seconds)),
+                  config=cfg, history=run.history, model=run.model, data_name=data.name)
 
 
 def final_metrics(model: nn.Module, data: Split, device: torch.device,

@@ -176,6 +176,18 @@ def test_train_static_drop_and_seeds(toy_split):
     assert a.metrics == b.metrics  # same seed, same run on the CPU
 
 
+def test_train_with_step_static_keeps_the_label_fraction_once(toy_split):
+    """``train(step="static")`` and ``train_static`` run the same run: the label fraction is
+    applied once (applied twice, 0.5 kept a quarter of the labeled rows)."""
+    from invlearn import train
+
+    settings = {"optimizer": "dense", "method": "ns", "epochs": 1, "batch_size": 64,
+                "label_fraction": 0.5, "full_ranking": False, "device": "cpu"}
+    via_train = train(toy_split, step="static", progress=False, **settings)
+    direct = train_static(toy_split, **settings)
+    assert via_train.metrics == direct.metrics
+
+
 def test_the_static_engine_is_opt_in_only():
     from invlearn.methods import uses_static_step
 
