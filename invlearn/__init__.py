@@ -15,7 +15,7 @@ A small package behind the invlearn book. Chapter by chapter:
 * :mod:`invlearn.owndata` and :mod:`invlearn.serving` — your own data in, scores and
   recommendations out, ``save`` and ``load``.
 
-Quick start on your own data (ids of any kind; README, "Use it on your own data")::
+Quick start on your own data (ids of any kind; book/usage.md, "Use it on your own data")::
 
     import invlearn
 
