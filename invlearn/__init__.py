@@ -3,7 +3,7 @@
 A small package behind the invlearn book; the README's table and the book's API page say which
 module serves which chapter.
 
-Quick start on your own data (ids of any kind; README, "Use it on your own data")::
+Quick start on your own data (ids of any kind; book/usage.md, "Use it on your own data")::
 
     import invlearn
 

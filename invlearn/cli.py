@@ -182,7 +182,7 @@ def _grid_parser(sub: Any) -> None:
                     help='study spec: {"grid": {"method": [...], ...}, "base": {...}, '
                     '"search": {...}, "search_on": {...}, "search_seed": 0, "seeds": [...]}; '
                     "relative file paths in it (data, train, unlabeled, ...) are relative to "
-                    "the spec's folder (README: a commented example)")
+                    "the spec's folder (book/usage.md: an example)")
     gr.add_argument("--out", required=True, metavar="DIR",
                     help="results folder, created if absent (its parent must exist); "
                     "finished runs in it are not run again")

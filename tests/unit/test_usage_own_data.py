@@ -1,4 +1,4 @@
-"""The README's "Use it on your own data" section runs as written: its code blocks, in order."""
+"""The usage page's "Use it on your own data" section runs as written: its code blocks, in order."""
 import os
 import re
 import subprocess
@@ -8,8 +8,8 @@ from conftest import ROOT
 
 
 def section_blocks() -> list[tuple[str, str]]:
-    """The (language, code) blocks between the section's own-data markers in README.md."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The (language, code) blocks between the section's own-data markers in book/usage.md."""
+    text = (ROOT / "book" / "usage.md").read_text(encoding="utf-8")
     start, end = text.index("<!-- own-data:start"), text.index("<!-- own-data:end -->")
     return re.findall(r"```(python|bash)\n(.*?)```", text[start:end], flags=re.DOTALL)
 
@@ -27,7 +27,7 @@ def test_the_section_runs_as_written(tmp_path, monkeypatch, capsys):
     shell_output = ""
     for kind, code in section_blocks():
         if kind == "python":
-            exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our README
+            exec(compile(code, "book/usage.md", "exec"), namespace)  # noqa: S102 - our page
         else:
             done = subprocess.run(["bash", "-e", "-c", code], cwd=tmp_path, env=env,
                                   capture_output=True, text=True, timeout=300, check=False)
