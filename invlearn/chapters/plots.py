@@ -446,7 +446,7 @@ def plot_sparsity_curves(summary: pd.DataFrame, methods: Sequence[str], metric: 
     fig, ax = _figure(ax, (5.5, 3.6))
     styles = {"none": ("0.3", "s", "-"), "ns": ("tab:orange", "v", "-"),
               "idl": ("tab:green", "D", "-"), "ig": ("tab:blue", "o", "-"),
-              "ig0": ("tab:blue", "o", ":"), "tce": ("tab:purple", "^", "--"),
+              "ig0": ("tab:cyan", "o", ":"), "tce": ("tab:purple", "^", "--"),
               "rce": ("tab:brown", ">", "--"), "dns": ("tab:pink", "<", "--")}
     for method in methods:
         if method not in summary.index.get_level_values(0):

@@ -24,7 +24,12 @@ differ by method and seed.
   a verdict rests on;
 * :func:`verdict_table`, :func:`describe_runs`, :func:`map_table`, :func:`seed_gaps`,
   :func:`other_metrics` and :func:`move_table` — the chapter's readings of the two maps, cell
-  by cell, and :func:`dashed`, a table's floats as text with missing values as a dash.
+  by cell, and :func:`dashed`, a table's floats as text with missing values as a dash;
+* :func:`chosen_settings` — the settings validation chose, per method and fraction.
+
+The table makers take one study's frame, or a mapping from a data set's printed name to its
+frame (``{"ML-1M": every, "simulated feed": sim_every}``): then one table holds every study,
+the data set first (:func:`by_data_set`), so that two studies read side by side.
 """
 from __future__ import annotations
 
@@ -42,16 +47,23 @@ from .report import (
     DECISION_LEVEL,
     METHOD_ORDER,
     backbone_label,
+    column_label,
     decision_rule,
     format_p,
     method_label,
     paired_test,
     percent,
     power_of_ten,
+    setting_value,
     signed,
     split_variants,
     summarize,
 )
+
+#: A frame per data set, keyed by the data set's printed name (``"ML-1M"``).
+Studies = Mapping[str, pd.DataFrame]
+#: The column or outer index level that names the data set in a table of several studies.
+DATA_SET = "data set"
 
 #: The baselines IG is measured against in chapter 9 (SRNS is left out of the regime studies).
 BASELINES = ("none", "ns", "tce", "rce", "dns", "idl")
@@ -227,13 +239,15 @@ def annotation_table(table: pd.DataFrame,
     return out.reset_index()
 
 
-def annotation_margins(annotation: pd.DataFrame) -> pd.DataFrame:
-    """:func:`annotation_table` as chapter 9 prints it: per cell (indexed by backbone, pool and
+def annotation_margins(annotation: pd.DataFrame | Studies) -> pd.DataFrame:
+    """:func:`annotation_table` as chapter 9 prints it (one study's, or several by data set): per cell (indexed by backbone, pool and
     ``f`` as ``"1%"``), each annotator's accuracy minus the better trivial annotator's *on the
     pool rows that annotator drew* (one column per method, ``"IDL − trivial"``, ``"+0.012"``,
     ``"0.000"`` where it rounds to zero, ``"–"`` where the method did not run), and ``share
     liked``, the mean liked share of those rows (3 digits). Each run draws its own rows, so the bar is each
     annotator's own, never one shared number."""
+    if not isinstance(annotation, pd.DataFrame):
+        return by_data_set({name: annotation_margins(a) for name, a in annotation.items()})
     _need(annotation, [*CELL, "method", "over_best_trivial", "positive_share"])
     wide = annotation.pivot_table(index=list(CELL), columns="method", values="over_best_trivial")
     rank = {m: k for k, m in enumerate(METHOD_ORDER)}
@@ -298,14 +312,19 @@ def read_study(results_dir: str | os.PathLike, scores_dir: str | os.PathLike
     return runs, scores, pd.concat([runs, scores], ignore_index=True)
 
 
-def means_by_fraction(table: pd.DataFrame, backbone: str = "gmf",
+def means_by_fraction(table: pd.DataFrame | Studies, backbone: str = "gmf",
                       scores: Sequence[str] = SCORES) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Mean test AUC per pool, method and labeled fraction on ``backbone``, the ``scores``'
     rows included: the numbers behind chapter 9's Figure 1 across sparsity.
 
     Returns :func:`~invlearn.chapters.report.summarize`'s table (indexed by pool, method,
     fraction; ``auc_mean``, ``auc_std``, ``n``) and its means as a table, one row per pool and
-    method (printed names, in the book's method order) and one column per fraction (``"1%"``)."""
+    method (printed names, in the book's method order) and one column per fraction (``"1%"``).
+    Given several studies, both tables gain the data set as their outer index level."""
+    if not isinstance(table, pd.DataFrame):
+        each = {name: means_by_fraction(t, backbone, scores) for name, t in table.items()}
+        return (by_data_set({name: pair[0] for name, pair in each.items()}),
+                by_data_set({name: pair[1] for name, pair in each.items()}))
     _need(table, [*CELL, "method", "seed", "auc"])
     every = share_pool_free_runs(table, POOL_FREE_ALL)
     every = every[(every["backbone"] == backbone) | every["method"].isin(list(scores))]
@@ -317,16 +336,20 @@ def means_by_fraction(table: pd.DataFrame, backbone: str = "gmf",
     return summary, out.rename(index=method_label, level="method")
 
 
-def learn_nothing(table: pd.DataFrame, scores: Sequence[str] = SCORES) -> pd.DataFrame:
+def learn_nothing(table: pd.DataFrame | Studies, scores: Sequence[str] = SCORES
+                  ) -> pd.DataFrame:
     """Chapter 9's bar of the scores that learn nothing: per pool and fraction, popularity's and
-    item mean's test AUC beside the best learned model's, picked by *test* AUC among every
-    method and backbone (IG included: the most generous bar for the models).
+    item mean's test AUC beside the best learned model *in hindsight*, picked by *test* AUC
+    among every method and backbone (IG included: the most generous bar for the models).
+    Given several studies, a first column ``data set`` names each row's.
 
     ``table`` holds a study's runs and its scores' runs (the scores ran on GMF). Columns:
     ``pool``, ``f``, ``popularity``, ``item mean`` (NaN where a score did not run), ``best
-    model`` (printed name and backbone, ``"IG (α = 0), NeuMF"``), ``best model's AUC`` and
-    ``best score − best model`` (the better score minus the best model: positive where a score
+    model in hindsight`` (printed name and backbone, ``"IG (α = 0), NeuMF"``), ``its test AUC``
+    and ``best score − best model`` (the better score minus the best model: positive where a score
     that learns nothing wins)."""
+    if not isinstance(table, pd.DataFrame):
+        return by_data_set({name: learn_nothing(t, scores) for name, t in table.items()})
     _need(table, [*CELL, "method", "seed", "auc"])
     every = share_pool_free_runs(table, POOL_FREE_ALL)
     means = every.groupby(["pool", "label_fraction", "method", "backbone"])["auc"].mean()
@@ -339,11 +362,12 @@ def learn_nothing(table: pd.DataFrame, scores: Sequence[str] = SCORES) -> pd.Dat
         method, backbone = learned.idxmax()
         rows.append({"pool": pool, "f": f, "popularity": group.get(("popularity", "gmf")),
                      "item mean": group.get(("item_mean", "gmf")),
-                     "best model": f"{method_label(method)}, {backbone_label(backbone)}",
-                     "best model's AUC": learned.max()})
+                     "best model in hindsight": f"{method_label(method)}, "
+                                                f"{backbone_label(backbone)}",
+                     "its test AUC": learned.max()})
     out = pd.DataFrame(rows)
     best_score = out[["popularity", "item mean"]].max(axis=1)
-    out["best score − best model"] = best_score - out["best model's AUC"]
+    out["best score − best model"] = best_score - out["its test AUC"]
     return out
 
 
@@ -361,12 +385,16 @@ def cell_label(row: Mapping) -> str:
     return f"{backbone_label(row['backbone'])}, {row['pool']}, {percent(row['label_fraction'])}"
 
 
-def verdict_table(maps: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def verdict_table(maps: Mapping[str, pd.DataFrame] | Mapping[str, Mapping[str, pd.DataFrame]]
+                  ) -> pd.DataFrame:
     """The cells where chapter 9's decision rule finds a difference, in every map of
     :func:`regime_maps`: indexed by the map (``"own backbone"``, ``"everything"``) and the cell
     (fraction as ``"1%"``), with the ``rival``, the ``gap`` (``"+0.027"``), ``q`` and the
     ``verdict`` (``"IG ahead"``, ``"IG behind"``). Cells the rule calls a tie are left out;
-    a map with none of the other kind simply has no rows."""
+    a map with none of the other kind simply has no rows. Given the maps of several studies
+    (data set → maps), the data set is the outer index level."""
+    if maps and not any(isinstance(frame, pd.DataFrame) for frame in maps.values()):
+        return by_data_set({name: verdict_table(m) for name, m in maps.items()})
     parts = []
     for name, frame in maps.items():
         _need(frame, [*CELL, "rival", "rival_backbone", "gap", "q", "verdict"])
@@ -403,11 +431,14 @@ def describe_runs(results: pd.DataFrame) -> str:
             f"seed serves every pool")
 
 
-def map_table(frame: pd.DataFrame, aucs: bool = True) -> pd.DataFrame:
+def map_table(frame: pd.DataFrame | Studies, aucs: bool = True) -> pd.DataFrame:
     """One map of :func:`regime_maps` as chapter 9 prints it, indexed by the cell (fraction as
     ``"1%"``): ``rival``, ``IG`` and ``rival AUC`` (rounded to 3 digits), ``gap`` (``"+0.0123"``),
     ``wins–losses`` (seeds IG wins and loses, ``"3-0"``), ``p``, ``q`` and ``verdict``.
-    ``aucs=False`` leaves out the two AUCs (a chapter that prints the means elsewhere)."""
+    ``aucs=False`` leaves out the two AUCs (a chapter that prints the means elsewhere). Given
+    one map per data set, the data set is the outer index level."""
+    if not isinstance(frame, pd.DataFrame):
+        return by_data_set({name: map_table(f, aucs) for name, f in frame.items()})
     _need(frame, [*CELL, "rival", "rival_backbone", "ig", "rival_mean", "gap", "wins", "losses",
                   "p_t", "q", "verdict"])
     out = pd.DataFrame({"rival": [rival_label(r) for _, r in frame.iterrows()],
@@ -419,12 +450,15 @@ def map_table(frame: pd.DataFrame, aucs: bool = True) -> pd.DataFrame:
     return out if aucs else out.drop(columns=["IG", "rival AUC"])
 
 
-def other_metrics(table: pd.DataFrame, metrics: Sequence[str] = ("gauc", "recall@20"),
+def other_metrics(table: pd.DataFrame | Studies, metrics: Sequence[str] = ("gauc", "recall@20"),
                   prefix: bool = True) -> pd.DataFrame:
     """The own-backbone map of :func:`regime_maps` in other ``metrics`` (chapter 9): per cell,
     the gap (``"<metric>: gap"``), the seeds IG wins and loses (``": wins–losses"``) and the
     q-value of the decision rule run over that metric's map (``": q"``). With ``prefix=False`` (one metric
-    only) the columns are plain ``gap``, ``wins–losses`` and ``q``."""
+    only) the columns are plain ``gap``, ``wins–losses`` and ``q``. Several studies: the data
+    set is the outer index level, and each study's q-values are its own."""
+    if not isinstance(table, pd.DataFrame):
+        return by_data_set({name: other_metrics(t, metrics, prefix) for name, t in table.items()})
     if not prefix and len(metrics) != 1:
         raise InvlearnError("other_metrics(prefix=False) takes exactly one metric: the columns "
                             "would not say which metric they hold")
@@ -459,7 +493,7 @@ def seed_gaps(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return out.round(4)
 
 
-def move_table(results: pd.DataFrame, variant: bool = True, digits: int | None = None
+def move_table(results: pd.DataFrame | Studies, variant: bool = True, digits: int | None = None
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Does IG's move act? (chapter 9). Per cell of :func:`regime_map`: IG's chosen variant, IG
     minus IG (α = 0) on the same seeds and its p, the share of meta-steps whose kept move changed
@@ -470,7 +504,12 @@ def move_table(results: pd.DataFrame, variant: bool = True, digits: int | None =
     indexed by the cell (fraction as ``"1%"``). ``variant=False`` leaves the variant out of the
     printed table (a chapter that shows it per fraction elsewhere). By default the gap to IG (α =
     0) has 4 digits, or one significant digit below 0.00005; ``digits`` prints every gap with
-    that many, a gap that rounds to zero as an unsigned zero."""
+    that many, a gap that rounds to zero as an unsigned zero. Several studies: the rows gain a
+    first column ``data set``, the printed table the data set as its outer index level."""
+    if not isinstance(results, pd.DataFrame):
+        each = {name: move_table(r, variant, digits) for name, r in results.items()}
+        return (by_data_set({name: pair[0] for name, pair in each.items()}),
+                by_data_set({name: pair[1] for name, pair in each.items()}))
     _need(results, ["median_relative_move", "share_pass", "alpha_ratio"])
     frame = regime_map(results, "auc")
     moves = results[(results["method"] == "ig") & (results["alpha_ratio"] > 0)]
@@ -490,6 +529,46 @@ def move_table(results: pd.DataFrame, variant: bool = True, digits: int | None =
         out = out.drop(columns="IG variant")
     out.index = _cell_index(frame)
     return frame, out
+
+
+def by_data_set(tables: Studies) -> pd.DataFrame:
+    """One table from the same table of several studies (data set's printed name → table), in
+    the mapping's order: where the tables are numbered rows, a first column ``data set`` and
+    rows numbered anew; otherwise the data set as the outer index level."""
+    if not tables:
+        raise InvlearnError("by_data_set needs at least one data set's table")
+    numbered = all(isinstance(t.index, pd.RangeIndex) for t in tables.values())
+    if numbered:
+        return pd.concat([t.assign(**{DATA_SET: name})[[DATA_SET, *t.columns]]
+                          for name, t in tables.items()], ignore_index=True)
+    return pd.concat(dict(tables), names=[DATA_SET])
+
+
+def chosen_settings(chosen: pd.DataFrame | Studies, search: Mapping[str, Mapping],
+                    methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """What validation chose: one row per method and searched setting (printed names, ``"γ"``,
+    ``"α/γ"``), one column per labeled fraction (``"1%"``), values as printed text (``"–"``
+    where a method has no such setting). ``chosen`` is a study's ``chosen.csv`` (or several
+    studies' by data set: the data set becomes the outer index level), ``search`` its spec's
+    ``"search"`` (``"*"``: the settings every method searched); ``methods`` keeps those."""
+    if not isinstance(chosen, pd.DataFrame):
+        return by_data_set({name: chosen_settings(c, search, methods)
+                            for name, c in chosen.items()})
+    _need(chosen, ["method", "label_fraction"])
+    present = set(chosen["method"]) if methods is None else set(chosen["method"]) & set(methods)
+    rows = {}
+    for method in [m for m in METHOD_ORDER if m in present]:
+        picked = chosen[chosen["method"] == method].set_index("label_fraction").sort_index()
+        names = [k for k in (*search.get("*", {}), *search.get(method, {})) if k in chosen]
+        for name in names:
+            rows[(method_label(method), column_label(name))] = picked[name].map(
+                lambda v: "–" if pd.isna(v) else setting_value(v))
+    if not rows:
+        raise InvlearnError("chosen_settings: no chosen setting of the methods asked for")
+    out = pd.DataFrame(rows).T
+    out.columns = [percent(f) for f in out.columns]
+    out.index.names = ["method", "setting"]
+    return out
 
 
 def dashed(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
