@@ -25,7 +25,14 @@ CASES.append(("ig-alpha0", "ig", {"alpha_ratio": 0.0}))
 #: The static-shape engine, run eagerly on the CPU, for the methods it supports.
 CASES += [(f"{m}-static", m, {"step": "static", "optimizer": "dense"})
           for m in ("none", "ns", "ig")]
-BACKBONES = ("gmf", "neumf")
+#: Half the labels: with the hidden pool on the eager engine, with random pairs on the static one
+#: (a label fraction applied twice shows here); and the two scores that learn nothing.
+HALF = {"label_fraction": 0.5}
+CASES += [("idl-half", "idl", {**HALF, "pool": "hidden"}),
+          ("ig-half", "ig", {**HALF, "pool": "hidden"}),
+          ("ig-half-static", "ig", {**HALF, "step": "static", "optimizer": "dense"})]
+CASES += [(m, m, {}) for m in ("popularity", "item_mean")]
+BACKBONES = ("gmf", "gmf_bias", "neumf")
 SETTINGS = {"epochs": 4, "lr": 0.01, "batch_size": 128, "dim": 8, "seed": 7, "tce_eps_n": 20,
             "device": "cpu", "threads": 1, "sampling_rate": 2}
 #: Result keys that measure time or memory, not behaviour.
