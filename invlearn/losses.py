@@ -22,8 +22,9 @@ def idl_weights(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     ``w1 = ℓ0² / (ℓ0² + ℓ1²)`` and ``w0 = ℓ1² / (ℓ0² + ℓ1²)``: the label whose loss is *smaller*
     gets the larger weight. The paper writes them with a normaliser ``z_w = ℓ0/ℓ1 + ℓ1/ℓ0``; the
-    two forms are equal. No epsilon is needed because ``ℓ0 + ℓ1 ≥ 2 log 2``. The weights are
-    computed without gradient: they are constants of the loss.
+    two forms are equal. No epsilon is needed because the denominator ``ℓ0² + ℓ1² ≥ 2 (log 2)²``
+    for every logit, its value at 0. The weights are computed without gradient: they are
+    constants of the loss.
     """
     with torch.no_grad():
         l1 = F.softplus(-logits)

@@ -118,7 +118,9 @@ class NegativeRecorder(nn.Module):
     R-CE (``sampling_rate=1``), DNS and SRNS, every training batch of ``invlearn.methods`` is the
     labeled rows followed by one negative per row, so the second half of each training-mode
     forward pass (with gradients) is the negatives of that step; evaluation passes are ignored.
-    ``steps`` holds one ``(users, items)`` pair of arrays per training step.
+    ``steps`` holds one ``(users, items)`` pair of arrays per training step, and ``labeled`` one
+    ``(users, items, logits)`` triple of the first half: the labeled rows and their logits at
+    the moment of the step (the logits T-CE ranks its drops by).
     """
 
     def __init__(self, model: nn.Module):
@@ -127,6 +129,7 @@ class NegativeRecorder(nn.Module):
         self.n_users = getattr(model, "n_users", None)
         self.n_items = getattr(model, "n_items", None)
         self.steps: list[tuple[np.ndarray, np.ndarray]] = []
+        self.labeled: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     @classmethod
     def for_split(cls, split: Split, backbone: str = "gmf", dim: int = 32,
@@ -137,10 +140,13 @@ class NegativeRecorder(nn.Module):
         return cls(build_model(backbone, split.n_users, split.n_items, dim))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        logits = self.model(users, items)
         if self.training and torch.is_grad_enabled():
             half = len(users) // 2
             self.steps.append((users[half:].cpu().numpy(), items[half:].cpu().numpy()))
-        return self.model(users, items)
+            self.labeled.append((users[:half].cpu().numpy(), items[:half].cpu().numpy(),
+                                 logits[:half].detach().float().cpu().numpy()))
+        return logits
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """The wrapped model's scores against all items (for full-ranking metrics)."""

@@ -13,6 +13,7 @@ from invlearn import train
 from invlearn.chapters import analysis
 from invlearn.data import Split
 from invlearn.errors import InvlearnError
+from invlearn.methods import predict
 from invlearn.models import GMF
 from invlearn.sampling import is_pair, pair_keys
 
@@ -113,6 +114,16 @@ def test_recorder_keeps_the_trained_negatives(split: Split, method: str) -> None
     keys = pair_keys(split.train["user"].to_numpy(), split.train["item"].to_numpy(),
                      split.n_items)
     assert not is_pair(keys, users, items, split.n_items).any()
+    # the labeled half: each epoch's training rows once, with the logits of the model at that step
+    assert len(rec.labeled) == 2 * steps
+    first = np.concatenate([i for _, i, _ in rec.labeled[:steps]])
+    assert np.array_equal(np.sort(first), np.sort(split.train["item"]))
+    u0, i0, logits0 = rec.labeled[0]  # the first step comes before any update
+    fresh = analysis.NegativeRecorder.for_split(split, seed=0).model
+    np.testing.assert_allclose(logits0, predict(fresh, torch.as_tensor(u0),
+                                                torch.as_tensor(i0)).numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(rec.labeled[-1][2], predict(fresh, torch.as_tensor(rec.labeled[-1][0]),
+                                                       torch.as_tensor(rec.labeled[-1][1])).numpy())
     share = analysis.negative_truth_by_epoch(rec, split.truth, steps)
     assert list(share.index) == [1, 2] and ((share >= 0) & (share <= 1)).all()
     with pytest.raises(InvlearnError):
