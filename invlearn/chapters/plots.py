@@ -427,7 +427,7 @@ def plot_regime_map(table: pd.DataFrame, value: str = "diff", p_value: str = "p_
                 color="white" if strong else "black")
     ax.set_xticks(range(len(fractions)), [percent(f) for f in fractions])
     ax.set_yticks(range(len(rows)), [f"{backbone_label(b)}, {p}" for b, p in rows])
-    ax.set_xlabel("labeled fraction f of the training rows")
+    ax.set_xlabel("label fraction f of the training rows")
     ax.set_ylabel("backbone, unlabeled pool")
     fig.colorbar(image, ax=ax, label=label, shrink=0.9)
     if title:
@@ -437,7 +437,7 @@ def plot_regime_map(table: pd.DataFrame, value: str = "diff", p_value: str = "p_
 
 def plot_sparsity_curves(summary: pd.DataFrame, methods: Sequence[str], metric: str = "auc",
                          ax: Axes | None = None, title: str | None = None) -> Figure:
-    """Mean ± std of ``metric`` over seeds against the labeled fraction (log scale), one line
+    """Mean ± std of ``metric`` over seeds against the label fraction f (log scale), one line
     per method: the paper's Figure 1 (labeled only, labeled + unlabeled, labeled-guided) redrawn
     across sparsity (chapter 9). ``summary`` is indexed by (method, label_fraction) with columns
     ``<metric>_mean`` and ``<metric>_std`` (:func:`invlearn.chapters.report.summarize`)."""
@@ -460,7 +460,7 @@ def plot_sparsity_curves(summary: pd.DataFrame, methods: Sequence[str], metric: 
     fractions = sorted(set(summary.index.get_level_values(1)))
     ax.set_xticks(fractions, [percent(f) for f in fractions])
     ax.minorticks_off()
-    ax.set_xlabel("labeled fraction f of the training rows (log scale)")
+    ax.set_xlabel("label fraction f of the training rows (log scale)")
     ax.set_ylabel(f"test {metric.upper()} (0–1)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

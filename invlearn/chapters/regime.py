@@ -261,7 +261,7 @@ def annotation_margins(annotation: pd.DataFrame | Studies) -> pd.DataFrame:
 
 
 def sparsity_table(split: Split, fractions: Sequence[float], seed: int = 0) -> pd.DataFrame:
-    """Per labeled fraction ``f`` (index ``"1%"``, ...): the labeled rows
+    """Per label fraction ``f`` (index ``"1%"``, ...): the labeled rows
     :func:`~invlearn.splits.label_fraction` keeps with ``seed``, their positive share, the users
     left with no label, the hidden (withheld) rows and their positive share, and whether the rows
     kept at ``f`` include those kept at the next smaller fraction."""
@@ -314,7 +314,7 @@ def read_study(results_dir: str | os.PathLike, scores_dir: str | os.PathLike
 
 def means_by_fraction(table: pd.DataFrame | Studies, backbone: str = "gmf",
                       scores: Sequence[str] = SCORES) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mean test AUC per pool, method and labeled fraction on ``backbone``, the ``scores``'
+    """Mean test AUC per pool, method and label fraction on ``backbone``, the ``scores``'
     rows included: the numbers behind chapter 9's Figure 1 across sparsity.
 
     Returns :func:`~invlearn.chapters.report.summarize`'s table (indexed by pool, method,
@@ -381,7 +381,7 @@ def rival_label(row: Mapping) -> str:
 
 
 def cell_label(row: Mapping) -> str:
-    """A cell as ``"GMF, hidden, 1%"`` (backbone, pool, labeled fraction)."""
+    """A cell as ``"GMF, hidden, 1%"`` (backbone, pool, label fraction)."""
     return f"{backbone_label(row['backbone'])}, {row['pool']}, {percent(row['label_fraction'])}"
 
 
@@ -547,7 +547,7 @@ def by_data_set(tables: Studies) -> pd.DataFrame:
 def chosen_settings(chosen: pd.DataFrame | Studies, search: Mapping[str, Mapping],
                     methods: Sequence[str] | None = None) -> pd.DataFrame:
     """What validation chose: one row per method and searched setting (printed names, ``"γ"``,
-    ``"α/γ"``), one column per labeled fraction (``"1%"``), values as printed text (``"–"``
+    ``"α/γ"``), one column per label fraction (``"1%"``), values as printed text (``"–"``
     where a method has no such setting). ``chosen`` is a study's ``chosen.csv`` (or several
     studies' by data set: the data set becomes the outer index level), ``search`` its spec's
     ``"search"`` (``"*"``: the settings every method searched); ``methods`` keeps those."""

@@ -332,7 +332,7 @@ def format_p(p: float, digits: int = 3) -> str:
 
 
 def percent(fraction: float) -> str:
-    """A labeled fraction as the book prints it: ``0.01`` → ``"1%"``, ``1.0`` → ``"100%"``."""
+    """A label fraction as the book prints it: ``0.01`` → ``"1%"``, ``1.0`` → ``"100%"``."""
     return f"{100 * fraction:g}%"
 
 
