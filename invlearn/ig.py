@@ -235,7 +235,7 @@ def ig_epoch(run: IGRun, epoch: int) -> float:
     total, count, supervised = run.supervised_pass(
         "idl" if cfg.ig_supervised == "idl" else "none", run.fit_rows)
     run.state.pop("weights", None)  # IG records the meta phase's weights, not these
-    released = cfg.meta_move == "released"
+    released = cfg.meta_move == "released"  # the released code's meta-step (chapter 7)
     take_unlabeled = None if released else run.stream()
     test_batches = run.batches(len(test))
     alpha = cfg.alpha_ratio * cfg.lr
@@ -247,12 +247,8 @@ def ig_epoch(run: IGRun, epoch: int) -> float:
             test_batches = run.batches(len(test))  # reshuffled, drawn again
         rows = test[test_batches[step % len(test_batches)]]
         labeled = (run.users[rows], run.items[rows], run.labels[rows])
-        if released:  # unlabeled rows for the batch's own users, as the released code draws
-            users, items, true = run.draw(run.train_users[rows.cpu().numpy()],
-                                          cfg.sampling_rate)
-            users, items = users.reshape(-1), items.reshape(-1)
-            true = None if true is None else true.reshape(-1)
-            result = released_meta_step(run, (users, items), labeled, alpha)
+        if released:
+            result, (users, items, true) = released_batch_step(run, rows, labeled, alpha)
         else:
             # line 9: the unlabeled batch; lines 10-20 (g, candidates, choice): ig_meta_step
             users, items, true = take_unlabeled(len(rows) * cfg.sampling_rate)
@@ -319,6 +315,18 @@ def fresh_adam_moves(sums: list[torch.Tensor], lr: float) -> list[torch.Tensor]:
     gradient is ``sums``: ``lr · g / (|g| + 1e-8)`` (:func:`alpha_step`, rule ``sign``); zero
     where the gradient is zero."""
     return [alpha_step(g, lr, "sign") for g in sums]
+
+
+def released_batch_step(run: IGRun, rows: torch.Tensor,
+                        labeled: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                        alpha: float) -> tuple[MetaStep, tuple]:
+    """The released code's meta-step on the training-test batch ``rows`` (chapter 7): unlabeled
+    rows drawn for the batch's own users, ``sampling_rate`` per labeled row, then
+    :func:`released_meta_step`. Returns the step and the unlabeled ``(users, items, true)``."""
+    users, items, true = run.draw(run.train_users[rows.cpu().numpy()], run.cfg.sampling_rate)
+    users, items = users.reshape(-1), items.reshape(-1)
+    true = None if true is None else true.reshape(-1)
+    return released_meta_step(run, (users, items), labeled, alpha), (users, items, true)
 
 
 def released_meta_step(run: IGRun, unlabeled: tuple[torch.Tensor, torch.Tensor],
