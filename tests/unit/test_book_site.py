@@ -92,6 +92,40 @@ def test_imports_and_key_numbers_are_collapsed() -> None:
             assert tags & {"hide-input", "remove-input", "remove-cell"}, path.name
 
 
+SOURCE_CALL = re.compile(r"^print\(inspect\.getsource\(\w+(?:\.\w+)*\.(\w+)\)\)", re.MULTILINE)
+TOP_DEFINITION = re.compile(r"^(?:async )?(?:def|class) (\w+)", re.MULTILINE)
+
+
+def printed_definitions(text: str) -> list[str]:
+    """The names of the top-level ``def`` / ``class`` lines of a printed source."""
+    return TOP_DEFINITION.findall(text)
+
+
+def test_printed_definitions_finds_top_level_names_only() -> None:
+    text = "@dataclass\nclass Memory:\n    def add(self):\n        pass\n\ndef drop_rate(t):\n"
+    assert printed_definitions(text) == ["Memory", "drop_rate"]
+    assert SOURCE_CALL.findall("print(inspect.getsource(losses.rce_weights))  # note") == [
+        "rce_weights"]
+
+
+def test_printed_source_shows_the_function_the_cell_names() -> None:
+    # a cell that prints a function's source must show that function: an output computed while
+    # the package was being edited shows other lines of the file (inspect reads line numbers)
+    checked = 0
+    for path in CHAPTERS:
+        for k, cell in enumerate(json.loads(path.read_text())["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            names = SOURCE_CALL.findall("".join(cell["source"]))
+            if not names:
+                continue
+            printed = "".join("".join(o.get("text", "")) for o in cell.get("outputs", [])
+                              if o.get("output_type") == "stream")
+            assert printed_definitions(printed) == names, (path.name, k)
+            checked += 1
+    assert checked >= 10  # chapters 1 to 6 print about fifteen sources
+
+
 def glossary_rows() -> dict[str, str]:
     rows: dict[str, str] = {}
     for line in (BOOK / "glossary.md").read_text().splitlines():
