@@ -33,8 +33,9 @@ the data set first (:func:`by_data_set`), so that two studies read side by side.
 """
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -74,6 +75,29 @@ POOL_FREE = ("none",)
 POOL_FREE_ALL = ("none", "item_mean")
 #: The two maps of the second edition (chapter 9).
 MAPS = ("own_backbone", "everything")
+
+
+def _one_frame(first) -> bool:
+    return isinstance(first, pd.DataFrame)
+
+
+def per_study(single: Callable[[object], bool] = _one_frame):
+    """Let a table maker take one study or several: where ``single(first argument)`` is false,
+    the first argument maps a data set's printed name to its study, the maker runs on each, and
+    :func:`by_data_set` joins the results (each part of a tuple result on its own)."""
+    def wrap(make):
+        @functools.wraps(make)
+        def each(first, *args, **kwargs):
+            if single(first):
+                return make(first, *args, **kwargs)
+            out = {name: make(study, *args, **kwargs) for name, study in first.items()}
+            parts = next(iter(out.values()), None)
+            if isinstance(parts, tuple):
+                return tuple(by_data_set({name: result[k] for name, result in out.items()})
+                             for k in range(len(parts)))
+            return by_data_set(out)
+        return each
+    return wrap
 
 
 def share_pool_free_runs(table: pd.DataFrame, pool_free: Sequence[str] = POOL_FREE) -> pd.DataFrame:
@@ -239,6 +263,7 @@ def annotation_table(table: pd.DataFrame,
     return out.reset_index()
 
 
+@per_study()
 def annotation_margins(annotation: pd.DataFrame | Studies) -> pd.DataFrame:
     """:func:`annotation_table` as chapter 9 prints it (one study's, or several by data set): per cell (indexed by backbone, pool and
     ``f`` as ``"1%"``), each annotator's accuracy minus the better trivial annotator's *on the
@@ -246,8 +271,6 @@ def annotation_margins(annotation: pd.DataFrame | Studies) -> pd.DataFrame:
     ``"0.000"`` where it rounds to zero, ``"–"`` where the method did not run), and ``share
     liked``, the mean liked share of those rows (3 digits). Each run draws its own rows, so the bar is each
     annotator's own, never one shared number."""
-    if not isinstance(annotation, pd.DataFrame):
-        return by_data_set({name: annotation_margins(a) for name, a in annotation.items()})
     _need(annotation, [*CELL, "method", "over_best_trivial", "positive_share"])
     wide = annotation.pivot_table(index=list(CELL), columns="method", values="over_best_trivial")
     rank = {m: k for k, m in enumerate(METHOD_ORDER)}
@@ -312,6 +335,7 @@ def read_study(results_dir: str | os.PathLike, scores_dir: str | os.PathLike
     return runs, scores, pd.concat([runs, scores], ignore_index=True)
 
 
+@per_study()
 def means_by_fraction(table: pd.DataFrame | Studies, backbone: str = "gmf",
                       scores: Sequence[str] = SCORES) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Mean test AUC per pool, method and label fraction on ``backbone``, the ``scores``'
@@ -321,10 +345,6 @@ def means_by_fraction(table: pd.DataFrame | Studies, backbone: str = "gmf",
     fraction; ``auc_mean``, ``auc_std``, ``n``) and its means as a table, one row per pool and
     method (printed names, in the book's method order) and one column per fraction (``"1%"``).
     Given several studies, both tables gain the data set as their outer index level."""
-    if not isinstance(table, pd.DataFrame):
-        each = {name: means_by_fraction(t, backbone, scores) for name, t in table.items()}
-        return (by_data_set({name: pair[0] for name, pair in each.items()}),
-                by_data_set({name: pair[1] for name, pair in each.items()}))
     _need(table, [*CELL, "method", "seed", "auc"])
     every = share_pool_free_runs(table, POOL_FREE_ALL)
     every = every[(every["backbone"] == backbone) | every["method"].isin(list(scores))]
@@ -336,6 +356,7 @@ def means_by_fraction(table: pd.DataFrame | Studies, backbone: str = "gmf",
     return summary, out.rename(index=method_label, level="method")
 
 
+@per_study()
 def learn_nothing(table: pd.DataFrame | Studies, scores: Sequence[str] = SCORES
                   ) -> pd.DataFrame:
     """Chapter 9's bar of the scores that learn nothing: per pool and fraction, popularity's and
@@ -348,8 +369,6 @@ def learn_nothing(table: pd.DataFrame | Studies, scores: Sequence[str] = SCORES
     model in hindsight`` (printed name and backbone, ``"IG (α = 0), NeuMF"``), ``its test AUC``
     and ``best score − best model`` (the better score minus the best model: positive where a score
     that learns nothing wins)."""
-    if not isinstance(table, pd.DataFrame):
-        return by_data_set({name: learn_nothing(t, scores) for name, t in table.items()})
     _need(table, [*CELL, "method", "seed", "auc"])
     every = share_pool_free_runs(table, POOL_FREE_ALL)
     means = every.groupby(["pool", "label_fraction", "method", "backbone"])["auc"].mean()
@@ -385,6 +404,7 @@ def cell_label(row: Mapping) -> str:
     return f"{backbone_label(row['backbone'])}, {row['pool']}, {percent(row['label_fraction'])}"
 
 
+@per_study(lambda maps: not maps or any(isinstance(f, pd.DataFrame) for f in maps.values()))
 def verdict_table(maps: Mapping[str, pd.DataFrame] | Mapping[str, Mapping[str, pd.DataFrame]]
                   ) -> pd.DataFrame:
     """The cells where chapter 9's decision rule finds a difference, in every map of
@@ -393,8 +413,6 @@ def verdict_table(maps: Mapping[str, pd.DataFrame] | Mapping[str, Mapping[str, p
     ``verdict`` (``"IG ahead"``, ``"IG behind"``). Cells the rule calls a tie are left out;
     a map with none of the other kind simply has no rows. Given the maps of several studies
     (data set → maps), the data set is the outer index level."""
-    if maps and not any(isinstance(frame, pd.DataFrame) for frame in maps.values()):
-        return by_data_set({name: verdict_table(m) for name, m in maps.items()})
     parts = []
     for name, frame in maps.items():
         _need(frame, [*CELL, "rival", "rival_backbone", "gap", "q", "verdict"])
@@ -431,14 +449,13 @@ def describe_runs(results: pd.DataFrame) -> str:
             f"seed serves every pool")
 
 
+@per_study()
 def map_table(frame: pd.DataFrame | Studies, aucs: bool = True) -> pd.DataFrame:
     """One map of :func:`regime_maps` as chapter 9 prints it, indexed by the cell (fraction as
     ``"1%"``): ``rival``, ``IG`` and ``rival AUC`` (rounded to 3 digits), ``gap`` (``"+0.0123"``),
     ``wins–losses`` (seeds IG wins and loses, ``"3-0"``), ``p``, ``q`` and ``verdict``.
     ``aucs=False`` leaves out the two AUCs (a chapter that prints the means elsewhere). Given
     one map per data set, the data set is the outer index level."""
-    if not isinstance(frame, pd.DataFrame):
-        return by_data_set({name: map_table(f, aucs) for name, f in frame.items()})
     _need(frame, [*CELL, "rival", "rival_backbone", "ig", "rival_mean", "gap", "wins", "losses",
                   "p_t", "q", "verdict"])
     out = pd.DataFrame({"rival": [rival_label(r) for _, r in frame.iterrows()],
@@ -450,6 +467,7 @@ def map_table(frame: pd.DataFrame | Studies, aucs: bool = True) -> pd.DataFrame:
     return out if aucs else out.drop(columns=["IG", "rival AUC"])
 
 
+@per_study()
 def other_metrics(table: pd.DataFrame | Studies, metrics: Sequence[str] = ("gauc", "recall@20"),
                   prefix: bool = True) -> pd.DataFrame:
     """The own-backbone map of :func:`regime_maps` in other ``metrics`` (chapter 9): per cell,
@@ -457,8 +475,6 @@ def other_metrics(table: pd.DataFrame | Studies, metrics: Sequence[str] = ("gauc
     q-value of the decision rule run over that metric's map (``": q"``). With ``prefix=False`` (one metric
     only) the columns are plain ``gap``, ``wins–losses`` and ``q``. Several studies: the data
     set is the outer index level, and each study's q-values are its own."""
-    if not isinstance(table, pd.DataFrame):
-        return by_data_set({name: other_metrics(t, metrics, prefix) for name, t in table.items()})
     if not prefix and len(metrics) != 1:
         raise InvlearnError("other_metrics(prefix=False) takes exactly one metric: the columns "
                             "would not say which metric they hold")
@@ -493,6 +509,7 @@ def seed_gaps(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return out.round(4)
 
 
+@per_study()
 def move_table(results: pd.DataFrame | Studies, variant: bool = True, digits: int | None = None
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Does IG's move act? (chapter 9). Per cell of :func:`regime_map`: IG's chosen variant, IG
@@ -506,10 +523,6 @@ def move_table(results: pd.DataFrame | Studies, variant: bool = True, digits: in
     0) has 4 digits, or one significant digit below 0.00005; ``digits`` prints every gap with
     that many, a gap that rounds to zero as an unsigned zero. Several studies: the rows gain a
     first column ``data set``, the printed table the data set as its outer index level."""
-    if not isinstance(results, pd.DataFrame):
-        each = {name: move_table(r, variant, digits) for name, r in results.items()}
-        return (by_data_set({name: pair[0] for name, pair in each.items()}),
-                by_data_set({name: pair[1] for name, pair in each.items()}))
     _need(results, ["median_relative_move", "share_pass", "alpha_ratio"])
     frame = regime_map(results, "auc")
     moves = results[(results["method"] == "ig") & (results["alpha_ratio"] > 0)]
@@ -544,6 +557,7 @@ def by_data_set(tables: Studies) -> pd.DataFrame:
     return pd.concat(dict(tables), names=[DATA_SET])
 
 
+@per_study()
 def chosen_settings(chosen: pd.DataFrame | Studies, search: Mapping[str, Mapping],
                     methods: Sequence[str] | None = None) -> pd.DataFrame:
     """What validation chose: one row per method and searched setting (printed names, ``"γ"``,
@@ -551,9 +565,6 @@ def chosen_settings(chosen: pd.DataFrame | Studies, search: Mapping[str, Mapping
     where a method has no such setting). ``chosen`` is a study's ``chosen.csv`` (or several
     studies' by data set: the data set becomes the outer index level), ``search`` its spec's
     ``"search"`` (``"*"``: the settings every method searched); ``methods`` keeps those."""
-    if not isinstance(chosen, pd.DataFrame):
-        return by_data_set({name: chosen_settings(c, search, methods)
-                            for name, c in chosen.items()})
     _need(chosen, ["method", "label_fraction"])
     present = set(chosen["method"]) if methods is None else set(chosen["method"]) & set(methods)
     rows = {}
