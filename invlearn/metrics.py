@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .errors import InvlearnError, check_int
+from .sampling import sorted_unique
 
 ArrayLike = np.ndarray | Sequence | torch.Tensor
 
@@ -317,7 +318,7 @@ def full_ranking_metrics(score_fn: Callable[[torch.Tensor], torch.Tensor],
     device = torch.device("cpu") if device is None else torch.device(device)
     train_ptr, train_sorted = _csr(tr_u, tr_i, n_users)
     test_ptr, test_sorted = _csr(te_u, te_i, n_users)
-    eval_users = np.unique(te_u)
+    eval_users = sorted_unique(te_u)
     k_max = min(max(ks), n_items)
     totals = {f"{name}@{k}": 0.0 for k in ks for name in ("recall", "ndcg")}
     for begin in range(0, len(eval_users), batch_users):

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .errors import InvlearnError, check_int
 from .movielens import SEPARATORS, rating_values
+from .sampling import sorted_unique
 
 #: How a label is made from a file or table; ``python -m invlearn train -h`` prints it.
 LABEL_RULE = ("a column named 'label' (0/1) is the label; else the third column is a rating and "
@@ -216,7 +217,7 @@ def id_map(*columns: Sequence[Hashable]) -> np.ndarray:
         raise InvlearnError("ids must not be missing (NaN or None)")
     kinds = {type(v) for v in values}
     if kinds <= {int, np.int64, np.int32, np.uint64, np.int16, np.int8}:
-        return np.unique(values.astype(np.int64))
+        return sorted_unique(values.astype(np.int64))
     if kinds <= {str, np.str_}:
         return np.unique(values.astype(str)).astype(object)
     return pd.unique(pd.Series(values, dtype=object)).astype(object)

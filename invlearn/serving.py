@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .errors import InvlearnError, check_int
+from .sampling import sorted_unique
 
 #: What :func:`read_saved` accepts: the format name and version a saved file carries.
 FORMAT = ("invlearn-model", 1)
@@ -71,7 +72,7 @@ def catalogue_of(data: Any) -> Catalogue:
             table = table[~table["sampled"].to_numpy(dtype=bool)]
         keys.append(table["user"].to_numpy(np.int64) * data.n_items
                     + table["item"].to_numpy(np.int64))
-    seen = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+    seen = sorted_unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
     return Catalogue(data.n_users, data.n_items, data.user_ids, data.item_ids, seen)
 
 

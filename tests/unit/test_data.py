@@ -13,6 +13,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from invlearn import data
 from invlearn.data import (
@@ -562,3 +564,14 @@ def test_pair_set_on_a_device_answers_as_on_the_host(bitmap_limit):
     got = held.contains(torch.as_tensor(qu), torch.as_tensor(qi))
     assert isinstance(got, torch.Tensor) and got.any()
     assert np.array_equal(got.numpy(), host.contains(qu, qi))
+
+
+@given(st.lists(st.integers(-2**62, 2**62), max_size=200)
+       | st.lists(st.floats(allow_nan=False), max_size=200))
+def test_sorted_unique_is_numpy_unique(values):
+    from invlearn.sampling import sorted_unique
+
+    array = np.asarray(values)
+    got = sorted_unique(array)
+    assert got.dtype == array.dtype
+    np.testing.assert_array_equal(got, np.unique(array))
