@@ -28,7 +28,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from .errors import InvlearnError
-from .sampling import sorted_unique
 
 RATING_COLUMNS = ("user", "item", "rating", "timestamp")
 
@@ -479,7 +478,7 @@ def read_ratings(path: str | os.PathLike, sep: str = "\t", names: Sequence[str] 
 # -- MovieLens ratings and labels --------------------------------------------------------------
 def contiguous_ids(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Map original ids to 0-based contiguous ids, sorted by original id, over all columns."""
-    ids = sorted_unique(np.concatenate(columns))
+    ids = np.unique(np.concatenate(columns))
     return ids, [np.searchsorted(ids, col).astype(np.int64) for col in columns]
 
 

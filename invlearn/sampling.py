@@ -31,7 +31,12 @@ def is_pair(keys: np.ndarray, users: np.ndarray, items: np.ndarray, n_items: int
 
     Book chapters 1 and 9 (which pairs are training pairs, which impressions are labeled).
     """
-    query = users.astype(np.int64) * n_items + items.astype(np.int64)
+    return in_sorted(keys, users.astype(np.int64) * n_items + items.astype(np.int64))
+
+
+def in_sorted(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``np.isin(query, keys)`` for sorted ``keys``, by binary search (``np.isin`` calls the
+    slow ``np.unique`` that :func:`sorted_unique` avoids)."""
     if len(keys) == 0:
         return np.zeros(len(query), dtype=bool)
     pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)

@@ -20,6 +20,7 @@ import pandas as pd
 from .config import MAX_SEED, POOLS
 from .errors import InvlearnError, check_int, check_number, warn
 from .movielens import binarize, contiguous_ids, read_ratings
+from .sampling import in_sorted, sorted_unique
 
 COLUMNS = ("user", "item", "label")
 """The columns every part of a :class:`Split` has."""
@@ -212,7 +213,7 @@ def _same_rows(a: pd.DataFrame, b: pd.DataFrame, n_items: int) -> bool:
 
 def _warn_overlaps(name: str, keys: dict[str, np.ndarray]) -> None:
     for first, second in (("train", "valid"), ("train", "test"), ("valid", "test")):
-        shared = np.isin(keys[second], keys[first])
+        shared = in_sorted(sorted_unique(keys[first]), keys[second])
         if shared.any():
             warn(f"{name}: {int(shared.sum())} (user, item) pair(s) of the {second} part are "
                  f"also in the {first} part; scores on them are not held out")

@@ -575,3 +575,11 @@ def test_sorted_unique_is_numpy_unique(values):
     got = sorted_unique(array)
     assert got.dtype == array.dtype
     np.testing.assert_array_equal(got, np.unique(array))
+
+
+@given(st.lists(st.integers(-50, 50), max_size=60), st.lists(st.integers(-60, 60), max_size=60))
+def test_in_sorted_is_numpy_isin(keys, query):
+    from invlearn.sampling import in_sorted, sorted_unique
+
+    keys, query = np.asarray(keys, np.int64), np.asarray(query, np.int64)
+    np.testing.assert_array_equal(in_sorted(sorted_unique(keys), query), np.isin(query, keys))
