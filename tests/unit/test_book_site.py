@@ -127,12 +127,21 @@ def test_printed_source_shows_the_function_the_cell_names() -> None:
 
 
 def glossary_rows() -> dict[str, str]:
+    """Every term of the glossary's ```{glossary} blocks with its definition: a block lists one
+    or more term lines, then the definition indented (several terms may share one)."""
     rows: dict[str, str] = {}
+    inside, terms = False, []
     for line in (BOOK / "glossary.md").read_text().splitlines():
-        if line.startswith("| ") and not line.startswith("| term |"):
-            term, meaning, _ = (c.strip() for c in line.strip().strip("|").split(" | "))
-            assert term not in rows, f"glossary: {term!r} has two rows"
-            rows[term] = meaning
+        if line.startswith("```"):
+            inside, terms = line == "```{glossary}", []
+        elif inside and line.startswith("  "):
+            for term in terms:
+                rows[term] = (rows.get(term, "") + " " + line.strip()).strip()
+        elif inside and line.strip():
+            if rows.get(terms[-1] if terms else ""):
+                terms = []  # a term line after a definition starts the next entry
+            assert line not in rows and line not in terms, f"glossary: {line!r} has two entries"
+            terms.append(line)
     return rows
 
 
@@ -148,5 +157,5 @@ def test_glossary_gmf_rows_match_the_models() -> None:
     rows = glossary_rows()
     assert "+ b" in (models.GMF.__doc__ or "") and "+ b + b_u + b_i" in (
         models.BiasedGMF.__doc__ or "")
-    assert rows["GMF"].endswith(r"$h^\top(p_u \odot q_i) + b$")
+    assert r"$h^\top(p_u \odot q_i) + b$" in rows["GMF"] and "b_u" not in rows["GMF"]
     assert r"$h^\top(p_u \odot q_i) + b + b_u + b_i$" in rows["biased GMF"]
