@@ -120,8 +120,9 @@ def test_book_numbers(book: dict) -> None:
     assert book["gmf_none_ours_gauc_unweighted"] > 0.6919 + 0.03
     # an item's mean label scores about the paper's None
     assert abs(book["item_mean_auc"] - paper_none) < 0.01
-    # at chapter 6's settings dense or lazy Adam moves AUC by a few thousandths at most
-    assert book["ch6_dense_delta_max"] < 0.005
+    # at chapter 6's settings dense or lazy Adam moves mean AUC by at most 0.003 (rounded);
+    # chapter 6 cites the same bound
+    assert book["ch6_dense_delta_max"] < 0.0035
     # every cell at three seeds, and IG − None far larger than its spread over them
     assert book["n_runs"] == 117 and book["seeds_min"] == 3
     for reading in ("released", "script"):
