@@ -399,11 +399,6 @@ def rival_label(row: Mapping) -> str:
     return name
 
 
-def cell_label(row: Mapping) -> str:
-    """A cell as ``"GMF, hidden, 1%"`` (backbone, pool, label fraction)."""
-    return f"{backbone_label(row['backbone'])}, {row['pool']}, {percent(row['label_fraction'])}"
-
-
 @per_study(lambda maps: not maps or any(isinstance(f, pd.DataFrame) for f in maps.values()))
 def verdict_table(maps: Mapping[str, pd.DataFrame] | Mapping[str, Mapping[str, pd.DataFrame]]
                   ) -> pd.DataFrame:

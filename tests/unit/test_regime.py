@@ -192,15 +192,12 @@ def test_more_seeds_go_to_ig_and_its_rival_where_a_verdict_claims_a_difference()
         more_seeds_for({"everything": frame.drop(columns="verdict")}, [6])
 
 
-def test_rival_and_cell_labels():
-    from invlearn.chapters.regime import cell_label, rival_label
+def test_rival_labels():
+    from invlearn.chapters.regime import rival_label
 
     frame = handmade_map()
     assert [rival_label(r) for _, r in frame.iterrows()] == [
         "T-CE", "IDL", "Item mean", "NS (NeuMF)"]  # a score never names a backbone
-    assert cell_label(frame.iloc[2]) == "NeuMF, random, 100%"
-    assert cell_label({"backbone": "gmf_bias", "pool": "hidden", "label_fraction": 0.03}) \
-        == "Biased GMF, hidden, 3%"
 
 
 def test_verdict_table_keeps_only_the_cells_the_rule_calls_different():
