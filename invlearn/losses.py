@@ -50,7 +50,7 @@ def idl_terms(logits: torch.Tensor) -> torch.Tensor:
 
 def drop_rate(iteration: int, eps_max: float, eps_n: int) -> float:
     """T-CE's drop-rate schedule ``ε(T) = min(ε_max · T / ε_N, ε_max)`` (Wang et al. eq.
-    4) (chapters 2–3)."""
+    3) (chapters 2–3)."""
     return min(eps_max * iteration / max(eps_n, 1), eps_max)
 
 
