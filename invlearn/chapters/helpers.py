@@ -5,6 +5,8 @@
 * :func:`write_key_numbers` — the JSON of a chapter's key numbers that its tests read;
 * :func:`meta_step_batch` — a labeled and an unlabeled batch for one IG meta-step by hand
   (chapter 5);
+* :func:`first_meta_steps` — what the first meta-steps of an IG run kept, beside the labels of
+  their training-test batches (chapter 5);
 * :func:`format_columns` — a table whose named columns are text in given formats;
 * :func:`movielens_available` — whether the data home holds MovieLens-1M, never downloading;
 * :func:`data_or_committed`, :func:`dataset_available` and :func:`data_note` — a table computed
@@ -23,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import ig
 from ..data import MOVIELENS, PAPER_SPLIT_FOLDER, Split, data_home
 from ..errors import InvlearnError
 from ..io import write_csv_atomic
@@ -79,6 +82,51 @@ def meta_step_batch(split: Split, size: int, seed: int = 0) -> tuple[tuple, tupl
     users = train_users[rng.integers(0, len(split.train), len(rows))]
     items = sample_unlabeled(users, split.n_items, keys, 1, rng)[:, 0]
     return labeled, (torch.as_tensor(users), torch.as_tensor(items))
+
+
+class _Enough(Exception):
+    """Stops a replayed run once :func:`first_meta_steps` has what it needs."""
+
+
+def first_meta_steps(split: Split, n: int, seed: int = 0, **settings: Any) -> pd.DataFrame:
+    """Replay the first ``n`` meta-steps of ``train(split, method="ig", seed=seed,
+    **settings)`` (eager engine) and say, for each, what decided it (chapter 5).
+
+    One row per meta-step: ``positive share``, the share of label 1 in its training-test batch;
+    ``mean p``, the batch's mean predicted probability at θ; ``kept``, the direction kept; and
+    ``mean Δlogit``, how much the kept move changed the batch's logits on average (before the γ
+    step of line 21). To first order a move that shifts every logit by Δ changes the batch's
+    BCE by Δ·(mean p − positive share), so a move that lowers the logits helps exactly when
+    ``mean p`` exceeds the positive share. ``loss_direct``, ``loss_pass`` and ``loss_inverse``
+    are the candidate losses, as ``history.meta`` records them, to check the replay against
+    the run. The run stops after the ``n``-th meta-step.
+    """
+    original, rows = ig.ig_meta_step, []
+
+    def recorded(model, unlabeled, labeled, alpha, rule="sign"):
+        if len(rows) >= n:
+            raise _Enough
+        users, items, labels = labeled
+        with torch.no_grad():
+            before = model(users, items).double()
+        step = original(model, unlabeled, labeled, alpha, rule)
+        with torch.no_grad():
+            change = model(users, items).double() - before
+        loss = step.losses.tolist()
+        rows.append({"positive share": float(labels.double().mean()),
+                     "mean p": float(torch.sigmoid(before).mean()),
+                     "kept": ig.DIRECTIONS[int(step.kept)], "mean Δlogit": float(change.mean()),
+                     **{f"loss_{d}": v for d, v in zip(ig.DIRECTIONS, loss)}})
+        return step
+
+    ig.ig_meta_step = recorded
+    try:
+        train(split, method="ig", seed=seed, **{"progress": False, **settings})
+    except _Enough:
+        pass
+    finally:
+        ig.ig_meta_step = original
+    return pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1, name="meta-step"))
 
 
 def format_columns(table: pd.DataFrame, formats: Mapping[str, str]) -> pd.DataFrame:

@@ -3,7 +3,8 @@
 Chapters 3 and 5 introduce these figures and the result chapters reuse them:
 
 * :func:`plot_idl_weights` — distributions of the IDL weights ``w1`` and ``w0`` of the unlabeled
-  pairs at two epochs (chapter 3; the paper's Figures 4–5);
+  pairs at two epochs (chapter 3; the paper's Figures 4–5), or of ``w1`` alone with the share
+  above 0.5 beside the truly positive share (chapter 5);
 * :func:`plot_annotation_accuracy` and :func:`plot_annotation_by_distance` (with the table of
   :func:`annotation_by_distance`) — how often the weights name the true label, over epochs and
   by how far a pair lies from the true decision boundary (chapter 3; simulated feed only);
@@ -75,26 +76,45 @@ def _epochs_of(history: Any, epochs: Sequence[int] | None) -> list[int]:
 
 
 def plot_idl_weights(history: Any, epochs: Sequence[int] | None = None,
-                     bins: int = 20) -> Figure:
+                     bins: int = 20, w0: bool = True, truth: Any = None) -> Figure:
     """Histograms of ``w1`` and ``w0 = 1 − w1`` of the unlabeled pairs at some epochs.
 
     Book chapter 3 (and chapter 5 for IG); the paper's Figures 4–5 show the same two
     distributions at the first and the final epoch. ``epochs`` defaults to the first and last
     epoch recorded in ``history.weights``. One row of two panels (``w1``, ``w0``) per epoch; the
     bars give the share of the recorded unlabeled pairs in each weight bin, in percent.
+    ``w0=False`` draws the ``w1`` panels only (``w0`` mirrors them). With a ``truth`` (the
+    simulated feed's, ``true_label(users, items)``), each ``w1`` panel also prints the share of
+    pairs above 0.5 and the share that is truly positive (chapter 5).
     """
     chosen = _epochs_of(history, epochs)
-    fig, axes = plt.subplots(len(chosen), 2, figsize=(8, 2.4 * len(chosen)), sharex=True,
-                             sharey=True, squeeze=False)
+    columns = 2 if w0 else 1
+    fig, axes = plt.subplots(len(chosen), columns, figsize=(4 * columns, 2.4 * len(chosen)),
+                             sharex=True, sharey=True, squeeze=False)
     edges = np.linspace(0.0, 1.0, bins + 1)
     for row, epoch in zip(axes, chosen):
-        w1 = np.asarray(history.weights[epoch]["w1"], dtype=np.float64)
+        rec = history.weights[epoch]
+        w1 = np.asarray(rec["w1"], dtype=np.float64)
         share = np.full(len(w1), 100.0 / max(len(w1), 1))
-        for ax, values, name, colour in ((row[0], w1, "w1 (positive label)", "tab:green"),
-                                         (row[1], 1.0 - w1, "w0 (negative label)", "tab:purple")):
+        panels = [(row[0], w1, "w1 (positive label)", "tab:green")]
+        if w0:
+            panels.append((row[1], 1.0 - w1, "w0 (negative label)", "tab:purple"))
+        for ax, values, name, colour in panels:
             heights = np.histogram(values, bins=edges, weights=share)[0]
             _weight_panel(ax, edges, heights, colour, f"{name}, epoch {epoch}")
+        if truth is not None:
+            truly = float(np.mean(truth.true_label(rec["user"], rec["item"])))
+            _share_marks(row[0], float(np.mean(w1 > 0.5)), truly)
     return _finish_weights(fig, axes, "weight (unitless, 0–1)")
+
+
+def _share_marks(ax: Axes, above: float, truly: float) -> None:
+    """In the top left of a ``w1`` panel: the share of pairs above 0.5 and the truly positive
+    share, in percent, with headroom above the bars for the text."""
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.3)
+    ax.text(0.02, 0.96, f"w1 > 0.5: {100 * above:.0f} % of pairs\n"
+            f"truly positive: {100 * truly:.0f} %", transform=ax.transAxes, fontsize=8,
+            va="top")
 
 
 def _weight_panel(ax: Axes, edges: np.ndarray, percent: np.ndarray, colour: str,

@@ -41,4 +41,11 @@ def test_chapter_05_runs_at_toy_size(tmp_path):
     for name in ("ig_sign", "ig_sgd", "ig_alpha0", "idl", "ns", "none"):
         assert 0.0 <= numbers[f"auc_{name}"] <= 1.0
     assert 0.0 <= numbers["ig_annotation_accuracy_last"] <= 1.0
+    for name in ("ig", "idl"):
+        assert -1.0 <= numbers[f"{name}_annotation_margin"] <= 1.0
+    # the replay of the first meta-steps (checked against the run inside the chapter)
+    assert 1 <= numbers["first_steps"] <= 9
+    assert 0 <= numbers["first_steps_raised_iff_more_positive"] <= numbers["first_steps"]
+    # None is cheaper per epoch than IG in the saved benchmark
+    assert all(numbers[f"ig_epoch_ratio_to_none_{b}"] > 1.0 for b in ("gmf", "neumf"))
     assert numbers["meta_steps"] >= 2

@@ -32,6 +32,24 @@ def test_meta_step_batch_pairs_are_not_training_pairs(toy_split):
     assert not any((int(u), int(i)) in train for u, i in zip(users, items))
 
 
+def test_first_meta_steps_replays_the_run_and_restores_ig(toy_split):
+    from invlearn import ig
+    from invlearn.methods import train
+    settings = {"epochs": 5, "batch_size": 64, "full_ranking": False, "alpha_ratio": 10.0}
+    original = ig.ig_meta_step
+    steps = helpers.first_meta_steps(toy_split, 3, seed=0, **settings)
+    assert ig.ig_meta_step is original
+    assert len(steps) == 3 and list(steps.index) == [1, 2, 3]
+    meta = train(toy_split, method="ig", seed=0, progress=False, **settings).history.meta
+    losses = [f"loss_{d}" for d in ig.DIRECTIONS]
+    np.testing.assert_array_equal(steps[losses].to_numpy(), meta[losses].head(3).to_numpy())
+    assert steps["kept"].tolist() == meta["direction"].head(3).tolist()
+    assert steps["positive share"].between(0, 1).all() and steps["mean p"].between(0, 1).all()
+    # a pass leaves the batch's logits as they were
+    assert (steps.loc[steps["kept"] == "pass", "mean Δlogit"] == 0).all()
+    assert np.isfinite(steps["mean Δlogit"]).all()
+
+
 def test_format_columns():
     out = helpers.format_columns(pd.DataFrame({"a": [0.12345], "b": [1]}), {"a": "{:.2f}"})
     assert out.loc[0, "a"] == "0.12" and out.loc[0, "b"] == 1

@@ -64,6 +64,18 @@ def test_plot_idl_weights_two_epochs_two_panels_each():
     assert len(plots.plot_idl_weights(fake_history(4), epochs=(1, 2, 3)).axes) == 6
 
 
+def test_plot_idl_weights_w1_only_with_the_truly_positive_share():
+    history = fake_history(4)
+    fig = plots.plot_idl_weights(history, w0=False, truth=FakeTruth())
+    assert len(fig.axes) == 2 and all("w1" in ax.get_title() for ax in fig.axes)
+    rec = history.weights[4]
+    truly = FakeTruth().true_label(rec["user"], rec["item"]).mean()
+    text = fig.axes[1].texts[0].get_text()
+    assert f"w1 > 0.5: {100 * np.mean(rec['w1'] > 0.5):.0f} %" in text
+    assert f"truly positive: {100 * truly:.0f} %" in text
+    assert not plots.plot_idl_weights(history).axes[0].texts  # chapter 3's figure unchanged
+
+
 def test_plot_idl_weights_rejects_missing_epochs():
     with pytest.raises(InvlearnError, match="epoch"):
         plots.plot_idl_weights(fake_history(2), epochs=(1, 5))
