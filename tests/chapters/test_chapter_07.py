@@ -133,6 +133,9 @@ def test_book_numbers(book: dict) -> None:
     assert book["gmf_none_ours_valid_gain_min"] > 0
     # the script reading's IG and its control (α = 0) stay within a few thousandths
     assert abs(book["gmf_script_ig_minus_ig0"]) < 0.005
+    # the released logs: 24 files, 12 contents stored twice, all 12 DenoisingRec's T-CE logs
+    assert (book["released_log_files"], book["released_log_contents"]) == (24, 12)
+    assert book["released_logs_from_tce"] == 12
 
 
 def test_book_numbers_neumf(book: dict) -> None:
