@@ -256,6 +256,29 @@ def hold_rates(alphas: Sequence[float], batch_sizes: Sequence[int], n_draws: int
     return pd.DataFrame(rows)
 
 
+def second_order_tables(rates: pd.DataFrame, low: float = 1.0
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two tables of the second-order check (chapter 4, "Why: the loss along the line").
+
+    ``rates`` is :func:`hold_rates`' result. Returns ``(second, shares)``, both indexed by batch
+    size: ``second`` has the median ``‖g‖`` and the median critical step ``α*``
+    (:func:`critical_alpha`); ``shares`` has, for each ``α`` of the grid strictly between
+    ``low`` and the largest ``α`` (where the curves fall), the ``measured`` share where the
+    ordering holds and the ``predicted`` one (``α < α*``), under a column level ``"α = …"``.
+    """
+    second = rates.groupby("batch_size").agg(
+        **{"median ‖g‖": ("median_grad_norm", "first"),
+           "median α*": ("median_critical_alpha", "first")})
+    second.index.name = "batch size"
+    alphas = sorted(set(rates["alpha"].tolist()))
+    grid = [a for a in alphas if low < a < alphas[-1]]
+    shares = pd.concat({f"α = {a:.3g}": rates[np.isclose(rates["alpha"], a)]
+                        .set_index("batch_size").loc[second.index, ["holds", "predicted"]]
+                        .rename(columns={"holds": "measured"}) for a in grid}, axis=1)
+    shares.index.name = "batch size"
+    return second, shares
+
+
 def meta_orderings(meta: pd.DataFrame) -> pd.Series:
     """Shares of :data:`ORDERINGS` over the meta-steps of a real IG run.
 

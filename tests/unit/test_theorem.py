@@ -130,6 +130,20 @@ def test_hold_rates_shape_invariants_and_determinism():
     assert table["agreement"].between(0, 1).all() and table["predicted"].between(0, 1).all()
 
 
+def test_second_order_tables():
+    alphas = [1e-2, 3.0, 10.0, 100.0]
+    rates = theorem.hold_rates(alphas, [1, 8], n_draws=50, dim=4, seed=0)
+    second, shares = theorem.second_order_tables(rates)
+    assert list(second.index) == [1, 8] and second.index.name == "batch size"
+    assert list(second.columns) == ["median ‖g‖", "median α*"]
+    # only the steps strictly between 1 and the largest α, measured next to predicted
+    assert list(shares.columns) == [("α = 3", "measured"), ("α = 3", "predicted"),
+                                    ("α = 10", "measured"), ("α = 10", "predicted")]
+    row = rates[(rates.batch_size == 8) & np.isclose(rates.alpha, 10.0)].iloc[0]
+    assert shares.loc[8, ("α = 10", "measured")] == row["holds"]
+    assert shares.loc[8, ("α = 10", "predicted")] == row["predicted"]
+
+
 def test_hold_rates_direction_option():
     alphas = [1e-2, 1.0, 30.0]
     plain = theorem.hold_rates(alphas, [1, 16], n_draws=200, dim=6, seed=3)
