@@ -104,17 +104,24 @@ def plot_idl_weights(history: Any, epochs: Sequence[int] | None = None,
             _weight_panel(ax, edges, heights, colour, f"{name}, epoch {epoch}")
         if truth is not None:
             truly = float(np.mean(truth.true_label(rec["user"], rec["item"])))
-            _share_marks(row[0], float(np.mean(w1 > 0.5)), truly)
+            _share_marks(row[0], float(np.mean(w1 > 0.5)), truly,
+                         np.histogram(w1, bins=edges, weights=share)[0], edges)
     return _finish_weights(fig, axes, "weight (unitless, 0–1)")
 
 
-def _share_marks(ax: Axes, above: float, truly: float) -> None:
-    """In the top left of a ``w1`` panel: the share of pairs above 0.5 and the truly positive
-    share, in percent, with headroom above the bars for the text."""
-    ax.set_ylim(top=ax.get_ylim()[1] * 1.3)
-    ax.text(0.02, 0.96, f"w1 > 0.5: {100 * above:.0f} % of pairs\n"
+def _share_marks(ax: Axes, above: float, truly: float, heights: np.ndarray,
+                 edges: np.ndarray) -> None:
+    """The share of pairs above 0.5 and the truly positive share, in percent, printed in the
+    top corner over the half of the panel (left or right of 0.5) whose bars are lower. The
+    bars add up to 100 %, so that half's bars stay at or below 50 % and the percent axis can
+    end at 100 % without headroom for the text."""
+    left = float(heights[edges[:-1] < 0.5].max(initial=0.0))
+    right = float(heights[edges[:-1] >= 0.5].max(initial=0.0))
+    x, ha = (0.02, "left") if left <= right else (0.98, "right")
+    ax.set_ylim(0.0, 100.0)
+    ax.text(x, 0.96, f"w1 > 0.5: {100 * above:.0f} % of pairs\n"
             f"truly positive: {100 * truly:.0f} %", transform=ax.transAxes, fontsize=8,
-            va="top")
+            va="top", ha=ha)
 
 
 def _weight_panel(ax: Axes, edges: np.ndarray, percent: np.ndarray, colour: str,
