@@ -16,7 +16,9 @@ Chapters 3 and 5 introduce these figures and the result chapters reuse them:
 * :func:`plot_learning_curves` — per-epoch training loss and validation metrics of several runs;
 * :func:`plot_regime_map`, :func:`plot_regime_maps`, :func:`plot_sparsity_curves` and
   :func:`plot_sparsity_panels` — chapter 9's regime maps and the paper's Figure 1 across label
-  sparsity.
+  sparsity;
+* :func:`plot_annotation_margins` — how far IDL's and IG's annotation lands above or below the
+  better trivial rule, across label sparsity (chapter 9).
 
 Every function returns the matplotlib ``Figure`` (drawn with ``pyplot``, so a notebook shows it).
 matplotlib is an optional dependency of the package: ``pip install "invlearn[book]"``.
@@ -557,4 +559,40 @@ def plot_sparsity_panels(summary: pd.DataFrame, pools: Sequence[str], title: str
             ax.set_ylabel("")
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def plot_annotation_margins(annotation: pd.DataFrame, title: str,
+                            methods: Sequence[str] = ("idl", "ig", "ig0"),
+                            baseline_label: str = "better trivial rule") -> Figure:
+    """How far each method's w1 > 0.5 annotation lands above or below the better trivial rule,
+    against the label fraction (chapter 9): one line per method (mean ± std over seeds) and a
+    dashed line at 0. ``annotation`` is :func:`~invlearn.chapters.regime.annotation_table`'s
+    table for one backbone and pool (columns ``method``, ``label_fraction``,
+    ``over_best_trivial`` and ``accuracy_std``)."""
+    from .report import method_label, percent
+
+    needed = {"method", "label_fraction", "over_best_trivial", "accuracy_std"}
+    missing = needed - set(annotation.columns)
+    if missing:
+        raise InvlearnError(f"plot_annotation_margins needs the columns {sorted(missing)}")
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.axhline(0, color="k", ls="--", lw=1, label=baseline_label)
+    colours = {"idl": "tab:green", "ig": "tab:blue", "ig0": "tab:cyan"}
+    for method in methods:
+        rows = annotation[annotation["method"] == method].sort_values("label_fraction")
+        if len(rows):
+            ax.errorbar(rows["label_fraction"], rows["over_best_trivial"],
+                        yerr=rows["accuracy_std"].fillna(0), marker="o", capsize=3,
+                        color=colours.get(method), label=method_label(method))
+    fractions = sorted(annotation["label_fraction"].unique())
+    ax.set_xscale("log")
+    ax.set_xticks(fractions, [percent(f) for f in fractions])
+    ax.minorticks_off()
+    ax.set_xlabel("label fraction f (log scale)")
+    ax.set_ylabel("accuracy − best trivial")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig

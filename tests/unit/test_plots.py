@@ -205,3 +205,18 @@ def test_plot_against_paper_differences_to_a_baseline():
     with pytest.raises(InvlearnError, match="baseline 'ns'"):
         plot_against_paper(pd.DataFrame(rows), "auc", "", axes, baseline="ns")
     plt.close(fig)
+
+
+def test_plot_annotation_margins_one_line_per_method_and_a_zero_line():
+    table = pd.DataFrame({"method": ["idl", "idl", "ig", "ig", "ig0"],
+                          "label_fraction": [0.01, 0.1, 0.01, 0.1, 0.01],
+                          "over_best_trivial": [-0.03, 0.01, -0.01, 0.0, -0.16],
+                          "accuracy_std": [0.01, np.nan, 0.02, 0.01, 0.03]})
+    fig = plots.plot_annotation_margins(table, "Toy", baseline_label="all liked")
+    assert isinstance(fig, Figure) and fig.axes[0].get_title() == "Toy"
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["all liked", "IDL", "IG", "IG (α = 0)"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1%", "10%"]
+    plt.close(fig)
+    with pytest.raises(InvlearnError, match="accuracy_std"):
+        plots.plot_annotation_margins(table.drop(columns="accuracy_std"), "Toy")
