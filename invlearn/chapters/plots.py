@@ -240,13 +240,16 @@ def direction_shares(meta: pd.DataFrame) -> pd.Series:
 
 
 def plot_directions(meta: pd.DataFrame, ax: Axes | None = None, title: str | None = None,
-                    legend: bool = True) -> Figure:
+                    legend: bool = True, control: pd.DataFrame | None = None,
+                    control_label: str = "IG (α = 0)") -> Figure:
     """IG's training-test loss of the kept candidate over meta-steps, each point marked by the
     direction taken (book chapter 5; the paper's Figure 6).
 
     ``meta`` is ``History.meta``; its rows are numbered in training order (meta-step 1, 2, ...
     over all epochs). Draws one grey line through all points and one marker series per
-    direction (four lines in all), labelled with the direction's share.
+    direction (four lines in all), labelled with the direction's share. ``control``, another
+    run's ``History.meta`` (IG with its move off), adds its kept loss as a dashed black line,
+    the fifth line, labelled ``control_label``.
     """
     own = ax is None
     fig, ax = _figure(ax, (7, 3.5))
@@ -259,6 +262,10 @@ def plot_directions(meta: pd.DataFrame, ax: Axes | None = None, title: str | Non
         mask = meta["direction"].to_numpy() == direction
         ax.plot(steps[mask], kept[mask], ls="none", marker=marker, ms=4, color=colour,
                 label=f"{direction} ({shares[direction]:.0%})", zorder=2)
+    if control is not None:
+        control = control.sort_values(["epoch", "step"], kind="stable")
+        ax.plot(np.arange(1, len(control) + 1), control[_LOSS_COLUMNS].min(axis=1).to_numpy(),
+                color="black", ls="--", lw=1, label=control_label, zorder=3)
     ax.set_xlabel("meta-step (one per training-test batch)")
     ax.set_ylabel("training-test BCE (nats per row)")
     if title:

@@ -103,6 +103,18 @@ def test_plot_directions_one_line_and_one_marker_series_per_direction():
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title() == "IG"
 
 
+def test_plot_directions_adds_the_control_as_a_fifth_dashed_line():
+    history, control = fake_history(3, ig=True), fake_history(3, ig=True, seed=1)
+    fig = plots.plot_directions(history.meta, control=control.meta, control_label="IG (α = 0)")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 5
+    line = ax.lines[-1]
+    assert line.get_label() == "IG (α = 0)" and line.get_linestyle() == "--"
+    kept = control.meta[["loss_direct", "loss_pass", "loss_inverse"]].min(axis=1)
+    np.testing.assert_allclose(line.get_ydata(), kept.to_numpy())
+    assert "IG (α = 0)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
 def test_plot_alpha_study_draws_each_rule_against_alpha_and_the_control():
     index = pd.MultiIndex.from_tuples(
         [("sgd", 0.0), ("sgd", 10.0), ("sgd", 1.0), ("sign", 0.0), ("sign", 1.0), ("sign", 10.0)],
