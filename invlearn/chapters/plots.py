@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvlearnError
-from .report import setting_value
+from .report import method_label, percent, setting_value
 
 try:
     import matplotlib.pyplot as plt
@@ -577,8 +577,6 @@ def plot_annotation_margins(annotation: pd.DataFrame, title: str,
     dashed line at 0. ``annotation`` is :func:`~invlearn.chapters.regime.annotation_table`'s
     table for one backbone and pool (columns ``method``, ``label_fraction``,
     ``over_best_trivial`` and ``accuracy_std``)."""
-    from .report import method_label, percent
-
     needed = {"method", "label_fraction", "over_best_trivial", "accuracy_std"}
     missing = needed - set(annotation.columns)
     if missing:
