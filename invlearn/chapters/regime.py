@@ -34,6 +34,7 @@ the data set first (:func:`by_data_set`), so that two studies read side by side.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 
@@ -100,18 +101,27 @@ def per_study(single: Callable[[object], bool] = _one_frame):
     return wrap
 
 
-def share_pool_free_runs(table: pd.DataFrame, pool_free: Sequence[str] = POOL_FREE) -> pd.DataFrame:
+def share_pool_free_runs(table: pd.DataFrame, pool_free: Sequence[str] = POOL_FREE,
+                         any_backbone: bool = False) -> pd.DataFrame:
     """``table`` (IG at α = 0 split off as ``"ig0"``) where each run of a method that draws no
     unlabeled rows (None) is repeated in every other pool present at its backbone and fraction,
-    so that each cell holds every method."""
+    so that each cell holds every method. With ``any_backbone``, in every pool present at its
+    fraction on any backbone: a backbone that ran with one pool only (NeuMF with random pairs)
+    still offers its pool-free runs as rivals in the other pools (the everything map)."""
     _need(table, [*CELL, "method", "seed"])
     out = split_variants(table)
     free = out[out["method"].isin(list(pool_free))]
     copies = []
-    for (backbone, fraction), pools in out.groupby(["backbone", "label_fraction"])["pool"]:
-        rows = free[(free["backbone"] == backbone) & (free["label_fraction"] == fraction)]
-        for pool in sorted(set(pools) - set(rows["pool"])):
-            copies.append(rows.assign(pool=pool))
+    if any_backbone:
+        pools_at = out.groupby("label_fraction")["pool"].agg(set)
+        for (backbone, fraction), rows in free.groupby(["backbone", "label_fraction"]):
+            for pool in sorted(pools_at[fraction] - set(rows["pool"])):
+                copies.append(rows.assign(pool=pool))
+    else:
+        for (backbone, fraction), pools in out.groupby(["backbone", "label_fraction"])["pool"]:
+            rows = free[(free["backbone"] == backbone) & (free["label_fraction"] == fraction)]
+            for pool in sorted(set(pools) - set(rows["pool"])):
+                copies.append(rows.assign(pool=pool))
     return pd.concat([out, *copies], ignore_index=True) if copies else out
 
 
@@ -174,7 +184,7 @@ def regime_maps(table: pd.DataFrame, metric: str = "auc", select_by: str = "vali
     (method), ``rival_backbone``, ``n``, ``ig``, ``rival_mean``, ``gap`` (IG − rival), ``std_gap``,
     ``wins``, ``losses``, ``t``, ``p_t``, ``p_sign``, ``q``, ``verdict``."""
     _need(table, [*CELL, "method", "seed", metric, select_by])
-    runs = share_pool_free_runs(table, POOL_FREE_ALL)
+    runs = share_pool_free_runs(table, POOL_FREE_ALL, any_backbone=True)
     runs = runs.assign(label_fraction=runs["label_fraction"].astype(float))
     maps = {}
     for name in MAPS:
@@ -321,18 +331,58 @@ MAP_TITLES = {"own_backbone": "IG − the best learned method on its own backbon
               "everything": "IG − the best of everything (any backbone, the two scores)"}
 
 
-def read_study(results_dir: str | os.PathLike, scores_dir: str | os.PathLike
-               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """A regime study's final runs (``results_dir/results.csv``), the runs of its scores that
-    learn nothing (``scores_dir/results.csv``), and both in one table."""
+def read_study(results_dir: str | os.PathLike, scores_dir: str | os.PathLike | None = None,
+               scores: Sequence[str] = SCORES) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A regime study's final runs of the learned methods, the runs of its scores that learn
+    nothing, and both in one table. The second edition holds all of them in one folder
+    (``results_dir/results.csv``, the ``scores`` among its methods); the first edition kept the
+    scores in a folder of their own, ``scores_dir``."""
     tables = []
-    for folder in (results_dir, scores_dir):
+    for folder in (results_dir, *([scores_dir] if scores_dir is not None else [])):
         path = os.path.join(folder, "results.csv")
         if not os.path.isfile(path):
             raise InvlearnError(f"{path} does not exist: a regime study's folder holds it")
         tables.append(pd.read_csv(path))
-    runs, scores = tables
-    return runs, scores, pd.concat([runs, scores], ignore_index=True)
+    every = pd.concat(tables, ignore_index=True)
+    is_score = every["method"].isin(list(scores))
+    return (every[~is_score].reset_index(drop=True), every[is_score].reset_index(drop=True),
+            every)
+
+
+def final_runs_done(results_dir: str | os.PathLike) -> tuple[int, int]:
+    """How far a study's final runs are: ``(done, planned)``, the rows of
+    ``results_dir/results.csv`` and the final runs its ``spec.json`` asks for (every cell not
+    excluded, at each of its seeds, with the ablated twin where the spec ablates the method)."""
+    from ..study import cell_seeds, parse_spec, study_cells
+
+    for name in ("spec.json", "results.csv"):
+        if not os.path.isfile(os.path.join(results_dir, name)):
+            raise InvlearnError(f"{os.path.join(results_dir, name)} does not exist: a regime "
+                                "study's folder holds it")
+    with open(os.path.join(results_dir, "spec.json")) as handle:
+        spec = parse_spec(json.load(handle))
+    planned = sum(len(cell_seeds(spec, cell)) * (2 if cell["method"] in spec.ablate else 1)
+                  for cell in study_cells(spec))
+    return len(pd.read_csv(os.path.join(results_dir, "results.csv"))), planned
+
+
+@per_study()
+def searched_settings(search: pd.DataFrame | Studies) -> pd.DataFrame:
+    """Equal tuning, read from a study's ``search.csv``: per method (printed name, the book's
+    order), the searched cells (backbone × fraction), the settings searched per cell (``"6"``,
+    or ``"5–6"`` where cells differ) and the seeds searched on (``"0"``)."""
+    _need(search, ["backbone", "label_fraction", "method", "seed"])
+    per_cell = search.groupby(["method", "backbone", "label_fraction"]).size()
+    rank = {m: k for k, m in enumerate(METHOD_ORDER)}
+    rows = []
+    for method in sorted(per_cell.index.unique("method"), key=lambda m: rank.get(m, len(rank))):
+        counts = per_cell.loc[method]
+        low, high = int(counts.min()), int(counts.max())
+        seeds = sorted(search.loc[search["method"] == method, "seed"].unique())
+        rows.append({"method": method_label(method), "cells": len(counts),
+                     "settings per cell": str(low) if low == high else f"{low}–{high}",
+                     "search seed": ", ".join(str(int(s)) for s in seeds)})
+    return pd.DataFrame(rows)
 
 
 @per_study()
@@ -370,7 +420,7 @@ def learn_nothing(table: pd.DataFrame | Studies, scores: Sequence[str] = SCORES
     and ``best score − best model`` (the better score minus the best model: positive where a score
     that learns nothing wins)."""
     _need(table, [*CELL, "method", "seed", "auc"])
-    every = share_pool_free_runs(table, POOL_FREE_ALL)
+    every = share_pool_free_runs(table, POOL_FREE_ALL, any_backbone=True)
     means = every.groupby(["pool", "label_fraction", "method", "backbone"])["auc"].mean()
     rows = []
     for (pool, f), group in means.groupby(level=["pool", "label_fraction"]):
@@ -490,7 +540,7 @@ def seed_gaps(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     digits), for each cell of ``frame``, a map of :func:`regime_maps` made from ``table``: does
     a gap of chapter 9 hold on every seed?"""
     _need(frame, [*CELL, "rival", "rival_backbone"])
-    runs = share_pool_free_runs(table, POOL_FREE_ALL)
+    runs = share_pool_free_runs(table, POOL_FREE_ALL, any_backbone=True)
     rows = []
     for _, r in frame.iterrows():
         cell = runs[(runs["pool"] == r["pool"]) & (runs["label_fraction"] == r["label_fraction"])]
@@ -557,23 +607,35 @@ def chosen_settings(chosen: pd.DataFrame | Studies, search: Mapping[str, Mapping
                     methods: Sequence[str] | None = None) -> pd.DataFrame:
     """What validation chose: one row per method and searched setting (printed names, ``"γ"``,
     ``"α/γ"``), one column per label fraction (``"1%"``), values as printed text (``"–"``
-    where a method has no such setting). ``chosen`` is a study's ``chosen.csv`` (or several
-    studies' by data set: the data set becomes the outer index level), ``search`` its spec's
-    ``"search"`` (``"*"``: the settings every method searched); ``methods`` keeps those."""
+    where a method has no such setting or did not run). ``chosen`` is a study's ``chosen.csv``
+    (or several studies' by data set: the data set becomes the outer index level), ``search``
+    its spec's ``"search"`` (``"*"``: the settings every method searched); ``methods`` keeps
+    those. Where ``chosen`` has a ``backbone`` column (each backbone chose its own settings),
+    the rows are per method, backbone (printed) and setting."""
     _need(chosen, ["method", "label_fraction"])
     present = set(chosen["method"]) if methods is None else set(chosen["method"]) & set(methods)
+    has_backbone = "backbone" in chosen
+    backbones = list(dict.fromkeys(chosen["backbone"])) if has_backbone else [None]
     rows = {}
     for method in [m for m in METHOD_ORDER if m in present]:
-        picked = chosen[chosen["method"] == method].set_index("label_fraction").sort_index()
         names = [k for k in (*search.get("*", {}), *search.get(method, {})) if k in chosen]
-        for name in names:
-            rows[(method_label(method), column_label(name))] = picked[name].map(
-                lambda v: "–" if pd.isna(v) else setting_value(v))
+        for backbone in backbones:
+            picked = chosen[chosen["method"] == method]
+            if has_backbone:
+                picked = picked[picked["backbone"] == backbone]
+                if picked.empty:
+                    continue
+            picked = picked.set_index("label_fraction").sort_index()
+            for name in names:
+                key = (method_label(method), *([backbone_label(backbone)] if has_backbone
+                                               else []), column_label(name))
+                rows[key] = picked[name].map(lambda v: "–" if pd.isna(v) else setting_value(v))
     if not rows:
         raise InvlearnError("chosen_settings: no chosen setting of the methods asked for")
-    out = pd.DataFrame(rows).T
+    out = pd.DataFrame(rows).T.fillna("–")
+    out = out[sorted(out.columns)]
     out.columns = [percent(f) for f in out.columns]
-    out.index.names = ["method", "setting"]
+    out.index.names = ["method", *(["backbone"] if has_backbone else []), "setting"]
     return out
 
 

@@ -547,3 +547,78 @@ def test_chosen_settings_one_row_per_method_and_setting():
                                 ("simulated feed", "IG", "γ"), ("simulated feed", "IG", "α/γ")]
     with pytest.raises(InvlearnError, match="no chosen setting"):
         chosen_settings(chosen, search, ["tce"])
+
+
+def test_pool_free_runs_of_a_one_pool_backbone_serve_every_pool_with_any_backbone():
+    """NeuMF ran with random pairs only: its None runs (no pool used) count in the hidden pool
+    too when rivals come from any backbone (the everything map), not in its own cells."""
+    rows = [run("none", s, 0.70, 0.9, backbone="neumf") for s in range(3)]
+    rows += [run("ig", s, 0.60 + 0.001 * s, 0.5, pool=p, alpha=0.1) for s in range(3)
+             for p in ("random", "hidden")]
+    rows += [run("idl", s, 0.65, 0.6, pool="hidden") for s in range(3)]
+    table = pd.DataFrame(rows)
+    own = share_pool_free_runs(table, ("none",))
+    assert not ((own["backbone"] == "neumf") & (own["pool"] == "hidden")).any()
+    every = share_pool_free_runs(table, ("none",), any_backbone=True)
+    assert ((every["backbone"] == "neumf") & (every["pool"] == "hidden")).sum() == 3
+    from invlearn.chapters.regime import regime_maps
+    maps = regime_maps(table.assign(method=table["method"]))
+    hidden = maps["everything"].set_index(["backbone", "pool"]).loc[("gmf", "hidden")]
+    assert (hidden["rival"], hidden["rival_backbone"]) == ("none", "neumf")
+    assert hidden["gap"] == pytest.approx(0.601 - 0.70)
+    assert maps["own_backbone"].set_index(["backbone", "pool"]).loc[
+        ("gmf", "hidden"), "rival"] == "idl"
+
+
+def test_read_study_reads_one_folder_and_counts_its_planned_runs(tmp_path):
+    import json
+
+    from invlearn.chapters.regime import final_runs_done, read_study
+
+    table = second_edition_table()
+    table.to_csv(tmp_path / "results.csv", index=False)
+    runs, score_runs, every = read_study(tmp_path)
+    assert (len(runs), len(score_runs), len(every)) == (35, 15, 50)
+    assert set(score_runs["method"]) == {"popularity", "item_mean"}
+    assert not runs["method"].isin(["popularity", "item_mean"]).any()
+    spec = {"base": {"dataset": "sim", "sim_size": "toy"},
+            "grid": {"label_fraction": [0.1], "pool": ["random", "hidden"],
+                     "backbone": ["gmf"], "method": ["none", "ig", "popularity"]},
+            "exclude": [{"method": "none", "pool": "hidden"}], "seeds": [1, 2],
+            "ablate": {"ig": {"alpha_ratio": 0.0}}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    # none: 1 cell, ig: 2 cells with its twin, popularity: 2 cells; 2 seeds each
+    assert final_runs_done(tmp_path) == (50, (1 + 2 * 2 + 2) * 2)
+    with pytest.raises(InvlearnError, match="does not exist"):
+        final_runs_done(tmp_path / "nowhere")
+
+
+def test_searched_settings_counts_settings_per_cell_from_the_search():
+    from invlearn.chapters.regime import searched_settings
+
+    search = pd.DataFrame(
+        [{"method": m, "backbone": b, "label_fraction": f, "seed": 0}
+         for m, n in (("ig", 6), ("none", 6), ("popularity", 1)) for b in ("gmf", "gmf_bias")
+         for f in (0.01, 0.1) for _ in range(n) if not (m == "popularity" and b == "gmf_bias")]
+        + [{"method": "ns", "backbone": "gmf", "label_fraction": 0.01, "seed": 0}] * 5
+        + [{"method": "ns", "backbone": "gmf", "label_fraction": 0.1, "seed": 0}] * 6)
+    out = searched_settings(search).set_index("method")
+    assert list(out.index) == ["None", "NS", "IG", "Popularity"]  # the book's order
+    assert out.loc["IG", "settings per cell"] == "6" and out.loc["IG", "cells"] == 4
+    assert out.loc["NS", "settings per cell"] == "5–6"
+    assert out.loc["Popularity", "cells"] == 2 and out.loc["IG", "search seed"] == "0"
+
+
+def test_chosen_settings_per_backbone():
+    from invlearn.chapters.regime import chosen_settings
+
+    chosen = pd.DataFrame({"label_fraction": [0.01, 0.01, 0.1],
+                           "backbone": ["gmf", "gmf_bias", "gmf"],
+                           "method": ["ig", "ig", "ig"], "lr": [0.001, 0.003, 0.002],
+                           "alpha_ratio": [10.0, 0.1, 1.0]})
+    out = chosen_settings(chosen, {"*": {"lr": [0.001]}, "ig": {"alpha_ratio": [0.1]}})
+    assert out.index.names == ["method", "backbone", "setting"]
+    assert list(out.index) == [("IG", "GMF", "γ"), ("IG", "GMF", "α/γ"),
+                               ("IG", "Biased GMF", "γ"), ("IG", "Biased GMF", "α/γ")]
+    assert list(out.loc[("IG", "Biased GMF", "γ")]) == ["0.003", "–"]  # did not run at 10%
+    assert list(out.loc[("IG", "GMF", "α/γ")]) == ["10", "1"]
