@@ -18,14 +18,17 @@ differ by method and seed.
 * :func:`sparsity_table` and :func:`hidden_pool_check` — what withholding labels leaves of a
   data set, and that the hidden pool is exactly the withheld rows;
 * :func:`read_study`, :func:`means_by_fraction` and :func:`learn_nothing` — a study's runs
-  beside its scores', the means behind the paper's Figure 1 across sparsity, and the bar the
-  scores that learn nothing set;
+  and its scores' (one folder in the second edition), the means behind the paper's Figure 1
+  across sparsity, and the bar the scores that learn nothing set;
+* :func:`final_runs_done` and :func:`searched_settings` — how many of a study's planned final
+  runs are done, and the settings each method searched per cell (equal tuning);
 * :func:`more_seeds_for` — the study spec's ``"more_seeds"`` that give ten seeds to the cells
   a verdict rests on;
 * :func:`verdict_table`, :func:`describe_runs`, :func:`map_table`, :func:`seed_gaps`,
   :func:`other_metrics` and :func:`move_table` — the chapter's readings of the two maps, cell
   by cell, and :func:`dashed`, a table's floats as text with missing values as a dash;
-* :func:`chosen_settings` — the settings validation chose, per method and fraction.
+* :func:`chosen_settings` — the settings validation chose, per method (and backbone) and
+  fraction.
 
 The table makers take one study's frame, or a mapping from a data set's printed name to its
 frame (``{"ML-1M": every, "simulated feed": sim_every}``): then one table holds every study,

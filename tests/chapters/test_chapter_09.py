@@ -1,7 +1,9 @@
-"""Chapter 9 (the regime map): the chapter reads a regime study's folder and the folder of its
-scores that learn nothing; run it on tiny fake folders whose answers are known, with the toy
-simulated feed for the first section. Then the committed first-edition studies: the cells, the
-decision rule's verdicts the chapter states, and the scores' folders."""
+"""Chapter 9 (the regime map, second edition): the chapter reads one folder per regime study,
+the scores that learn nothing among its methods; run it on tiny fake folders whose answers are
+known, with the toy simulated feed for the first section. Then the second-edition studies in
+book/results/regime2-*: the protocol the chapter states (equal tuning, a search seed that is
+never a final seed, the scores and Biased GMF present) and the verdicts it states, as ranges
+where the numbers may move while the studies finish."""
 import json
 
 import numpy as np
@@ -9,21 +11,27 @@ import pandas as pd
 import pytest
 from conftest import BOOK, run_chapter
 
-from invlearn.chapters.regime import regime_maps
+from invlearn.chapters.regime import final_runs_done, read_study, regime_maps
 from invlearn.chapters.report import METHOD_ORDER
 
 METHODS = ["none", "ns", "tce", "rce", "dns", "idl", "ig"]
-SEEDS = [0, 1, 2]
+BACKBONES = ["gmf", "gmf_bias"]
+SEEDS = [1, 2, 3]
+SEARCH_SEED = 0
+LRS = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.01]
 CELLS = [("random", 0.1), ("random", 1.0), ("hidden", 0.1)]
 SIM_CELLS = [*CELLS, ("ambiguous", 0.1)]
 CELL = ["backbone", "pool", "label_fraction"]
 
 
-def fake_run(pool, fraction, method, seed, alpha=None):
+def fake_run(pool, fraction, method, seed, alpha=None, backbone="gmf", truth=False):
     """AUC rises with the method's index (0.60 + 0.01 k, + 0.1 with every label, + 0.001 a seed);
     IG is 0.67 on the real pools and 0.60 on random pairs (+ 0.1 with every label, + 0.002 a
-    seed, so that its gaps differ by seed): 0.021 above IDL on the hidden pool on average, 0.039
-    below DNS on random pairs at 10%, where DNS is best on validation."""
+    seed, so that its gaps differ by seed): 0.022 above IDL on the hidden pool on average, 0.038
+    below DNS on random pairs at 10%, where DNS is best on validation. Biased GMF is GMF less 0.1
+    in test AUC and 0.5 in validation AUC (never the best of everything). With ``truth`` (the
+    simulator) IG's AUC on true labels is 0.03 above its observed AUC, the others' the same, and
+    the truth test set's AUC equals the observed one."""
     k = METHODS.index(method)
     auc = 0.60 + 0.01 * k + 0.001 * seed + (0.1 if fraction == 1.0 else 0.0)
     valid = auc
@@ -35,30 +43,33 @@ def fake_run(pool, fraction, method, seed, alpha=None):
         auc -= 0.05
     if (pool, fraction, method) == ("random", 0.1, "dns"):
         valid = 0.99
-    row = {"dataset": "sim", "backbone": "gmf", "pool": pool, "label_fraction": fraction,
-           "method": method, "seed": seed, "auc": auc, "gauc": auc - 0.1,
-           "recall@20": auc / 10, "valid_auc": valid, "lr": 0.001,
+    if backbone == "gmf_bias":
+        auc, valid = auc - 0.1, valid - 0.5
+    row = {"dataset": "sim", "backbone": backbone, "pool": pool, "label_fraction": fraction,
+           "method": method, "seed": seed, "search_seed": SEARCH_SEED, "auc": auc,
+           "gauc": auc - 0.1, "recall@20": auc / 10, "valid_auc": valid, "lr": 0.001,
            "alpha_rule": "sign" if method == "ig" else np.nan,
            "alpha_ratio": (10.0 if alpha is None else alpha) if method == "ig" else np.nan,
            "meta_steps": "per-test-batch" if method == "ig" else np.nan,
            "tce_eps_max": 0.2 if method == "tce" else np.nan}
+    if truth:
+        row.update(auc_truth=auc + (0.03 if method == "ig" and alpha is None else 0.0),
+                   auc_truthset=auc)
     if method == "ig":
         row.update(share_moved=0.75, median_changed=1000.0, median_relative_move=0.01,
                    share_direct=0.5, share_pass=0.25, share_inverse=0.25)
     return row
 
 
-def fake_scores(folder, cells):
-    """The scores' folder: popularity at 0.55 in every cell; item_mean (pool-free, run on random
-    pairs) at 0.70 with validation 0.9 at 10% (above every baseline but DNS on random pairs)
-    and at 0.60 with every label, where it loses on validation."""
-    folder.mkdir()
-    (folder / "time.txt").write_text("total: 1 s\n")
+def fake_scores(cells, truth=False):
+    """The scores' runs (on GMF): popularity at 0.55 in every cell; item_mean (pool-free, run on
+    random pairs) at 0.70 with validation 0.9 at 10% (above every baseline but DNS on random
+    pairs) and at 0.60 with every label, where it loses on validation."""
     rows = []
     for pool, fraction in cells:
         for seed in SEEDS:
             common = {"dataset": "sim", "backbone": "gmf", "pool": pool, "seed": seed,
-                      "label_fraction": fraction}
+                      "label_fraction": fraction, "search_seed": SEARCH_SEED}
             rows.append({**common, "method": "popularity", "auc": 0.55, "valid_auc": 0.55})
             if pool == "random":
                 auc = 0.70 if fraction == 0.1 else 0.60
@@ -66,96 +77,115 @@ def fake_scores(folder, cells):
                              "valid_auc": 0.9 if fraction == 0.1 else 0.6})
     table = pd.DataFrame(rows).assign(gauc=lambda t: t["auc"] - 0.1,
                                       **{"recall@20": lambda t: t["auc"] / 10})
-    table.to_csv(folder / "results.csv", index=False)
+    if truth:
+        table = table.assign(auc_truth=table["auc"], auc_truthset=table["auc"])
     return table
 
 
 def fake_study(folder, cells=CELLS, truth=False):
-    """A regime study's folder; with ``truth`` (the simulator) every IDL / IG run carries an
-    annotation accuracy (IDL 0.7, IG 0.8, the pool 60% liked)."""
+    """A second-edition regime study's folder: spec (equal tuning, search seed 0, final seeds
+    1-3), search.csv, chosen.csv and results.csv with the scores among the methods. IDL and IG
+    runs on a real pool carry an annotation accuracy (IDL 0.7, IG 0.8, the pool 60% liked);
+    with ``truth`` (the simulator) on every pool, and the truth metrics of :func:`fake_run`."""
     folder.mkdir()
+    pools = sorted({p for p, _ in cells})
+    exclude = [{"method": "none", "pool": p} for p in pools if p != "random"]
+    exclude += [{"method": "item_mean", "pool": p} for p in pools if p != "random"]
+    exclude += [{"method": m, "backbone": "gmf_bias"} for m in ("popularity", "item_mean")]
+    exclude += [{"pool": p, "label_fraction": 1.0} for p in pools if p != "random"]
     spec = {"base": {"dataset": "sim", "sim_size": "toy", "epochs": 3, "equal_steps": True,
                      "batch_size": 64},
-            "grid": {"label_fraction": [0.1, 1.0], "pool": ["random", "hidden"],
-                     "backbone": ["gmf"], "method": METHODS},
-            "search": {"*": {"lr": [0.001, 0.003]}, "tce": {"tce_eps_max": [0.1, 0.2]}},
-            "search_on": {"backbone": "gmf", "pool": "random"}, "seeds": SEEDS,
-            "ablate": {"ig": {"alpha_ratio": 0.0}}}
+            "grid": {"label_fraction": [0.1, 1.0], "pool": pools, "backbone": BACKBONES,
+                     "method": [*METHODS, "popularity", "item_mean"]},
+            "exclude": exclude,
+            "search": {"*": {"lr": LRS}, "tce": {"tce_eps_max": [0.1, 0.2]}},
+            "search_on": {"pool": "random"}, "search_seed": SEARCH_SEED, "seeds": SEEDS,
+            "tuning": {"settings": 6, "seed": 19}, "ablate": {"ig": {"alpha_ratio": 0.0}}}
     (folder / "spec.json").write_text(json.dumps(spec))
     (folder / "time.txt").write_text("total: 1 s\n")
-    rows = [fake_run(p, f, m, s) for p, f in cells for m in METHODS for s in SEEDS
-            if not (m == "none" and p != "random")]
-    rows += [fake_run(p, f, "ig", s, alpha=0.0) for p, f in cells for s in SEEDS]
-    results = pd.DataFrame(rows)
-    if truth:
-        results["annotation_accuracy"] = np.where(results["method"] == "idl", 0.7,
-                                                  np.where(results["method"] == "ig", 0.8, np.nan))
-        results["pool_positive_share"] = np.where(results["annotation_accuracy"].notna(), 0.6,
-                                                  np.nan)
+    rows = [fake_run(p, f, m, s, backbone=b, truth=truth) for b in BACKBONES for p, f in cells
+            for m in METHODS for s in SEEDS if not (m == "none" and p != "random")]
+    rows += [fake_run(p, f, "ig", s, alpha=0.0, backbone=b, truth=truth)
+             for b in BACKBONES for p, f in cells for s in SEEDS]
+    learned = pd.DataFrame(rows)
+    real = learned["method"].isin(["idl", "ig"]) & (truth | (learned["pool"] != "random"))
+    learned["annotation_accuracy"] = np.where(
+        real, np.where(learned["method"] == "idl", 0.7, 0.8), np.nan)
+    learned["pool_positive_share"] = np.where(real, 0.6, np.nan)
+    results = pd.concat([learned, fake_scores(cells, truth)], ignore_index=True)
     results.to_csv(folder / "results.csv", index=False)
-    chosen = pd.DataFrame([{"label_fraction": f, "method": m, "lr": 0.001,
+    chosen = pd.DataFrame([{"label_fraction": f, "backbone": b, "method": m, "lr": 0.001,
                             "tce_eps_max": 0.2 if m == "tce" else np.nan,
                             "alpha_rule": "sign" if m == "ig" else np.nan,
                             "alpha_ratio": 10.0 if m == "ig" else np.nan,
                             "meta_steps": "per-test-batch" if m == "ig" else np.nan,
                             "valid_auc": 0.7}
-                           for f in (0.1, 1.0) for m in METHODS])
+                           for f in (0.1, 1.0) for b in BACKBONES for m in METHODS])
     chosen.to_csv(folder / "chosen.csv", index=False)
-    pd.DataFrame([{"label_fraction": 0.1, "method": "none", "lr": lr, "valid_auc": 0.5}
-                  for lr in (0.001, 0.003)]).to_csv(folder / "search.csv", index=False)
-    again = results[(results["pool"] == "hidden") & results["method"].isin(["idl", "ig"])].copy()
-    again["annotation_accuracy"] = np.where(again["method"] == "idl", 0.7, 0.8)
-    again["pool_positive_share"] = 0.6
-    (folder / "annotation").mkdir()
-    again.to_csv(folder / "annotation" / "results.csv", index=False)
+    search = [{"label_fraction": f, "backbone": b, "method": m, "pool": "random",
+               "seed": SEARCH_SEED, "lr": lr, "valid_auc": 0.5}
+              for f in (0.1, 1.0) for b in BACKBONES for m in METHODS for lr in LRS]
+    search += [{"label_fraction": f, "backbone": "gmf", "method": m, "pool": "random",
+                "seed": SEARCH_SEED, "valid_auc": 0.5}
+               for f in (0.1, 1.0) for m in ("popularity", "item_mean")]
+    pd.DataFrame(search).to_csv(folder / "search.csv", index=False)
     return results
 
 
 def test_chapter_09_on_fake_results(tmp_path):
     results = fake_study(tmp_path / "regime")
-    scores = fake_scores(tmp_path / "regime-scores", CELLS)
     sim = fake_study(tmp_path / "regime-sim", SIM_CELLS, truth=True)
-    fake_scores(tmp_path / "regime-sim-scores", SIM_CELLS)
+    (tmp_path / "split").mkdir()
     numbers = run_chapter("09_regime_map", tmp_path, RESULTS_DIR=str(tmp_path / "regime"),
-                          SCORES_DIR=str(tmp_path / "regime-scores"),
                           SIM_RESULTS_DIR=str(tmp_path / "regime-sim"),
-                          SIM_SCORES_DIR=str(tmp_path / "regime-sim-scores"),
+                          SPLIT_DIR=str(tmp_path / "split"),
                           SIM_DATA={"name": "sim", "size": "toy"},
                           DATA={"name": "sim", "size": "toy"}, FRACTIONS=[0.1, 1.0])
-    assert numbers["n_runs"] == len(results) and numbers["n_seeds"] == 3
-    assert numbers["n_cells"] == 3 and numbers["n_score_runs"] == len(scores)
-    # own backbone: IDL is the hidden pool's rival, IG 0.021 above it on every seed
-    assert numbers["own_backbone_gmf_hidden_10_rival_index"] == METHOD_ORDER.index("idl")
-    assert numbers["own_backbone_gmf_hidden_10_gap"] == pytest.approx(0.021)
-    assert numbers["own_backbone_gmf_hidden_10_wins"] == 3
-    assert numbers["own_backbone_gmf_hidden_10_q"] < 0.05
-    assert numbers["own_backbone_gmf_hidden_10_verdict"] == 1
+    scores = results["method"].isin(["popularity", "item_mean"])
+    assert numbers["n_runs"] == (~scores).sum() and numbers["n_seeds"] == 3
+    assert numbers["n_cells"] == 6 and numbers["n_score_runs"] == scores.sum()
+    assert numbers["runs_done"] == numbers["runs_planned"] == len(results)
+    assert numbers["search_seed_is_final"] == 0
+    for backbone in BACKBONES:  # own backbone: IDL is the hidden pool's rival, IG 0.022 above
+        tag = f"own_backbone_{backbone}_hidden_10"
+        assert numbers[f"{tag}_rival_index"] == METHOD_ORDER.index("idl")
+        assert numbers[f"{tag}_gap"] == pytest.approx(0.022)
+        assert numbers[f"{tag}_wins"] == 3
+        assert numbers[f"{tag}_q"] < 0.05
+        assert numbers[f"{tag}_verdict"] == 1
     # random pairs at 10%: DNS wins on validation, so IG is measured against DNS on test
     assert numbers["own_backbone_gmf_random_10_rival_index"] == METHOD_ORDER.index("dns")
-    assert numbers["own_backbone_gmf_random_10_gap"] == pytest.approx(0.601 - 0.64)
+    assert numbers["own_backbone_gmf_random_10_gap"] == pytest.approx(0.604 - 0.642)
     assert numbers["own_backbone_gmf_random_10_verdict"] == -1
-    assert numbers["own_backbone_n_ig_better"] == 1 and numbers["own_backbone_n_rival_better"] == 2
-    # the best of everything: item_mean (validation 0.9) takes the hidden pool's cell from IDL;
-    # DNS keeps random pairs (validation 0.99)
+    assert numbers["own_backbone_n_ig_better"] == 2 and numbers["own_backbone_n_rival_better"] == 4
+    # the best of everything: item_mean (validation 0.9) takes the hidden pool's cell from IDL,
+    # on either backbone; DNS on GMF keeps random pairs (validation 0.99)
     assert numbers["everything_gmf_hidden_10_rival_index"] == METHOD_ORDER.index("item_mean")
-    assert numbers["everything_gmf_hidden_10_gap"] == pytest.approx(0.672 - 0.70)
+    assert numbers["everything_gmf_hidden_10_gap"] == pytest.approx(0.674 - 0.70)
+    assert numbers["everything_gmf_bias_hidden_10_gap"] == pytest.approx(0.574 - 0.70)
     assert numbers["everything_gmf_hidden_10_verdict"] == -1
     assert numbers["everything_gmf_random_10_rival_index"] == METHOD_ORDER.index("dns")
-    assert numbers["everything_n_ig_better"] == 0 and numbers["everything_n_rival_better"] == 3
-    # scores that learn nothing, and the best model by test AUC (IG on the hidden pool)
+    assert numbers["everything_gmf_bias_random_10_gap"] == pytest.approx(0.504 - 0.642)
+    assert numbers["everything_n_ig_better"] == 0 and numbers["everything_n_rival_better"] == 6
+    # scores that learn nothing, and the best model by test AUC (IG on GMF, the hidden pool)
     assert numbers["hidden_10_popularity"] == pytest.approx(0.55)
     assert numbers["hidden_10_item_mean"] == pytest.approx(0.70)
-    assert numbers["hidden_10_best_model"] == pytest.approx(0.672)
+    assert numbers["hidden_10_best_model"] == pytest.approx(0.674)
     assert numbers["gmf_random_10_ig0_gap"] == pytest.approx(0.05)
+    assert numbers["gmf_bias_random_10_ig0_gap"] == pytest.approx(0.05)
     assert numbers["gmf_random_10_share_moved"] == pytest.approx(0.75)
     assert numbers["annotation_gmf_hidden_10_idl"] == pytest.approx(0.7)
     assert numbers["annotation_gmf_hidden_10_ig_positive_share"] == pytest.approx(0.6)
-    assert numbers["annotation_max_auc_drift"] == 0.0
     assert numbers["labeled_rows_10%"] < numbers["labeled_rows_100%"]
-    # the simulated feed: a fourth cell, the ambiguous pool, where IG is 0.021 above IDL
-    assert numbers["sim_n_runs"] == len(sim) and numbers["sim_n_cells"] == 4
+    # the simulated feed: a fourth pool, the ambiguous one, where IG is 0.022 above IDL; on true
+    # labels IG gains 0.03 more, on the truth test set nothing
+    assert numbers["sim_n_runs"] == (~sim["method"].isin(["popularity", "item_mean"])).sum()
+    assert numbers["sim_n_cells"] == 8
     assert numbers["sim_own_backbone_gmf_ambiguous_10_rival_index"] == METHOD_ORDER.index("idl")
-    assert numbers["sim_own_backbone_gmf_ambiguous_10_gap"] == pytest.approx(0.021)
+    assert numbers["sim_own_backbone_gmf_ambiguous_10_gap"] == pytest.approx(0.022)
+    assert numbers["sim_truth_own_backbone_gmf_ambiguous_10_gap"] == pytest.approx(0.052)
+    assert numbers["sim_truthset_own_backbone_gmf_ambiguous_10_gap"] == pytest.approx(0.022)
+    assert numbers["sim_truth_everything_gmf_hidden_10_gap"] == pytest.approx(0.704 - 0.70)
     assert numbers["sim_everything_gmf_ambiguous_10_rival_index"] == \
         METHOD_ORDER.index("item_mean")
     assert numbers["sim_ambiguous_10_popularity"] == pytest.approx(0.55)
@@ -163,73 +193,77 @@ def test_chapter_09_on_fake_results(tmp_path):
     assert numbers["sim_annotation_gmf_random_10_idl"] == pytest.approx(0.7)
 
 
-def committed(study):
-    """A committed first-edition study with its scores, and its two maps."""
-    results = pd.read_csv(BOOK / "results" / study / "results.csv")
-    scores = pd.read_csv(BOOK / "results" / f"{study}-scores" / "results.csv")
-    maps = regime_maps(pd.concat([results, scores], ignore_index=True))
-    return results, scores, {name: frame.set_index(CELL) for name, frame in maps.items()}
+def committed(study, metric="auc"):
+    """A second-edition study (book/results/<study>/, the scores among its methods), and its two
+    maps in ``metric``."""
+    runs, scores, every = read_study(BOOK / "results" / study)
+    maps = regime_maps(every, metric)
+    return runs, scores, {name: frame.set_index(CELL) for name, frame in maps.items()}
 
 
 def cells_with(frame, verdict):
     return sorted(frame.index[frame["verdict"] == verdict])
 
 
-def check_scores_folder(study, results, scores):
-    """The scores' folder covers every (pool, fraction) and seed of the study: popularity in
-    every pool, item_mean (which reads kept labels only) once per fraction; its time.txt says
-    how it was made."""
-    cells = set(zip(results["pool"], results["label_fraction"]))
-    seeds = set(results["seed"])
-    popularity = scores[scores["method"] == "popularity"]
-    assert set(zip(popularity["pool"], popularity["label_fraction"])) == cells
-    assert set(popularity["seed"]) == seeds
-    item_mean = scores[scores["method"] == "item_mean"]
-    assert set(item_mean["label_fraction"]) == set(results["label_fraction"])
-    assert len(item_mean) == len(seeds) * results["label_fraction"].nunique()
-    assert scores["auc"].between(0.4, 1).all()
-    spec = json.loads((BOOK / "results" / f"{study}-scores" / "spec.json").read_text())
-    assert spec["seeds"] == sorted(seeds)
-    time = (BOOK / "results" / f"{study}-scores" / "time.txt").read_text()
-    for word in ("command:", "machine:", "date:", "wall time"):
-        assert word in time, word
+def check_protocol(study):
+    """What the chapter says of every second-edition study: no final seed was searched on,
+    every learned method had the spec's number of settings in every searched cell, the scores
+    and Biased GMF ran, and the records do not outrun the spec."""
+    folder = BOOK / "results" / study
+    spec = json.loads((folder / "spec.json").read_text())
+    runs, scores, every = read_study(folder)
+    search = pd.read_csv(folder / "search.csv")
+    assert set(every["search_seed"]) == {spec["search_seed"]} == set(search["seed"])
+    assert not set(every["seed"]) & set(search["seed"])
+    assert set(every["seed"]) <= set(spec["seeds"])
+    learned = search[~search["method"].isin(["popularity", "item_mean"])]
+    per_cell = learned.groupby(["method", "backbone", "label_fraction"]).size()
+    assert set(per_cell) == {spec["tuning"]["settings"]}
+    assert set(scores["method"]) == {"popularity", "item_mean"}
+    assert "gmf_bias" in set(runs["backbone"])
+    done, planned = final_runs_done(folder)
+    assert 0 < done <= planned
+    assert every["auc"].between(0.4, 1).all()
+    return runs, scores, every
 
 
-def test_chapter_09_committed_study():
-    """ML-1M: 12 cells; under the decision rule one IG gain and two losses survive on IG's own
-    backbone, and against the best of everything no IG gain survives."""
-    results, scores, maps = committed("regime-ml1m")
-    assert len(results) == 273 and results["seed"].nunique() == 3
-    assert sorted(results["label_fraction"].unique()) == [0.01, 0.03, 0.1, 0.3, 1.0]
-    check_scores_folder("regime-ml1m", results, scores)
+def test_chapter_09_ml1m_study():
+    """ML-1M: the rule finds IG ahead of its rival in no cell of either map; against the best of
+    everything it is behind at the sparse end with random pairs; at 1% a score that learns
+    nothing ties the best learned model."""
+    _, _, every = check_protocol("regime2-ml1m")
+    _, _, maps = committed("regime2-ml1m")
     own, everything = maps["own_backbone"], maps["everything"]
-    assert len(own) == len(everything) == 12
-    assert cells_with(own, "ig better") == [("gmf", "random", 0.03)]
-    assert cells_with(own, "rival better") == [("gmf", "hidden", 0.1), ("neumf", "random", 1.0)]
-    assert own.loc[("gmf", "hidden", 0.01), "gap"] == pytest.approx(0.042, abs=0.001)
-    assert 0.1 < own.loc[("gmf", "hidden", 0.01), "q"] < 0.3  # the headline gain does not survive
-    assert cells_with(everything, "ig better") == []
-    # at 1%, a score that learns nothing beats every learned model of the study on test AUC
-    every = pd.concat([results, scores])
+    assert len(own) == len(everything) >= 19
+    assert cells_with(own, "ig better") == [] and cells_with(everything, "ig better") == []
+    behind = cells_with(everything, "rival better")
+    assert ("gmf", "random", 0.01) in behind and ("gmf_bias", "random", 0.03) in behind
+    assert -0.2 < everything.loc[("gmf", "random", 0.01), "gap"] < -0.1
+    # at 1% the scores that learn nothing tie the best learned model in hindsight (None on
+    # NeuMF, which uses no pool, so it serves the hidden pool too), in either pool
     for pool in ("random", "hidden"):
         cell = every[(every["label_fraction"] == 0.01)
                      & ((every["pool"] == pool) | every["method"].isin(["none", "item_mean"]))]
         means = cell.groupby(["method", "backbone"])["auc"].mean()
         learned = means.drop(["popularity", "item_mean"], level="method")
-        assert means[["popularity", "item_mean"]].max() > learned.max() + 0.02
+        assert abs(means[["popularity", "item_mean"]].max() - learned.max()) < 0.01
 
 
-def test_chapter_09_committed_simulated_study():
-    """The simulated feed: 19 cells; IG ahead in no cell of either map."""
-    results, scores, maps = committed("regime-sim")
-    assert len(results) == 420 and results["seed"].nunique() == 3
-    assert set(results["pool"]) == {"random", "hidden", "ambiguous"}
-    check_scores_folder("regime-sim", results, scores)
-    for column in ("auc", "gauc", "recall@20", "annotation_accuracy", "share_moved"):
-        assert column in results
-    learners = results[results["method"].isin(["idl", "ig"])]
-    assert learners["annotation_accuracy"].between(0, 1).all()
-    own, everything = maps["own_backbone"], maps["everything"]
-    assert len(own) == len(everything) == 19
-    assert cells_with(own, "ig better") == [] and cells_with(everything, "ig better") == []
-    assert len(cells_with(own, "rival better")) >= 8
+def test_chapter_09_simulated_study():
+    """The simulated feed: IG ahead in no cell of the everything map, on observed labels, true
+    labels or the truth test set; on its own backbone ahead in one cell at most, and only on the
+    truth test set; behind in most cells on observed and true labels."""
+    runs, _, _ = check_protocol("regime2-sim")
+    assert set(runs["pool"]) == {"random", "hidden", "ambiguous"}
+    for column in ("auc_truth", "auc_truthset", "annotation_accuracy", "share_moved"):
+        assert column in runs
+    for metric in ("auc", "auc_truth", "auc_truthset"):
+        _, _, maps = committed("regime2-sim", metric)
+        own, everything = maps["own_backbone"], maps["everything"]
+        assert len(own) == len(everything) == 28
+        assert cells_with(everything, "ig better") == []
+        if metric == "auc_truthset":
+            assert cells_with(own, "ig better") in ([], [("gmf", "ambiguous", 1.0)])
+        else:
+            assert cells_with(own, "ig better") == []
+            assert len(cells_with(own, "rival better")) > len(own) / 2
