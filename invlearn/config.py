@@ -42,8 +42,9 @@ SELECTIONS = ("auc", "loss")
 OPTIMIZERS = ("lazy", "dense")
 #: GMF, NeuMF and GMF with a global, a user and an item bias (chapter 9).
 BACKBONES = ("gmf", "neumf", "gmf_bias")
-#: Which reading of the paper a run follows by default, ours (Algorithm 1 as written) or the one
-#: the authors' released code implements; the switches below left at None follow it.
+#: Which reading of the paper a run follows by default, ours (Algorithm 1 as written) or the
+#: authors' released loop (for IG with IDL in the supervised phase, the paper's Table 1 note;
+#: chapter 7 calls it "script + IDL"); the switches below left at None follow it.
 READINGS = ("ours", "released")
 #: How IG's meta-step builds its candidates, from this step's IDL gradient with ``alpha_rule``
 #: (Algorithm 1), or as the released code does (candidate gradients summed over the whole run,
@@ -132,8 +133,9 @@ class TrainConfig:
                                  "and validate every ⌈eval_every / f⌉, so every fraction gets the "
                                  "same optimizer steps and validations (chapter 9)")
     reading: str = _setting("ours", "preset of the switches left unset: ours (Algorithm 1 as "
-                            "written) or released (what the authors' released code does; "
-                            "chapter 7)", choices=READINGS)
+                            "written) or released (the authors' released loop; for IG also "
+                            "IDL in the supervised phase, the paper's Table 1 note, so the "
+                            "script itself is released with ig_supervised bce; chapter 7)", choices=READINGS)
     select: str | None = _setting(None, "validation metric choosing the epoch tested: auc or "
                                   "loss (BCE); unset: as reading says (auc / loss)",
                                   choices=SELECTIONS)

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -58,13 +59,15 @@ class RunCache:
 
 def write_key_numbers(path: str | os.PathLike, numbers: Mapping[str, Any]) -> dict:
     """Write a chapter's key numbers as JSON at ``path`` (folders created; NumPy scalars as
-    plain numbers) and return them rounded to 4 digits for display."""
+    plain numbers; a NaN, a number that does not exist, as ``null``, so the file is strict JSON)
+    and return them rounded to 4 digits for display."""
     plain = {k: (v.item() if hasattr(v, "item") else v) for k, v in numbers.items()}
+    plain = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in plain.items()}
     folder = os.path.dirname(os.fspath(path))
     if folder:
         os.makedirs(folder, exist_ok=True)
     with open(path, "w") as f:
-        json.dump(plain, f, indent=1)
+        json.dump(plain, f, indent=1, allow_nan=False)
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in plain.items()}
 
 

@@ -79,10 +79,41 @@ def fake_results(folder) -> pd.DataFrame:
     return results
 
 
+TRUTH_SEEDS = [1, 2]
+# AUC on observed labels, on the truth of the same rows, on the truth test set, per method
+TRUTH_AUC = {"none": (0.85, 0.86, 0.70), "ns": (0.84, 0.87, 0.78), "ig": (0.83, 0.85, 0.72),
+             "ig0": (0.829, 0.849, 0.719), "popularity": (0.60, 0.61, 0.62),
+             "item_mean": (0.70, 0.71, 0.66)}
+
+
+def truth_row(backbone: str, method: str, seed: int, label_fraction: float = 1.0) -> dict:
+    """One run of a made-up second-edition feed study; biased GMF 0.01 above GMF."""
+    shift = 0.01 if backbone == "gmf_bias" else 0.0
+    auc, truth, truthset = (v + shift + 0.001 * seed for v in TRUTH_AUC[method])
+    return {"label_fraction": label_fraction, "pool": "random", "backbone": backbone,
+            "method": "ig" if method == "ig0" else method, "seed": seed,
+            "alpha_ratio": 0.0 if method == "ig0" else 10.0 if method == "ig" else 0.1,
+            "auc": auc, "auc_truth": truth, "auc_truthset": truthset}
+
+
+def fake_truth(folder) -> pd.DataFrame:
+    """A made-up second-edition study: its 100 % random cell on seeds 1-2, a seed 3 that only
+    None-GMF has finished (left out: not matched) and a sparser cell (left out)."""
+    folder.mkdir()
+    (folder / "spec.json").write_text(json.dumps({"search_seed": 0, "seeds": [1, 2, 3]}))
+    rows = [truth_row(b, m, s) for s in TRUTH_SEEDS for b in ("gmf", "gmf_bias")
+            for m in ("none", "ns", "ig", "ig0")]
+    rows += [truth_row("gmf", m, s) for s in TRUTH_SEEDS for m in ("popularity", "item_mean")]
+    rows += [truth_row("gmf", "none", 3), truth_row("gmf", "ns", 1, label_fraction=0.1)]
+    pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+    return pd.DataFrame(rows)
+
+
 def test_chapter_08_on_fake_results(tmp_path):
     results = fake_results(tmp_path / "sim")
+    fake_truth(tmp_path / "truth")
     numbers = run_chapter("08_simulated_feed", tmp_path, RESULTS_DIR=str(tmp_path / "sim"),
-                          SIZE="toy")
+                          TRUTH_DIR=str(tmp_path / "truth"), SIZE="toy")
     results = results.assign(method=results["method"].where(results["alpha_ratio"] != 0, "ig0"))
     means = results.groupby(["backbone", "method"])[
         ["auc", "gauc", "recall@20", "annotation_first", "annotation_last"]].mean()
@@ -121,6 +152,21 @@ def test_chapter_08_on_fake_results(tmp_path):
     assert numbers["n_runs"] == 36 and numbers["n_seeds"] == len(FAKE_SEEDS)
     assert 0.0 < numbers["false_negative_rate"] < 1.0
     assert 0.0 < numbers["feed_labeled_fraction"] < 1.0
+    # Against the truth: the matched seeds only (None-GMF's seed 3 and the 10 % cell left out).
+    assert numbers["truth_n_seeds"] == len(TRUTH_SEEDS) and numbers["truth_n_runs"] == 20
+    seed_shift = 0.001 * np.mean(TRUTH_SEEDS)
+    for backbone, shift in (("gmf", 0.0), ("gmf_bias", 0.01)):
+        for method in ("none", "ns", "ig", "ig0"):
+            for judge, value in zip(("auc", "auc_truth", "auc_truthset"), TRUTH_AUC[method]):
+                assert numbers[f"truth_{judge}_{method}_{backbone}"] == pytest.approx(
+                    value + shift + seed_shift)
+        assert numbers[f"truth_auc_none_{backbone}_rank"] == 1
+        assert numbers[f"truth_auc_truth_ns_{backbone}_rank"] == 1
+        assert numbers[f"truth_auc_truthset_ns_{backbone}_rank"] == 1
+        assert numbers[f"truth_auc_truthset_ig0_{backbone}_rank"] == 3
+    assert numbers["truth_auc_truthset_item_mean_gmf"] == pytest.approx(0.66 + seed_shift)
+    assert numbers["truth_auc_popularity_gmf_std"] == pytest.approx(np.std([0.001, 0.002], ddof=1))
+    assert "truth_auc_popularity_gmf_rank" not in numbers  # no model: not ranked
 
 
 def test_chapter_08_committed_study(tmp_path):
@@ -159,3 +205,41 @@ def test_chapter_08_committed_study(tmp_path):
     assert 0 < numbers["industrial_seconds_per_epoch"] < 60
     assert 200 < numbers["industrial_peak_memory_mb"] < 8000
     assert numbers["industrial_labeled"] > 2_500_000
+
+
+def truth_numbers(numbers: dict, judge: str, backbone: str) -> dict:
+    """The truth section's mean per method of one judge on one backbone."""
+    tag = f"truth_{judge}_"
+    return {key[len(tag):-len(backbone) - 1]: value for key, value in numbers.items()
+            if key.startswith(tag) and key.endswith(f"_{backbone}")
+            and not key[len(tag):].startswith(("truth_", "truthset_"))}
+
+
+def test_chapter_08_against_the_truth(tmp_path):
+    """The section 'Against the truth' on the second-edition feed study's 100 % random cell."""
+    numbers = run_chapter("08_simulated_feed", tmp_path, SIZE="toy")
+    assert 3 <= numbers["truth_n_seeds"] <= 5
+    # 8 variants per backbone and two scores that learn nothing, per seed
+    assert numbers["truth_n_runs"] == 18 * numbers["truth_n_seeds"]
+    best = {}
+    for backbone in ("gmf", "gmf_bias"):
+        observed = truth_numbers(numbers, "auc", backbone)
+        truth = truth_numbers(numbers, "auc_truth", backbone)
+        truthset = truth_numbers(numbers, "auc_truthset", backbone)
+        # NS and R-CE lead on the truth test set, ahead of None ...
+        assert {numbers[f"truth_auc_truthset_{m}_{backbone}_rank"] for m in ("ns", "rce")} \
+            == {1, 2}
+        assert min(truthset["ns"], truthset["rce"]) > truthset["none"] + 0.002
+        # ... which matches or beats them on observed labels
+        assert observed["none"] > max(observed["ns"], observed["rce"]) - 0.003
+        # IG sits with its α = 0 twin under every judge, at or below None
+        for table in (observed, truth, truthset):
+            assert abs(table["ig"] - table["ig0"]) < 0.001
+            assert table["ig"] < table["none"] + 0.002
+        best.update({(backbone, m): v for m, v in truthset.items()})
+    for method in ("popularity", "item_mean"):  # no model: with GMF only
+        assert (("gmf", method) in best) and (("gmf_bias", method) not in best)
+    # the best of everything on the truth test set: NS (or R-CE, within seed noise)
+    top = max(best, key=best.get)
+    assert top[1] in ("ns", "rce") and 0.80 < best[top] < 0.84
+    assert numbers["truth_auc_truthset_ns_gmf"] == pytest.approx(best[top], abs=0.003)

@@ -25,6 +25,14 @@ def test_write_key_numbers_round_trip(tmp_path):
     assert shown == {"a": 0.1235, "n": 3}
 
 
+def test_write_key_numbers_writes_a_missing_number_as_null(tmp_path):
+    path = tmp_path / "k.json"
+    shown = helpers.write_key_numbers(path, {"gap": np.float64("nan"), "n": 2})
+    assert "NaN" not in path.read_text()
+    assert json.loads(path.read_text()) == {"gap": None, "n": 2}
+    assert shown == {"gap": None, "n": 2}
+
+
 def test_meta_step_batch_pairs_are_not_training_pairs(toy_split):
     labeled, (users, items) = helpers.meta_step_batch(toy_split, 16, seed=0)
     assert len(labeled[0]) == len(users) == 16
