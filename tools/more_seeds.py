@@ -6,7 +6,7 @@ Reads a finished regime study's ``results.csv``, draws both maps (chapter 9's
 twin) and its rival get the extra seeds in every cell whose verdict is not "no difference" on
 any map. Rerunning ``python -m invlearn grid`` on the same folder then runs only the new seeds.
 
-    python tools/more_seeds.py book/results/regime2-sim --metrics auc auc_truth auc_truthset
+    python tools/more_seeds.py book/results/regime-sim --metrics auc auc_truth auc_truthset
 """
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ record with the same run id, with ``annotation_from`` naming the repeat, but onl
 repeat's test AUC equals the first run's to the last bit; rerunning the study's grid command
 afterwards (every run is recorded, so it only rewrites the tables) puts them in ``results.csv``.
 
-    python tools/regime_annotation.py book/results/regime-ml1m --jobs 2
-    python tools/regime_annotation.py book/results/regime-ml1m --merge
-    python -m invlearn grid --spec book/results/regime-ml1m/spec.json --out book/results/regime-ml1m --jobs 2 --engine python
+    python tools/regime_annotation.py book/results/regime1-ml1m --jobs 2
+    python tools/regime_annotation.py book/results/regime1-ml1m --merge
+    python -m invlearn grid --spec book/results/regime1-ml1m/spec.json --out book/results/regime1-ml1m --jobs 2 --engine python
 """
 import argparse
 from pathlib import Path

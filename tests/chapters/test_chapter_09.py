@@ -1,7 +1,7 @@
 """Chapter 9 (the regime map, second edition): the chapter reads one folder per regime study,
 the scores that learn nothing among its methods; run it on tiny fake folders whose answers are
 known, with the toy simulated feed for the first section. Then the second-edition studies in
-book/results/regime2-*: the protocol the chapter states (equal tuning, a search seed that is
+book/results/regime-*: the protocol the chapter states (equal tuning, a search seed that is
 never a final seed, the scores and Biased GMF present) and the verdicts it states, as ranges
 where the numbers may move while the studies finish."""
 import json
@@ -231,8 +231,8 @@ def test_chapter_09_ml1m_study():
     """ML-1M: the rule finds IG ahead of its rival in no cell of either map; against the best of
     everything it is behind at the sparse end with random pairs; at 1% a score that learns
     nothing ties the best learned model."""
-    _, _, every = check_protocol("regime2-ml1m")
-    _, _, maps = committed("regime2-ml1m")
+    _, _, every = check_protocol("regime-ml1m")
+    _, _, maps = committed("regime-ml1m")
     own, everything = maps["own_backbone"], maps["everything"]
     assert len(own) == len(everything) >= 19
     assert cells_with(own, "ig better") == [] and cells_with(everything, "ig better") == []
@@ -253,12 +253,12 @@ def test_chapter_09_simulated_study():
     """The simulated feed: IG ahead in no cell of the everything map, on observed labels, true
     labels or the truth test set; on its own backbone ahead in one cell at most, and only on the
     truth test set; behind in most cells on observed and true labels."""
-    runs, _, _ = check_protocol("regime2-sim")
+    runs, _, _ = check_protocol("regime-sim")
     assert set(runs["pool"]) == {"random", "hidden", "ambiguous"}
     for column in ("auc_truth", "auc_truthset", "annotation_accuracy", "share_moved"):
         assert column in runs
     for metric in ("auc", "auc_truth", "auc_truthset"):
-        _, _, maps = committed("regime2-sim", metric)
+        _, _, maps = committed("regime-sim", metric)
         own, everything = maps["own_backbone"], maps["everything"]
         assert len(own) == len(everything) == 28
         assert cells_with(everything, "ig better") == []
