@@ -251,8 +251,8 @@ def test_chapter_09_ml1m_study():
 
 def test_chapter_09_simulated_study():
     """The simulated feed: IG ahead in no cell of the everything map, on observed labels, true
-    labels or the truth test set; on its own backbone ahead in one cell at most, and only on the
-    truth test set; behind in most cells on observed and true labels."""
+    labels or the truth test set; on its own backbone ahead in one cell (GMF, ambiguous pool,
+    every label, over NS), and only when the truth judges; behind in most cells."""
     runs, _, _ = check_protocol("regime-sim")
     assert set(runs["pool"]) == {"random", "hidden", "ambiguous"}
     for column in ("auc_truth", "auc_truthset", "annotation_accuracy", "share_moved"):
@@ -262,8 +262,9 @@ def test_chapter_09_simulated_study():
         own, everything = maps["own_backbone"], maps["everything"]
         assert len(own) == len(everything) == 28
         assert cells_with(everything, "ig better") == []
-        if metric == "auc_truthset":
-            assert cells_with(own, "ig better") in ([], [("gmf", "ambiguous", 1.0)])
-        else:
+        assert len(cells_with(own, "rival better")) > len(own) / 2
+        if metric == "auc":
             assert cells_with(own, "ig better") == []
-            assert len(cells_with(own, "rival better")) > len(own) / 2
+        else:  # judged by the truth, IG leads NS in this one cell (ten seeds)
+            assert cells_with(own, "ig better") == [("gmf", "ambiguous", 1.0)]
+            assert own.loc[("gmf", "ambiguous", 1.0), "rival"] == "ns"
