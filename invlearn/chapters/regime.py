@@ -174,7 +174,7 @@ def regime_maps(table: pd.DataFrame, metric: str = "auc", select_by: str = "vali
     """The second edition's two maps (chapter 9), ``{"own_backbone": …, "everything": …}``.
 
     Each row is a cell where IG ran (backbone × pool × fraction). Its rival is chosen by the
-    best mean ``select_by`` (validation, never test) among
+    best mean ``select_by`` (validation, never test), over the seeds every candidate ran, among
 
     * ``own_backbone``: the ``baselines`` on IG's backbone in the same pool and fraction;
     * ``everything``: the ``baselines`` on *any* backbone and the ``scores`` (popularity,
@@ -205,7 +205,7 @@ def regime_maps(table: pd.DataFrame, metric: str = "auc", select_by: str = "vali
                 rows = around[around["method"].isin([*baselines, *scores])]
             if rows.empty:
                 continue
-            means = rows.groupby(["method", "backbone"])[select_by].mean()
+            means = _common_seed_means(rows, select_by)
             method, rival_backbone = means.idxmax()
             rival = rows[(rows["method"] == method) & (rows["backbone"] == rival_backbone)]
             matched = ig.set_index("seed")[[metric]].merge(
@@ -223,6 +223,17 @@ def regime_maps(table: pd.DataFrame, metric: str = "auc", select_by: str = "vali
         decided = decided.rename(columns={"mean_a": "ig", "mean_b": "rival_mean"})
         maps[name] = pd.DataFrame(rivals).merge(decided, on=list(CELL))
     return maps
+
+
+def _common_seed_means(rows: pd.DataFrame, select_by: str) -> pd.Series:
+    """Each candidate's (method × backbone) mean ``select_by`` over the seeds every candidate
+    ran, so that a method given extra seeds (a spec's ``more_seeds``) is not judged on more, or
+    luckier, seeds than the others; over all its seeds where the candidates share none."""
+    groups = rows.groupby(["method", "backbone"])
+    common = set.intersection(*(set(g["seed"]) for _, g in groups))
+    if common:
+        rows = rows[rows["seed"].isin(common)]
+    return rows.groupby(["method", "backbone"])[select_by].mean()
 
 
 def more_seeds_for(maps: Mapping[str, pd.DataFrame], seeds: Sequence[int]) -> list[dict]:

@@ -146,6 +146,23 @@ def test_two_maps_choose_rivals_on_validation_and_apply_the_decision_rule():
     assert (every["q"] >= every["p_t"]).all()
 
 
+def test_a_rival_is_chosen_on_the_seeds_every_candidate_ran():
+    """NS leads None on validation over seeds 0-4; extra seeds 5-9, lucky ones, for None alone
+    would lift None's mean over all its seeds above NS's, but the choice uses seeds 0-4 only."""
+    from invlearn.chapters.regime import regime_maps
+
+    table = second_edition_table()
+    table = table[~((table["backbone"] == "gmf_bias") | (table["pool"] == "hidden"))]
+    extra = pd.DataFrame([run("none", s, 0.58, 0.90) for s in range(5, 10)]
+                         + [run("ig", s, 0.60, 0.5, alpha=0.1) for s in range(5, 10)])
+    own = regime_maps(pd.concat([table, extra], ignore_index=True))["own_backbone"]
+    assert own["rival"].tolist() == ["ns"] and own["n"].tolist() == [5]
+    # given the same extra seeds, NS keeps them in the choice too
+    extra_ns = pd.DataFrame([run("ns", s, 0.55, 0.40) for s in range(5, 10)])
+    own = regime_maps(pd.concat([table, extra, extra_ns], ignore_index=True))["own_backbone"]
+    assert own["rival"].tolist() == ["none"] and own["n"].tolist() == [10]
+
+
 def test_a_second_edition_map_draws_with_q_values_and_rivals():
     from invlearn.chapters.plots import plot_regime_map
     from invlearn.chapters.regime import regime_maps
