@@ -530,9 +530,10 @@ def map_table(frame: pd.DataFrame | Studies, aucs: bool = True) -> pd.DataFrame:
 def other_metrics(table: pd.DataFrame | Studies, metrics: Sequence[str] = ("gauc", "recall@20"),
                   prefix: bool = True) -> pd.DataFrame:
     """The own-backbone map of :func:`regime_maps` in other ``metrics`` (chapter 9): per cell,
-    the gap (``"<metric>: gap"``), the seeds IG wins and loses (``": wins–losses"``) and the
-    q-value of the decision rule run over that metric's map (``": q"``). With ``prefix=False`` (one metric
-    only) the columns are plain ``gap``, ``wins–losses`` and ``q``. Several studies: the data
+    the gap (``"<metric>: gap"``), the seeds IG wins and loses (``": wins–losses"``), the
+    q-value of the decision rule run over that metric's map (``": q"``) and its verdict
+    (``": verdict"``). With ``prefix=False`` (one metric only) the columns are plain ``gap``,
+    ``wins–losses``, ``q`` and ``verdict``. Several studies: the data
     set is the outer index level, and each study's q-values are its own."""
     if not prefix and len(metrics) != 1:
         raise InvlearnError("other_metrics(prefix=False) takes exactly one metric: the columns "
@@ -544,6 +545,7 @@ def other_metrics(table: pd.DataFrame | Studies, metrics: Sequence[str] = ("gauc
         out[f"{name}gap"] = frame["gap"].map(lambda v: signed(v, 4)).to_numpy()
         out[f"{name}wins–losses"] = _wins_losses(frame)
         out[f"{name}q"] = frame["q"].map(format_p).to_numpy()
+        out[f"{name}verdict"] = frame["verdict"].map(VERDICT_WORDS).to_numpy()
     if frame is None:
         raise InvlearnError("other_metrics needs at least one metric")
     return pd.DataFrame(out, index=_cell_index(frame))

@@ -215,13 +215,19 @@ def check_protocol(study):
     search = pd.read_csv(folder / "search.csv")
     assert set(every["search_seed"]) == {spec["search_seed"]} == set(search["seed"])
     assert not set(every["seed"]) & set(search["seed"])
-    assert set(every["seed"]) <= set(spec["seeds"])
+    more = {s for entry in spec.get("more_seeds", []) for s in entry["seeds"]}
+    assert set(every["seed"]) <= set(spec["seeds"]) | more
+    # every cell whose verdict claims a difference rests on ten seeds, once they have all run
+    done, planned = final_runs_done(folder)
+    if done == planned:
+        for metric in ("auc", "auc_truth", "auc_truthset")[:3 if "auc_truth" in every else 1]:
+            for frame in regime_maps(every, metric).values():
+                assert set(frame.loc[frame["verdict"] != "no difference", "n"]) <= {10}
     learned = search[~search["method"].isin(["popularity", "item_mean"])]
     per_cell = learned.groupby(["method", "backbone", "label_fraction"]).size()
     assert set(per_cell) == {spec["tuning"]["settings"]}
     assert set(scores["method"]) == {"popularity", "item_mean"}
     assert "gmf_bias" in set(runs["backbone"])
-    done, planned = final_runs_done(folder)
     assert 0 < done <= planned
     assert every["auc"].between(0.4, 1).all()
     return runs, scores, every

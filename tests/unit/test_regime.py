@@ -345,14 +345,18 @@ def test_seed_gaps_and_other_metrics_per_cell():
     assert list(gaps.loc[("Biased GMF", "random", "10%")]) == pytest.approx(
         [-0.01, -0.008, -0.01, -0.008, -0.01])
     out = other_metrics(table)
-    assert list(out.columns) == ["gauc: gap", "gauc: wins–losses", "gauc: q", "recall@20: gap",
-                                 "recall@20: wins–losses", "recall@20: q"]
+    assert list(out.columns) == ["gauc: gap", "gauc: wins–losses", "gauc: q", "gauc: verdict",
+                                 "recall@20: gap", "recall@20: wins–losses", "recall@20: q",
+                                 "recall@20: verdict"]
     cell = out.loc[("GMF", "random", "10%")]
     assert (cell["gauc: gap"], cell["recall@20: gap"]) == ("+0.0520", "+0.0052")
     assert cell["gauc: wins–losses"] == "5-0" and cell["recall@20: q"] == "<0.001"
     assert out.loc[("Biased GMF", "random", "10%"), "gauc: wins–losses"] == "0-5"
+    assert cell["gauc: verdict"] == "IG ahead"  # +0.052 on every seed
+    assert cell["recall@20: verdict"] == "IG ahead"  # +0.0052: just over the 0.005 bar
+    assert out.loc[("Biased GMF", "random", "10%"), "gauc: verdict"] == "IG behind"
     plain = other_metrics(table, ["recall@20"], prefix=False)  # one metric, plain columns
-    assert list(plain.columns) == ["gap", "wins–losses", "q"]
+    assert list(plain.columns) == ["gap", "wins–losses", "q", "verdict"]
     assert plain.loc[("GMF", "random", "10%"), "gap"] == "+0.0052"
     with pytest.raises(InvlearnError, match="exactly one metric"):
         other_metrics(table, prefix=False)
