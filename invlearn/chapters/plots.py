@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvlearnError
-from .report import method_label, percent, setting_value
+from .report import format_p, method_label, percent, setting_value
 
 try:
     import matplotlib.pyplot as plt
@@ -452,12 +452,13 @@ def plot_regime_map(table: pd.DataFrame, value: str = "diff", p_value: str = "p_
     for _, r in table.iterrows():
         i, j = rows.index((r["backbone"], r["pool"])), fractions.index(r["label_fraction"])
         text = f"{r[value]:+.3f}"
-        if p_value in r and not pd.isna(r[p_value]):
-            text += f"\n{'q' if p_value == 'q' else 'p'} = {r[p_value]:.2g}"
+        if p_value in r and not pd.isna(r[p_value]):  # as the tables print it: "<0.001", "0.021"
+            shown = format_p(r[p_value])
+            text += f"\n{'q' if p_value == 'q' else 'p'} {'' if shown[0] == '<' else '= '}{shown}"
         if "baseline" in r:
             text += f"\nvs {method_label(r['baseline'])}"
-        elif "rival" in r:  # the second edition's maps (invlearn.chapters.regime.regime_maps)
-            text += f"\nvs {rival_label(r)}"
+        elif "rival" in r:  # the second edition's maps; another backbone on a line of its own
+            text += "\nvs " + rival_label(r).replace(" (", "\n(")
         strong = abs(r[value]) > 0.6 * limit
         ax.text(j, i, text, ha="center", va="center", fontsize=8,
                 color="white" if strong else "black")
