@@ -114,17 +114,13 @@ def share_pool_free_runs(table: pd.DataFrame, pool_free: Sequence[str] = POOL_FR
     _need(table, [*CELL, "method", "seed"])
     out = split_variants(table)
     free = out[out["method"].isin(list(pool_free))]
+    pools_at = out.groupby(["label_fraction"] if any_backbone
+                           else ["backbone", "label_fraction"])["pool"].agg(set)
     copies = []
-    if any_backbone:
-        pools_at = out.groupby("label_fraction")["pool"].agg(set)
-        for (backbone, fraction), rows in free.groupby(["backbone", "label_fraction"]):
-            for pool in sorted(pools_at[fraction] - set(rows["pool"])):
-                copies.append(rows.assign(pool=pool))
-    else:
-        for (backbone, fraction), pools in out.groupby(["backbone", "label_fraction"])["pool"]:
-            rows = free[(free["backbone"] == backbone) & (free["label_fraction"] == fraction)]
-            for pool in sorted(set(pools) - set(rows["pool"])):
-                copies.append(rows.assign(pool=pool))
+    for (backbone, fraction), rows in free.groupby(["backbone", "label_fraction"]):
+        present = pools_at[fraction] if any_backbone else pools_at[(backbone, fraction)]
+        for pool in sorted(present - set(rows["pool"])):
+            copies.append(rows.assign(pool=pool))
     return pd.concat([out, *copies], ignore_index=True) if copies else out
 
 
