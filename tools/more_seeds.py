@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from invlearn.chapters import regime
+from invlearn.io import write_json_atomic
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
     spec_path = args.study / "spec.json"
     spec = json.loads(spec_path.read_text())
     spec["more_seeds"] = regime.more_seeds_for(maps, args.seeds)
-    spec_path.write_text(json.dumps(spec, indent=1) + "\n")
+    write_json_atomic(spec_path, spec)  # whole or not at all
     print(f"{spec_path}: {len(spec['more_seeds'])} more_seeds entries")
 
 
